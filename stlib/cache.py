@@ -1,0 +1,119 @@
+"""Cache finished runs on disk so a lesson cell replays instantly in class.
+
+An entry is keyed by a SHA-256 of everything that determines the run (the input
+images' pixels, layers, weights, epochs, optimiser, lr, size, seed and the `stlib`
+version). Entries are written atomically with their own checksum; a corrupt or
+partial entry is detected, deleted and recomputed, never shown.
+Location: ``$STLIB_CACHE_DIR`` or ``.stlib-cache/`` in the repository (git-ignored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .optim import Result
+
+FORMAT = 1
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("STLIB_CACHE_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / ".stlib-cache"
+
+
+def tensor_digest(tensor: torch.Tensor) -> str:
+    t = tensor.detach().to("cpu", torch.float32).contiguous()
+    return hashlib.sha256(str(tuple(t.shape)).encode() + t.numpy().tobytes()).hexdigest()
+
+
+def make_key(params: dict[str, Any]) -> str:
+    """SHA-256 of ``params`` (tensors by the digest of their pixels), with the library version."""
+    from . import __version__
+
+    def encode(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return {"tensor": tensor_digest(value)}
+        if isinstance(value, dict):
+            return {str(k): encode(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        if isinstance(value, (list, tuple)):
+            return [encode(v) for v in value]
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            return value
+        return repr(value)
+
+    blob = json.dumps({"format": FORMAT, "version": __version__, "params": encode(params)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _pack(result: Result) -> bytes:
+    buf = io.BytesIO()
+    torch.save(
+        {
+            "image": result.image,
+            "snapshots": result.snapshots,
+            "history": result.history,
+            "steps": result.steps,
+            "seconds": result.seconds,
+        },
+        buf,
+    )
+    return buf.getvalue()
+
+
+def load(key: str, folder: Path | None = None) -> Result | None:
+    """The cached result for ``key``, or None if absent, corrupt or partial (then it is deleted)."""
+    path = (folder or cache_dir()) / f"{key}.pt"
+    if not path.exists():
+        return None
+    try:
+        blob = path.read_bytes()
+        digest, payload = blob[:64].decode("ascii"), blob[64:]
+        if hashlib.sha256(payload).hexdigest() != digest:
+            raise ValueError("checksum mismatch")
+        data = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+        return Result(image=data["image"], snapshots=dict(data["snapshots"]), history=list(data["history"]),
+                      steps=int(data["steps"]), seconds=float(data["seconds"]))
+    except Exception:  # noqa: BLE001 - any unreadable entry is recomputed
+        path.unlink(missing_ok=True)
+        return None
+
+
+def store(key: str, result: Result, folder: Path | None = None) -> Path:
+    """Write ``result`` under ``key`` atomically (temporary file, then rename)."""
+    folder = folder or cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    payload = _pack(result)
+    blob = hashlib.sha256(payload).hexdigest().encode("ascii") + payload
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, folder / f"{key}.pt")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return folder / f"{key}.pt"
+
+
+def cached(params: dict[str, Any], compute: Callable[[], Result], enabled: bool = True) -> Result:
+    """``compute()`` once per distinct ``params``; interrupted runs are never stored."""
+    if not enabled:
+        return compute()
+    key = make_key(params)
+    hit = load(key)
+    if hit is not None:
+        hit.cached = True
+        return hit
+    result = compute()
+    if not result.interrupted:
+        store(key, result)
+    return result

@@ -1,0 +1,47 @@
+"""Fast mode and the lesson sizes it picks.
+
+``STLIB_FAST=1`` (read once, when `stlib` is imported) shrinks images and epoch
+counts so every notebook runs in under a minute on a 2-core CPU; that is what CI
+and nbval use. Without it, lessons use the lecture's 256 px and epoch counts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class LessonSettings:
+    """Sizes for one mode. ``epochs`` are the snapshot epochs a lesson shows."""
+
+    fast: bool
+    imsize: int  # square side of lesson images, in pixels
+    content_epochs: tuple[int, ...]  # lecture slides: initial, 11, 21, 31, 41, 71, 91
+    style_epochs: tuple[int, ...]  # lecture slides: initial, 10, 40, 90
+    transfer_steps: int  # steps of a full style transfer
+
+
+FULL = LessonSettings(
+    fast=False,
+    imsize=256,
+    content_epochs=(0, 11, 21, 31, 41, 71, 91),
+    style_epochs=(0, 10, 40, 90),
+    transfer_steps=300,
+)
+FAST = LessonSettings(
+    fast=True,
+    imsize=64,
+    content_epochs=(0, 3, 6, 11, 21),
+    style_epochs=(0, 5, 10, 20),
+    transfer_steps=40,
+)
+
+
+def settings() -> LessonSettings:
+    """The settings for this process: `FAST` when ``STLIB_FAST=1``, else `FULL`."""
+    return FAST if _env_flag("STLIB_FAST") else FULL

@@ -1,0 +1,35 @@
+"""One error type for everything a user can get wrong.
+
+Each message is one line: what was wrong and what to do. The command line prints
+it without a traceback, and inside IPython/Jupyter `stlib` shows it the same way.
+"""
+
+from __future__ import annotations
+
+
+class StlibError(ValueError):
+    """Bad input or a run that cannot go on; the message says what to do."""
+
+
+class DivergedError(StlibError):
+    """The loss became NaN or infinite; ``result`` keeps everything computed before."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result
+
+
+def _show_one_line(shell, etype, value, tb, tb_offset=None):  # pragma: no cover - IPython hook
+    print(f"{etype.__name__}: {value}")
+    return None
+
+
+def install_ipython_handler() -> None:
+    """In IPython, print StlibError as one line instead of a deep traceback."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is optional for the library
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((StlibError,), _show_one_line)

@@ -1,0 +1,245 @@
+"""Load, convert, resize and save images as float tensors ``(1, 3, H, W)`` in [0, 1].
+
+Sources are a path, a PIL image, a NumPy array, a tensor, or a sample name: every
+image that scikit-image ships in its wheel (``"chelsea"``, ``"astronaut"``, …) and
+every image file in the project's ``data/`` folder, by its stem.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torchvision.transforms import functional as TF
+
+from .errors import StlibError
+
+ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+MAX_PIXELS = 50_000_000  # refuse larger files: they would not fit a laptop's memory as tensors
+
+
+def data_dir() -> Path:
+    """The folder of the user's own images: ``$STLIB_DATA_DIR`` or the repository's ``data/``."""
+    env = os.environ.get("STLIB_DATA_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "data"
+
+
+# Every 2-D image that scikit-image ships inside its wheel (the others it would download).
+SKIMAGE_SAMPLES: tuple[str, ...] = (
+    "astronaut", "brick", "camera", "cat", "cell", "checkerboard", "chelsea", "clock", "coffee", "coins",
+    "colorwheel", "grass", "gravel", "horse", "hubble_deep_field", "immunohistochemistry", "logo",
+    "microaneurysms", "moon", "page", "retina", "rocket", "shepp_logan_phantom", "text",
+)
+SKIMAGE_ALIASES = {"ihc": "immunohistochemistry"}
+
+
+def skimage_sample(name: str) -> np.ndarray:
+    """The array of one bundled scikit-image sample (``"chelsea"``, ``"ihc"``, …)."""
+    from skimage import data as skdata
+
+    return np.asarray(getattr(skdata, SKIMAGE_ALIASES.get(name, name))())
+
+
+def data_images() -> dict[str, Path]:
+    """Image files in `data_dir`, by stem (``data/starry_night.jpg`` → ``"starry_night"``)."""
+    folder = data_dir()
+    if not folder.is_dir():
+        return {}
+    return {
+        p.stem: p
+        for p in sorted(folder.iterdir())
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    }
+
+
+def sample_names() -> list[str]:
+    """Every name `load_image` accepts besides a path: ``data/`` stems, then scikit-image's."""
+    return sorted(set(data_images()) | set(SKIMAGE_SAMPLES) | set(SKIMAGE_ALIASES))
+
+
+def _resolve(source: str | os.PathLike) -> Path | str:
+    """A file path, or the name of a scikit-image sample."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        return path
+    name = str(source)
+    if name in data_images():
+        return data_images()[name]
+    if name in SKIMAGE_SAMPLES or name in SKIMAGE_ALIASES:
+        return name
+    if path.suffix or os.sep in name:
+        raise StlibError(f"image file not found: {name!r}; check the path (cwd is {os.getcwd()})")
+    raise StlibError(
+        f"unknown image {name!r}: give a file path or a sample name such as "
+        f"{', '.join(sample_names()[:6])} (see stlib.images.sample_names())"
+    )
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Open an image file fully (so a truncated file fails here), EXIF orientation applied."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise StlibError(
+                    f"{path.name}: {im.width}×{im.height} px is too large "
+                    f"(limit {MAX_PIXELS // 1_000_000} MP); shrink it first"
+                )
+            im.load()
+            return ImageOps.exif_transpose(im)
+    except UnidentifiedImageError:
+        raise StlibError(f"{path}: not an image file PIL can read; use a JPEG or PNG") from None
+    except (OSError, SyntaxError, Image.DecompressionBombError) as err:
+        raise StlibError(f"{path}: broken or truncated image ({err}); re-export or re-download it") from None
+
+
+def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Any PIL mode to RGB: alpha composited on ``background``, 16-bit scaled, CMYK converted."""
+    mode = image.mode
+    if mode in {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}:
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or array.max() > 255 else 255.0
+        array = np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(array, mode="L").convert("RGB")
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode in {"PA", "La"}:
+        image = image.convert("RGBA")
+    elif mode == "RGBa":
+        image = image.convert("RGBA")
+    if image.mode in {"RGBA", "LA"}:
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, background + (255,))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _array_to_pil(array: np.ndarray) -> Image.Image:
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
+        raise StlibError(
+            f"array of shape {array.shape} is not an image: expected (H, W), (H, W, 3) or (H, W, 4)"
+        )
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8) * 255
+    elif array.dtype == np.uint16:
+        array = (array.astype(np.float64) / 65535.0 * 255.0 + 0.5).astype(np.uint8)
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise StlibError("image array contains NaN or inf; clean it before loading")
+        array = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    elif array.dtype != np.uint8:
+        array = np.clip(array, 0, 255).astype(np.uint8)
+    mode = "L" if array.ndim == 2 else ("RGB" if array.shape[-1] == 3 else "RGBA")
+    return Image.fromarray(np.ascontiguousarray(array), mode=mode)
+
+
+def to_pil(source: ImageSource) -> Image.Image:
+    """Any accepted source as an RGB PIL image (no resizing)."""
+    if isinstance(source, torch.Tensor):
+        return tensor_to_pil(source)
+    if isinstance(source, Image.Image):
+        return to_rgb(ImageOps.exif_transpose(source))
+    if isinstance(source, np.ndarray):
+        return to_rgb(_array_to_pil(source))
+    if isinstance(source, (str, os.PathLike)):
+        found = _resolve(source)
+        if isinstance(found, str):
+            return to_rgb(_array_to_pil(skimage_sample(found)))
+        return to_rgb(open_image(found))
+    raise StlibError(f"cannot load an image from {type(source).__name__}: give a path, sample name, PIL image or array")
+
+
+def resize(image: Image.Image, size: int | tuple[int, int] | None = None, max_size: int | None = None) -> Image.Image:
+    """``size`` int: square like the lecture's ``Resize((imsize, imsize))``; ``(H, W)``: exact;
+    ``max_size``: keep the aspect ratio with the longer side at most ``max_size``."""
+    if size is not None and max_size is not None:
+        raise StlibError("give either size or max_size, not both")
+    if size is not None:
+        h, w = (size, size) if isinstance(size, int) else size
+    elif max_size is not None:
+        scale = max_size / max(image.size)
+        if scale >= 1:
+            return image
+        w, h = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+    else:
+        return image
+    if min(h, w) < 1:
+        raise StlibError(f"image size must be positive, got {size!r}")
+    return image.resize((w, h), Image.Resampling.LANCZOS if (w < image.width) else Image.Resampling.BICUBIC)
+
+
+def load_image(
+    source: ImageSource,
+    size: int | tuple[int, int] | None = None,
+    *,
+    max_size: int | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Load ``source`` as a float tensor ``(1, 3, H, W)`` in [0, 1].
+
+    >>> load_image("chelsea", size=64).shape
+    torch.Size([1, 3, 64, 64])
+    """
+    if isinstance(source, torch.Tensor):
+        tensor = _as_batch(source)
+        if size is not None or max_size is not None:
+            tensor = pil_to_tensor(resize(tensor_to_pil(tensor), size, max_size))
+    else:
+        tensor = pil_to_tensor(resize(to_pil(source), size, max_size))
+    return tensor.to(device) if device is not None else tensor
+
+
+def _as_batch(tensor: torch.Tensor) -> torch.Tensor:
+    if tensor.dim() == 3:
+        tensor = tensor.unsqueeze(0)
+    if tensor.dim() != 4 or tensor.shape[1] != 3:
+        raise StlibError(f"image tensor of shape {tuple(tensor.shape)}: expected (1, 3, H, W) or (3, H, W)")
+    return tensor.float()
+
+
+def pil_to_tensor(image: Image.Image) -> torch.Tensor:
+    """RGB PIL image → ``(1, 3, H, W)`` float in [0, 1]."""
+    return TF.to_tensor(to_rgb(image)).unsqueeze(0)
+
+
+def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
+    """``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] → RGB PIL image (values clipped)."""
+    t = _as_batch(tensor.detach())[0].clamp(0, 1).cpu()
+    return TF.to_pil_image(t)
+
+
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """``(1, 3, H, W)`` tensor → ``(H, W, 3)`` float array in [0, 1], for matplotlib and skimage."""
+    return _as_batch(tensor.detach())[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+
+def save_image(tensor: torch.Tensor, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+    """Write an image tensor to ``path`` (format from the suffix), atomically.
+
+    With ``overwrite=False`` an existing file is never replaced.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise StlibError(f"{path} already exists; choose another name or allow overwriting")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise StlibError(f"{path}: unknown image suffix; use .png or .jpg")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = tensor_to_pil(tensor)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        image.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

@@ -1,0 +1,199 @@
+"""One loop that optimises an image against any loss, with snapshots and callbacks.
+
+The image is the variable and the model is a constant (lecture, "inputs as
+variables"). Every loss evaluation is one step, for SGD, Adam and L-BFGS alike,
+so budgets compare honestly. This module never imports matplotlib or ipywidgets:
+progress bars, plots and widgets are callbacks or live elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from .errors import DivergedError, StlibError
+from .losses import LossTerms
+
+LossFn = Callable[[torch.Tensor], "torch.Tensor | LossTerms"]
+Callback = Callable[[int, torch.Tensor, dict], "bool | None"]
+"""``callback(step, image, losses) -> stop?``: called after every step; return True to stop."""
+
+OPTIMIZERS = ("adam", "sgd", "lbfgs")
+DEFAULT_LR = {"adam": 0.02, "sgd": 0.1, "lbfgs": 1.0}
+
+
+@dataclass
+class Result:
+    """What a run produced. Images are ``(1, 3, H, W)`` in [0, 1] on the CPU."""
+
+    image: torch.Tensor
+    snapshots: dict[int, torch.Tensor] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)  # one row per step
+    steps: int = 0
+    interrupted: bool = False
+    seconds: float = 0.0
+    cached: bool = False  # replayed from the on-disk cache (stlib.cache), not recomputed
+
+    def losses(self, key: str = "total") -> list[float]:
+        """One loss term (``total``, ``content``, ``style``, ``tv``) per step."""
+        return [row[key] for row in self.history]
+
+
+def pick_device(device: torch.device | str | None = None) -> torch.device:
+    """``device`` if given, else CUDA, then Apple's MPS, then the CPU."""
+    if device is not None:
+        try:
+            dev = torch.device(device)
+        except RuntimeError:
+            raise StlibError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'mps'") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise StlibError("device 'cuda' asked for but no CUDA GPU is available; use --device cpu")
+        if dev.type == "mps" and not torch.backends.mps.is_available():
+            raise StlibError("device 'mps' asked for but MPS is not available; use --device cpu")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@contextmanager
+def flush_denormals(enabled: bool = True):
+    """Treat denormal floats as zero on the CPU while inside (much faster; see benchmarks/)."""
+    supported = enabled and torch.set_flush_denormal(True)
+    try:
+        yield supported
+    finally:
+        if supported:  # torch has no getter for this flag; off is its default
+            torch.set_flush_denormal(False)
+
+
+def check_steps(num_steps: int, snapshot_at: Iterable[int] = ()) -> list[int]:
+    """Validate a step budget and snapshot epochs; return the sorted epochs."""
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
+        raise StlibError(f"num_steps must be a positive whole number, got {num_steps!r}")
+    epochs = sorted(set(snapshot_at))
+    for e in epochs:
+        if isinstance(e, bool) or not isinstance(e, int) or e < 0:
+            raise StlibError(f"snapshot epochs must be whole numbers ≥ 0, got {e!r}")
+        if e > num_steps:
+            raise StlibError(f"snapshot epoch {e} is past num_steps={num_steps}; raise num_steps or drop it")
+    return epochs
+
+
+def make_optimizer(name: str, params: Sequence[torch.Tensor], lr: float | None = None) -> torch.optim.Optimizer:
+    """``"adam"``, ``"sgd"`` or ``"lbfgs"`` over ``params``; L-BFGS does one evaluation per step."""
+    name = name.lower()
+    if name not in OPTIMIZERS:
+        raise StlibError(f"unknown optimizer {name!r}: use 'adam', 'sgd' or 'lbfgs'")
+    lr = DEFAULT_LR[name] if lr is None else lr
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise StlibError(f"learning rate must be a positive number, got {lr!r}")
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    # max_iter=1: each .step() evaluates the closure exactly once, so steps == evaluations
+    return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=50)
+
+
+def _as_terms(value: torch.Tensor | LossTerms) -> tuple[torch.Tensor, dict[str, float]]:
+    if isinstance(value, LossTerms):
+        return value.total, value.items()
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value, {"total": value.item()}
+    raise StlibError(f"loss function returned {type(value).__name__}; return a scalar tensor or LossTerms")
+
+
+def optimize(
+    image: torch.Tensor,
+    loss_fn: LossFn,
+    *,
+    num_steps: int,
+    optimizer: str = "adam",
+    lr: float | None = None,
+    snapshot_at: Iterable[int] = (),
+    callbacks: Iterable[Callback] = (),
+    clamp: bool = True,
+    progress: bool | str = True,
+    flush_denormal: bool = True,
+) -> Result:
+    """Optimise a copy of ``image`` ``(1, 3, H, W)`` to minimise ``loss_fn(image)``.
+
+    ``snapshot_at``: epochs whose image is kept (0 is the initial image; epoch ``e``
+    is the image after ``e`` steps). ``clamp`` keeps pixels in [0, 1]. On Ctrl-C the
+    run stops and returns what it has (``result.interrupted``); a NaN/inf loss raises
+    `DivergedError` whose ``.result`` keeps the snapshots taken so far.
+    """
+    epochs = check_steps(num_steps, snapshot_at)
+    variable = image.detach().clone().requires_grad_(True)
+    opt = make_optimizer(optimizer, [variable], lr)
+    result = Result(image=variable.detach().cpu().clone())
+    callbacks = list(callbacks)
+    pending = list(epochs)
+    bar = tqdm(total=num_steps, desc=progress if isinstance(progress, str) else "optimising",
+               disable=not progress, leave=False)
+    start = time.perf_counter()
+    state = {"last": None}
+
+    def snapshot(step: int) -> None:
+        while pending and pending[0] <= step:
+            result.snapshots[pending.pop(0)] = variable.detach().cpu().clone()
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        total, terms = _as_terms(loss_fn(variable))
+        if not math.isfinite(terms["total"]):
+            raise _Diverged(terms["total"])
+        total.backward()
+        state["last"] = terms
+        return total
+
+    snapshot(0)
+    stopped = False
+    try:
+        with flush_denormals(flush_denormal and variable.device.type == "cpu"):
+            while result.steps < num_steps and not stopped:
+                opt.step(closure)
+                if clamp:
+                    with torch.no_grad():
+                        variable.clamp_(0.0, 1.0)
+                result.steps += 1
+                terms = dict(state["last"], step=result.steps, time=time.perf_counter() - start)
+                result.history.append(terms)
+                snapshot(result.steps)
+                bar.update(1)
+                if result.steps % 5 == 0 or result.steps == num_steps:
+                    bar.set_postfix(loss=f"{terms['total']:.4g}", refresh=False)
+                for cb in callbacks:
+                    stopped = bool(cb(result.steps, variable.detach(), terms)) or stopped
+    except _Diverged as err:
+        result.image = variable.detach().cpu().clone()
+        result.seconds = time.perf_counter() - start
+        bar.close()
+        raise DivergedError(
+            f"loss became {err.value} at step {result.steps + 1} ({optimizer}, lr={opt.defaults['lr']}): "
+            "lower the learning rate or the loss weights",
+            result,
+        ) from None
+    except KeyboardInterrupt:
+        result.interrupted = True
+        tqdm.write(f"interrupted at step {result.steps}/{num_steps}: returning the image and snapshots so far")
+    finally:
+        bar.close()
+    result.image = variable.detach().cpu().clone()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+class _Diverged(Exception):
+    def __init__(self, value: float):
+        super().__init__(value)
+        self.value = value
