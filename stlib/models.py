@@ -99,9 +99,9 @@ class Preprocess(nn.Module):
         else:
             mean = torch.tensor(IMAGENET_MEAN)
             scale = 1.0 / torch.tensor(IMAGENET_STD)
-        # x * scale - mean * scale: one fused multiply-add
+        # one fused multiply-add x * scale - shift; the Caffe mean is already in 0–255 units
         self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("shift", (mean * (255.0 if kind == "caffe" else scale)).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("shift", (mean if kind == "caffe" else mean * scale).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = image * self.scale - self.shift
@@ -148,18 +148,18 @@ class VGG19(nn.Module):
         requested = list(dict.fromkeys(layers))
         if not requested:
             raise StlibError("no layers requested: name at least one, e.g. 'conv4_2'")
-        wanted = {resolve_layer(n): n for n in requested}
+        wanted = {n: resolve_layer(n) for n in requested}  # "block1" and "pool1" may both be asked for
         _check_image(image, requested)
-        deepest = max(LAYER_INDEX[n] for n in wanted)
+        deepest = max(LAYER_INDEX[n] for n in wanted.values())
         out: dict[str, torch.Tensor] = {}
         x = self.preprocess(image)
         for index, (name, layer) in enumerate(self.features.named_children()):
             if index > deepest:
                 break
             x = layer(x)
-            if name in wanted:
-                out[wanted[name]] = x
-        return {n: out[n] for n in requested}
+            if name in wanted.values():
+                out[name] = x
+        return {n: out[wanted[n]] for n in requested}
 
     extract = forward
 
@@ -266,7 +266,7 @@ def vgg19(
     elif weights == "random":
         _random_init(features, seed)
         model = VGG19(features, "caffe", f"random(seed={seed})")
-    elif isinstance(weights, (os.PathLike, str)) and (Path(weights).suffix in {".pth", ".pt"} or Path(weights).exists()):
+    elif isinstance(weights, (os.PathLike, str)) and (Path(weights).suffix in {".pth", ".pt"} or Path(weights).is_file()):
         path = Path(weights).expanduser()
         if not path.is_file():
             raise StlibError(f"weights file not found: {str(path)!r}; give torchvision's vgg19-*.pth or use 'pretrained'")

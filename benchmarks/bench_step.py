@@ -1,0 +1,1065 @@
+#!/usr/bin/env python
+"""CPU benchmark: the lecture's style-transfer loop vs stlib, on the same VGG19 weights.
+
+Sections (all in one process, same weights: stlib's pretrained VGG19, ``stlib.vgg19()``):
+
+1. ms per optimisation step, lecture loop vs stlib, and their ratio (per size);
+2. achieved GFLOP/s of each (analytic conv FLOP count) vs this machine's measured
+   conv throughput (one large conv2d, timed in the same run);
+3. peak RSS after every section;
+4. time-to-quality: wall time until the style loss falls below 10 % of its start;
+5. levers at one size: depth, frozen weights, targets without autograd, flushing
+   denormals, channels_last, bf16 autocast, thread count, and a candidate patch.
+
+Then PASS/FAIL lines for the targets and, for a miss, the measured reason.
+
+    python benchmarks/bench_step.py                      # 128 and 256 px, ~6 min on 2 quiet cores
+    python benchmarks/bench_step.py --quick              # smoke test, small sizes, ~1-2 min
+    python benchmarks/bench_step.py --json out.json      # also write every figure as JSON
+
+See benchmarks/README.md for what is measured and how.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import stlib
+from stlib.losses import LossTerms, content_loss, gram_matrix, style_loss, total_loss
+from stlib.models import CONTENT_LAYERS, LAYER_INDEX, STYLE_WEIGHTS_SEED002, Preprocess
+from stlib.optim import make_optimizer
+from stlib.transfer import initial_image, style_targets
+
+# --------------------------------------------------------------------------- settings
+
+CONTENT_SOURCE = "chelsea"  # scikit-image samples shipped in the wheel: no download
+STYLE_SOURCE = "immunohistochemistry"
+
+# the lecture's objective (seed 002, Udacity notes): alpha = 1, beta = 1e6, Adam lr 0.003
+LECTURE_LR = 0.003
+LECTURE_CONTENT_WEIGHT = 1.0
+LECTURE_STYLE_WEIGHT = 1e6
+LECTURE_LAYERS = {"0": "conv1_1", "5": "conv2_1", "10": "conv3_1", "19": "conv4_1", "21": "conv4_2", "28": "conv5_1"}
+LECTURE_STYLE_WEIGHTS = {"conv1_1": 1.0, "conv2_1": 0.75, "conv3_1": 0.2, "conv4_1": 0.2, "conv5_1": 0.2}
+assert LECTURE_STYLE_WEIGHTS == STYLE_WEIGHTS_SEED002
+
+QUALITY_FRACTION = 0.10  # time-to-quality: style loss below 10 % of its value at the content image
+
+TARGET_STEP_SPEEDUP = 1.5  # stlib step >= 1.5x faster than the lecture loop (128 px)
+TARGET_CEILING_FRACTION = 0.85  # stlib within 15 % of measured conv throughput (256 px)
+TARGET_TTQ_SPEEDUP = 5.0  # time-to-quality >= 5x sooner
+
+FLOAT32_TINY = torch.finfo(torch.float32).tiny  # smallest normal float32, 1.18e-38
+
+
+# --------------------------------------------------------------------------- small utilities
+
+def now() -> float:
+    return time.perf_counter()
+
+
+def median_ms(times: list[float]) -> float:
+    return 1000.0 * statistics.median(times) if times else float("nan")
+
+
+def rss_mib() -> tuple[float, float]:
+    """(peak RSS so far, current RSS) in MiB. ru_maxrss is KiB on Linux, bytes on macOS."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_mib = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    current = float("nan")
+    try:
+        with open("/proc/self/statm") as f:
+            current = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return peak_mib, current
+
+
+class Report:
+    """Prints as it goes and collects everything for --json."""
+
+    def __init__(self) -> None:
+        self.data: dict = {"sections": {}, "rss": [], "targets": [], "findings": []}
+        self.t_start = now()
+
+    def line(self, text: str = "") -> None:
+        print(text, flush=True)
+
+    def header(self, text: str) -> None:
+        self.line()
+        self.line("=" * 100)
+        self.line(text)
+        self.line("=" * 100)
+
+    def table(self, headers: list[str], rows: list[list], align: str | None = None) -> None:
+        cells = [[str(h) for h in headers]] + [[_fmt(c) for c in r] for r in rows]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+        align = align or ("l" + "r" * (len(headers) - 1))
+        def fmt_row(r):
+            return "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(r, widths, align))
+        self.line(fmt_row(cells[0]))
+        self.line("  ".join("-" * w for w in widths))
+        for r in cells[1:]:
+            self.line(fmt_row(r))
+
+    def rss(self, section: str) -> None:
+        peak, cur = rss_mib()
+        self.data["rss"].append({"after": section, "peak_rss_mib": round(peak, 1), "current_rss_mib": round(cur, 1)})
+        self.line(f"[memory] after {section}: peak RSS (ru_maxrss, whole process so far) {peak:.0f} MiB; "
+                  f"current RSS {cur:.0f} MiB; elapsed {now() - self.t_start:.0f} s")
+
+
+def _fmt(c) -> str:
+    if isinstance(c, float):
+        if math.isnan(c):
+            return "n/a"
+        if abs(c) >= 100:
+            return f"{c:.0f}"
+        if abs(c) >= 10:
+            return f"{c:.1f}"
+        return f"{c:.2f}"
+    return str(c)
+
+
+@contextlib.contextmanager
+def flush_denormal(flag: bool):
+    torch.set_flush_denormal(flag)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)  # torch's default; torch has no getter for the flag
+
+
+def cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+# --------------------------------------------------------------------------- FLOP counting
+
+def conv_table(features: nn.Sequential, size: int) -> list[dict]:
+    """Every conv of VGG19 ``features`` for a size×size input: index, name, shape, forward FLOPs."""
+    rows, h, w = [], size, size
+    for index, (name, layer) in enumerate(features.named_children()):
+        if isinstance(layer, nn.Conv2d):
+            kh, kw = layer.kernel_size
+            flops = 2 * layer.in_channels * layer.out_channels * kh * kw * h * w
+            rows.append(dict(index=index, name=name, cin=layer.in_channels, cout=layer.out_channels, h=h, w=w,
+                             flops=flops))
+        elif isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+            h, w = h // 2, w // 2
+    return rows
+
+
+def step_flops(convs: list[dict], forward_upto: int, backward_upto: int) -> dict:
+    """Conv FLOPs of one step: forward through every conv with index <= forward_upto, plus the
+    backward pass w.r.t. the input (same FLOPs as its forward) of every conv on the gradient path
+    (index <= backward_upto). No weight gradients: the weights are frozen."""
+    fwd = sum(r["flops"] for r in convs if r["index"] <= forward_upto)
+    bwd = sum(r["flops"] for r in convs if r["index"] <= backward_upto)
+    return {"forward": fwd, "backward_input": bwd, "total": fwd + bwd,
+            "convs_forward": sum(r["index"] <= forward_upto for r in convs),
+            "convs_backward": sum(r["index"] <= backward_upto for r in convs)}
+
+
+def gram_flops(net: stlib.models.VGG19, size: int, layers) -> int:
+    """Gram FLOPs of one step (not in the conv count): forward 2C²M, backward 2×2C²M per style layer."""
+    convs = {r["name"]: r for r in conv_table(net.features, size)}
+    return sum(3 * 2 * convs[l]["cout"] ** 2 * convs[l]["h"] * convs[l]["w"] for l in layers)
+
+
+def conv_ceiling(reps: int = 10, channels_last: bool = False) -> float:
+    """GFLOP/s of one large 3×3 conv forward: (1,256,64,64) * (256,256,3,3), padding 1, no autograd."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 256, 64, 64, generator=gen)
+    w = torch.randn(256, 256, 3, 3, generator=gen) * 0.02
+    b = torch.zeros(256)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+        w = w.contiguous(memory_format=torch.channels_last)
+    flops = 2 * 256 * 256 * 9 * 64 * 64
+    times = []
+    with torch.no_grad():
+        for i in range(3 + reps):
+            t = now()
+            F.conv2d(x, w, b, padding=1)
+            if i >= 3:
+                times.append(now() - t)
+    return flops / statistics.median(times) / 1e9
+
+
+# --------------------------------------------------------------------------- the lecture's loop
+
+def lecture_vgg19_features(net: stlib.models.VGG19) -> nn.Sequential:
+    """``torchvision.models.vgg19().features`` (ReLU(inplace=True)), loaded by index with stlib's weights.
+
+    Built with torchvision's own ``make_layers(cfgs["E"])``, which is exactly what ``vgg19()``
+    puts in ``.features``; this skips allocating and initialising the 120 M-parameter classifier,
+    which would otherwise dominate the peak-RSS figures.
+    """
+    try:
+        from torchvision.models.vgg import cfgs, make_layers
+        features = make_layers(cfgs["E"], batch_norm=False)
+    except ImportError:  # pragma: no cover - older/newer torchvision layout
+        import torchvision
+        features = torchvision.models.vgg19(weights=None).features
+    assert len(features) == 37 and isinstance(features[1], nn.ReLU) and features[1].inplace
+    src = net.features.state_dict()
+    dst_keys = list(features.state_dict().keys())
+    assert len(src) == len(dst_keys)
+    state = {}
+    for dst_key, (src_key, tensor) in zip(dst_keys, src.items()):
+        index = int(dst_key.split(".")[0])
+        assert LAYER_INDEX[src_key.split(".")[0]] == index, (src_key, dst_key)
+        state[dst_key] = tensor.clone()
+    features.load_state_dict(state)
+    for param in features.parameters():  # as in the notes: "freeze all VGG parameters"
+        param.requires_grad_(False)
+    return features.eval()
+
+
+def get_features(image: torch.Tensor, model: nn.Sequential, layers: Mapping[str, str] | None = None) -> dict:
+    """The notes' get_features: run the WHOLE features Sequential, recording some layers."""
+    if layers is None:
+        layers = LECTURE_LAYERS
+    features = {}
+    x = image
+    for name, layer in model._modules.items():
+        x = layer(x)
+        if name in layers:
+            features[layers[name]] = x
+    return features
+
+
+def lecture_gram(tensor: torch.Tensor) -> torch.Tensor:
+    _, d, h, w = tensor.size()
+    tensor = tensor.view(d, h * w)
+    return torch.mm(tensor, tensor.t())
+
+
+class LectureLoop:
+    """The notes' training loop, one call of `step` per iteration, on Caffe-preprocessed input
+    (stlib.models.Preprocess("caffe") applied to the target inside the loop, as stlib does)."""
+
+    def __init__(self, vgg: nn.Sequential, content: torch.Tensor, style: torch.Tensor, lr: float = LECTURE_LR):
+        self.vgg = vgg
+        self.preprocess = Preprocess("caffe")
+        self.content_features = get_features(self.preprocess(content), vgg)
+        style_features = get_features(self.preprocess(style), vgg)
+        self.style_grams = {layer: lecture_gram(style_features[layer]) for layer in style_features}
+        self.target = content.clone().requires_grad_(True)
+        self.optimizer = torch.optim.Adam([self.target], lr=lr)
+
+    def loss(self) -> torch.Tensor:
+        target_features = get_features(self.preprocess(self.target), self.vgg)
+        content_loss_ = torch.mean((target_features["conv4_2"] - self.content_features["conv4_2"]) ** 2)
+        style_loss_ = 0
+        for layer in LECTURE_STYLE_WEIGHTS:
+            target_feature = target_features[layer]
+            target_gram = lecture_gram(target_feature)
+            _, d, h, w = target_feature.shape
+            style_gram = self.style_grams[layer]
+            layer_style_loss = LECTURE_STYLE_WEIGHTS[layer] * torch.mean((target_gram - style_gram) ** 2)
+            style_loss_ = style_loss_ + layer_style_loss / (d * h * w)
+        return LECTURE_CONTENT_WEIGHT * content_loss_ + LECTURE_STYLE_WEIGHT * style_loss_
+
+    def step(self) -> None:
+        total = self.loss()
+        self.optimizer.zero_grad()
+        total.backward()
+        self.optimizer.step()
+
+
+# --------------------------------------------------------------------------- stlib's loss, as stylize builds it
+
+def stylize_loss(net, content: torch.Tensor, style: torch.Tensor, *, convention: str = "lecture",
+                 content_weight: float = LECTURE_CONTENT_WEIGHT, style_weight: float = LECTURE_STYLE_WEIGHT,
+                 content_layers=CONTENT_LAYERS, style_weights: Mapping[str, float] = STYLE_WEIGHTS_SEED002,
+                 extra_layers=(), forward=None) -> Callable[[torch.Tensor], LossTerms]:
+    """The loss closure of ``stlib.transfer.stylize`` (tv_weight 0), with targets built the same way.
+
+    ``extra_layers`` are requested but unused (to force a deeper forward); ``forward`` replaces
+    ``net(image, layers)`` (for the candidate patch)."""
+    grams = style_targets(net, style, list(style_weights))
+    with torch.no_grad():
+        content_feats = net(content, list(content_layers))
+    layers = list(dict.fromkeys([*content_layers, *style_weights, *extra_layers]))
+    run = forward or net
+
+    def loss(image: torch.Tensor) -> LossTerms:
+        feats = run(image, layers)
+        c = sum(content_loss(feats[l], content_feats[l]) for l in content_layers) / len(content_layers)
+        s = style_loss(feats, grams, style_weights, convention=convention)
+        t = torch.zeros((), device=image.device)
+        return total_loss(c, s, t, content_weight=content_weight, style_weight=style_weight, tv_weight=0.0)
+
+    return loss
+
+
+def style_only_loss(net, style: torch.Tensor, convention: str = "paper"):
+    """``reconstruct_style``'s loss with the five style layers at equal weights (its default)."""
+    weights = {l: 1.0 / len(STYLE_WEIGHTS_SEED002) for l in STYLE_WEIGHTS_SEED002}
+    grams = style_targets(net, style, list(weights))
+
+    def loss(image: torch.Tensor) -> torch.Tensor:
+        return style_loss(net(image, list(weights)), grams, weights, convention=convention)
+
+    return loss
+
+
+def make_step(loss_fn, init: torch.Tensor, *, optimizer: str = "adam", lr: float = LECTURE_LR,
+              channels_last: bool = False, autocast: bool = False) -> Callable[[], None]:
+    """One step of stlib.optimize's loop (closure, backward, optimiser step, clamp), as a callable."""
+    var = init.detach().clone()
+    if channels_last:
+        var = var.contiguous(memory_format=torch.channels_last)
+    var.requires_grad_(True)
+    opt = make_optimizer(optimizer, [var], lr)
+
+    def closure():
+        opt.zero_grad(set_to_none=True)
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+        with ctx:
+            value = loss_fn(var)
+        total = value.total if isinstance(value, LossTerms) else value
+        total.backward()
+        return total
+
+    def step():
+        opt.step(closure)
+        with torch.no_grad():
+            var.clamp_(0.0, 1.0)
+
+    step.var = var  # type: ignore[attr-defined]
+    step.opt = opt  # type: ignore[attr-defined]
+    return step
+
+
+def interleave(configs: dict[str, tuple[Callable[[], None], Callable[[], contextlib.AbstractContextManager]]],
+               warmup: int, steps: int, max_seconds: float | None = None) -> dict[str, list[float]]:
+    """Run the configs' steps round-robin (A B C A B C ...) so that drifting machine load hits
+    all of them alike; the first ``warmup`` rounds are not timed. Stops early (after >= 1 timed
+    round) if one config has used ``max_seconds``."""
+    times: dict[str, list[float]] = {k: [] for k in configs}
+    spent = dict.fromkeys(configs, 0.0)
+    for round_ in range(warmup + steps):
+        for name, (step, ctx) in configs.items():
+            with ctx():
+                t = now()
+                step()
+                dt = now() - t
+            spent[name] += dt
+            if round_ >= warmup:
+                times[name].append(dt)
+        if max_seconds is not None and round_ >= warmup and max(spent.values()) > max_seconds:
+            break
+    return times
+
+
+# --------------------------------------------------------------------------- images
+
+def load_pair(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    content = stlib.load_image(CONTENT_SOURCE, size)
+    style = stlib.load_image(STYLE_SOURCE, size)
+    return content, style
+
+
+# --------------------------------------------------------------------------- section 0: equivalence check
+
+def check_equivalence(rep: Report, net, lecture_vgg, size: int) -> dict:
+    """The lecture loss and stlib's loss compute the same number at the content image.
+
+    The notes record conv outputs, but their ReLU(inplace=True) then overwrites each recorded
+    tensor, so the lecture really uses relu1_1 … relu5_1 / relu4_2. stlib's ReLUs are not in
+    place, so stlib's loss on the relu layers must equal the lecture's exactly."""
+    content, style = load_pair(size)
+    with torch.no_grad():
+        lecture = LectureLoop(lecture_vgg, content, style)
+        lec_total = float(lecture.loss())
+        relu = {name: name.replace("conv", "relu") for name in ["conv4_2", *STYLE_WEIGHTS_SEED002]}
+        relu_weights = {relu[l]: w for l, w in STYLE_WEIGHTS_SEED002.items()}
+        on_relu = stylize_loss(net, content, style, content_layers=[relu["conv4_2"]], style_weights=relu_weights)
+        stl_relu = float(on_relu(content).total)
+        on_conv = stylize_loss(net, content, style)
+        stl_conv = float(on_conv(content).total)
+    rel = abs(lec_total - stl_relu) / abs(lec_total)
+    ok = rel < 1e-4
+    rep.line(f"equivalence at {size} px, loss at the content image: lecture {lec_total:.6g}; stlib on relu layers "
+             f"{stl_relu:.6g} (rel. diff {rel:.1e}: {'OK' if ok else 'MISMATCH'}); stlib on conv layers "
+             f"(as stylize names them, what both are timed on) {stl_conv:.6g}")
+    rep.line("  (the notes' ReLU(inplace=True) overwrites each recorded conv output with its ReLU, so the lecture "
+             "optimises relu-layer features; same FLOPs, slightly different objective)")
+    return {"size": size, "lecture_total": lec_total, "stlib_relu_total": stl_relu, "stlib_conv_total": stl_conv,
+            "rel_diff": rel, "ok": ok}
+
+
+# --------------------------------------------------------------------------- sections 1-2: step time and GFLOP/s
+
+def section_step(rep: Report, net, lecture_vgg, size: int, warmup: int, steps: int, stylize_check: bool) -> dict:
+    ceiling = conv_ceiling()
+    ceiling_cl = conv_ceiling(channels_last=True)
+    content, style = load_pair(size)
+    lecture = LectureLoop(lecture_vgg, content, style)
+    loss = stylize_loss(net, content, style)  # lecture objective: conv layers, lecture convention, 1 : 1e6
+
+    # stlib.optimize runs stlib's step; its callback runs one lecture step between two stlib steps
+    # (A B A B ...), so both see the same machine load. Each stlib step is the time from the end of
+    # one callback to the start of the next: optimize's whole loop body (closure, backward, Adam,
+    # clamp, history, snapshot), nothing of the lecture's.
+    stl_times: list[float] = []
+    lec_times: list[float] = []
+    mark = {"t": 0.0}
+
+    def callback(step: int, image: torch.Tensor, terms: dict) -> None:
+        t_in = now()
+        stl_times.append(t_in - mark["t"])
+        torch.set_flush_denormal(False)  # the lecture runs with torch's default ...
+        t = now()
+        lecture.step()
+        lec_times.append(now() - t)
+        torch.set_flush_denormal(True)  # ... stlib.optimize's own setting (flush on CPU) back on
+        mark["t"] = now()
+
+    mark["t"] = now()
+    result = stlib.optimize(content, loss, num_steps=warmup + steps, optimizer="adam", lr=LECTURE_LR,
+                            callbacks=[callback], progress=False)
+    stl_ms, lec_ms = median_ms(stl_times[warmup:]), median_ms(lec_times[warmup:])
+
+    convs = conv_table(net.features, size)
+    deepest = max(LAYER_INDEX[l] for l in ["conv4_2", *STYLE_WEIGHTS_SEED002])  # 28 = conv5_1
+    fl_lec = step_flops(convs, forward_upto=len(lecture_vgg) - 1, backward_upto=deepest)
+    fl_stl = step_flops(convs, forward_upto=deepest, backward_upto=deepest)
+    gf_lec = fl_lec["total"] / (lec_ms / 1000) / 1e9
+    gf_stl = fl_stl["total"] / (stl_ms / 1000) / 1e9
+
+    out = {
+        "size": size, "warmup": warmup, "timed_steps": steps,
+        "lecture_ms": lec_ms, "stlib_ms": stl_ms, "speedup": lec_ms / stl_ms,
+        "lecture_step_times_ms": [1000 * t for t in lec_times], "stlib_step_times_ms": [1000 * t for t in stl_times],
+        "ceiling_gflops": ceiling, "ceiling_channels_last_gflops": ceiling_cl,
+        "lecture_flops": fl_lec, "stlib_flops": fl_stl,
+        "lecture_gflops": gf_lec, "stlib_gflops": gf_stl,
+        "lecture_pct_ceiling": 100 * gf_lec / ceiling, "stlib_pct_ceiling": 100 * gf_stl / ceiling,
+        "gram_flops": gram_flops(net, size, STYLE_WEIGHTS_SEED002),
+        "history_time_s": [row["time"] for row in result.history],
+    }
+    rep.line(f"{size} px: conv ceiling (fwd conv2d (1,256,64,64)*(256,256,3,3), NCHW) {ceiling:.1f} GFLOP/s; "
+             f"same conv channels_last {ceiling_cl:.1f} GFLOP/s (informational)")
+    rows = [
+        ["lecture loop (torchvision features, all 37 layers)", lec_ms, 1.0, fl_lec["total"] / 1e9, gf_lec,
+         out["lecture_pct_ceiling"]],
+        ["stlib (optimize + stylize's loss, stops at conv5_1)", stl_ms, lec_ms / stl_ms, fl_stl["total"] / 1e9,
+         gf_stl, out["stlib_pct_ceiling"]],
+    ]
+    if stylize_check:
+        res = stlib.stylize(content, style, num_steps=warmup + steps, optimizer="adam", lr=LECTURE_LR,
+                            convention="lecture", content_weight=LECTURE_CONTENT_WEIGHT,
+                            style_weight=LECTURE_STYLE_WEIGHT, model=net, progress=False)
+        ts = [row["time"] for row in res.history]
+        diffs = [b - a for a, b in zip([0.0, *ts[:-1]], ts)][warmup:]
+        ms = median_ms(diffs)
+        out["stylize_check_ms"] = ms
+        rows.append(["  cross-check: stlib.stylize, result.history times (not interleaved)", ms, lec_ms / ms,
+                     fl_stl["total"] / 1e9, fl_stl["total"] / (ms / 1000) / 1e9,
+                     100 * fl_stl["total"] / (ms / 1000) / 1e9 / ceiling])
+    rep.table([f"{size} px, median of {steps} steps after {warmup} warm-up", "ms/step", "speedup",
+               "GFLOP/step", "GFLOP/s", "% of ceiling"], rows)
+    rep.line(f"  FLOPs counted: 2*Cin*Cout*9*H*W per conv forward, + the same again for the backward pass w.r.t. "
+             f"the input of each conv on the gradient path; no weight gradients (frozen). Lecture: "
+             f"{fl_lec['convs_forward']} convs forward (conv1_1..conv5_4), {fl_lec['convs_backward']} backward "
+             f"(conv1_1..conv5_1). stlib: {fl_stl['convs_forward']} forward, {fl_stl['convs_backward']} backward. "
+             f"Not counted: Gram matmuls ({out['gram_flops'] / 1e9:.2f} GFLOP/step fwd+bwd), ReLU, pooling, "
+             f"losses, Adam.")
+    return out
+
+
+# --------------------------------------------------------------------------- profile of stlib's step
+
+CATEGORIES = (
+    ("conv forward", ("mkldnn_convolution", "_convolution", "convolution", "conv2d", "_slow_conv2d_forward")),
+    ("conv backward (input grad)", ("convolution_backward", "_slow_conv2d_backward")),
+    ("ReLU fwd+bwd", ("relu", "clamp_min", "threshold_backward", "threshold")),
+    ("max-pool fwd+bwd", ("max_pool2d_with_indices", "max_pool2d_with_indices_backward")),
+    ("Gram/matmul fwd+bwd", ("bmm", "mm", "matmul")),
+    ("preprocess flip", ("flip",)),
+)
+
+
+def section_profile(rep: Report, net, size: int) -> dict:
+    """Where one stlib step's time goes (torch.profiler, self CPU time per op, by category)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    content, style = load_pair(size)
+    step = make_step(stylize_loss(net, content, style), content)
+    for _ in range(2):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    shares: dict[str, float] = {}
+    for e in events:
+        op = e.key.replace("aten::", "")
+        cat = next((c for c, ops in CATEGORIES if op in ops), "other (losses, Adam, copies, ...)")
+        shares[cat] = shares.get(cat, 0.0) + e.self_cpu_time_total
+    rows = sorted(shares.items(), key=lambda kv: -kv[1])
+    rep.table([f"where stlib's step goes at {size} px (torch.profiler, self CPU time)", "ms", "%"],
+              [[c, v / 1000, 100 * v / total] for c, v in rows])
+    conv_s = (shares.get("conv forward", 0) + shares.get("conv backward (input grad)", 0)) / 1e6
+    return {"size": size, "total_ms": total / 1000, "by_category_ms": {c: v / 1000 for c, v in rows},
+            "conv_seconds": conv_s}
+
+
+# --------------------------------------------------------------------------- section 4: time-to-quality
+
+class QualityClock:
+    """Wall time until the style metric reaches the threshold, minus the metric's own cost.
+
+    The metric (stlib.losses.style_loss, lecture convention, seed-002 weights, on stlib's conv
+    layers at full size, under no_grad) is evaluated after every step; its time is excluded."""
+
+    def __init__(self, metric: Callable[[torch.Tensor], float], threshold: float, max_steps: int,
+                 max_seconds: float):
+        self.metric, self.threshold = metric, threshold
+        self.max_steps, self.max_seconds = max_steps, max_seconds
+        self.t0 = now()
+        self.excluded = 0.0
+        self.steps = 0
+        self.reached: tuple[int, float] | None = None
+        self.trace: list[tuple[int, float, float]] = []
+        self.stopped = False
+
+    def elapsed(self) -> float:
+        return now() - self.t0 - self.excluded
+
+    def check(self, image: torch.Tensor) -> bool:
+        """After one step: record; True = stop (reached or out of budget)."""
+        t_in = now()
+        elapsed = t_in - self.t0 - self.excluded
+        self.steps += 1
+        value = self.metric(image)
+        self.trace.append((self.steps, elapsed, value))
+        if value <= self.threshold and self.reached is None:
+            self.reached = (self.steps, elapsed)
+        self.stopped = (self.reached is not None or self.steps >= self.max_steps or elapsed >= self.max_seconds
+                        or not math.isfinite(value))
+        self.excluded += now() - t_in
+        return self.stopped
+
+    def callback(self, step: int, image: torch.Tensor, terms: dict) -> bool:
+        return self.check(image)
+
+
+def section_ttq(rep: Report, net, lecture_vgg, size: int, caps: dict, coarse_steps: int) -> dict:
+    content, style = load_pair(size)
+    grams = style_targets(net, style, list(STYLE_WEIGHTS_SEED002))
+
+    def metric(image: torch.Tensor) -> float:
+        with torch.no_grad():
+            if image.shape[-1] != size:
+                image = F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False)
+            feats = net(image, list(STYLE_WEIGHTS_SEED002))
+            return float(style_loss(feats, grams, STYLE_WEIGHTS_SEED002, convention="lecture"))
+
+    start_value = metric(content)
+    threshold = QUALITY_FRACTION * start_value
+    runs = []
+
+    def record(name: str, clock: QualityClock, note: str = "") -> None:
+        final = clock.trace[-1][2] / start_value if clock.trace else float("nan")
+        runs.append({"name": name, "reached": clock.reached is not None,
+                     "steps": clock.reached[0] if clock.reached else clock.steps,
+                     "seconds": clock.reached[1] if clock.reached else clock.elapsed(),
+                     "final_fraction": final, "note": note,
+                     "trace": [(s, round(t, 3), v / start_value) for s, t, v in clock.trace]})
+
+    # (a) the lecture loop: Adam lr 0.003, content init; its setup (targets) is inside the clock
+    clock = QualityClock(metric, threshold, caps["lecture_steps"], caps["lecture_seconds"])
+    lecture = LectureLoop(lecture_vgg, content, style)
+    while not clock.stopped:
+        lecture.step()
+        if clock.check(lecture.target.detach()):
+            break
+    record("lecture loop: Adam lr 0.003", clock)
+
+    # (b) stlib, same objective (lecture convention, alpha 1, beta 1e6), better optimisers / schedule
+    def stlib_run(name: str, optimizer: str, lr: float | None) -> None:
+        clock = QualityClock(metric, threshold, caps["stlib_steps"], caps["stlib_seconds"])
+        loss = stylize_loss(net, content, style)
+        try:
+            stlib.optimize(content, loss, num_steps=caps["stlib_steps"], optimizer=optimizer, lr=lr,
+                           callbacks=[clock.callback], progress=False)
+            note = ""
+        except stlib.DivergedError:
+            note = "diverged"
+        record(name, clock, note)
+
+    stlib_run("stlib: L-BFGS (lr 1, stylize's default optimiser)", "lbfgs", None)
+    stlib_run("stlib: Adam lr 0.02 (stlib's default Adam lr)", "adam", 0.02)
+
+    # (c) coarse-to-fine: L-BFGS at half size, upsample, L-BFGS at full size
+    clock = QualityClock(metric, threshold, caps["stlib_steps"], caps["stlib_seconds"])
+    half = size // 2
+    c_half, s_half = load_pair(half)
+    loss_half = stylize_loss(net, c_half, s_half)
+    init_half = initial_image("content", (1, 3, half, half), content=content)
+    res = stlib.optimize(init_half, loss_half, num_steps=coarse_steps, optimizer="lbfgs",
+                         callbacks=[clock.callback], progress=False)
+    coarse_done = clock.steps
+    if not clock.stopped:
+        up = F.interpolate(res.image, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+        loss_full = stylize_loss(net, content, style)
+        stlib.optimize(up, loss_full, num_steps=caps["stlib_steps"], optimizer="lbfgs",
+                       callbacks=[clock.callback], progress=False)
+    record(f"stlib: coarse-to-fine, L-BFGS {coarse_steps} steps @ {half} px, then L-BFGS @ {size} px", clock,
+           note=f"{coarse_done} coarse steps")
+
+    lect = runs[0]
+    best = min((r for r in runs[1:] if r["reached"]), key=lambda r: r["seconds"], default=None)
+    rows = []
+    for r in runs:
+        if r["reached"]:
+            when = f"{r['steps']} steps, {r['seconds']:.1f} s"
+        else:
+            when = f"not reached in {r['steps']} steps ({r['seconds']:.1f} s); at {100 * r['final_fraction']:.0f}%"
+        speed = lect["seconds"] / r["seconds"] if (r["reached"] and r is not lect) else float("nan")
+        prefix = ">=" if (r is not lect and r["reached"] and not lect["reached"]) else ""
+        rows.append([r["name"] + (f" [{r['note']}]" if r["note"] else ""), when,
+                     f"{prefix}{speed:.2f}x" if not math.isnan(speed) else "-"])
+    rep.table([f"{size} px: time until style loss < {100 * QUALITY_FRACTION:.0f}% of start "
+               f"({start_value:.4g})", "reached", "speedup vs lecture"], rows, align="llr")
+    rep.line("  Style loss = stlib.losses.style_loss(conv1_1..conv5_1, seed-002 weights, convention='lecture') of "
+             "the current image (full size), evaluated with no_grad after every step; its time is NOT counted. "
+             "The clock starts before each run's target set-up (style Grams, content features), which is counted.")
+    speedup = None
+    if best is not None and lect["reached"]:
+        speedup = lect["seconds"] / best["seconds"]
+    elif best is not None:
+        speedup = lect["seconds"] / best["seconds"]  # a lower bound
+    return {"size": size, "start_style_loss": start_value, "threshold": threshold, "runs": runs,
+            "best": best["name"] if best else None, "speedup": speedup,
+            "speedup_is_lower_bound": bool(best is not None and not lect["reached"])}
+
+
+# --------------------------------------------------------------------------- section 5: levers
+
+def count_denormals(net, loss_fn, image: torch.Tensor) -> dict:
+    """One forward+backward with denormals NOT flushed: fraction of nonzero gradient values
+    (w.r.t. every layer output and the image) that are denormal (|g| < 1.18e-38)."""
+    counts = {"denormal": 0, "nonzero": 0}
+    handles = []
+
+    def tensor_hook(grad):
+        nz = grad != 0
+        counts["nonzero"] += int(nz.sum())
+        counts["denormal"] += int((nz & (grad.abs() < FLOAT32_TINY)).sum())
+
+    def fwd_hook(module, inputs, output):
+        if output.requires_grad:
+            output.register_hook(tensor_hook)
+
+    for layer in net.features:
+        handles.append(layer.register_forward_hook(fwd_hook))
+    var = image.detach().clone().requires_grad_(True)
+    torch.set_flush_denormal(False)
+    try:
+        value = loss_fn(var)
+        (value.total if isinstance(value, LossTerms) else value).backward()
+        tensor_hook(var.grad)
+        g = var.grad.abs()
+        img_grad_max = float(g.max())
+    finally:
+        for h in handles:
+            h.remove()
+    return {"fraction": counts["denormal"] / max(counts["nonzero"], 1), "denormal": counts["denormal"],
+            "nonzero": counts["nonzero"], "image_grad_absmax": img_grad_max}
+
+
+class _InplaceReluForward:
+    """Candidate patch for VGG19.forward: channels_last activations/weights on CPU, and ReLU in
+    place whenever the conv output it overwrites was not asked for."""
+
+    def __init__(self, net):
+        self.net = copy.deepcopy(net).to(memory_format=torch.channels_last)
+
+    def __call__(self, image: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+        net = self.net
+        wanted = {stlib.models.resolve_layer(n): n for n in layers}
+        deepest = max(LAYER_INDEX[n] for n in wanted)
+        out = {}
+        x = net.preprocess(image).contiguous(memory_format=torch.channels_last)
+        prev_kept = False
+        for index, (name, layer) in enumerate(net.features.named_children()):
+            if index > deepest:
+                break
+            if isinstance(layer, nn.ReLU) and not prev_kept:
+                x = torch.relu_(x)
+            else:
+                x = layer(x)
+            prev_kept = name in wanted
+            if prev_kept:
+                out[wanted[name]] = x
+        return {n: out[n] for n in layers}
+
+
+def section_levers(rep: Report, net, size: int, warmup: int, steps: int, baseline_ms_item1: float | None) -> dict:
+    content, style = load_pair(size)
+    noise = initial_image("noise", content.shape, seed=0)
+    base_loss = stylize_loss(net, content, style)
+    nullctx = contextlib.nullcontext
+    flush_on = lambda: flush_denormal(True)  # noqa: E731 - stlib.optimize's default on CPU
+    flush_off = lambda: flush_denormal(False)  # noqa: E731
+    results: dict = {"size": size}
+    rows: list[list] = []
+
+    def pair(title: str, configs: dict, key: str, max_seconds: float | None = None, note: str = "") -> dict:
+        times = interleave(configs, warmup, steps, max_seconds)
+        ms = {name: median_ms(t) for name, t in times.items()}
+        names = list(configs)
+        ref = ms[names[0]]
+        for i, name in enumerate(names):
+            n = len(times[name])
+            rows.append([title if i == 0 else "", name + (f" ({n} steps)" if n < steps else ""), ms[name],
+                         ms[name] / ref if i else 1.0, note if i == len(names) - 1 else ""])
+        results[key] = {name: {"ms": ms[name], "steps": len(times[name])} for name in names}
+        return ms
+
+    # 1. depth: stop at the deepest layer needed (conv5_1) vs run all 37 layers like get_features
+    full_loss = stylize_loss(net, content, style, extra_layers=["pool5"])
+    pair("stop at deepest layer",
+         {"stops at conv5_1 (stlib)": (make_step(base_loss, content), flush_on),
+          "runs all 37 layers": (make_step(full_loss, content), flush_on)}, "depth")
+
+    # 2. autograd for the weights: frozen (stlib, and the notes) vs requires_grad=True
+    unfrozen = copy.deepcopy(net).requires_grad_(True)
+    pair("frozen weights (no weight grads)",
+         {"frozen (stlib)": (make_step(base_loss, content), flush_on),
+          "weights requires_grad=True": (make_step(stylize_loss(unfrozen, content, style), content), flush_on)},
+         "frozen_weights")
+
+    # 3. targets without autograd: a one-off cost (Grams + content features), not per step
+    def targets(model, grad: bool) -> float:
+        t = now()
+        with torch.set_grad_enabled(grad):
+            feats = model(style, list(STYLE_WEIGHTS_SEED002))
+            grams = {l: gram_matrix(f, normalize="chw") for l, f in feats.items()}
+            cf = model(content, list(CONTENT_LAYERS))
+        dt = now() - t
+        del feats, grams, cf
+        return dt
+
+    t_nograd = statistics.median([targets(net, False) for _ in range(3)])
+    t_grad = statistics.median([targets(unfrozen, True) for _ in range(3)])
+    rows.append(["targets without autograd (one-off)", "no_grad (stlib.style_targets)", 1000 * t_nograd, 1.0,
+                 "one-off per run, not per step"])
+    rows.append(["", "with autograd, unfrozen weights", 1000 * t_grad, t_grad / t_nograd,
+                 "graph kept alive by the targets"])
+    results["targets_one_off"] = {"no_grad_ms": 1000 * t_nograd, "grad_ms": 1000 * t_grad}
+
+    # 4. flush denormals: style-heavy losses, pretrained and random weights
+    random_net = stlib.vgg19("random")
+    heavy = {
+        "stylize defaults (paper conv., beta 1e-6), pretrained": (
+            stylize_loss(net, content, style, convention="paper", style_weight=1e-6), content, "lbfgs", None),
+        "style only (paper conv.), noise init, pretrained": (style_only_loss(net, style), noise, "adam", None),
+        "style only (paper conv.), noise init, random weights": (style_only_loss(random_net, style), noise,
+                                                                 "adam", None),
+    }
+    results["denormals"] = {}
+    for label, (loss_fn, init, opt, lr) in heavy.items():
+        model = random_net if "random" in label else net
+        dn = count_denormals(model, loss_fn, init)
+        steps_on = make_step(loss_fn, init, optimizer=opt, lr=lr)
+        steps_off = make_step(loss_fn, init, optimizer=opt, lr=lr)
+        ms = pair(f"flush denormals: {label} [{opt}]",
+                  {"flush on (stlib.optimize default)": (steps_on, flush_on),
+                   "flush off (torch default)": (steps_off, flush_off)}, f"flush::{label}",
+                  note=f"denormal grads {100 * dn['fraction']:.3g}%")
+        adam_state = steps_off.opt.state.get(steps_off.var, {})
+        sq = adam_state.get("exp_avg_sq")
+        dn["adam_exp_avg_sq_denormal_fraction"] = (
+            float(((sq != 0) & (sq < FLOAT32_TINY)).float().mean()) if sq is not None else None)
+        results["denormals"][label] = dn
+        del ms
+
+    # 5. channels_last (model and image)
+    net_cl = copy.deepcopy(net).to(memory_format=torch.channels_last)
+    pair("channels_last",
+         {"NCHW (stlib)": (make_step(base_loss, content), flush_on),
+          "channels_last": (make_step(stylize_loss(net_cl, content, style), content, channels_last=True), flush_on)},
+         "channels_last")
+
+    # 6. bf16 autocast
+    bf16_hw = bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+    pair("autocast bf16" + ("" if bf16_hw else " (NO native bf16 on this CPU: emulated)"),
+         {"float32 (stlib)": (make_step(base_loss, content), flush_on),
+          "torch.autocast('cpu', bfloat16)": (make_step(base_loss, content, autocast=True), flush_on)},
+         "autocast_bf16", max_seconds=60.0,
+         note="" if bf16_hw else "expected slower: no AVX512-BF16/AMX")
+
+    # 7. threads
+    default_threads = torch.get_num_threads()
+    thread_counts = sorted({1, 2, default_threads})
+
+    def threads_ctx(n):
+        @contextlib.contextmanager
+        def ctx():
+            torch.set_num_threads(n)
+            torch.set_flush_denormal(True)
+            try:
+                yield
+            finally:
+                torch.set_num_threads(default_threads)
+                torch.set_flush_denormal(False)
+        return ctx
+
+    pair("torch.set_num_threads",
+         {f"{n} thread{'s' if n > 1 else ''}" + (" (default)" if n == default_threads else ""):
+          (make_step(base_loss, content), threads_ctx(n)) for n in thread_counts}, "threads")
+
+    # 8. the candidate patch: channels_last + in-place ReLU where the conv output is not kept
+    patched = _InplaceReluForward(net)
+    patched_loss = stylize_loss(net, content, style, forward=patched)
+    ms = pair("candidate patch (see report)",
+              {"stlib as is": (make_step(base_loss, content), flush_on),
+               "channels_last + in-place ReLU": (make_step(patched_loss, content), flush_on)}, "patch")
+    with torch.no_grad():
+        a, b = float(base_loss(content).total), float(patched_loss(content).total)
+    results["patch_rel_diff"] = abs(a - b) / abs(a)
+    rows.append(["", f"  (patched loss == stlib loss: rel. diff {results['patch_rel_diff']:.1e})", float("nan"),
+                 float("nan"), ""])
+
+    rep.table([f"levers at {size} px (interleaved A/B, median of {steps} after {warmup} warm-up)", "config",
+               "ms/step", "vs first", "note"], rows, align="llrrl")
+    if baseline_ms_item1 is not None:
+        rep.line(f"  (section 1's stlib step at this size: {baseline_ms_item1:.0f} ms)")
+    for label, dn in results["denormals"].items():
+        rep.line(f"  denormals, {label}: {dn['denormal']} of {dn['nonzero']} nonzero layer-output/image gradient "
+                 f"values ({100 * dn['fraction']:.3g}%); |d loss/d image| max {dn['image_grad_absmax']:.3g}; "
+                 f"Adam exp_avg_sq denormal after the run: {dn['adam_exp_avg_sq_denormal_fraction']}")
+    return results
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=None, help="image sides in px (default 128 256; "
+                   "--quick: 64 128)")
+    p.add_argument("--quick", action="store_true", help="small settings for a smoke test (noisy, not for figures)")
+    p.add_argument("--json", type=str, default=None, metavar="PATH", help="also write all figures as JSON")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default 2; --quick 1)")
+    p.add_argument("--steps", type=int, default=None, help="timed steps (default 5; --quick 3)")
+    p.add_argument("--lever-size", type=int, default=None, help="size for the levers (default 128; --quick: "
+                   "smallest size)")
+    p.add_argument("--ttq-sizes", type=int, nargs="*", default=None, help="sizes for time-to-quality (default "
+                   "128; --quick: smallest size). 256 px costs several minutes for the lecture loop alone")
+    p.add_argument("--ttq-max-seconds", type=float, default=None, help="cap per lecture run (default 240 s; "
+                   "stlib runs get half)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for everything but the "
+                   "threads lever (default: torch's default)")
+    p.add_argument("--skip", nargs="*", default=[], choices=["steps", "profile", "ttq", "levers"],
+                   help="sections to skip")
+    args = p.parse_args(argv)
+
+    quick = args.quick
+    sizes = args.sizes or ([64, 128] if quick else [128, 256])
+    warmup = args.warmup if args.warmup is not None else (1 if quick else 2)
+    steps = args.steps if args.steps is not None else (3 if quick else 5)
+    if steps < 1 or warmup < 0:
+        p.error("--steps must be >= 1 and --warmup >= 0")
+    lever_size = args.lever_size or (min(sizes) if quick else 128)
+    ttq_sizes = args.ttq_sizes if args.ttq_sizes is not None else ([min(sizes)] if quick else [128])
+    lecture_cap = args.ttq_max_seconds or (60.0 if quick else 240.0)
+    caps = {"lecture_steps": 150 if quick else 400, "lecture_seconds": lecture_cap,
+            "stlib_steps": 60 if quick else 200, "stlib_seconds": lecture_cap / 2}
+    coarse_steps = 10
+    for s in {*sizes, lever_size, *ttq_sizes}:
+        if s < 32:
+            p.error(f"size {s} px is too small: conv5_1 needs >= 16 px and coarse-to-fine halves the size")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    rep = Report()
+    flags = cpu_flags()
+    env = {
+        "python": platform.python_version(), "torch": torch.__version__, "stlib": stlib.__version__,
+        "cpu": cpu_name(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cpu_capability": getattr(torch.backends.cpu, "get_cpu_capability", lambda: "?")(),
+        "avx512": any(f.startswith("avx512") for f in flags), "avx512_bf16": "avx512_bf16" in flags,
+        "amx_bf16": "amx_bf16" in flags, "fma": "fma" in flags,
+        "mkldnn": torch.backends.mkldnn.is_available(), "quick": quick, "sizes": sizes, "warmup": warmup,
+        "steps": steps, "lever_size": lever_size, "ttq_sizes": ttq_sizes, "caps": caps,
+        "loadavg": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "content": CONTENT_SOURCE, "style": STYLE_SOURCE,
+    }
+    rep.data["env"] = env
+    rep.header("stlib CPU benchmark: lecture loop vs stlib, same process, same weights (stlib.vgg19())")
+    rep.line(f"torch {env['torch']}, stlib {env['stlib']}, python {env['python']}; CPU {env['cpu']}, "
+             f"{env['cpu_count']} cores, torch threads {env['torch_threads']}, capability {env['cpu_capability']}, "
+             f"AVX512 {env['avx512']}, AVX512-BF16 {env['avx512_bf16']}, AMX {env['amx_bf16']}")
+    rep.line(f"load average at start: {env['loadavg']}  (figures are only meaningful on a quiet machine)")
+    rep.line(f"content '{CONTENT_SOURCE}', style '{STYLE_SOURCE}' (scikit-image samples); objective: the "
+             f"lecture's (alpha 1, beta 1e6, 'lecture' style convention, seed-002 layer weights), Adam lr 0.003, "
+             f"content init" + ("; QUICK MODE: small sizes and step counts, not for reporting" if quick else ""))
+
+    t = now()
+    net = stlib.vgg19()
+    lecture_vgg = lecture_vgg19_features(net)
+    rep.line(f"models built in {now() - t:.1f} s (stlib.vgg19() pretrained; torchvision vgg19 features with the "
+             f"same weights, ReLU(inplace=True), frozen)")
+    rep.data["equivalence"] = check_equivalence(rep, net, lecture_vgg, min(sizes))
+    rep.rss("set-up")
+
+    step_results: dict[int, dict] = {}
+    if "steps" not in args.skip:
+        rep.header("1-2. ms per step, lecture loop vs stlib (interleaved A B A B), and achieved GFLOP/s")
+        for i, size in enumerate(sizes):
+            step_results[size] = section_step(rep, net, lecture_vgg, size, warmup, steps, stylize_check=(i == 0))
+            rep.rss(f"step timing at {size} px")
+        rep.data["sections"]["steps"] = step_results
+
+    profile_result = None
+    if "profile" not in args.skip:
+        rep.header("profile: where stlib's step spends its time")
+        profile_result = section_profile(rep, net, max(sizes))
+        rep.data["sections"]["profile"] = profile_result
+        rep.rss("profile")
+
+    ttq_results: dict[int, dict] = {}
+    if "ttq" not in args.skip and ttq_sizes:
+        rep.header("4. time-to-quality (content init; style loss below 10% of its start)")
+        for size in ttq_sizes:
+            ttq_results[size] = section_ttq(rep, net, lecture_vgg, size, caps, coarse_steps)
+            rep.rss(f"time-to-quality at {size} px")
+        rep.data["sections"]["ttq"] = ttq_results
+
+    lever_results = None
+    if "levers" not in args.skip:
+        rep.header(f"5. levers at {lever_size} px, ms per step")
+        base = step_results.get(lever_size, {}).get("stlib_ms")
+        lever_results = section_levers(rep, net, lever_size, warmup, steps, base)
+        rep.data["sections"]["levers"] = lever_results
+        rep.rss("levers")
+
+    # ----------------------------------------------------------------- targets
+    rep.header("targets")
+    findings = rep.data["findings"]
+
+    def target(name: str, ok: bool | None, detail: str) -> None:
+        verdict = "SKIP" if ok is None else ("PASS" if ok else "FAIL")
+        rep.data["targets"].append({"target": name, "verdict": verdict, "detail": detail})
+        rep.line(f"{verdict}: {name}: {detail}")
+
+    s1 = step_results.get(128) or (step_results.get(min(step_results)) if step_results else None)
+    if s1:
+        ok = s1["speedup"] >= TARGET_STEP_SPEEDUP
+        target(f"stlib step >= {TARGET_STEP_SPEEDUP}x faster than the lecture loop at {s1['size']} px", ok,
+               f"{s1['lecture_ms']:.0f} ms / {s1['stlib_ms']:.0f} ms = {s1['speedup']:.2f}x")
+        if not ok:
+            fl_ratio = s1["lecture_flops"]["total"] / s1["stlib_flops"]["total"]
+            findings.append(
+                f"step speed: stlib's only structural saving over the lecture loop is not running conv5_2..conv5_4 "
+                f"and pool5 forward: the lecture does {fl_ratio:.3f}x stlib's conv FLOPs, so at equal per-FLOP "
+                f"speed the ratio cannot exceed ~{fl_ratio:.2f}x. The loss, Gram and Adam work are the same in "
+                f"both. 1.5x needs faster convs per FLOP, not fewer layers.")
+    else:
+        target(f"stlib step >= {TARGET_STEP_SPEEDUP}x faster than the lecture loop", None, "step section skipped")
+
+    s2 = step_results.get(256) or (step_results.get(max(step_results)) if step_results else None)
+    if s2:
+        frac = s2["stlib_gflops"] / s2["ceiling_gflops"]
+        ok = frac >= TARGET_CEILING_FRACTION
+        target(f"stlib within {100 * (1 - TARGET_CEILING_FRACTION):.0f}% of measured conv throughput at "
+               f"{s2['size']} px", ok,
+               f"{s2['stlib_gflops']:.1f} GFLOP/s = {100 * frac:.0f}% of {s2['ceiling_gflops']:.1f} GFLOP/s "
+               f"(channels_last conv ceiling: {s2['ceiling_channels_last_gflops']:.1f} GFLOP/s)")
+        if not ok and profile_result:
+            cats = profile_result["by_category_ms"]
+            tot = profile_result["total_ms"]
+            conv_ms = cats.get("conv forward", 0) + cats.get("conv backward (input grad)", 0)
+            conv_rate = s2["stlib_flops"]["total"] / (conv_ms / 1000) / 1e9 if conv_ms else float("nan")
+            findings.append(
+                f"conv throughput: in the profiled step at {profile_result['size']} px the convs themselves take "
+                f"{conv_ms:.0f} of {tot:.0f} ms ({100 * conv_ms / tot:.0f}%), i.e. they run at ~{conv_rate:.0f} "
+                f"GFLOP/s; the other {100 - 100 * conv_ms / tot:.0f}% is ReLU/pool/Gram/loss/Adam memory traffic "
+                f"that the FLOP count does not credit (largest: "
+                + ", ".join(f"{c} {v:.0f} ms" for c, v in list(cats.items())[:4]) + ").")
+    else:
+        target("stlib within 15% of measured conv throughput", None, "step section skipped")
+
+    tq = ttq_results.get(128) or (ttq_results.get(min(ttq_results)) if ttq_results else None)
+    if tq:
+        sp = tq["speedup"]
+        if sp is None:
+            target(f"time-to-quality >= {TARGET_TTQ_SPEEDUP}x sooner at {tq['size']} px", False,
+                   "no stlib setting reached the threshold within its cap")
+        else:
+            ok = sp >= TARGET_TTQ_SPEEDUP
+            bound = " (lower bound: the lecture loop did not get there)" if tq["speedup_is_lower_bound"] else ""
+            target(f"time-to-quality >= {TARGET_TTQ_SPEEDUP}x sooner at {tq['size']} px", ok,
+                   f"{sp:.2f}x{bound}, best stlib setting: {tq['best']}")
+    else:
+        target("time-to-quality >= 5x sooner", None, "time-to-quality section skipped")
+
+    if lever_results:
+        for key, label in (("channels_last", "channels_last"), ("patch", "channels_last + in-place ReLU")):
+            vals = list(lever_results[key].values())
+            findings.append(f"lever {label} at {lever_size} px: {vals[0]['ms']:.0f} -> {vals[1]['ms']:.0f} ms/step "
+                            f"({vals[0]['ms'] / vals[1]['ms']:.2f}x)")
+        for label, key_ms in lever_results.items():
+            if isinstance(label, str) and label.startswith("flush::"):
+                vals = list(key_ms.values())
+                findings.append(f"lever flush denormals, {label[7:]}: on {vals[0]['ms']:.0f} ms, off "
+                                f"{vals[1]['ms']:.0f} ms")
+    if findings:
+        rep.line()
+        rep.line("findings:")
+        for f in findings:
+            rep.line(f"  - {f}")
+
+    rep.line()
+    rep.line(f"total wall time {now() - rep.t_start:.0f} s")
+    rep.data["wall_seconds"] = now() - rep.t_start
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rep.data, f, indent=1, default=str)
+        rep.line(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,321 @@
+"""Download a few public-domain paintings into the project's ``data/`` folder.
+
+    python -m stlib.data                  # all of them, into data/
+    python -m stlib.data starry_night     # just one
+    python -m stlib.data --list           # what there is
+
+Then use them by name: ``stlib.load_image("starry_night")``. The files come from
+Wikimedia Commons (1024 px wide thumbnails) and are git-ignored; ``data/README.md``
+lists every image with its source and licence.
+
+Each download is streamed to a temporary file inside the destination folder,
+checked (SHA-256 where one is recorded, then that PIL can open it) and only then
+renamed into place, so a failed or interrupted download leaves nothing behind.
+An existing file is never replaced unless ``overwrite=True`` (``--overwrite``).
+
+Checksums: an entry whose ``sha256`` is ``None`` is not pinned yet (trust on first
+use). Its download is checked only for being an image, and the command line prints
+the SHA-256 it got; paste that into `PAINTINGS` to pin it, after which a changed
+file is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import hashlib
+import http.client
+import logging
+import os
+import socket
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
+
+from .errors import StlibError
+from .images import data_dir, open_image
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "stlib-data/0.1 (neural style transfer lessons; python urllib)"  # Wikimedia asks for one
+CHUNK = 64 * 1024
+MAX_BYTES = 64 * 1024 * 1024  # a 1024 px painting is well under 1 MB; refuse anything absurd
+
+
+@dataclass(frozen=True)
+class Painting:
+    """One downloadable image: where it comes from, its checksum, and what it is."""
+
+    url: str
+    sha256: str | None  # hex digest of the file at ``url``; None: not pinned yet (trust on first use)
+    title: str
+    artist: str
+    year: str
+    licence: str
+    source: str  # the human-readable page describing the file and its licence
+
+    @property
+    def suffix(self) -> str:
+        return PurePosixPath(urlsplit(self.url).path).suffix.lower() or ".jpg"
+
+
+_PD_ART = "public domain (faithful reproduction of a 2-D public-domain work, Commons {{PD-Art}})"
+
+
+def _commons(file: str, width: int = 1024) -> tuple[str, str]:
+    """(thumbnail URL, description page) of a Wikimedia Commons file name.
+
+    Commons keeps a file under ``a/ab/`` where ``ab`` starts the MD5 of its name.
+    """
+    md5 = hashlib.md5(file.encode(), usedforsecurity=False).hexdigest()
+    thumb = f"https://upload.wikimedia.org/wikipedia/commons/thumb/{md5[0]}/{md5[:2]}/{file}/{width}px-{file}"
+    return thumb, f"https://commons.wikimedia.org/wiki/File:{file}"
+
+
+def _entry(file: str, **fields: str) -> Painting:
+    url, source = _commons(file)
+    return Painting(url=url, source=source, sha256=None, **fields)
+
+
+# sha256=None everywhere: these are not pinned yet (see the module docstring).
+PAINTINGS: dict[str, Painting] = {
+    "starry_night": _entry(
+        "Van_Gogh_-_Starry_Night_-_Google_Art_Project.jpg",
+        title="The Starry Night", artist="Vincent van Gogh", year="1889",
+        licence=_PD_ART + "; the artist died in 1890",
+    ),
+    "great_wave": _entry(
+        "Tsunami_by_hokusai_19th_century.jpg",
+        title="The Great Wave off Kanagawa", artist="Katsushika Hokusai", year="c. 1831",
+        licence=_PD_ART + "; the artist died in 1849",
+    ),
+    "composition_vii": _entry(
+        "Vassily_Kandinsky,_1913_-_Composition_7.jpg",
+        title="Composition VII", artist="Wassily Kandinsky", year="1913",
+        licence=_PD_ART + "; the artist died in 1944",
+    ),
+    "the_scream": _entry(
+        "Edvard_Munch,_1893,_The_Scream,_oil,_tempera_and_pastel_on_cardboard,_91_x_73_cm,_National_Gallery_of_Norway.jpg",
+        title="The Scream", artist="Edvard Munch", year="1893",
+        licence=_PD_ART + "; the artist died in 1944",
+    ),
+}
+
+
+def filename(name: str) -> str:
+    """The file a painting is saved as: ``"starry_night"`` → ``"starry_night.jpg"``."""
+    return name + _painting(name).suffix
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file (to pin an entry of `PAINTINGS`)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _painting(name: str) -> Painting:
+    try:
+        return PAINTINGS[name]
+    except KeyError:
+        raise StlibError(
+            f"unknown painting {name!r}: choose from {', '.join(PAINTINGS)} (python -m stlib.data --list)"
+        ) from None
+
+
+def _names(name_or_names: str | Iterable[str] | None) -> list[str]:
+    if name_or_names is None:
+        return list(PAINTINGS)
+    names = [name_or_names] if isinstance(name_or_names, str) else list(name_or_names)
+    for name in names:
+        _painting(name)
+    return names
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _short(digest: str) -> str:
+    return digest[:12] + "…"
+
+
+def _reason(err: BaseException, url: str) -> str:
+    """What went wrong with the connection, in a few words."""
+    host = urlsplit(url).netloc or url
+    if isinstance(err, urllib.error.HTTPError):
+        return f"{url} answered HTTP {err.code} {_one_line(err.reason)}"
+    if isinstance(err, urllib.error.URLError):
+        if not isinstance(err.reason, BaseException):
+            return f"cannot reach {host} ({_one_line(err.reason)})"
+        err = err.reason
+    if isinstance(err, TimeoutError):  # socket.timeout is TimeoutError since Python 3.10
+        return f"{host} did not answer in time"
+    if isinstance(err, ConnectionRefusedError):
+        return f"connection to {host} refused (server down or wrong address)"
+    if isinstance(err, socket.gaierror):
+        return f"cannot resolve {host} (are you offline?)"
+    if getattr(err, "filename", None) or getattr(err, "errno", None) == errno.ENOSPC:  # our side: dest
+        return f"cannot write the download ({_one_line(err)})"
+    if isinstance(err, http.client.IncompleteRead):
+        return f"{host} closed the connection after {len(err.partial)} bytes"
+    return f"cannot download from {host} ({type(err).__name__}: {_one_line(err)})"
+
+
+def _fetch(name: str, painting: Painting, dest: Path, *, base_url: str | None, timeout: float) -> tuple[Path, str]:
+    """Download into a temporary file in ``dest``, verified; returns it and its SHA-256."""
+    url = f"{base_url.rstrip('/')}/{filename(name)}" if base_url else painting.url
+    retry = f"the file was not saved — retry later or download it by hand from {painting.source} into {dest}/"
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    tmp: str | None = None
+    try:
+        try:
+            response = urllib.request.urlopen(request, timeout=timeout)
+        except ValueError as err:  # malformed URL, e.g. a base_url without http://
+            raise StlibError(f"{name}: invalid URL {url!r} ({_one_line(err)}); give an http(s):// address") from None
+        with response:
+            fd, tmp = tempfile.mkstemp(prefix=f".tmp-{name}-", suffix=painting.suffix, dir=dest)
+            digest = hashlib.sha256()
+            size = 0
+            with os.fdopen(fd, "wb") as out:
+                while block := response.read(CHUNK):
+                    size += len(block)
+                    if size > MAX_BYTES:
+                        raise StlibError(
+                            f"{name}: {url} is larger than {MAX_BYTES // 2**20} MiB, not a painting; {retry}"
+                        )
+                    digest.update(block)
+                    out.write(block)
+        got = digest.hexdigest()
+        if painting.sha256 is not None and got != painting.sha256.lower():
+            raise StlibError(
+                f"{name}: checksum mismatch (got {_short(got)}, expected {_short(painting.sha256)}); {retry}"
+            )
+        try:
+            open_image(tmp)
+        except StlibError:
+            raise StlibError(
+                f"{name}: the download from {url} is not an image PIL can read (an error page?); {retry}"
+            ) from None
+        done, tmp = tmp, None
+        return Path(done), got
+    except (OSError, http.client.HTTPException) as err:  # URLError, HTTPError, timeouts, resets are OSErrors
+        if isinstance(err, urllib.error.HTTPError):
+            err.close()
+        raise StlibError(f"{name}: {_reason(err, url)}; {retry}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def fetch_one(
+    name: str,
+    dest: str | os.PathLike | None = None,
+    *,
+    base_url: str | None = None,
+    timeout: float = 30,
+    overwrite: bool = False,
+) -> tuple[Path, str, str]:
+    """Download one painting; returns ``(path, status, sha256)``.
+
+    ``status`` is ``"downloaded"``, ``"present"`` (an existing file matched the
+    recorded checksum, or there is none to compare with) or ``"replaced"``.
+    """
+    painting = _painting(name)
+    folder = Path(dest) if dest is not None else data_dir()
+    target = folder / filename(name)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StlibError(f"{name}: cannot create {folder} ({_one_line(err)}); choose another --dest") from None
+    existed = target.exists()
+    if existed and not overwrite:
+        try:
+            have = sha256_of(target)
+        except OSError as err:
+            raise StlibError(f"{name}: cannot read {target} ({_one_line(err)}); move it away and retry") from None
+        if painting.sha256 is None or have == painting.sha256.lower():
+            return target, "present", have
+        raise StlibError(
+            f"{name}: {target} exists and differs from the recorded checksum "
+            f"(have {_short(have)}, expected {_short(painting.sha256)}); it was left as is — "
+            "move it away or pass overwrite=True (--overwrite)"
+        )
+    tmp, got = _fetch(name, painting, folder, base_url=base_url, timeout=timeout)
+    try:
+        os.replace(tmp, target)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise StlibError(f"{name}: cannot write {target} ({_one_line(err)}); check the folder's permissions") from None
+    if painting.sha256 is None:
+        log.info("%s: sha256 %s (not pinned: trust on first use)", name, got)
+    return target, ("replaced" if existed else "downloaded"), got
+
+
+def download(
+    name_or_names: str | Iterable[str] | None = None,
+    dest: str | os.PathLike | None = None,
+    *,
+    base_url: str | None = None,
+    timeout: float = 30,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Download paintings (default: all of `PAINTINGS`) into ``dest`` (default: `data_dir`).
+
+    ``base_url`` replaces the host: each file is fetched from ``base_url + "/" + filename``
+    (a mirror, or a local test server). ``timeout`` is in seconds per network operation.
+    Files already present with the right checksum are skipped. Raises `StlibError`
+    with a one-line message on the first failure; nothing half-written is left behind.
+    """
+    return [
+        fetch_one(name, dest, base_url=base_url, timeout=timeout, overwrite=overwrite)[0]
+        for name in _names(name_or_names)
+    ]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m stlib.data",
+        description="Download public-domain paintings (Wikimedia Commons) into data/ for use by name.",
+    )
+    parser.add_argument("names", nargs="*", help=f"paintings to fetch (default: all): {', '.join(PAINTINGS)}")
+    parser.add_argument("--dest", type=Path, default=None, help=f"destination folder (default: {data_dir()})")
+    parser.add_argument("--list", action="store_true", help="list the paintings and exit")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing files that differ")
+    parser.add_argument("--base-url", default=None, help="fetch BASE_URL/<name>.jpg instead (a mirror)")
+    parser.add_argument("--timeout", type=float, default=30, help="seconds per network operation (default 30)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.list:
+            for name, p in PAINTINGS.items():
+                pinned = "sha256 pinned" if p.sha256 else "sha256 not pinned"
+                print(f"{name}: {p.artist}, {p.title} ({p.year}) — public domain — {pinned} — {p.source}")
+            return 0
+        for name in _names(args.names or None):
+            path, status, got = fetch_one(
+                name, args.dest, base_url=args.base_url, timeout=args.timeout, overwrite=args.overwrite
+            )
+            if PAINTINGS[name].sha256 is None:
+                check = f"sha256 {got} — not pinned (trust on first use); paste it into stlib/data.py to pin"
+            else:
+                check = "sha256 ok"
+            print(f"{name}: {status} {path} ({check})")
+    except StlibError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

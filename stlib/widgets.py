@@ -1,0 +1,159 @@
+"""ipywidgets wiring over finished runs: scrub epochs and layers without recomputing.
+
+Every picture is rendered to PNG bytes once, when the viewer is built; moving the
+slider or the selector only swaps bytes, so scrubbing is instant. The Play button
+is linked to the slider in the browser (``jslink``), so it also plays in a static
+page with a live kernel gone.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import torch
+
+from .errors import StlibError
+from .images import load_image, sample_names, tensor_to_pil
+from .optim import Result
+from .plot import epoch_title, loss_curve
+
+DISPLAY_PX = 256  # snapshots are shown at this width whatever their size (fast mode is 64 px)
+
+
+def png_bytes(image: torch.Tensor, width: int = DISPLAY_PX) -> bytes:
+    pil = tensor_to_pil(image)
+    if pil.width != width:
+        from PIL import Image
+
+        pil = pil.resize((width, round(pil.height * width / pil.width)), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    pil.save(buf, format="png")
+    return buf.getvalue()
+
+
+def _curve_png(result: Result, epochs: Sequence[int], key: str) -> bytes:
+    fig = loss_curve(result, key=key, mark_epochs=epochs)
+    fig.set_size_inches(3.6, 2.6)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+class SnapshotViewer(W.VBox):
+    """Epoch slider (with Play) × run selector over stored snapshots, loss curve beside.
+
+    ``results``: label → `Result` (e.g. ``{"block1": …, "block2": …}``). Plain
+    attributes for tests and scripting: ``selector``, ``slider``, ``play``, ``image``,
+    ``curve``, ``caption``.
+    """
+
+    def __init__(self, results: Mapping[str, Result], *, epochs: Sequence[int] | None = None,
+                 target: torch.Tensor | None = None, label: str = "layer", key: str = "total"):
+        if not results:
+            raise StlibError("nothing to show: the viewer needs at least one finished run")
+        self.results = dict(results)
+        first = next(iter(self.results.values()))
+        self.epochs = list(epochs) if epochs is not None else sorted(first.snapshots)
+        missing = [(lab, e) for lab, r in self.results.items() for e in self.epochs if e not in r.snapshots]
+        if missing:
+            lab, e = missing[0]
+            raise StlibError(f"run {lab!r} has no snapshot at epoch {e}; rerun with snapshot_at including it")
+        # render everything once: scrubbing only swaps bytes
+        self._frames = {(lab, e): png_bytes(r.snapshots[e]) for lab, r in self.results.items() for e in self.epochs}
+        self._curves = {lab: _curve_png(r, self.epochs, key) for lab, r in self.results.items()}
+
+        self.selector = W.ToggleButtons(options=list(self.results), description=label,
+                                        style={"button_width": "auto"})
+        self.slider = W.SelectionSlider(options=[(epoch_title(e), e) for e in self.epochs], description="epoch",
+                                        continuous_update=True, layout=W.Layout(width="420px"))
+        self.play = W.Play(min=0, max=len(self.epochs) - 1, step=1, interval=700, description="play")
+        W.jslink((self.play, "value"), (self.slider, "index"))
+        self.image = W.Image(format="png", layout=W.Layout(width=f"{DISPLAY_PX}px"))
+        self.curve = W.Image(format="png", layout=W.Layout(width="300px"))
+        self.caption = W.HTML()
+        pictures = [self.image]
+        if target is not None:
+            pictures.append(W.VBox([W.Image(value=png_bytes(target), format="png",
+                                            layout=W.Layout(width=f"{DISPLAY_PX}px")), W.HTML("<b>target</b>")]))
+        self.selector.observe(self._update, names="value")
+        self.slider.observe(self._update, names="value")
+        super().__init__([self.selector, W.HBox([self.play, self.slider]), W.HBox([*pictures, self.curve]),
+                          self.caption])
+        self._update()
+
+    def _update(self, _change=None) -> None:
+        lab, epoch = self.selector.value, self.slider.value
+        self.image.value = self._frames[(lab, epoch)]
+        self.curve.value = self._curves[lab]
+        history = self.results[lab].history
+        loss = f", loss {history[epoch - 1]['total']:.4g}" if epoch >= 1 and history else ""
+        self.caption.value = f"<b>{lab}</b> — {epoch_title(epoch)}{loss}"
+
+
+def snapshot_viewer(results: Mapping[str, Result], **kwargs) -> SnapshotViewer:
+    """`SnapshotViewer` as a function, for ``display(snapshot_viewer(runs))``."""
+    return SnapshotViewer(results, **kwargs)
+
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+class ImagePicker(W.VBox):
+    """Choose an image: a bundled sample, a file in ``data/``, or an upload.
+
+    ``picker.image(size)`` returns the chosen image as ``(1, 3, size, size)``; bad
+    uploads (not an image, too large) show a one-line message and keep the last good choice.
+    """
+
+    def __init__(self, description: str, default: str):
+        self.dropdown = W.Dropdown(options=sample_names(), value=default, description=description)
+        self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
+        self.message = W.HTML()
+        self._uploaded: torch.Tensor | None = None
+        self.upload.observe(self._on_upload, names="value")
+        self.dropdown.observe(self._on_pick, names="value")
+        super().__init__([W.HBox([self.dropdown, self.upload]), self.message])
+
+    def _on_pick(self, _change=None) -> None:
+        self._uploaded = None
+        self.message.value = ""
+
+    def _on_upload(self, change) -> None:
+        files = change["new"]
+        if not files:
+            return
+        item = files[0]
+        content = bytes(item["content"])
+        try:
+            self._uploaded = load_uploaded(item["name"], content)
+            self.message.value = f"using uploaded <b>{item['name']}</b>"
+        except StlibError as err:
+            self.message.value = f"<span style='color:#b00'>{err}</span>"
+
+    def image(self, size: int) -> torch.Tensor:
+        if self._uploaded is not None:
+            return load_image(self._uploaded, size)
+        return load_image(self.dropdown.value, size)
+
+    @property
+    def label(self) -> str:
+        return "upload" if self._uploaded is not None else self.dropdown.value
+
+
+def load_uploaded(name: str, content: bytes) -> torch.Tensor:
+    """Bytes of an uploaded file → ``(1, 3, H, W)``, or a one-line `StlibError`."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise StlibError(f"{name}: {len(content) / 2**20:.0f} MB is too large (limit {MAX_UPLOAD_BYTES // 2**20} MB); "
+                         "upload a smaller image")
+    try:
+        with Image.open(io.BytesIO(content)) as im:
+            im.load()
+            return load_image(ImageOps.exif_transpose(im))
+    except (UnidentifiedImageError, OSError, SyntaxError):
+        raise StlibError(f"{name}: not an image file (or truncated); upload a JPEG or PNG") from None

@@ -1,0 +1,302 @@
+"""The paintings downloader, against a local HTTP server on 127.0.0.1 (never the internet)."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import http.server
+import io
+import os
+import runpy
+import socket
+import sys
+import threading
+
+import pytest
+from PIL import Image
+
+import stlib
+from stlib import data
+from stlib.errors import StlibError
+
+TIMEOUT = 5  # seconds per network operation: every test is bounded even if something hangs
+
+
+def _png() -> bytes:
+    image = Image.new("RGB", (12, 8))
+    image.putdata([(x * 20, y * 30, (x + y) * 10) for y in range(8) for x in range(12)])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+PNG = _png()
+PNG_SHA = hashlib.sha256(PNG).hexdigest()
+TEXT = b"this is not an image\n"
+
+
+class Server:
+    """A tiny HTTP server in a thread: ``files`` maps a path to bytes; other paths get 404."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                server.requests.append(self.path)
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404, "Not Found")
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(TIMEOUT)
+
+
+@pytest.fixture
+def server():
+    srv = Server()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def dead_url():
+    """An address where nothing listens: a bound socket that never listens refuses connections."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+
+
+def painting(sha256: str | None, url: str = "https://example.invalid/tiny.png") -> data.Painting:
+    return data.Painting(
+        url=url, sha256=sha256, title="Tiny", artist="Test", year="2024", licence="CC0", source="https://example.invalid"
+    )
+
+
+@pytest.fixture
+def table(monkeypatch):
+    """Replace PAINTINGS by one 'tiny' PNG entry whose checksum is the test PNG's."""
+    paintings = {"tiny": painting(PNG_SHA)}
+    monkeypatch.setattr(data, "PAINTINGS", paintings)
+    return paintings
+
+
+def test_download_saves_verified_file_usable_by_name(server, table, tmp_path, monkeypatch):
+    server.files["/tiny.png"] = PNG
+    dest = tmp_path / "data"
+    paths = data.download("tiny", dest, base_url=server.url, timeout=TIMEOUT)
+    assert paths == [dest / "tiny.png"]
+    assert sorted(os.listdir(dest)) == ["tiny.png"]  # no temporary files left
+    assert (dest / "tiny.png").read_bytes() == PNG
+    assert server.requests == ["/tiny.png"]
+    monkeypatch.setenv("STLIB_DATA_DIR", str(dest))
+    tensor = stlib.load_image("tiny")
+    assert tuple(tensor.shape) == (1, 3, 8, 12)
+
+
+def test_download_uses_painting_url_without_base_url(server, monkeypatch, tmp_path):
+    server.files["/some/dir/1024px-Tiny.png"] = PNG
+    monkeypatch.setattr(data, "PAINTINGS", {"tiny": painting(PNG_SHA, url=server.url + "/some/dir/1024px-Tiny.png")})
+    assert data.download(["tiny"], tmp_path, timeout=TIMEOUT) == [tmp_path / "tiny.png"]
+    assert (tmp_path / "tiny.png").read_bytes() == PNG
+
+
+def _one_line_error(excinfo, *words: str) -> str:
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert message.startswith("tiny: ")
+    for word in words:
+        assert word in message
+    return message
+
+
+def test_wrong_checksum_is_refused_and_nothing_is_left(server, monkeypatch, tmp_path):
+    server.files["/tiny.png"] = PNG
+    monkeypatch.setattr(data, "PAINTINGS", {"tiny": painting("0" * 64)})
+    with pytest.raises(StlibError) as excinfo:
+        data.download("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)
+    _one_line_error(excinfo, "checksum mismatch", PNG_SHA[:12], "not saved")
+    assert os.listdir(tmp_path) == []
+
+
+def test_server_down_is_one_line_error_and_nothing_is_left(table, dead_url, tmp_path):
+    with pytest.raises(StlibError) as excinfo:
+        data.download("tiny", tmp_path, base_url=dead_url, timeout=TIMEOUT)
+    _one_line_error(excinfo, "refused", dead_url.removeprefix("http://"), "retry")
+    assert os.listdir(tmp_path) == []
+
+
+def test_timeout_is_one_line_error(table, tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # accepts connections, never answers
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        with pytest.raises(StlibError) as excinfo:
+            data.download("tiny", tmp_path, base_url=url, timeout=0.3)
+    _one_line_error(excinfo, "did not answer in time")
+    assert os.listdir(tmp_path) == []
+
+
+def test_http_404_is_one_line_error(server, table, tmp_path):
+    with pytest.raises(StlibError) as excinfo:
+        data.download("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)
+    _one_line_error(excinfo, "HTTP 404", "/tiny.png")
+    assert os.listdir(tmp_path) == []
+
+
+def test_payload_that_is_not_an_image_is_refused(server, monkeypatch, tmp_path):
+    server.files["/tiny.png"] = TEXT
+    monkeypatch.setattr(data, "PAINTINGS", {"tiny": painting(hashlib.sha256(TEXT).hexdigest())})
+    with pytest.raises(StlibError) as excinfo:
+        data.download("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)
+    _one_line_error(excinfo, "not an image", "not saved")
+    assert os.listdir(tmp_path) == []
+
+
+def test_disk_full_is_one_line_error_and_nothing_is_left(server, table, tmp_path, monkeypatch):
+    server.files["/tiny.png"] = PNG
+    real_fdopen = os.fdopen
+
+    class FullDisk:  # what os.fdopen gives the downloader: every write fails with ENOSPC
+        def __init__(self, fd, mode):
+            self.fh = real_fdopen(fd, mode)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, block):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdopen", FullDisk)
+    with pytest.raises(StlibError) as excinfo:
+        data.download("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)
+    monkeypatch.undo()
+    _one_line_error(excinfo, "cannot write the download", "No space left")
+    assert os.listdir(tmp_path) == []
+
+
+def test_unpinned_entry_is_downloaded_and_its_checksum_reported(server, monkeypatch, tmp_path):
+    server.files["/tiny.png"] = PNG
+    monkeypatch.setattr(data, "PAINTINGS", {"tiny": painting(None)})
+    path, status, got = data.fetch_one("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)
+    assert (path, status, got) == (tmp_path / "tiny.png", "downloaded", PNG_SHA)
+
+
+def test_existing_file_with_right_checksum_is_skipped(server, table, tmp_path):
+    (tmp_path / "tiny.png").write_bytes(PNG)
+    assert data.download("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT) == [tmp_path / "tiny.png"]
+    assert server.requests == []
+
+
+def test_existing_different_file_is_not_overwritten(server, table, tmp_path):
+    server.files["/tiny.png"] = PNG
+    mine = tmp_path / "tiny.png"
+    mine.write_bytes(b"my own picture")
+    with pytest.raises(StlibError) as excinfo:
+        data.download("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)
+    _one_line_error(excinfo, "exists and differs", "overwrite")
+    assert mine.read_bytes() == b"my own picture"
+    assert server.requests == []
+    assert data.download("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT, overwrite=True) == [mine]
+    assert mine.read_bytes() == PNG
+    assert os.listdir(tmp_path) == ["tiny.png"]
+
+
+def test_failed_overwrite_keeps_the_existing_file(table, dead_url, tmp_path):
+    mine = tmp_path / "tiny.png"
+    mine.write_bytes(b"my own picture")
+    with pytest.raises(StlibError):
+        data.download("tiny", tmp_path, base_url=dead_url, timeout=TIMEOUT, overwrite=True)
+    assert mine.read_bytes() == b"my own picture"
+    assert os.listdir(tmp_path) == ["tiny.png"]
+
+
+def test_existing_file_of_unpinned_entry_is_kept(server, monkeypatch, tmp_path):
+    monkeypatch.setattr(data, "PAINTINGS", {"tiny": painting(None)})
+    (tmp_path / "tiny.png").write_bytes(b"whatever the user has")
+    assert data.fetch_one("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)[1] == "present"
+    assert (tmp_path / "tiny.png").read_bytes() == b"whatever the user has"
+    assert server.requests == []
+
+
+def test_unknown_name_lists_the_choices(table):
+    with pytest.raises(StlibError, match="unknown painting 'nope'.*tiny"):
+        data.download(["tiny", "nope"])
+
+
+def test_table_has_the_documented_paintings():
+    assert set(data.PAINTINGS) >= {"starry_night", "great_wave", "composition_vii", "the_scream"}
+    for name, p in data.PAINTINGS.items():
+        assert p.url.startswith("https://upload.wikimedia.org/wikipedia/commons/thumb/"), name
+        assert "/1024px-" in p.url and p.source.startswith("https://commons.wikimedia.org/wiki/File:"), name
+        assert p.sha256 is None or len(p.sha256) == 64, name
+        assert "public domain" in p.licence and p.title and p.artist and p.year, name
+        assert data.filename(name) == name + ".jpg"
+
+
+def test_cli_prints_one_line_per_painting(server, monkeypatch, tmp_path, capsys):
+    server.files["/tiny.png"] = PNG
+    monkeypatch.setattr(data, "PAINTINGS", {"tiny": painting(None), "tiny2": painting(PNG_SHA)})
+    server.files["/tiny2.png"] = PNG
+    argv = ["--dest", str(tmp_path), "--base-url", server.url, "--timeout", str(TIMEOUT)]
+    assert data.main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("tiny: downloaded") and PNG_SHA in lines[0] and "not pinned" in lines[0]
+    assert lines[1].startswith("tiny2: downloaded") and "sha256 ok" in lines[1]
+    assert data.main(argv + ["tiny2"]) == 0
+    assert capsys.readouterr().out.startswith("tiny2: present")
+    assert data.main(["--list"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_cli_failure_exits_2_with_one_line_error(server, monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(data, "PAINTINGS", {"tiny": painting(PNG_SHA)})
+    assert data.main(["tiny", "--dest", str(tmp_path), "--base-url", server.url]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"error: tiny: {server.url}/tiny.png answered HTTP 404")
+    assert captured.err.count("\n") == 1
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.filterwarnings("ignore:'stlib.data' found in sys.modules:RuntimeWarning")
+def test_cli_module_exits_2_without_traceback(dead_url, tmp_path, monkeypatch, capsys):
+    """``python -m stlib.data`` with the real table, pointed at a dead local port.
+
+    runpy runs the module as ``__main__`` in this process (a new interpreter would
+    spend seconds importing torch).
+    """
+    argv = ["stlib.data", "starry_night", "--dest", str(tmp_path), "--base-url", dead_url, "--timeout", str(TIMEOUT)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as excinfo:
+        runpy.run_module("stlib.data", run_name="__main__", alter_sys=True)
+    assert excinfo.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: starry_night: connection to 127.0.0.1:")
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert os.listdir(tmp_path) == []

@@ -1,0 +1,150 @@
+"""The lecture's experiments end to end: style transfer, content and style reconstruction.
+
+Images are 32 px and runs are 10–15 steps: the tests only need the losses to go
+clearly down, and the CPU is two slow cores shared with other jobs (a 256 px run
+would take minutes). conv5_1 needs at least 16 px, so 32 px still exercises every layer.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import stlib
+from stlib import StlibError
+from stlib.models import STYLE_WEIGHTS_SEED002
+from stlib.transfer import initial_image, style_targets
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def chelsea():
+    return stlib.load_image("chelsea", SIZE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_stylize_lowers_style_loss(vgg, chelsea, optimizer):
+    result = stlib.stylize("chelsea", "gravel", size=SIZE, num_steps=10, optimizer=optimizer, model=vgg,
+                           snapshot_at=[0, 10], progress=False)
+    assert result.image.shape == (1, 3, SIZE, SIZE)
+    assert result.steps == 10 and len(result.history) == 10 and not result.cached
+    first, last = result.history[0], result.history[-1]
+    assert set(first) >= {"total", "content", "style", "tv"}
+    assert last["style"] < 0.9 * first["style"]
+    assert last["total"] < first["total"]
+    # init="content": the first step sees the content image itself, so its content loss is 0
+    assert first["content"] == pytest.approx(0.0, abs=1e-6)
+    assert torch.equal(result.snapshots[0], chelsea)
+    assert (result.image - chelsea).abs().mean().item() > 0.005  # the image really changed
+    assert 0.0 <= result.image.min().item() and result.image.max().item() <= 1.0
+
+
+def test_stylize_reports_tv_term(vgg):
+    result = stlib.stylize("chelsea", "gravel", size=16, num_steps=1, optimizer="adam", tv_weight=2.0,
+                           model=vgg, progress=False)
+    row = result.history[0]
+    assert row["tv"] > 0
+    assert row["total"] == pytest.approx(row["content"] + 1e-6 * row["style"] + 2.0 * row["tv"], rel=1e-4)
+
+
+def test_stylize_loss_matches_hand_assembled_terms(vgg, chelsea):
+    # one step from the content image: content 0, style = Σ w_l E_l against the gravel Grams
+    style = stlib.load_image("gravel", SIZE)
+    grams = style_targets(vgg, style, list(STYLE_WEIGHTS_SEED002))
+    with torch.no_grad():
+        expected = stlib.style_loss(vgg(chelsea, list(STYLE_WEIGHTS_SEED002)), grams, STYLE_WEIGHTS_SEED002).item()
+    result = stlib.stylize("chelsea", "gravel", size=SIZE, num_steps=1, optimizer="adam", model=vgg, progress=False)
+    assert result.history[0]["style"] == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("kwargs", [{"content_weight": -1.0}, {"style_weight": float("nan")}, {"tv_weight": "1"}])
+def test_stylize_rejects_bad_weights(kwargs, one_line):
+    with pytest.raises(StlibError) as err:
+        stlib.stylize("chelsea", "gravel", size=16, num_steps=1, progress=False, **kwargs)
+    assert next(iter(kwargs)) in one_line(err.value)
+
+
+def test_stylize_bad_inputs(vgg, tmp_path, one_line):
+    with pytest.raises(StlibError) as err:
+        stlib.stylize(tmp_path / "absent.jpg", "gravel", size=16, num_steps=1, model=vgg, progress=False)
+    assert "absent.jpg" in one_line(err.value)
+    with pytest.raises(StlibError) as err:  # conv5_1 cannot run on 8 px
+        stlib.stylize("chelsea", "gravel", size=8, num_steps=1, model=vgg, progress=False)
+    assert "conv5_1" in one_line(err.value)
+    with pytest.raises(StlibError):
+        stlib.stylize("chelsea", "gravel", size=16, num_steps=0, model=vgg, progress=False)
+    with pytest.raises(StlibError):
+        stlib.stylize("chelsea", "gravel", size=16, num_steps=2, snapshot_at=[3], model=vgg, progress=False)
+    with pytest.raises(StlibError) as err:
+        stlib.stylize("chelsea", "gravel", size=16, num_steps=1, model=vgg, optimizer="newton", progress=False)
+    assert "newton" in one_line(err.value)
+
+
+def test_reconstruct_content_from_noise_approaches_target(vgg, chelsea):
+    result = stlib.reconstruct_content(chelsea, "conv1_1", model=vgg, num_steps=15, snapshot_at=[0, 15],
+                                       progress=False)
+    start = result.snapshots[0]
+    assert torch.equal(start, initial_image("noise", chelsea.shape, seed=0))  # seeded white noise
+    mse = lambda a: ((a - chelsea) ** 2).mean().item()  # noqa: E731
+    assert mse(result.image) < 0.75 * mse(start)
+    assert result.history[-1]["total"] < 0.5 * result.history[0]["total"]
+
+
+def test_reconstruct_content_two_targets_and_errors(vgg, chelsea, one_line):
+    other = stlib.load_image("gravel", SIZE)
+    result = stlib.reconstruct_content([chelsea, other], ["conv1_1"], target_weights=[1.0, 0.0], model=vgg,
+                                       num_steps=2, progress=False)
+    single = stlib.reconstruct_content(chelsea, "conv1_1", model=vgg, num_steps=2, progress=False)
+    # a zero weight removes the second target's pull entirely
+    assert result.history[0]["total"] == pytest.approx(single.history[0]["total"], rel=1e-6)
+    torch.testing.assert_close(result.image, single.image)
+    with pytest.raises(StlibError) as err:
+        stlib.reconstruct_content([chelsea, other], "conv1_1", target_weights=[1.0], model=vgg, progress=False)
+    assert "2 targets" in one_line(err.value)
+    with pytest.raises(StlibError) as err:
+        stlib.reconstruct_content(chelsea, "conv9_1", model=vgg, num_steps=1, progress=False)
+    assert "conv9_1" in one_line(err.value)
+
+
+def test_reconstruct_style_lowers_gram_loss(vgg):
+    gravel = stlib.load_image("gravel", SIZE)
+    result = stlib.reconstruct_style(gravel, ["conv1_1", "conv2_1"], model=vgg, num_steps=12, progress=False)
+    assert result.image.shape == gravel.shape
+    assert result.history[-1]["total"] < 0.5 * result.history[0]["total"]
+    resized = stlib.reconstruct_style(gravel, {"conv1_1": 1.0}, size=(16, 24), model=vgg, num_steps=1,
+                                      progress=False)
+    assert resized.image.shape == (1, 3, 16, 24)
+
+
+def test_initial_image(chelsea, one_line):
+    shape = (1, 3, 8, 12)
+    a = initial_image("noise", shape, seed=7)
+    assert a.shape == shape and 0 <= a.min() and a.max() < 1
+    assert torch.equal(a, initial_image("noise", shape, seed=7))
+    assert not torch.equal(a, initial_image("noise", shape, seed=8))
+    state = torch.random.get_rng_state()
+    initial_image("noise", shape, seed=7)
+    assert torch.equal(state, torch.random.get_rng_state())  # private generator: global RNG untouched
+    resized = initial_image("content", shape, content=chelsea)
+    assert resized.shape == shape and 0 <= resized.min() and resized.max() <= 1
+    given = torch.rand(shape)
+    copy = initial_image(given, shape)
+    assert torch.equal(copy, given) and copy is not given
+    with pytest.raises(StlibError) as err:
+        initial_image(torch.rand(1, 3, 4, 4), shape)
+    assert "(1, 3, 4, 4)" in one_line(err.value)
+    with pytest.raises(StlibError) as err:
+        initial_image("style", shape)
+    assert "style" in one_line(err.value)
+    with pytest.raises(StlibError) as err:
+        initial_image("zeros", shape)
+    assert "zeros" in one_line(err.value)
+
+
+def test_seeded_runs_are_reproducible(vgg, chelsea):
+    runs = [stlib.reconstruct_content(chelsea, "conv1_1", model=vgg, num_steps=2, seed=s, progress=False)
+            for s in (3, 3, 4)]
+    assert torch.equal(runs[0].image, runs[1].image)
+    assert not torch.equal(runs[0].image, runs[2].image)
