@@ -1,0 +1,207 @@
+"""The on-disk run cache: replay, keys, corruption, interrupted runs.
+
+Each test uses its own empty cache folder (STLIB_CACHE_DIR) and tiny tensors; the
+one end-to-end test is a 2-step conv1_1 reconstruction at 16 px, because the CPU is
+two slow cores shared with other jobs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import stlib
+from stlib import Result, cache
+
+
+@pytest.fixture
+def cache_folder(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("STLIB_CACHE_DIR", str(folder))
+    return folder
+
+
+def entries(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.pt")) if folder.exists() else []
+
+
+class Counter:
+    """A compute() that counts its calls and returns a small, known Result."""
+
+    def __init__(self, interrupted: bool = False):
+        self.calls = 0
+        self.interrupted = interrupted
+
+    def __call__(self) -> Result:
+        self.calls += 1
+        gen = torch.Generator().manual_seed(self.calls)
+        return Result(
+            image=torch.rand(1, 3, 4, 4, generator=gen),
+            snapshots={0: torch.zeros(1, 3, 4, 4), 3: torch.rand(1, 3, 4, 4, generator=gen)},
+            history=[{"total": 2.5, "step": 1}, {"total": 1.5, "step": 2}],
+            steps=2,
+            seconds=0.25,
+            interrupted=self.interrupted,
+        )
+
+
+PARAMS = {"kind": "test", "seed": 0, "layers": ["conv1_1"], "image": torch.zeros(1, 3, 2, 2)}
+
+
+def test_session_cache_is_isolated(isolated_cache_dir):
+    # conftest points every test at a temporary folder, never the repository's .stlib-cache
+    repo_cache = Path(stlib.__file__).resolve().parent.parent / ".stlib-cache"
+    assert cache.cache_dir() == isolated_cache_dir != repo_cache
+
+
+def test_cached_stores_then_replays(cache_folder):
+    compute = Counter()
+    first = cache.cached(PARAMS, compute)
+    assert compute.calls == 1 and not first.cached
+    assert len(entries(cache_folder)) == 1
+    assert not list(cache_folder.glob(".tmp-*"))  # written atomically, no leftovers
+    second = cache.cached(dict(PARAMS), compute)
+    assert compute.calls == 1  # not recomputed
+    assert second.cached
+    assert torch.equal(second.image, first.image)
+    assert sorted(second.snapshots) == [0, 3]
+    assert all(torch.equal(second.snapshots[k], first.snapshots[k]) for k in first.snapshots)
+    assert second.history == first.history
+    assert (second.steps, second.seconds, second.interrupted) == (2, 0.25, False)
+
+
+def test_disabled_cache_always_computes(cache_folder):
+    compute = Counter()
+    cache.cached(PARAMS, compute, enabled=False)
+    cache.cached(PARAMS, compute, enabled=False)
+    assert compute.calls == 2
+    assert entries(cache_folder) == []
+
+
+def _damage_and_recompute(cache_folder, damage) -> None:
+    compute = Counter()
+    cache.cached(PARAMS, compute)
+    (entry,) = entries(cache_folder)
+    damage(entry)
+    assert cache.load(entry.stem) is None  # detected …
+    assert not entry.exists()  # … and deleted
+    result = cache.cached(PARAMS, compute)
+    assert compute.calls == 2 and not result.cached  # recomputed
+    replay = cache.cached(PARAMS, compute)
+    assert replay.cached and compute.calls == 2  # and stored again, intact
+    assert torch.equal(replay.image, result.image)
+
+
+def _flip(offset_from_end: int):
+    def damage(path: Path) -> None:
+        blob = bytearray(path.read_bytes())
+        blob[-offset_from_end] ^= 0xFF
+        path.write_bytes(bytes(blob))
+
+    return damage
+
+
+@pytest.mark.parametrize("offset", [1, 100, 400])
+def test_corrupt_payload_is_recomputed(cache_folder, offset):
+    _damage_and_recompute(cache_folder, _flip(offset))
+
+
+def test_corrupt_checksum_is_recomputed(cache_folder):
+    def damage(path: Path) -> None:
+        blob = bytearray(path.read_bytes())
+        blob[0] = 0xC3  # not even ASCII
+        blob[10] ^= 0x01
+        path.write_bytes(bytes(blob))
+
+    _damage_and_recompute(cache_folder, damage)
+
+
+@pytest.mark.parametrize("keep", [0, 10, 64, 200])
+def test_truncated_entry_is_recomputed(cache_folder, keep):
+    def damage(path: Path) -> None:
+        blob = path.read_bytes()
+        path.write_bytes(blob[: min(keep, len(blob) - 1)])
+
+    _damage_and_recompute(cache_folder, damage)
+
+
+def test_missing_key_loads_none(cache_folder):
+    assert cache.load("0" * 64) is None
+
+
+def test_interrupted_results_are_not_stored(cache_folder):
+    compute = Counter(interrupted=True)
+    result = cache.cached(PARAMS, compute)
+    assert result.interrupted
+    assert entries(cache_folder) == []
+    cache.cached(PARAMS, compute)
+    assert compute.calls == 2
+
+
+def test_interrupted_optimisation_is_not_stored(cache_folder):
+    def compute() -> Result:
+        def loss(image):
+            if loss.calls == 2:
+                raise KeyboardInterrupt
+            loss.calls += 1
+            return (image**2).sum()
+
+        loss.calls = 0
+        return stlib.optimize(torch.ones(1, 3, 2, 2), loss, num_steps=5, progress=False)
+
+    result = cache.cached(PARAMS, compute)
+    assert result.interrupted and result.steps == 2
+    assert entries(cache_folder) == []
+
+
+def test_keys_change_with_every_parameter():
+    base = cache.make_key(PARAMS)
+    assert cache.make_key(dict(PARAMS)) == base
+    assert cache.make_key(dict(reversed(list(PARAMS.items())))) == base  # order of params is irrelevant
+    assert cache.make_key({**PARAMS, "image": torch.zeros(1, 3, 2, 2)}) == base  # same pixels, new tensor
+    changed = [
+        {**PARAMS, "seed": 1},
+        {**PARAMS, "layers": ["conv1_2"]},
+        {**PARAMS, "layers": ["conv1_1", "conv2_1"]},
+        {**PARAMS, "image": torch.zeros(1, 3, 2, 2).index_put_((torch.tensor([0]),) * 4, torch.tensor(1e-3))},
+        {**PARAMS, "image": torch.zeros(1, 3, 1, 4)},  # same pixels, other shape
+        {**PARAMS, "kind": "other"},
+        {**PARAMS, "lr": None},
+    ]
+    keys = [cache.make_key(p) for p in changed]
+    assert base not in keys
+    assert len(set(keys)) == len(keys)
+    assert len(base) == 64 and int(base, 16) >= 0
+
+
+def test_key_depends_on_library_version(monkeypatch):
+    base = cache.make_key(PARAMS)
+    monkeypatch.setattr(stlib, "__version__", "9.9.9")
+    assert cache.make_key(PARAMS) != base
+
+
+def test_tensor_digest():
+    a = torch.arange(6.0).view(2, 3)
+    assert cache.tensor_digest(a) == cache.tensor_digest(a.clone().double())  # by float32 pixel values
+    assert cache.tensor_digest(a) != cache.tensor_digest(a.view(3, 2))
+    assert cache.tensor_digest(a) != cache.tensor_digest(a + 1e-3)
+
+
+def test_transfer_functions_use_the_cache(cache_folder, vgg):
+    # 16 px, 2 steps: only the caching matters here
+    target = stlib.load_image("chelsea", 16)
+    first = stlib.reconstruct_content(target, "conv1_1", model=vgg, num_steps=2, cache=True, progress=False)
+    assert not first.cached and len(entries(cache_folder)) == 1
+    again = stlib.reconstruct_content(target, "conv1_1", model=vgg, num_steps=2, cache=True, progress=False)
+    assert again.cached
+    assert torch.equal(again.image, first.image) and again.history == first.history
+    other_seed = stlib.reconstruct_content(target, "conv1_1", model=vgg, num_steps=2, seed=1, cache=True,
+                                           progress=False)
+    other_pixels = stlib.reconstruct_content(target.flip(-1), "conv1_1", model=vgg, num_steps=2, cache=True,
+                                             progress=False)
+    other_layer = stlib.reconstruct_content(target, "relu1_1", model=vgg, num_steps=2, cache=True,
+                                            progress=False)
+    assert not (other_seed.cached or other_pixels.cached or other_layer.cached)
+    assert len(entries(cache_folder)) == 4
