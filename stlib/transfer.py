@@ -155,8 +155,11 @@ DEFAULT_TV_WEIGHT = 0.0
 
 def stylize(
     content: ImageSource,
-    style: ImageSource,
+    style: ImageSource | list[ImageSource] | tuple[ImageSource, ...],
     *,
+    style_blend: Sequence[float] | None = None,
+    style_scale: float = 1.0,
+    preserve_color: str | None = None,
     size: int | None = None,
     num_steps: int = 300,
     optimizer: str = "lbfgs",
@@ -177,25 +180,40 @@ def stylize(
 ) -> Result:
     """Gatys et al.'s style transfer: minimise ``α·content + β·style + γ·TV`` over the image.
 
-    ``content``/``style``: anything `load_image` takes (the style is resized to the
-    content's size). Returns a `Result`; ``result.history`` has every term per step.
+    ``content``/``style``: anything `load_image` takes. The style is resized to the
+    content's size times ``style_scale`` (smaller → finer brush strokes). A list of
+    styles is blended: their Gram targets are mixed with ``style_blend`` weights
+    (equal by default). ``preserve_color``: ``"luminance"`` or ``"histogram"`` (see
+    `stlib.variants.preserve_color`), applied to the image and every snapshot.
+    Returns a `Result`; ``result.history`` has every term per step.
     """
     for name, w in (("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight", tv_weight)):
         if not (isinstance(w, (int, float)) and w >= 0):
             raise StlibError(f"{name} must be a number ≥ 0, got {w!r}")
     content_t = load_image(content, size)
-    style_t = load_image(style, tuple(content_t.shape[-2:]))
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    blend = [1.0 / len(styles)] * len(styles) if style_blend is None else [float(b) for b in style_blend]
+    if len(blend) != len(styles) or any(b < 0 for b in blend) or sum(blend) <= 0:
+        raise StlibError(f"style_blend needs one weight ≥ 0 per style image ({len(styles)}), not all zero; got {style_blend!r}")
+    if not style_scale > 0:
+        raise StlibError(f"style_scale must be > 0, got {style_scale!r}")
+    style_size = tuple(max(16, round(side * style_scale)) for side in content_t.shape[-2:])
+    style_ts = [load_image(s, style_size) for s in styles]
+    style_t = style_ts[0]
     dev = pick_device(device)
     net = _model(model, dev)
     content_layers = list(content_layers)
-    params = dict(kind="transfer", content=content_t, style=style_t, model=net.weights_name,
+    params = dict(kind="transfer", content=content_t, styles=style_ts, blend=blend, preserve_color=preserve_color,
+                  model=net.weights_name,
                   pooling=type(net.features.pool1).__name__, num_steps=num_steps, optimizer=optimizer, lr=lr,
                   weights=[content_weight, style_weight, tv_weight], content_layers=content_layers,
                   style_weights=dict(style_weights), convention=convention, init=init, seed=seed,
                   snapshot_at=list(snapshot_at), device=dev.type)
 
     def compute() -> Result:
-        grams = style_targets(net, style_t.to(dev), list(style_weights))
+        total_blend = sum(blend)
+        per_style = [style_targets(net, s.to(dev), list(style_weights)) for s in style_ts]
+        grams = {l: sum(b / total_blend * g[l] for b, g in zip(blend, per_style)) for l in style_weights}
         with torch.no_grad():
             content_feats = net(content_t.to(dev), content_layers)
         start = initial_image(init, content_t.shape, content=content_t, style=style_t, seed=seed).to(dev)
@@ -208,7 +226,48 @@ def stylize(
             t = total_variation(image) if tv_weight else torch.zeros((), device=image.device)
             return total_loss(c, s, t, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
 
-        return optimize(start, loss, num_steps=num_steps, optimizer=optimizer, lr=lr,
-                        snapshot_at=snapshot_at, progress=progress)
+        result = optimize(start, loss, num_steps=num_steps, optimizer=optimizer, lr=lr,
+                          snapshot_at=snapshot_at, progress=progress)
+        if preserve_color is not None:
+            from .variants import preserve_color as keep_colors
+
+            result.image = keep_colors(result.image, content_t, method=preserve_color)
+            result.snapshots = {e: keep_colors(im, content_t, method=preserve_color)
+                                for e, im in result.snapshots.items()}
+        return result
 
     return _cache.cached(params, compute, enabled=cache)
+
+
+def stylize_coarse_to_fine(
+    content: ImageSource,
+    style: ImageSource,
+    *,
+    size: int,
+    scales: Sequence[float] = (0.5, 1.0),
+    num_steps: Sequence[int] | int = (100, 50),
+    **kwargs,
+) -> Result:
+    """Optimise at low resolution first, upsample, continue: big structures settle cheaply.
+
+    ``num_steps`` per scale. The returned `Result` is the last scale's, with the
+    histories of all scales concatenated (``history[i]["scale"]`` says which).
+    """
+    steps = [num_steps] * len(scales) if isinstance(num_steps, int) else list(num_steps)
+    if len(steps) != len(scales) or not scales:
+        raise StlibError(f"give one step count per scale: {len(scales)} scales, {len(steps)} step counts")
+    content_full = load_image(content, size)
+    init = kwargs.pop("init", "content")
+    history: list[dict[str, float]] = []
+    elapsed = 0.0
+    result = None
+    for scale, n in zip(scales, steps):
+        side = max(16, round(size * scale))
+        if result is not None:
+            init = torch.nn.functional.interpolate(result.image, size=(side, side), mode="bicubic",
+                                                   align_corners=False).clamp(0, 1)
+        result = stylize(load_image(content_full, side), style, num_steps=n, init=init, **kwargs)
+        history += [dict(row, scale=scale, time=row["time"] + elapsed) for row in result.history]
+        elapsed += result.seconds
+    result.history, result.seconds = history, elapsed
+    return result

@@ -1,0 +1,65 @@
+"""The lessons as files: all present, clean (small, diffable), and each checks something under nbval.
+
+Executing them is nbval's job (`pytest --nbval-lax notebooks`); these tests guard what
+nbval cannot see: a stripped notebook with no checked output would pass while checking nothing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+LESSONS = [
+    "00_introduction", "01_inputs_as_variables", "02_content_loss", "03_random_net",
+    "04_two_targets", "05_gram_matrices", "06_style_loss", "07_style_transfer",
+]
+MAX_KB = 200  # committed notebooks carry text only; pictures are made when a lesson runs
+
+
+def test_every_lesson_is_present():
+    found = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    assert [name for name in LESSONS if name not in found] == []
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_lesson_is_small_and_checks_some_output(name):
+    path = NOTEBOOKS / f"{name}.ipynb"
+    assert path.stat().st_size < MAX_KB * 1024, f"{path.name} is {path.stat().st_size // 1024} KB"
+    nb = nbformat.read(path, as_version=4)
+    checked = [c for c in nb.cells if c.cell_type == "code" and "NBVAL_CHECK_OUTPUT" in c.source]
+    assert checked, f"{name} has no '# NBVAL_CHECK_OUTPUT' cell: nbval would check none of its output"
+    assert all(c.execution_count is not None and c.outputs for c in checked), (
+        f"{name}: a checked cell has no stored output; execute the notebook, then run tools/nbclean.py"
+    )
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if "image/png" in o.get("data", {})]
+    assert images == [], f"{name} stores pictures; run tools/nbclean.py"
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_lesson_starts_from_stlib(name):
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "import stlib" in code or "from stlib" in code
+
+
+def test_cleaner_reports_a_dirty_notebook(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print(1)")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "AAAA", "text/plain": "x"})]
+    cell.execution_count = 1
+    nb.cells.append(cell)
+    path = tmp_path / "dirty.ipynb"
+    nbformat.write(nb, path)
+    check = [sys.executable, str(ROOT / "tools" / "nbclean.py"), "--check", str(path)]
+    assert subprocess.run(check, capture_output=True).returncode == 1
+    subprocess.run([sys.executable, str(ROOT / "tools" / "nbclean.py"), str(path)], check=True)
+    assert subprocess.run(check, capture_output=True).returncode == 0
+    cleaned = nbformat.read(path, as_version=4).cells[0]
+    assert cleaned.outputs == [] and cleaned.execution_count is None
