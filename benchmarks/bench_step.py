@@ -35,15 +35,17 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # quieter torch.profiler (no CUDA probing errors)
 
-import stlib
-from stlib.losses import LossTerms, content_loss, gram_matrix, style_loss, total_loss
-from stlib.models import CONTENT_LAYERS, LAYER_INDEX, STYLE_WEIGHTS_SEED002, Preprocess
-from stlib.optim import make_optimizer
-from stlib.transfer import initial_image, style_targets
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+import stlib  # noqa: E402
+from stlib.losses import LossTerms, content_loss, gram_matrix, style_loss, total_loss  # noqa: E402
+from stlib.models import CONTENT_LAYERS, LAYER_INDEX, STYLE_WEIGHTS_SEED002, Preprocess  # noqa: E402
+from stlib.optim import make_optimizer  # noqa: E402
+from stlib.transfer import initial_image, style_targets  # noqa: E402
 
 # --------------------------------------------------------------------------- settings
 
@@ -111,7 +113,7 @@ class Report:
         widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
         align = align or ("l" + "r" * (len(headers) - 1))
         def fmt_row(r):
-            return "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(r, widths, align))
+            return "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(r, widths, align, strict=True))
         self.line(fmt_row(cells[0]))
         self.line("  ".join("-" * w for w in widths))
         for r in cells[1:]:
@@ -200,7 +202,7 @@ def gram_flops(net: stlib.models.VGG19, size: int, layers) -> int:
     return sum(3 * 2 * convs[l]["cout"] ** 2 * convs[l]["h"] * convs[l]["w"] for l in layers)
 
 
-def conv_ceiling(reps: int = 10, channels_last: bool = False) -> float:
+def conv_ceiling(reps: int = 15, channels_last: bool = False) -> float:
     """GFLOP/s of one large 3×3 conv forward: (1,256,64,64) * (256,256,3,3), padding 1, no autograd."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(1, 256, 64, 64, generator=gen)
@@ -240,7 +242,7 @@ def lecture_vgg19_features(net: stlib.models.VGG19) -> nn.Sequential:
     dst_keys = list(features.state_dict().keys())
     assert len(src) == len(dst_keys)
     state = {}
-    for dst_key, (src_key, tensor) in zip(dst_keys, src.items()):
+    for dst_key, (src_key, tensor) in zip(dst_keys, src.items(), strict=True):
         index = int(dst_key.split(".")[0])
         assert LAYER_INDEX[src_key.split(".")[0]] == index, (src_key, dst_key)
         state[dst_key] = tensor.clone()
@@ -418,7 +420,7 @@ def check_equivalence(rep: Report, net, lecture_vgg, size: int) -> dict:
     ok = rel < 1e-4
     rep.line(f"equivalence at {size} px, loss at the content image: lecture {lec_total:.6g}; stlib on relu layers "
              f"{stl_relu:.6g} (rel. diff {rel:.1e}: {'OK' if ok else 'MISMATCH'}); stlib on conv layers "
-             f"(as stylize names them, what both are timed on) {stl_conv:.6g}")
+             f"(what stylize uses and stlib is timed on) {stl_conv:.6g}")
     rep.line("  (the notes' ReLU(inplace=True) overwrites each recorded conv output with its ReLU, so the lecture "
              "optimises relu-layer features; same FLOPs, slightly different objective)")
     return {"size": size, "lecture_total": lec_total, "stlib_relu_total": stl_relu, "stlib_conv_total": stl_conv,
@@ -428,7 +430,7 @@ def check_equivalence(rep: Report, net, lecture_vgg, size: int) -> dict:
 # --------------------------------------------------------------------------- sections 1-2: step time and GFLOP/s
 
 def section_step(rep: Report, net, lecture_vgg, size: int, warmup: int, steps: int, stylize_check: bool) -> dict:
-    ceiling = conv_ceiling()
+    ceilings = [conv_ceiling()]
     ceiling_cl = conv_ceiling(channels_last=True)
     content, style = load_pair(size)
     lecture = LectureLoop(lecture_vgg, content, style)
@@ -457,26 +459,43 @@ def section_step(rep: Report, net, lecture_vgg, size: int, warmup: int, steps: i
                             callbacks=[callback], progress=False)
     stl_ms, lec_ms = median_ms(stl_times[warmup:]), median_ms(lec_times[warmup:])
 
+    # the candidate patch (README): stlib's step vs the same step with channels_last + in-place ReLU
+    patched_loss = stylize_loss(net, content, style, forward=PatchedForward(net))
+    pair = interleave({"stlib": (make_step(loss, content), lambda: flush_denormal(True)),
+                       "patched": (make_step(patched_loss, content), lambda: flush_denormal(True))}, warmup, steps)
+    ref_ms, patched_ms = median_ms(pair["stlib"]), median_ms(pair["patched"])
+    ceilings.append(conv_ceiling())  # again after the timing: the best of the two is the ceiling
+    ceiling = max(ceilings)
+
     convs = conv_table(net.features, size)
     deepest = max(LAYER_INDEX[l] for l in ["conv4_2", *STYLE_WEIGHTS_SEED002])  # 28 = conv5_1
     fl_lec = step_flops(convs, forward_upto=len(lecture_vgg) - 1, backward_upto=deepest)
     fl_stl = step_flops(convs, forward_upto=deepest, backward_upto=deepest)
-    gf_lec = fl_lec["total"] / (lec_ms / 1000) / 1e9
-    gf_stl = fl_stl["total"] / (stl_ms / 1000) / 1e9
+    gf = lambda fl, ms: fl["total"] / (ms / 1000) / 1e9  # noqa: E731
+    gf_lec, gf_stl, gf_patched = gf(fl_lec, lec_ms), gf(fl_stl, stl_ms), gf(fl_stl, patched_ms)
+    # the patch, projected onto section 1's stlib figure (the ratio comes from its own A/B pair)
+    patched_proj_ms = stl_ms * patched_ms / ref_ms
 
     out = {
         "size": size, "warmup": warmup, "timed_steps": steps,
         "lecture_ms": lec_ms, "stlib_ms": stl_ms, "speedup": lec_ms / stl_ms,
         "lecture_step_times_ms": [1000 * t for t in lec_times], "stlib_step_times_ms": [1000 * t for t in stl_times],
-        "ceiling_gflops": ceiling, "ceiling_channels_last_gflops": ceiling_cl,
+        "ceiling_gflops": ceiling, "ceiling_measurements_gflops": ceilings,
+        "ceiling_channels_last_gflops": ceiling_cl,
         "lecture_flops": fl_lec, "stlib_flops": fl_stl,
         "lecture_gflops": gf_lec, "stlib_gflops": gf_stl,
         "lecture_pct_ceiling": 100 * gf_lec / ceiling, "stlib_pct_ceiling": 100 * gf_stl / ceiling,
         "gram_flops": gram_flops(net, size, STYLE_WEIGHTS_SEED002),
         "history_time_s": [row["time"] for row in result.history],
+        "patch_pair_ms": {"stlib": ref_ms, "patched": patched_ms}, "patched_gflops": gf_patched,
+        "patched_pct_ceiling": 100 * gf_patched / ceiling,
+        "patched_projected_ms": patched_proj_ms,
+        "patched_projected_speedup": lec_ms / patched_proj_ms,
+        "patched_projected_pct_ceiling": 100 * gf(fl_stl, patched_proj_ms) / ceiling,
     }
-    rep.line(f"{size} px: conv ceiling (fwd conv2d (1,256,64,64)*(256,256,3,3), NCHW) {ceiling:.1f} GFLOP/s; "
-             f"same conv channels_last {ceiling_cl:.1f} GFLOP/s (informational)")
+    rep.line(f"{size} px: conv ceiling (fwd conv2d (1,256,64,64)*(256,256,3,3), NCHW, median of 15) "
+             f"{ceiling:.1f} GFLOP/s (best of before/after: {ceilings[0]:.1f}/{ceilings[1]:.1f}); the same conv "
+             f"channels_last {ceiling_cl:.1f} GFLOP/s (informational)")
     rows = [
         ["lecture loop (torchvision features, all 37 layers)", lec_ms, 1.0, fl_lec["total"] / 1e9, gf_lec,
          out["lecture_pct_ceiling"]],
@@ -488,12 +507,18 @@ def section_step(rep: Report, net, lecture_vgg, size: int, warmup: int, steps: i
                             convention="lecture", content_weight=LECTURE_CONTENT_WEIGHT,
                             style_weight=LECTURE_STYLE_WEIGHT, model=net, progress=False)
         ts = [row["time"] for row in res.history]
-        diffs = [b - a for a, b in zip([0.0, *ts[:-1]], ts)][warmup:]
+        diffs = [b - a for a, b in zip([0.0, *ts[:-1]], ts, strict=True)][warmup:]
         ms = median_ms(diffs)
         out["stylize_check_ms"] = ms
         rows.append(["  cross-check: stlib.stylize, result.history times (not interleaved)", ms, lec_ms / ms,
-                     fl_stl["total"] / 1e9, fl_stl["total"] / (ms / 1000) / 1e9,
-                     100 * fl_stl["total"] / (ms / 1000) / 1e9 / ceiling])
+                     fl_stl["total"] / 1e9, gf(fl_stl, ms), 100 * gf(fl_stl, ms) / ceiling])
+    rows.append(["  separate A/B pair: stlib's step (make_step)", ref_ms, float("nan"), fl_stl["total"] / 1e9,
+                 gf(fl_stl, ref_ms), 100 * gf(fl_stl, ref_ms) / ceiling])
+    rows.append(["  ... same step + candidate patch (channels_last, in-place ReLU)", patched_ms,
+                 float("nan"), fl_stl["total"] / 1e9, gf_patched, out["patched_pct_ceiling"]])
+    rows.append([f"  patch projected onto stlib's figure above (x {patched_ms / ref_ms:.3f})", patched_proj_ms,
+                 lec_ms / patched_proj_ms, fl_stl["total"] / 1e9, gf(fl_stl, patched_proj_ms),
+                 out["patched_projected_pct_ceiling"]])
     rep.table([f"{size} px, median of {steps} steps after {warmup} warm-up", "ms/step", "speedup",
                "GFLOP/step", "GFLOP/s", "% of ceiling"], rows)
     rep.line(f"  FLOPs counted: 2*Cin*Cout*9*H*W per conv forward, + the same again for the backward pass w.r.t. "
@@ -582,13 +607,13 @@ class QualityClock:
         return self.check(image)
 
 
-def section_ttq(rep: Report, net, lecture_vgg, size: int, caps: dict, coarse_steps: int) -> dict:
+def section_ttq(rep: Report, net, lecture_vgg, size: int, caps: dict, coarse_steps: int, control: bool) -> dict:
     content, style = load_pair(size)
     grams = style_targets(net, style, list(STYLE_WEIGHTS_SEED002))
 
     def metric(image: torch.Tensor) -> float:
         with torch.no_grad():
-            if image.shape[-1] != size:
+            if image.shape[-1] != size:  # coarse-to-fine: judge the upsampled image at full size
                 image = F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False)
             feats = net(image, list(STYLE_WEIGHTS_SEED002))
             return float(style_loss(feats, grams, STYLE_WEIGHTS_SEED002, convention="lecture"))
@@ -599,35 +624,42 @@ def section_ttq(rep: Report, net, lecture_vgg, size: int, caps: dict, coarse_ste
 
     def record(name: str, clock: QualityClock, note: str = "") -> None:
         final = clock.trace[-1][2] / start_value if clock.trace else float("nan")
+        dts = [b[1] - a[1] for a, b in zip(clock.trace[:-1], clock.trace[1:], strict=True)]
         runs.append({"name": name, "reached": clock.reached is not None,
                      "steps": clock.reached[0] if clock.reached else clock.steps,
                      "seconds": clock.reached[1] if clock.reached else clock.elapsed(),
-                     "final_fraction": final, "note": note,
-                     "trace": [(s, round(t, 3), v / start_value) for s, t, v in clock.trace]})
+                     "median_step_ms": median_ms(dts), "final_fraction": final, "note": note,
+                     "trace": [(s, round(t, 4), v / start_value) for s, t, v in clock.trace]})
+        rep.line(f"  ... {name}: {'reached' if clock.reached else 'not reached'} after {runs[-1]['steps']} steps, "
+                 f"{runs[-1]['seconds']:.1f} s")
 
     # (a) the lecture loop: Adam lr 0.003, content init; its setup (targets) is inside the clock
     clock = QualityClock(metric, threshold, caps["lecture_steps"], caps["lecture_seconds"])
     lecture = LectureLoop(lecture_vgg, content, style)
     while not clock.stopped:
         lecture.step()
-        if clock.check(lecture.target.detach()):
-            break
+        clock.check(lecture.target.detach())
     record("lecture loop: Adam lr 0.003", clock)
 
     # (b) stlib, same objective (lecture convention, alpha 1, beta 1e6), better optimisers / schedule
-    def stlib_run(name: str, optimizer: str, lr: float | None) -> None:
-        clock = QualityClock(metric, threshold, caps["stlib_steps"], caps["stlib_seconds"])
+    def stlib_run(name: str, optimizer: str, lr: float | None, max_steps: int, max_seconds: float) -> None:
+        clock = QualityClock(metric, threshold, max_steps, max_seconds)
         loss = stylize_loss(net, content, style)
+        note = ""
         try:
-            stlib.optimize(content, loss, num_steps=caps["stlib_steps"], optimizer=optimizer, lr=lr,
+            stlib.optimize(content, loss, num_steps=max_steps, optimizer=optimizer, lr=lr,
                            callbacks=[clock.callback], progress=False)
-            note = ""
         except stlib.DivergedError:
             note = "diverged"
         record(name, clock, note)
 
-    stlib_run("stlib: L-BFGS (lr 1, stylize's default optimiser)", "lbfgs", None)
-    stlib_run("stlib: Adam lr 0.02 (stlib's default Adam lr)", "adam", 0.02)
+    if control:
+        stlib_run("control: stlib, Adam lr 0.003 (the lecture's optimiser)", "adam", LECTURE_LR,
+                  caps["lecture_steps"], caps["lecture_seconds"])
+    stlib_run("stlib: L-BFGS (lr 1, stylize's default optimiser)", "lbfgs", None, caps["stlib_steps"],
+              caps["stlib_seconds"])
+    stlib_run("stlib: Adam lr 0.02 (stlib's default Adam lr)", "adam", 0.02, caps["stlib_steps"],
+              caps["stlib_seconds"])
 
     # (c) coarse-to-fine: L-BFGS at half size, upsample, L-BFGS at full size
     clock = QualityClock(metric, threshold, caps["stlib_steps"], caps["stlib_seconds"])
@@ -641,33 +673,34 @@ def section_ttq(rep: Report, net, lecture_vgg, size: int, caps: dict, coarse_ste
     if not clock.stopped:
         up = F.interpolate(res.image, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
         loss_full = stylize_loss(net, content, style)
-        stlib.optimize(up, loss_full, num_steps=caps["stlib_steps"], optimizer="lbfgs",
+        stlib.optimize(up, loss_full, num_steps=caps["stlib_steps"] - coarse_done, optimizer="lbfgs",
                        callbacks=[clock.callback], progress=False)
     record(f"stlib: coarse-to-fine, L-BFGS {coarse_steps} steps @ {half} px, then L-BFGS @ {size} px", clock,
-           note=f"{coarse_done} coarse steps")
+           note=f"{coarse_done} of the steps @ {half} px")
 
     lect = runs[0]
-    best = min((r for r in runs[1:] if r["reached"]), key=lambda r: r["seconds"], default=None)
+    contenders = [r for r in runs[1:] if not r["name"].startswith("control")]
+    best = min((r for r in contenders if r["reached"]), key=lambda r: r["seconds"], default=None)
     rows = []
     for r in runs:
         if r["reached"]:
             when = f"{r['steps']} steps, {r['seconds']:.1f} s"
         else:
-            when = f"not reached in {r['steps']} steps ({r['seconds']:.1f} s); at {100 * r['final_fraction']:.0f}%"
+            when = (f"not reached in {r['steps']} steps ({r['seconds']:.1f} s); "
+                    f"at {100 * r['final_fraction']:.0f}%")
         speed = lect["seconds"] / r["seconds"] if (r["reached"] and r is not lect) else float("nan")
         prefix = ">=" if (r is not lect and r["reached"] and not lect["reached"]) else ""
-        rows.append([r["name"] + (f" [{r['note']}]" if r["note"] else ""), when,
-                     f"{prefix}{speed:.2f}x" if not math.isnan(speed) else "-"])
+        rows.append([r["name"] + (f" [{r['note']}]" if r["note"] else ""), when, r["median_step_ms"],
+                     f"{prefix}{speed:.2f}x" if not math.isnan(speed) else "-",
+                     f"{prefix}{lect['steps'] / r['steps']:.2f}x" if (r["reached"] and r is not lect) else "-"])
     rep.table([f"{size} px: time until style loss < {100 * QUALITY_FRACTION:.0f}% of start "
-               f"({start_value:.4g})", "reached", "speedup vs lecture"], rows, align="llr")
+               f"({start_value:.4g})", "reached", "ms/step", "speedup (time)", "(steps)"], rows, align="llrrr")
     rep.line("  Style loss = stlib.losses.style_loss(conv1_1..conv5_1, seed-002 weights, convention='lecture') of "
-             "the current image (full size), evaluated with no_grad after every step; its time is NOT counted. "
-             "The clock starts before each run's target set-up (style Grams, content features), which is counted.")
-    speedup = None
-    if best is not None and lect["reached"]:
-        speedup = lect["seconds"] / best["seconds"]
-    elif best is not None:
-        speedup = lect["seconds"] / best["seconds"]  # a lower bound
+             "the current image at full size, evaluated under no_grad after every step; its time is NOT counted. "
+             "Each clock starts before that run's target set-up (style Grams, content features), which is "
+             "counted. All stlib runs optimise the lecture's objective (alpha 1, beta 1e6, 'lecture' convention). "
+             "'(steps)' = lecture steps / stlib steps: the machine-independent part of the speedup.")
+    speedup = lect["seconds"] / best["seconds"] if best is not None else None
     return {"size": size, "start_style_loss": start_value, "threshold": threshold, "runs": runs,
             "best": best["name"] if best else None, "speedup": speedup,
             "speedup_is_lower_bound": bool(best is not None and not lect["reached"])}
@@ -676,19 +709,21 @@ def section_ttq(rep: Report, net, lecture_vgg, size: int, caps: dict, coarse_ste
 # --------------------------------------------------------------------------- section 5: levers
 
 def count_denormals(net, loss_fn, image: torch.Tensor) -> dict:
-    """One forward+backward with denormals NOT flushed: fraction of nonzero gradient values
-    (w.r.t. every layer output and the image) that are denormal (|g| < 1.18e-38)."""
-    counts = {"denormal": 0, "nonzero": 0}
+    """One forward+backward with denormals NOT flushed: the fraction of nonzero values that are
+    denormal (0 < |x| < 1.18e-38) in every layer output (forward) and in the gradients w.r.t.
+    every layer output and the image (backward)."""
+    counts = {"fwd_denormal": 0, "fwd_nonzero": 0, "bwd_denormal": 0, "bwd_nonzero": 0}
     handles = []
 
-    def tensor_hook(grad):
-        nz = grad != 0
-        counts["nonzero"] += int(nz.sum())
-        counts["denormal"] += int((nz & (grad.abs() < FLOAT32_TINY)).sum())
+    def tally(t: torch.Tensor, kind: str) -> None:
+        nz = t != 0
+        counts[f"{kind}_nonzero"] += int(nz.sum())
+        counts[f"{kind}_denormal"] += int((nz & (t.abs() < FLOAT32_TINY)).sum())
 
     def fwd_hook(module, inputs, output):
+        tally(output.detach(), "fwd")
         if output.requires_grad:
-            output.register_hook(tensor_hook)
+            output.register_hook(lambda g: tally(g, "bwd"))
 
     for layer in net.features:
         handles.append(layer.register_forward_hook(fwd_hook))
@@ -697,34 +732,41 @@ def count_denormals(net, loss_fn, image: torch.Tensor) -> dict:
     try:
         value = loss_fn(var)
         (value.total if isinstance(value, LossTerms) else value).backward()
-        tensor_hook(var.grad)
-        g = var.grad.abs()
-        img_grad_max = float(g.max())
+        tally(var.grad, "bwd")
+        img_grad_max = float(var.grad.abs().max())
     finally:
         for h in handles:
             h.remove()
-    return {"fraction": counts["denormal"] / max(counts["nonzero"], 1), "denormal": counts["denormal"],
-            "nonzero": counts["nonzero"], "image_grad_absmax": img_grad_max}
+    return {"fwd_fraction": counts["fwd_denormal"] / max(counts["fwd_nonzero"], 1),
+            "bwd_fraction": counts["bwd_denormal"] / max(counts["bwd_nonzero"], 1),
+            **counts, "image_grad_absmax": img_grad_max}
 
 
-class _InplaceReluForward:
-    """Candidate patch for VGG19.forward: channels_last activations/weights on CPU, and ReLU in
-    place whenever the conv output it overwrites was not asked for."""
+class PatchedForward:
+    """Candidate patch for ``VGG19.forward`` (see README): on the CPU keep weights and activations
+    channels_last, and run a ReLU in place whenever the conv output it overwrites was not asked for
+    (stlib's ReLUs are never in place, so that a kept conv output is not overwritten)."""
 
-    def __init__(self, net):
-        self.net = copy.deepcopy(net).to(memory_format=torch.channels_last)
+    def __init__(self, net, channels_last: bool = True, inplace_relu: bool = True):
+        self.channels_last, self.inplace_relu = channels_last, inplace_relu
+        self.net = copy.deepcopy(net)
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
 
     def __call__(self, image: torch.Tensor, layers) -> dict[str, torch.Tensor]:
         net = self.net
+        layers = list(dict.fromkeys(layers))
         wanted = {stlib.models.resolve_layer(n): n for n in layers}
         deepest = max(LAYER_INDEX[n] for n in wanted)
         out = {}
-        x = net.preprocess(image).contiguous(memory_format=torch.channels_last)
+        x = net.preprocess(image)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         prev_kept = False
         for index, (name, layer) in enumerate(net.features.named_children()):
             if index > deepest:
                 break
-            if isinstance(layer, nn.ReLU) and not prev_kept:
+            if self.inplace_relu and isinstance(layer, nn.ReLU) and not prev_kept:
                 x = torch.relu_(x)
             else:
                 x = layer(x)
@@ -734,11 +776,11 @@ class _InplaceReluForward:
         return {n: out[n] for n in layers}
 
 
-def section_levers(rep: Report, net, size: int, warmup: int, steps: int, baseline_ms_item1: float | None) -> dict:
+def section_levers(rep: Report, net, size: int, warmup: int, steps: int, pre_steps: int,
+                   baseline_ms_item1: float | None) -> dict:
     content, style = load_pair(size)
     noise = initial_image("noise", content.shape, seed=0)
     base_loss = stylize_loss(net, content, style)
-    nullctx = contextlib.nullcontext
     flush_on = lambda: flush_denormal(True)  # noqa: E731 - stlib.optimize's default on CPU
     flush_off = lambda: flush_denormal(False)  # noqa: E731
     results: dict = {"size": size}
@@ -754,6 +796,7 @@ def section_levers(rep: Report, net, size: int, warmup: int, steps: int, baselin
             rows.append([title if i == 0 else "", name + (f" ({n} steps)" if n < steps else ""), ms[name],
                          ms[name] / ref if i else 1.0, note if i == len(names) - 1 else ""])
         results[key] = {name: {"ms": ms[name], "steps": len(times[name])} for name in names}
+        rep.line(f"  ... {title}: " + ", ".join(f"{n} {m:.0f} ms" for n, m in ms.items()))
         return ms
 
     # 1. depth: stop at the deepest layer needed (conv5_1) vs run all 37 layers like get_features
@@ -780,56 +823,74 @@ def section_levers(rep: Report, net, size: int, warmup: int, steps: int, baselin
         del feats, grams, cf
         return dt
 
-    t_nograd = statistics.median([targets(net, False) for _ in range(3)])
-    t_grad = statistics.median([targets(unfrozen, True) for _ in range(3)])
-    rows.append(["targets without autograd (one-off)", "no_grad (stlib.style_targets)", 1000 * t_nograd, 1.0,
-                 "one-off per run, not per step"])
-    rows.append(["", "with autograd, unfrozen weights", 1000 * t_grad, t_grad / t_nograd,
-                 "graph kept alive by the targets"])
+    t_nograd, t_grad = [], []
+    for _ in range(3):
+        t_nograd.append(targets(net, False))
+        t_grad.append(targets(unfrozen, True))
+    t_nograd, t_grad = statistics.median(t_nograd), statistics.median(t_grad)
+    del unfrozen
+    rows.append(["targets without autograd (one-off)", "no_grad, frozen (stlib.style_targets)", 1000 * t_nograd,
+                 1.0, "one-off per run, not per step"])
+    rows.append(["", "autograd on, unfrozen weights", 1000 * t_grad, t_grad / t_nograd,
+                 "and the targets keep their graph"])
     results["targets_one_off"] = {"no_grad_ms": 1000 * t_nograd, "grad_ms": 1000 * t_grad}
 
-    # 4. flush denormals: style-heavy losses, pretrained and random weights
+    # 4. flush denormals: style-heavy losses, pretrained and random weights, timed from an image
+    #    that has already been optimised for pre_steps (gradients shrink as the loss falls)
     random_net = stlib.vgg19("random")
     heavy = {
-        "stylize defaults (paper conv., beta 1e-6), pretrained": (
-            stylize_loss(net, content, style, convention="paper", style_weight=1e-6), content, "lbfgs", None),
-        "style only (paper conv.), noise init, pretrained": (style_only_loss(net, style), noise, "adam", None),
-        "style only (paper conv.), noise init, random weights": (style_only_loss(random_net, style), noise,
-                                                                 "adam", None),
+        "stylize defaults (paper conv., beta 1e-6, L-BFGS), pretrained":
+            (net, stylize_loss(net, content, style, convention="paper", style_weight=1e-6), content, "lbfgs"),
+        "style only (paper conv., Adam 0.02), noise init, pretrained":
+            (net, style_only_loss(net, style), noise, "adam"),
+        "style only (paper conv., Adam 0.02), noise init, random weights":
+            (random_net, style_only_loss(random_net, style), noise, "adam"),
     }
     results["denormals"] = {}
-    for label, (loss_fn, init, opt, lr) in heavy.items():
-        model = random_net if "random" in label else net
-        dn = count_denormals(model, loss_fn, init)
-        steps_on = make_step(loss_fn, init, optimizer=opt, lr=lr)
-        steps_off = make_step(loss_fn, init, optimizer=opt, lr=lr)
-        ms = pair(f"flush denormals: {label} [{opt}]",
-                  {"flush on (stlib.optimize default)": (steps_on, flush_on),
-                   "flush off (torch default)": (steps_off, flush_off)}, f"flush::{label}",
-                  note=f"denormal grads {100 * dn['fraction']:.3g}%")
-        adam_state = steps_off.opt.state.get(steps_off.var, {})
-        sq = adam_state.get("exp_avg_sq")
+    for label, (model, loss_fn, init, opt) in heavy.items():
+        dn = {"at_start": count_denormals(model, loss_fn, init)}
+        with flush_denormal(False):
+            advanced = stlib.optimize(init, loss_fn, num_steps=pre_steps, optimizer=opt, progress=False,
+                                      flush_denormal=False).image
+        dn["after_pre_steps"] = count_denormals(model, loss_fn, advanced)
+        dn["pre_steps"] = pre_steps
+        step_on = make_step(loss_fn, advanced, optimizer=opt, lr=None)
+        step_off = make_step(loss_fn, advanced, optimizer=opt, lr=None)
+        pair(f"flush denormals: {label}",
+             {"flush on (stlib.optimize default)": (step_on, flush_on),
+              "flush off (torch default)": (step_off, flush_off)}, f"flush::{label}",
+             note=f"denormals fwd {100 * dn['after_pre_steps']['fwd_fraction']:.2g}%, "
+                  f"grads {100 * dn['after_pre_steps']['bwd_fraction']:.2g}%")
+        state = step_off.opt.state.get(step_off.var, {})
+        sq = state.get("exp_avg_sq")
         dn["adam_exp_avg_sq_denormal_fraction"] = (
             float(((sq != 0) & (sq < FLOAT32_TINY)).float().mean()) if sq is not None else None)
         results["denormals"][label] = dn
-        del ms
+    del random_net
 
-    # 5. channels_last (model and image)
-    net_cl = copy.deepcopy(net).to(memory_format=torch.channels_last)
-    pair("channels_last",
+    # 5. channels_last (model and image), 6. in-place ReLU where the conv output is not kept
+    pair("channels_last (model + image)",
          {"NCHW (stlib)": (make_step(base_loss, content), flush_on),
-          "channels_last": (make_step(stylize_loss(net_cl, content, style), content, channels_last=True), flush_on)},
-         "channels_last")
+          "channels_last": (make_step(stylize_loss(net, content, style,
+                                                   forward=PatchedForward(net, channels_last=True,
+                                                                          inplace_relu=False)), content),
+                            flush_on)}, "channels_last")
+    pair("in-place ReLU (where not kept)",
+         {"ReLU(inplace=False) (stlib)": (make_step(base_loss, content), flush_on),
+          "in-place where possible": (make_step(stylize_loss(net, content, style,
+                                                             forward=PatchedForward(net, channels_last=False,
+                                                                                    inplace_relu=True)), content),
+                                      flush_on)}, "inplace_relu")
 
-    # 6. bf16 autocast
+    # 7. bf16 autocast
     bf16_hw = bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
-    pair("autocast bf16" + ("" if bf16_hw else " (NO native bf16 on this CPU: emulated)"),
+    pair("autocast bf16" + ("" if bf16_hw else " (NO native bf16 here: emulated)"),
          {"float32 (stlib)": (make_step(base_loss, content), flush_on),
           "torch.autocast('cpu', bfloat16)": (make_step(base_loss, content, autocast=True), flush_on)},
          "autocast_bf16", max_seconds=60.0,
          note="" if bf16_hw else "expected slower: no AVX512-BF16/AMX")
 
-    # 7. threads
+    # 8. threads
     default_threads = torch.get_num_threads()
     thread_counts = sorted({1, 2, default_threads})
 
@@ -849,26 +910,17 @@ def section_levers(rep: Report, net, size: int, warmup: int, steps: int, baselin
          {f"{n} thread{'s' if n > 1 else ''}" + (" (default)" if n == default_threads else ""):
           (make_step(base_loss, content), threads_ctx(n)) for n in thread_counts}, "threads")
 
-    # 8. the candidate patch: channels_last + in-place ReLU where the conv output is not kept
-    patched = _InplaceReluForward(net)
-    patched_loss = stylize_loss(net, content, style, forward=patched)
-    ms = pair("candidate patch (see report)",
-              {"stlib as is": (make_step(base_loss, content), flush_on),
-               "channels_last + in-place ReLU": (make_step(patched_loss, content), flush_on)}, "patch")
-    with torch.no_grad():
-        a, b = float(base_loss(content).total), float(patched_loss(content).total)
-    results["patch_rel_diff"] = abs(a - b) / abs(a)
-    rows.append(["", f"  (patched loss == stlib loss: rel. diff {results['patch_rel_diff']:.1e})", float("nan"),
-                 float("nan"), ""])
-
     rep.table([f"levers at {size} px (interleaved A/B, median of {steps} after {warmup} warm-up)", "config",
                "ms/step", "vs first", "note"], rows, align="llrrl")
     if baseline_ms_item1 is not None:
         rep.line(f"  (section 1's stlib step at this size: {baseline_ms_item1:.0f} ms)")
     for label, dn in results["denormals"].items():
-        rep.line(f"  denormals, {label}: {dn['denormal']} of {dn['nonzero']} nonzero layer-output/image gradient "
-                 f"values ({100 * dn['fraction']:.3g}%); |d loss/d image| max {dn['image_grad_absmax']:.3g}; "
-                 f"Adam exp_avg_sq denormal after the run: {dn['adam_exp_avg_sq_denormal_fraction']}")
+        st, af = dn["at_start"], dn["after_pre_steps"]
+        rep.line(f"  denormals, {label}: at start fwd {st['fwd_denormal']}/{st['fwd_nonzero']}, grads "
+                 f"{st['bwd_denormal']}/{st['bwd_nonzero']}; after {pre_steps} steps fwd "
+                 f"{af['fwd_denormal']}/{af['fwd_nonzero']}, grads {af['bwd_denormal']}/{af['bwd_nonzero']} "
+                 f"(|d loss/d image| max {af['image_grad_absmax']:.3g}); Adam exp_avg_sq denormal fraction "
+                 f"{dn['adam_exp_avg_sq_denormal_fraction']}")
     return results
 
 
@@ -877,20 +929,23 @@ def section_levers(rep: Report, net, size: int, warmup: int, steps: int, baselin
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", type=int, nargs="+", default=None, help="image sides in px (default 128 256; "
-                   "--quick: 64 128)")
-    p.add_argument("--quick", action="store_true", help="small settings for a smoke test (noisy, not for figures)")
+    p.add_argument("--sizes", type=int, nargs="+", default=None,
+                   help="image sides in px for sections 1-2 (default: 128 256; --quick: 64 128)")
+    p.add_argument("--quick", action="store_true", help="small settings for a smoke test (not for figures)")
     p.add_argument("--json", type=str, default=None, metavar="PATH", help="also write all figures as JSON")
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default 2; --quick 1)")
-    p.add_argument("--steps", type=int, default=None, help="timed steps (default 5; --quick 3)")
-    p.add_argument("--lever-size", type=int, default=None, help="size for the levers (default 128; --quick: "
-                   "smallest size)")
-    p.add_argument("--ttq-sizes", type=int, nargs="*", default=None, help="sizes for time-to-quality (default "
-                   "128; --quick: smallest size). 256 px costs several minutes for the lecture loop alone")
-    p.add_argument("--ttq-max-seconds", type=float, default=None, help="cap per lecture run (default 240 s; "
-                   "stlib runs get half)")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for everything but the "
-                   "threads lever (default: torch's default)")
+    p.add_argument("--steps", type=int, default=None, help="timed steps, sections 1-2 (default 10; --quick 3)")
+    p.add_argument("--lever-steps", type=int, default=None, help="timed steps per lever (default 6; --quick 3)")
+    p.add_argument("--lever-size", type=int, default=None,
+                   help="size for the levers (default 128; --quick: the smallest size)")
+    p.add_argument("--ttq-sizes", type=int, nargs="*", default=None,
+                   help="sizes for time-to-quality (default: --sizes; --quick: the smallest size); "
+                        "give none to skip")
+    p.add_argument("--ttq-max-seconds", type=float, default=None,
+                   help="cap per lecture-loop run in time-to-quality (default 150 s; --quick 40 s); stlib runs "
+                        "get half")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch.set_num_threads for everything but the threads lever (default: torch's default)")
     p.add_argument("--skip", nargs="*", default=[], choices=["steps", "profile", "ttq", "levers"],
                    help="sections to skip")
     args = p.parse_args(argv)
@@ -898,22 +953,25 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     sizes = args.sizes or ([64, 128] if quick else [128, 256])
     warmup = args.warmup if args.warmup is not None else (1 if quick else 2)
-    steps = args.steps if args.steps is not None else (3 if quick else 5)
-    if steps < 1 or warmup < 0:
-        p.error("--steps must be >= 1 and --warmup >= 0")
+    steps = args.steps if args.steps is not None else (3 if quick else 10)
+    lever_steps = args.lever_steps if args.lever_steps is not None else (3 if quick else 6)
+    if min(steps, lever_steps) < 1 or warmup < 0:
+        p.error("--steps/--lever-steps must be >= 1 and --warmup >= 0")
     lever_size = args.lever_size or (min(sizes) if quick else 128)
-    ttq_sizes = args.ttq_sizes if args.ttq_sizes is not None else ([min(sizes)] if quick else [128])
-    lecture_cap = args.ttq_max_seconds or (60.0 if quick else 240.0)
-    caps = {"lecture_steps": 150 if quick else 400, "lecture_seconds": lecture_cap,
-            "stlib_steps": 60 if quick else 200, "stlib_seconds": lecture_cap / 2}
+    ttq_sizes = args.ttq_sizes if args.ttq_sizes is not None else ([min(sizes)] if quick else list(sizes))
+    lecture_cap = args.ttq_max_seconds or (40.0 if quick else 150.0)
+    caps = {"lecture_steps": 200 if quick else 400, "lecture_seconds": lecture_cap,
+            "stlib_steps": 60 if quick else 150, "stlib_seconds": lecture_cap / 2}
     coarse_steps = 10
-    for s in {*sizes, lever_size, *ttq_sizes}:
-        if s < 32:
-            p.error(f"size {s} px is too small: conv5_1 needs >= 16 px and coarse-to-fine halves the size")
+    pre_steps = 5 if quick else 20
+    for size in {*sizes, lever_size, *ttq_sizes}:
+        if size < 32:
+            p.error(f"size {size} px is too small: conv5_1 needs >= 16 px and coarse-to-fine halves the size")
     if args.threads:
         torch.set_num_threads(args.threads)
 
     rep = Report()
+    rep.rss("import")
     flags = cpu_flags()
     env = {
         "python": platform.python_version(), "torch": torch.__version__, "stlib": stlib.__version__,
@@ -922,8 +980,9 @@ def main(argv: list[str] | None = None) -> int:
         "avx512": any(f.startswith("avx512") for f in flags), "avx512_bf16": "avx512_bf16" in flags,
         "amx_bf16": "amx_bf16" in flags, "fma": "fma" in flags,
         "mkldnn": torch.backends.mkldnn.is_available(), "quick": quick, "sizes": sizes, "warmup": warmup,
-        "steps": steps, "lever_size": lever_size, "ttq_sizes": ttq_sizes, "caps": caps,
-        "loadavg": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "steps": steps, "lever_steps": lever_steps, "lever_size": lever_size, "ttq_sizes": ttq_sizes,
+        "caps": caps, "coarse_steps": coarse_steps, "pre_steps": pre_steps,
+        "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "content": CONTENT_SOURCE, "style": STYLE_SOURCE,
     }
     rep.data["env"] = env
@@ -931,7 +990,9 @@ def main(argv: list[str] | None = None) -> int:
     rep.line(f"torch {env['torch']}, stlib {env['stlib']}, python {env['python']}; CPU {env['cpu']}, "
              f"{env['cpu_count']} cores, torch threads {env['torch_threads']}, capability {env['cpu_capability']}, "
              f"AVX512 {env['avx512']}, AVX512-BF16 {env['avx512_bf16']}, AMX {env['amx_bf16']}")
-    rep.line(f"load average at start: {env['loadavg']}  (figures are only meaningful on a quiet machine)")
+    la = env["loadavg_start"]
+    rep.line(f"load average at start: {', '.join(f'{x:.2f}' for x in la) if la else 'n/a'}  (figures are only "
+             f"meaningful on a quiet machine: load well below the core count)")
     rep.line(f"content '{CONTENT_SOURCE}', style '{STYLE_SOURCE}' (scikit-image samples); objective: the "
              f"lecture's (alpha 1, beta 1e6, 'lecture' style convention, seed-002 layer weights), Adam lr 0.003, "
              f"content init" + ("; QUICK MODE: small sizes and step counts, not for reporting" if quick else ""))
@@ -963,7 +1024,8 @@ def main(argv: list[str] | None = None) -> int:
     if "ttq" not in args.skip and ttq_sizes:
         rep.header("4. time-to-quality (content init; style loss below 10% of its start)")
         for size in ttq_sizes:
-            ttq_results[size] = section_ttq(rep, net, lecture_vgg, size, caps, coarse_steps)
+            ttq_results[size] = section_ttq(rep, net, lecture_vgg, size, caps, coarse_steps,
+                                            control=(size == min(ttq_sizes)))
             rep.rss(f"time-to-quality at {size} px")
         rep.data["sections"]["ttq"] = ttq_results
 
@@ -971,11 +1033,27 @@ def main(argv: list[str] | None = None) -> int:
     if "levers" not in args.skip:
         rep.header(f"5. levers at {lever_size} px, ms per step")
         base = step_results.get(lever_size, {}).get("stlib_ms")
-        lever_results = section_levers(rep, net, lever_size, warmup, steps, base)
+        lever_results = section_levers(rep, net, lever_size, warmup, lever_steps, pre_steps, base)
         rep.data["sections"]["levers"] = lever_results
         rep.rss("levers")
 
-    # ----------------------------------------------------------------- targets
+    report_targets(rep, step_results, profile_result, ttq_results, lever_results)
+
+    env["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    rep.line()
+    la = env["loadavg_end"]
+    rep.line(f"load average at end: {', '.join(f'{x:.2f}' for x in la) if la else 'n/a'}; "
+             f"total wall time {now() - rep.t_start:.0f} s")
+    rep.data["wall_seconds"] = now() - rep.t_start
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rep.data, f, indent=1, default=str)
+        rep.line(f"wrote {args.json}")
+    return 0
+
+
+def report_targets(rep: Report, step_results: dict, profile_result: dict | None, ttq_results: dict,
+                   lever_results: dict | None) -> None:
     rep.header("targets")
     findings = rep.data["findings"]
 
@@ -984,81 +1062,88 @@ def main(argv: list[str] | None = None) -> int:
         rep.data["targets"].append({"target": name, "verdict": verdict, "detail": detail})
         rep.line(f"{verdict}: {name}: {detail}")
 
-    s1 = step_results.get(128) or (step_results.get(min(step_results)) if step_results else None)
+    def pick(results: dict, size: int) -> dict | None:
+        if size in results:
+            return results[size]
+        return None
+
+    s1 = pick(step_results, 128)
     if s1:
         ok = s1["speedup"] >= TARGET_STEP_SPEEDUP
-        target(f"stlib step >= {TARGET_STEP_SPEEDUP}x faster than the lecture loop at {s1['size']} px", ok,
-               f"{s1['lecture_ms']:.0f} ms / {s1['stlib_ms']:.0f} ms = {s1['speedup']:.2f}x")
+        target(f"stlib step >= {TARGET_STEP_SPEEDUP}x faster than the lecture loop at 128 px", ok,
+               f"{s1['lecture_ms']:.0f} ms / {s1['stlib_ms']:.0f} ms = {s1['speedup']:.2f}x (with the candidate "
+               f"patch, projected: {s1['patched_projected_speedup']:.2f}x)")
         if not ok:
             fl_ratio = s1["lecture_flops"]["total"] / s1["stlib_flops"]["total"]
             findings.append(
-                f"step speed: stlib's only structural saving over the lecture loop is not running conv5_2..conv5_4 "
-                f"and pool5 forward: the lecture does {fl_ratio:.3f}x stlib's conv FLOPs, so at equal per-FLOP "
-                f"speed the ratio cannot exceed ~{fl_ratio:.2f}x. The loss, Gram and Adam work are the same in "
-                f"both. 1.5x needs faster convs per FLOP, not fewer layers.")
+                f"step speed (128 px): stlib's only structural saving over the lecture loop is not running "
+                f"conv5_2..conv5_4 and pool5 forward, so the lecture does only {fl_ratio:.3f}x stlib's conv FLOPs "
+                f"and, at equal speed per FLOP, the ratio cannot exceed ~{fl_ratio:.2f}x. Both already run their "
+                f"convs through oneDNN at {s1['lecture_pct_ceiling']:.0f}% / {s1['stlib_pct_ceiling']:.0f}% of the "
+                f"measured conv ceiling, so {TARGET_STEP_SPEEDUP}x would need convs "
+                f"{TARGET_STEP_SPEEDUP / fl_ratio:.2f}x faster per FLOP than the machine's own large-conv "
+                f"figure: not reachable in float32 by stlib alone (bf16 is emulated here; see the levers).")
     else:
-        target(f"stlib step >= {TARGET_STEP_SPEEDUP}x faster than the lecture loop", None, "step section skipped")
+        target(f"stlib step >= {TARGET_STEP_SPEEDUP}x faster than the lecture loop at 128 px", None,
+               "128 px not among --sizes")
 
-    s2 = step_results.get(256) or (step_results.get(max(step_results)) if step_results else None)
+    s2 = pick(step_results, 256)
     if s2:
         frac = s2["stlib_gflops"] / s2["ceiling_gflops"]
         ok = frac >= TARGET_CEILING_FRACTION
-        target(f"stlib within {100 * (1 - TARGET_CEILING_FRACTION):.0f}% of measured conv throughput at "
-               f"{s2['size']} px", ok,
+        target(f"stlib within {100 * (1 - TARGET_CEILING_FRACTION):.0f}% of measured conv throughput at 256 px", ok,
                f"{s2['stlib_gflops']:.1f} GFLOP/s = {100 * frac:.0f}% of {s2['ceiling_gflops']:.1f} GFLOP/s "
-               f"(channels_last conv ceiling: {s2['ceiling_channels_last_gflops']:.1f} GFLOP/s)")
-        if not ok and profile_result:
+               f"(candidate patch, projected: {s2['patched_projected_pct_ceiling']:.0f}%)")
+        if not ok and profile_result and profile_result["size"] == 256:
             cats = profile_result["by_category_ms"]
             tot = profile_result["total_ms"]
             conv_ms = cats.get("conv forward", 0) + cats.get("conv backward (input grad)", 0)
             conv_rate = s2["stlib_flops"]["total"] / (conv_ms / 1000) / 1e9 if conv_ms else float("nan")
+            others = [(c, v) for c, v in cats.items() if not c.startswith("conv")]
             findings.append(
-                f"conv throughput: in the profiled step at {profile_result['size']} px the convs themselves take "
-                f"{conv_ms:.0f} of {tot:.0f} ms ({100 * conv_ms / tot:.0f}%), i.e. they run at ~{conv_rate:.0f} "
-                f"GFLOP/s; the other {100 - 100 * conv_ms / tot:.0f}% is ReLU/pool/Gram/loss/Adam memory traffic "
-                f"that the FLOP count does not credit (largest: "
-                + ", ".join(f"{c} {v:.0f} ms" for c, v in list(cats.items())[:4]) + ").")
+                f"conv throughput (256 px): in the profiled step the convs take {conv_ms:.0f} of {tot:.0f} ms "
+                f"({100 * conv_ms / tot:.0f}%) and run at ~{conv_rate:.0f} GFLOP/s "
+                f"({100 * conv_rate / s2['ceiling_gflops']:.0f}% of the ceiling); the rest is "
+                + ", ".join(f"{c} {v:.0f} ms" for c, v in others[:4]) + ", which the FLOP count does not credit.")
     else:
-        target("stlib within 15% of measured conv throughput", None, "step section skipped")
+        target(f"stlib within {100 * (1 - TARGET_CEILING_FRACTION):.0f}% of measured conv throughput at 256 px",
+               None, "256 px not among --sizes")
 
-    tq = ttq_results.get(128) or (ttq_results.get(min(ttq_results)) if ttq_results else None)
-    if tq:
-        sp = tq["speedup"]
-        if sp is None:
-            target(f"time-to-quality >= {TARGET_TTQ_SPEEDUP}x sooner at {tq['size']} px", False,
-                   "no stlib setting reached the threshold within its cap")
-        else:
-            ok = sp >= TARGET_TTQ_SPEEDUP
-            bound = " (lower bound: the lecture loop did not get there)" if tq["speedup_is_lower_bound"] else ""
-            target(f"time-to-quality >= {TARGET_TTQ_SPEEDUP}x sooner at {tq['size']} px", ok,
-                   f"{sp:.2f}x{bound}, best stlib setting: {tq['best']}")
-    else:
-        target("time-to-quality >= 5x sooner", None, "time-to-quality section skipped")
+    for size, tq in sorted(ttq_results.items()):
+        name = f"time-to-quality >= {TARGET_TTQ_SPEEDUP}x sooner at {size} px"
+        if tq["speedup"] is None:
+            target(name, False, "no stlib setting reached the threshold within its cap")
+            continue
+        ok = tq["speedup"] >= TARGET_TTQ_SPEEDUP
+        bound = " (a lower bound: the lecture loop did not get there)" if tq["speedup_is_lower_bound"] else ""
+        lect = tq["runs"][0]
+        best = next(r for r in tq["runs"] if r["name"] == tq["best"])
+        target(name, ok, f"{tq['speedup']:.2f}x{bound}; best stlib setting: {tq['best']} "
+                          f"({lect['steps']} vs {best['steps']} steps)")
+        per_step = (best["median_step_ms"] / lect["median_step_ms"]) if lect["median_step_ms"] else float("nan")
+        findings.append(
+            f"time-to-quality ({size} px): the lecture loop needs {lect['steps']} steps"
+            f"{'' if lect['reached'] else ' (and did not get there)'}, the best stlib setting {best['steps']}: "
+            f"{lect['steps'] / best['steps']:.1f}x fewer steps at {per_step:.2f}x the lecture's time per step "
+            f"({best['median_step_ms']:.0f} vs {lect['median_step_ms']:.0f} ms)"
+            + (": the gain is the optimiser (fewer steps), not the step." if 0.8 <= per_step <= 1.25 else "."))
 
     if lever_results:
-        for key, label in (("channels_last", "channels_last"), ("patch", "channels_last + in-place ReLU")):
-            vals = list(lever_results[key].values())
-            findings.append(f"lever {label} at {lever_size} px: {vals[0]['ms']:.0f} -> {vals[1]['ms']:.0f} ms/step "
-                            f"({vals[0]['ms'] / vals[1]['ms']:.2f}x)")
-        for label, key_ms in lever_results.items():
-            if isinstance(label, str) and label.startswith("flush::"):
-                vals = list(key_ms.values())
-                findings.append(f"lever flush denormals, {label[7:]}: on {vals[0]['ms']:.0f} ms, off "
-                                f"{vals[1]['ms']:.0f} ms")
+        for key in ("depth", "channels_last", "inplace_relu", "autocast_bf16", "threads", "frozen_weights"):
+            vals = list(lever_results[key].items())
+            findings.append(f"lever '{key}' at {lever_results['size']} px: "
+                            + " vs ".join(f"{n} {v['ms']:.0f} ms" for n, v in vals))
+        for key, vals in lever_results.items():
+            if key.startswith("flush::"):
+                (n1, v1), (n2, v2) = list(vals.items())
+                dn = lever_results["denormals"][key[7:]]["after_pre_steps"]
+                findings.append(f"lever flush denormals, {key[7:]}: on {v1['ms']:.0f} ms, off {v2['ms']:.0f} ms; "
+                                f"denormal values: forward {dn['fwd_denormal']}, gradients {dn['bwd_denormal']}")
     if findings:
         rep.line()
         rep.line("findings:")
         for f in findings:
             rep.line(f"  - {f}")
-
-    rep.line()
-    rep.line(f"total wall time {now() - rep.t_start:.0f} s")
-    rep.data["wall_seconds"] = now() - rep.t_start
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rep.data, f, indent=1, default=str)
-        rep.line(f"wrote {args.json}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def stylize_command(args: argparse.Namespace) -> int:
-    from .images import IMAGE_SUFFIXES, save_image
+    from .images import IMAGE_SUFFIXES, load_image, save_image
     from .models import vgg19
     from .optim import pick_device
     from .transfer import stylize
@@ -56,9 +56,11 @@ def stylize_command(args: argparse.Namespace) -> int:
     if args.size < 16:
         raise StlibError(f"--size {args.size} is too small: conv5_1 needs at least 16 px per side")
     device = pick_device(args.device)
+    content = load_image(args.content, args.size)  # bad images fail here, before the model loads
+    style = load_image(args.style, args.size)
     start = time.perf_counter()
     result = stylize(
-        args.content, args.style, size=args.size, num_steps=args.steps, optimizer=args.optimizer, lr=args.lr,
+        content, style, size=args.size, num_steps=args.steps, optimizer=args.optimizer, lr=args.lr,
         content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
         init=args.init, model=vgg19(args.weights, device=device), seed=args.seed, device=device,
         progress="stylize",

@@ -22,7 +22,7 @@ import torch
 
 from .optim import Result
 
-FORMAT = 1
+FORMAT = 2  # 2: after the Caffe preprocessing fix
 
 
 def cache_dir() -> Path:

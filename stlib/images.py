@@ -166,6 +166,8 @@ def resize(image: Image.Image, size: int | tuple[int, int] | None = None, max_si
     if size is not None:
         h, w = (size, size) if isinstance(size, int) else size
     elif max_size is not None:
+        if max_size < 1:
+            raise StlibError(f"max_size must be positive, got {max_size!r}")
         scale = max_size / max(image.size)
         if scale >= 1:
             return image

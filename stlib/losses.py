@@ -141,7 +141,7 @@ def style_loss(
 
 def total_variation(image: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
     """Squared total variation of ``(B, C, H, W)``: ``Σ (I[i,j] − I[i,j+1])² + (I[i,j] − I[i+1,j])²``
-    (seed 003). ``reduction="mean"`` divides by the number of pixels (size-independent)."""
+    (seed 003). ``reduction="mean"`` divides by the number of values B·C·H·W (size-independent)."""
     dh = (image[..., 1:, :] - image[..., :-1, :]).pow(2).sum()
     dw = (image[..., :, 1:] - image[..., :, :-1]).pow(2).sum()
     tv = dh + dw

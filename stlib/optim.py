@@ -128,7 +128,9 @@ def optimize(
     """Optimise a copy of ``image`` ``(1, 3, H, W)`` to minimise ``loss_fn(image)``.
 
     ``snapshot_at``: epochs whose image is kept (0 is the initial image; epoch ``e``
-    is the image after ``e`` steps). ``clamp`` keeps pixels in [0, 1]. On Ctrl-C the
+    is the image after ``e`` steps). ``clamp`` keeps pixels in [0, 1]: after every step
+    for SGD and Adam; L-BFGS runs unconstrained (as in Gatys et al.) and only its
+    snapshots and returned image are clamped. On Ctrl-C the
     run stops and returns what it has (``result.interrupted``); a NaN/inf loss raises
     `DivergedError` whose ``.result`` keeps the snapshots taken so far.
     """
@@ -143,9 +145,18 @@ def optimize(
     start = time.perf_counter()
     state = {"last": None}
 
+    # L-BFGS builds its curvature pairs from the steps it meant to take; clamping between
+    # steps moves the image behind its back, and from a dark start (init="style") it then
+    # blows up into saturated noise. So L-BFGS is unconstrained and only what we keep is clamped.
+    clamp_steps = clamp and optimizer.lower() != "lbfgs"
+
+    def current() -> torch.Tensor:
+        image = variable.detach().cpu().clone()
+        return image.clamp_(0.0, 1.0) if clamp else image
+
     def snapshot(step: int) -> None:
         while pending and pending[0] <= step:
-            result.snapshots[pending.pop(0)] = variable.detach().cpu().clone()
+            result.snapshots[pending.pop(0)] = current()
 
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
@@ -162,7 +173,7 @@ def optimize(
         with flush_denormals(flush_denormal and variable.device.type == "cpu"):
             while result.steps < num_steps and not stopped:
                 opt.step(closure)
-                if clamp:
+                if clamp_steps:
                     with torch.no_grad():
                         variable.clamp_(0.0, 1.0)
                 result.steps += 1
@@ -175,7 +186,7 @@ def optimize(
                 for cb in callbacks:
                     stopped = bool(cb(result.steps, variable.detach(), terms)) or stopped
     except _Diverged as err:
-        result.image = variable.detach().cpu().clone()
+        result.image = current()
         result.seconds = time.perf_counter() - start
         bar.close()
         raise DivergedError(
@@ -188,7 +199,7 @@ def optimize(
         tqdm.write(f"interrupted at step {result.steps}/{num_steps}: returning the image and snapshots so far")
     finally:
         bar.close()
-    result.image = variable.detach().cpu().clone()
+    result.image = current()
     result.seconds = time.perf_counter() - start
     return result
 

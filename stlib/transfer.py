@@ -18,6 +18,7 @@ from .models import CONTENT_LAYERS, STYLE_WEIGHTS_SEED002, VGG19, vgg19
 from .optim import Result, optimize, pick_device
 
 INITS = ("noise", "content", "style")
+COLOR_METHODS = (None, "luminance", "histogram")  # see stlib.variants.preserve_color
 
 
 def initial_image(
@@ -197,6 +198,8 @@ def stylize(
         raise StlibError(f"style_blend needs one weight ≥ 0 per style image ({len(styles)}), not all zero; got {style_blend!r}")
     if not style_scale > 0:
         raise StlibError(f"style_scale must be > 0, got {style_scale!r}")
+    if preserve_color not in COLOR_METHODS:  # checked now, not after a long run
+        raise StlibError(f"unknown colour preservation {preserve_color!r}: use None, 'luminance' or 'histogram'")
     style_size = tuple(max(16, round(side * style_scale)) for side in content_t.shape[-2:])
     style_ts = [load_image(s, style_size) for s in styles]
     style_t = style_ts[0]

@@ -81,8 +81,9 @@ class SnapshotViewer(W.VBox):
                                             layout=W.Layout(width=f"{DISPLAY_PX}px")), W.HTML("<b>target</b>")]))
         self.selector.observe(self._update, names="value")
         self.slider.observe(self._update, names="value")
-        super().__init__([self.selector, W.HBox([self.play, self.slider]), W.HBox([*pictures, self.curve]),
-                          self.caption])
+        # flex-start: a stretched row would squash the snapshot and the curve to the tallest picture
+        pictures_row = W.HBox([*pictures, self.curve], layout=W.Layout(align_items="flex-start"))
+        super().__init__([self.selector, W.HBox([self.play, self.slider]), pictures_row, self.caption])
         self._update()
 
     def _update(self, _change=None) -> None:

@@ -92,6 +92,7 @@ def test_samples_lists_names(capsys):
     (["--size", "8"], "--size 8"),
     (["--device", "cuda:7"], "cuda"),
     (["--weights", "nonsense"], "nonsense"),
+    (["--size", "16", "--steps", "0"], "num_steps"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, capsys, extra, fragment):
     if fragment == "cuda":

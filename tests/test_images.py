@@ -278,6 +278,10 @@ def test_resize_errors(rgb_png, one_line):
     with pytest.raises(StlibError) as err:
         load_image(rgb_png, 0)
     assert "0" in one_line(err.value)
+    for bad in (0, -5):  # would otherwise silently give a 1×1 image
+        with pytest.raises(StlibError) as err:
+            load_image(rgb_png, max_size=bad)
+        assert "max_size" in one_line(err.value) and str(bad) in str(err.value)
 
 
 def test_device_argument(rgb_png):

@@ -13,7 +13,7 @@ import torch
 
 import stlib
 from stlib import StlibError
-from stlib.losses import LossTerms, style_layer_loss, style_loss, style_weight_factor
+from stlib.losses import LossTerms, style_layer_loss, style_weight_factor
 
 # The lecture's example: 3 feature maps (rows) of 4 positions each.
 V = torch.tensor([[4.0, 0, 3, 1], [3, 0, 1, 2], [4, 5, 0, 3]])

@@ -1,0 +1,414 @@
+"""Helpers for tests/test_browser.py: a throw-away JupyterLab server and a student in Chromium.
+
+Nothing here touches the repository's notebooks: the server serves a copy in a temporary
+folder, with its own settings, workspaces, runtime, IPython and stlib cache folders.
+The Playwright helpers act through the UI (menu, slider keys, buttons) and read the
+notebook's state through ``window.jupyterapp`` (``--LabApp.expose_app_in_browser``),
+which says precisely whether a cell is still queued, has run, or raised.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-quic", "--no-first-run"]
+SERVER_START_TIMEOUT = 60.0
+
+# ---------------------------------------------------------------------------------------------
+# availability
+
+
+def missing_browser_reason() -> str | None:
+    """Why the browser test cannot run here, or None when it can."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is not installed (pip install playwright)"
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        return f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
+    try:
+        import ipywidgets  # noqa: F401
+        import jupyterlab  # noqa: F401
+    except ImportError as err:
+        return f"{err.name} is not installed (pip install -e '.[lessons]')"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# notebooks
+
+
+def stripped_copy(src: Path, dst: Path) -> Path:
+    """Copy a notebook with every output and execution count removed (a clean first run)."""
+    nb = nbformat.read(src, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nb.metadata.pop("widgets", None)
+    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                          "language": "python"})
+    nbformat.write(nb, dst)
+    return dst
+
+
+def copy_notebooks(src_dir: Path, dst_dir: Path) -> Path:
+    """``src_dir`` (the repo's notebooks/) → ``dst_dir``, as files (strip each with `stripped_copy` before use)."""
+    shutil.copytree(src_dir, dst_dir, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    return dst_dir
+
+
+SYNTHETIC_SOURCE = '''\
+import torch
+from stlib.optim import Result
+from stlib.widgets import SnapshotViewer
+
+gen = torch.Generator().manual_seed(0)
+epochs = [0, 3, 6, 11, 21]
+
+
+def fake_run(seed_shift: float) -> Result:
+    # each snapshot is a different random picture, so every move must change the image
+    snaps = {e: torch.rand(1, 3, 64, 64, generator=gen) for e in epochs}
+    history = [{"total": 100.0 * (1 + seed_shift) / (s + 1)} for s in range(max(epochs))]
+    return Result(image=snaps[max(epochs)], snapshots=snaps, history=history, steps=max(epochs))
+
+
+runs = {name: fake_run(i) for i, name in enumerate(["conv1_1", "conv2_1", "conv3_1"])}
+viewer = SnapshotViewer(runs, target=torch.rand(1, 3, 64, 64, generator=gen))
+viewer
+'''
+
+
+def write_synthetic_notebook(path: Path) -> Path:
+    """A two-cell notebook that shows a `SnapshotViewer` over fake runs (no VGG, seconds to run)."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Synthetic SnapshotViewer\nFake runs with random snapshots."),
+        nbformat.v4.new_code_cell(SYNTHETIC_SOURCE),
+        nbformat.v4.new_code_cell("print('viewer epochs:', viewer.epochs)"),
+    ]
+    nbformat.write(nb, path)
+    return path
+
+
+def code_cell_count(path: Path) -> int:
+    """Code cells with any source: those JupyterLab actually executes on Run All."""
+    nb = nbformat.read(path, as_version=4)
+    return sum(1 for c in nb.cells if c.cell_type == "code" and c.source.strip())
+
+
+# ---------------------------------------------------------------------------------------------
+# the server
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+
+
+class LabServer:
+    """``jupyter lab`` on 127.0.0.1 serving ``root`` with a fresh token; always call `stop`."""
+
+    def __init__(self, root: Path, workdir: Path, env: dict[str, str] | None = None):
+        self.root = root
+        self.workdir = workdir
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / "jupyterlab.log"
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+        self.extra_env = env or {}
+
+    def start(self) -> LabServer:
+        settings = self.workdir / "lab-settings"
+        # every cell stays rendered (JupyterLab 4 windows long notebooks otherwise)
+        _write_json(settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings",
+                    {"windowingMode": "none"})
+        # no news / update pop-ups, and no attempt to reach the network for them
+        _write_json(settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings",
+                    {"fetchNews": "false", "checkForUpdates": False})
+        env = dict(os.environ)
+        env.update({
+            "JUPYTERLAB_SETTINGS_DIR": str(settings),
+            "JUPYTERLAB_WORKSPACES_DIR": str(self.workdir / "lab-workspaces"),
+            "JUPYTER_RUNTIME_DIR": str(self.workdir / "runtime"),
+            "JUPYTER_CONFIG_DIR": str(self.workdir / "jupyter-config"),
+            "IPYTHONDIR": str(self.workdir / "ipython"),
+            "STLIB_FAST": "1",
+            "STLIB_CACHE_DIR": str(self.workdir / "stlib-cache"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        })
+        env.update(self.extra_env)
+        for key in ("JUPYTERLAB_WORKSPACES_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_CONFIG_DIR", "IPYTHONDIR",
+                    "STLIB_CACHE_DIR"):
+            Path(env[key]).mkdir(parents=True, exist_ok=True)
+        cmd = [
+            sys.executable, "-m", "jupyterlab",
+            "--no-browser", "--allow-root",
+            "--ip=127.0.0.1", f"--port={self.port}", "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
+            "--LabApp.expose_app_in_browser=True",
+            "--ServerApp.terminals_enabled=False",
+        ]
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        return self
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    def api(self, path: str, method: str = "GET", timeout: float = 5.0):
+        req = urllib.request.Request(f"{self.base}{path}", method=method,
+                                     headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            body = resp.read()
+        return json.loads(body) if body else None
+
+    def wait_ready(self, timeout: float = SERVER_START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                self.api("/api/status", timeout=2)
+                return
+            except (urllib.error.URLError, ConnectionError, OSError) as err:
+                last = err
+            time.sleep(0.5)
+        raise RuntimeError(f"jupyter lab did not answer /api/status within {timeout:.0f} s ({last}):\n"
+                           f"{self.log_tail()}")
+
+    def shutdown_kernels(self) -> None:
+        """Stop every kernel (keeps memory down between notebooks on a small machine)."""
+        try:
+            for session in self.api("/api/sessions"):
+                self.api(f"/api/sessions/{session['id']}", method="DELETE", timeout=15)
+        except Exception:  # noqa: BLE001 - best effort; stop() kills everything anyway
+            pass
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.api("/api/shutdown", method="POST", timeout=5)
+                self.proc.wait(timeout=10)
+            except Exception:  # noqa: BLE001
+                pass
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+# ---------------------------------------------------------------------------------------------
+# the browser side
+
+# the notebook panel's state, read from JupyterLab's own models (needs expose_app_in_browser)
+NOTEBOOK_STATE_JS = """
+() => {
+  const app = window.jupyterapp;
+  if (!app) return {ready: false, why: 'window.jupyterapp not exposed yet'};
+  const panel = app.shell.currentWidget;
+  if (!panel || !panel.content || !panel.sessionContext) return {ready: false, why: 'no notebook panel yet'};
+  const ctx = panel.sessionContext;
+  const kernel = ctx.session && ctx.session.kernel;
+  const cells = [];
+  const model = panel.content.model;
+  if (model) {
+    for (let i = 0; i < model.cells.length; i++) {
+      const cell = model.cells.get(i);
+      if (cell.type !== 'code') continue;
+      const outs = [];
+      for (let j = 0; j < cell.outputs.length; j++) {
+        const o = cell.outputs.get(j).toJSON();
+        let text = '';
+        if (o.output_type === 'error') text = o.ename + ': ' + o.evalue + '\\n' + (o.traceback || []).join('\\n');
+        else if (o.output_type === 'stream') text = Array.isArray(o.text) ? o.text.join('') : o.text;
+        else if (o.data && o.data['text/plain']) text = [].concat(o.data['text/plain']).join('');
+        outs.push({type: o.output_type, name: o.name || null, text: text});
+      }
+      cells.push({index: i, count: cell.executionCount, state: cell.executionState || null,
+                  source: cell.sharedModel.getSource().slice(0, 120), outputs: outs});
+    }
+  }
+  const prompts = Array.from(document.querySelectorAll('.jp-Notebook .jp-InputPrompt'))
+      .map(e => e.textContent.trim());
+  return {ready: !!(kernel && ctx.isReady), kernel: kernel ? kernel.status : null,
+          display: ctx.kernelDisplayStatus, cells: cells,
+          queued: prompts.filter(p => p.includes('*')).length,
+          dialog: !!document.querySelector('.jp-Dialog')};
+}
+"""
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def strip_ansi(text: str) -> str:
+    return ANSI.sub("", text)
+
+
+def notebook_state(page) -> dict:
+    return page.evaluate(NOTEBOOK_STATE_JS)
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.25, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; raise AssertionError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def open_notebook(page, server: LabServer, name: str, timeout: float = 90.0) -> dict:
+    """Open ``name`` in JupyterLab and wait until its kernel is started and idle.
+
+    Each notebook gets a workspace of its own, so JupyterLab does not also restore the tabs (and
+    start the kernels) of notebooks opened earlier.
+    """
+    workspace = "t-" + re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") + "-" + secrets.token_hex(3)
+    page.goto(f"{server.base}/lab/workspaces/{workspace}/tree/{name}?token={server.token}",
+              wait_until="domcontentloaded")
+    page.locator(".jp-Notebook").first.wait_for(state="visible", timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    state: dict = {}
+    while time.monotonic() < deadline:
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count():  # e.g. "Select Kernel" for a notebook without kernelspec: take the default
+            page.locator(".jp-Dialog .jp-mod-accept").first.click()
+        state = notebook_state(page)
+        if state.get("ready") and state.get("kernel") == "idle" and state.get("display") == "idle":
+            # the toolbar/status bar say so too (what a student waits for)
+            return state
+        time.sleep(0.3)
+    raise AssertionError(f"kernel of {name} not idle after {timeout:.0f} s: {state}\n{server.log_tail()}")
+
+
+def run_all_cells(page) -> None:
+    """Run → Run All Cells, through the menu bar like a student."""
+    page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})  # focus the notebook panel
+    page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
+    # "runmenu:run-all" in the menu bar delegates to "notebook:run-all-cells"; match the label a student reads
+    item = page.locator(".lm-Menu .lm-Menu-item[role=menuitem]",
+                        has=page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$"))).first
+    item.wait_for(state="visible", timeout=5000)
+    item.click()
+
+
+def wait_all_executed(page, expected: int, timeout: float, stall: float = 180.0) -> dict:
+    """Wait until Run All finished (nothing queued, kernel idle); return the final state.
+
+    Run All stops at the first error, so "finished" is: no cell queued or running, at least one
+    cell has run, and the kernel is idle, twice in a row half a second apart. Fails after
+    ``timeout`` seconds in all, or after ``stall`` seconds without any cell finishing or any new
+    output (a hung cell), whichever comes first: a busy shared machine slows every cell
+    down, a hang stops them.
+    """
+    start = time.monotonic()
+    last_progress, progress = start, None
+    calm = 0
+    state: dict = {}
+    while True:
+        now = time.monotonic()
+        state = notebook_state(page)
+        cells = state.get("cells", [])
+        ran = sum(1 for c in cells if c["count"] is not None)
+        marker = (ran, sum(len(c["outputs"]) for c in cells))
+        if marker != progress:
+            progress, last_progress = marker, now
+        if state.get("kernel") in ("dead", "autorestarting", "restarting"):
+            raise AssertionError(f"the kernel died during Run All ({state.get('kernel')}) after {ran}/{expected} "
+                                 "code cells (out of memory?)")
+        busy = state.get("queued", 0) or any(c["state"] == "running" for c in cells)
+        if not busy and ran >= 1 and state.get("kernel") == "idle":
+            calm += 1
+            if calm >= 2:
+                return state
+        else:
+            calm = 0
+        if now - start > timeout or now - last_progress > stall:
+            running = next((c for c in cells if c["count"] is None), None)
+            where = f"; waiting on cell {running['index']}: {running['source'][:80]!r}" if running else ""
+            why = (f"within {timeout:.0f} s" if now - start > timeout
+                   else f"(no cell finished for {stall:.0f} s)")
+            raise AssertionError(f"Run All did not finish {why}: {ran}/{expected} code cells ran, "
+                                 f"{state.get('queued')} still queued, kernel {state.get('kernel')}{where}")
+        time.sleep(0.5)
+
+
+def first_error(state: dict, expected: int) -> str | None:
+    """The first error a run produced: an error output, or the cell Run All stopped at."""
+    cells = state.get("cells", [])
+    for c in cells:
+        for o in c["outputs"]:
+            if o["type"] == "error":
+                return f"cell {c['index']} raised:\n{strip_ansi(o['text'])[-3000:]}\nsource: {c['source']!r}"
+    ran = [c for c in cells if c["count"] is not None]
+    nonempty = [c for c in cells if c["source"].strip()]
+    if len(ran) < min(expected, len(nonempty)):
+        # stlib prints StlibError as one line (no error output) but the run still stops there
+        last = ran[-1] if ran else None
+        if last is None:
+            return "no cell ran"
+        text = "\n".join(strip_ansi(o["text"]) for o in last["outputs"])[-3000:]
+        return (f"Run All stopped after cell {last['index']} ({len(ran)}/{expected} code cells ran); its output:\n"
+                f"{text}\nsource: {last['source']!r}")
+    return None
+
+
+def png_pixels(data: bytes):
+    from PIL import Image
+
+    return Image.open(io.BytesIO(data)).convert("RGB")
+
+
+def changed_fraction(a: bytes, b: bytes) -> float:
+    """Fraction of pixels that differ between two PNG screenshots (1.0 if their sizes differ)."""
+    from PIL import ImageChops
+
+    ia, ib = png_pixels(a), png_pixels(b)
+    if ia.size != ib.size:
+        return 1.0
+    diff = ImageChops.difference(ia, ib).convert("L").point(lambda v: 255 if v > 8 else 0)
+    return sum(diff.histogram()[255:]) / (ia.width * ia.height)
