@@ -57,7 +57,7 @@ def _check_random_layer(answer: str) -> tuple[bool, str]:
         layer = resolve_layer(str(answer))
     except ValueError:
         return False, f"{answer!r} is not a VGG19 layer name"
-    if LAYER_INDEX[layer] > LAYER_INDEX["relu1_2"]:
+    if LAYER_INDEX[layer] > LAYER_INDEX["pool1"]:
         return False, "that layer's random features lose too much; look at the first row of the comparison"
     return True, "a random first layer is still an (almost) invertible local linear map"
 
