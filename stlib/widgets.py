@@ -2,8 +2,7 @@
 
 Every picture is rendered to PNG bytes once, when the viewer is built; moving the
 slider or the selector only swaps bytes, so scrubbing is instant. The Play button
-is linked to the slider in the browser (``jslink``), so it also plays in a static
-page with a live kernel gone.
+moves the slider in the browser (``jslink``); the picture follows through the kernel.
 """
 
 from __future__ import annotations

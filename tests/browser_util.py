@@ -403,12 +403,13 @@ def png_pixels(data: bytes):
     return Image.open(io.BytesIO(data)).convert("RGB")
 
 
-def changed_fraction(a: bytes, b: bytes) -> float:
-    """Fraction of pixels that differ between two PNG screenshots (1.0 if their sizes differ)."""
+def changed_fraction(a: bytes, b: bytes, tol: int = 8) -> float:
+    """Fraction of pixels that differ by more than ``tol`` (of 255) between two PNG screenshots
+    (1.0 if their sizes differ)."""
     from PIL import ImageChops
 
     ia, ib = png_pixels(a), png_pixels(b)
     if ia.size != ib.size:
         return 1.0
-    diff = ImageChops.difference(ia, ib).convert("L").point(lambda v: 255 if v > 8 else 0)
+    diff = ImageChops.difference(ia, ib).convert("L").point(lambda v: 255 if v > tol else 0)
     return sum(diff.histogram()[255:]) / (ia.width * ia.height)
