@@ -128,9 +128,7 @@ def optimize(
     """Optimise a copy of ``image`` ``(1, 3, H, W)`` to minimise ``loss_fn(image)``.
 
     ``snapshot_at``: epochs whose image is kept (0 is the initial image; epoch ``e``
-    is the image after ``e`` steps). ``clamp`` keeps pixels in [0, 1]: after every step
-    for SGD and Adam; L-BFGS runs unconstrained (as in Gatys et al.) and only its
-    snapshots and returned image are clamped. On Ctrl-C the
+    is the image after ``e`` steps). ``clamp`` keeps pixels in [0, 1]. On Ctrl-C the
     run stops and returns what it has (``result.interrupted``); a NaN/inf loss raises
     `DivergedError` whose ``.result`` keeps the snapshots taken so far.
     """
@@ -145,18 +143,11 @@ def optimize(
     start = time.perf_counter()
     state = {"last": None}
 
-    # L-BFGS builds its curvature pairs from the steps it meant to take; clamping between
-    # steps moves the image behind its back, and from a dark start (init="style") it then
-    # blows up into saturated noise. So L-BFGS is unconstrained and only what we keep is clamped.
-    clamp_steps = clamp and optimizer.lower() != "lbfgs"
-
-    def current() -> torch.Tensor:
-        image = variable.detach().cpu().clone()
-        return image.clamp_(0.0, 1.0) if clamp else image
+    lbfgs = isinstance(opt, torch.optim.LBFGS)
 
     def snapshot(step: int) -> None:
         while pending and pending[0] <= step:
-            result.snapshots[pending.pop(0)] = current()
+            result.snapshots[pending.pop(0)] = variable.detach().cpu().clone()
 
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
@@ -172,10 +163,13 @@ def optimize(
     try:
         with flush_denormals(flush_denormal and variable.device.type == "cpu"):
             while result.steps < num_steps and not stopped:
+                before = variable.detach().clone() if clamp and lbfgs else None
                 opt.step(closure)
-                if clamp_steps:
+                if clamp:
                     with torch.no_grad():
                         variable.clamp_(0.0, 1.0)
+                    if before is not None:
+                        _lbfgs_actual_step(opt, variable, before)
                 result.steps += 1
                 terms = dict(state["last"], step=result.steps, time=time.perf_counter() - start)
                 result.history.append(terms)
@@ -186,7 +180,7 @@ def optimize(
                 for cb in callbacks:
                     stopped = bool(cb(result.steps, variable.detach(), terms)) or stopped
     except _Diverged as err:
-        result.image = current()
+        result.image = variable.detach().cpu().clone()
         result.seconds = time.perf_counter() - start
         bar.close()
         raise DivergedError(
@@ -199,9 +193,25 @@ def optimize(
         tqdm.write(f"interrupted at step {result.steps}/{num_steps}: returning the image and snapshots so far")
     finally:
         bar.close()
-    result.image = current()
+    result.image = variable.detach().cpu().clone()
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _lbfgs_actual_step(opt: torch.optim.LBFGS, variable: torch.Tensor, before: torch.Tensor) -> None:
+    """Tell L-BFGS the step it really took, after clamping.
+
+    L-BFGS learns curvature from pairs (step s, change of gradient y) and takes s to be
+    the step it asked for, ``t·d``. Clamping changes that step behind its back; the pairs
+    then lie, and from a dark start (``init="style"``) the image blows up into saturated
+    noise. Rewriting ``d`` so that ``t·d`` is the actual step keeps every pair honest.
+    """
+    state = opt.state.get(variable)
+    t = state.get("t") if state else None
+    if not t:
+        return
+    with torch.no_grad():
+        state["d"] = (variable.detach() - before).flatten().div_(t)
 
 
 class _Diverged(Exception):

@@ -3,6 +3,6 @@
 import torch
 
 
-def two_target_loss(features: torch.Tensor, target1: torch.Tensor, target2: torch.Tensor, balance: float) -> torch.Tensor:
-    """balance · mean((F − P1)²) + (1 − balance) · mean((F − P2)²)."""
+def two_targets(features: torch.Tensor, target1: torch.Tensor, target2: torch.Tensor, balance: float) -> torch.Tensor:
+    """balance · mean((F − P₁)²) + (1 − balance) · mean((F − P₂)²)."""
     return balance * ((features - target1) ** 2).mean() + (1 - balance) * ((features - target2) ** 2).mean()
