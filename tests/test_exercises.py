@@ -22,7 +22,7 @@ ANSWERS = {
     "02_content_loss": ("02_content_loss", "content_loss"),
     "02_layout_layer": ("02_content_loss", "layout_layer"),
     "03_random_layer": ("03_random_net", "random_layer"),
-    "04_two_targets": ("04_two_targets", "two_target_loss"),
+    "04_two_targets": ("04_two_targets", "two_targets"),
     "05_gram": ("05_gram_matrices", "gram"),
     "06_gram_distance": ("06_style_loss", "gram_distance"),
     "07_tv": ("07_style_transfer", "total_variation"),
