@@ -925,8 +925,9 @@ def section_levers(rep: Report, net, size: int, warmup: int, steps: int, pre_ste
     #    that has already been optimised for pre_steps (gradients shrink as the loss falls)
     random_net = stlib.vgg19("random")
     heavy = {
-        "stylize defaults (paper conv., beta 1e-6, L-BFGS), pretrained":
-            (net, stylize_loss(net, content, style, convention="paper", style_weight=1e-6), content, "lbfgs"),
+        "stylize defaults (paper conv., beta 1e-4, L-BFGS), pretrained":
+            (net, stylize_loss(net, content, style, convention="paper",
+                               style_weight=stlib.transfer.DEFAULT_STYLE_WEIGHT), content, "lbfgs"),
         "style only (paper conv., Adam 0.02), noise init, pretrained":
             (net, style_only_loss(net, style), noise, "adam"),
         "style only (paper conv., Adam 0.02), noise init, random weights":
