@@ -3,7 +3,7 @@
 PYTHON ?= python3
 PIP_INSTALL = $(PYTHON) -m pip install -q -r requirements.txt
 
-.PHONY: install lab test bench clean-notebooks precompute
+.PHONY: install lab test lint bench clean-notebooks precompute
 
 install:
 	$(PIP_INSTALL)
@@ -13,6 +13,10 @@ lab: install
 
 test: install
 	STLIB_FAST=1 $(PYTHON) -m pytest --nbval-lax tests notebooks
+
+lint: install
+	$(PYTHON) -m ruff check .
+	PYTHONPATH=. $(PYTHON) tools/nbclean.py --check notebooks/*.ipynb
 
 bench:
 	$(PYTHON) benchmarks/bench_step.py

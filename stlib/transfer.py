@@ -91,7 +91,7 @@ def reconstruct_content(
         def loss(image: torch.Tensor) -> torch.Tensor:
             out = net(image, layers)
             return sum(w * sum(content_loss(out[l], f[l]) for l in layers) / len(layers)
-                       for w, f in zip(weights, feats))
+                       for w, f in zip(weights, feats, strict=True))
 
         return optimize(start, loss, num_steps=num_steps, optimizer=optimizer, lr=lr,
                         snapshot_at=snapshot_at, progress=progress)
@@ -196,7 +196,8 @@ def stylize(
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     blend = [1.0 / len(styles)] * len(styles) if style_blend is None else [float(b) for b in style_blend]
     if len(blend) != len(styles) or any(b < 0 for b in blend) or sum(blend) <= 0:
-        raise StlibError(f"style_blend needs one weight ≥ 0 per style image ({len(styles)}), not all zero; got {style_blend!r}")
+        raise StlibError(f"style_blend needs one weight ≥ 0 per style image ({len(styles)}), not all zero; "
+                         f"got {style_blend!r}")
     if not style_scale > 0:
         raise StlibError(f"style_scale must be > 0, got {style_scale!r}")
     if preserve_color not in COLOR_METHODS:  # checked now, not after a long run
@@ -217,7 +218,7 @@ def stylize(
     def compute() -> Result:
         total_blend = sum(blend)
         per_style = [style_targets(net, s.to(dev), list(style_weights)) for s in style_ts]
-        grams = {l: sum(b / total_blend * g[l] for b, g in zip(blend, per_style)) for l in style_weights}
+        grams = {l: sum(b / total_blend * g[l] for b, g in zip(blend, per_style, strict=True)) for l in style_weights}
         with torch.no_grad():
             content_feats = net(content_t.to(dev), content_layers)
         start = initial_image(init, content_t.shape, content=content_t, style=style_t, seed=seed).to(dev)
@@ -265,7 +266,7 @@ def stylize_coarse_to_fine(
     history: list[dict[str, float]] = []
     elapsed = 0.0
     result = None
-    for scale, n in zip(scales, steps):
+    for scale, n in zip(scales, steps, strict=True):
         side = max(16, round(size * scale))
         if result is not None:
             init = torch.nn.functional.interpolate(result.image, size=(side, side), mode="bicubic",

@@ -39,7 +39,8 @@ def preserve_color(image: torch.Tensor, content: torch.Tensor, *, method: str = 
     histogram of the image to the content's (``skimage.exposure.match_histograms``).
     """
     if image.shape != content.shape:
-        raise StlibError(f"colour source has shape {tuple(content.shape)}, image {tuple(image.shape)}; use the same size")
+        raise StlibError(f"colour source has shape {tuple(content.shape)}, image {tuple(image.shape)}; "
+                         "use the same size")
     out, ref = to_numpy(image), to_numpy(content)
     if method == "luminance":
         yuv = rgb2yuv(ref)
