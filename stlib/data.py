@@ -13,10 +13,12 @@ checked (SHA-256 where one is recorded, then that PIL can open it) and only then
 renamed into place, so a failed or interrupted download leaves nothing behind.
 An existing file is never replaced unless ``overwrite=True`` (``--overwrite``).
 
-Checksums: an entry whose ``sha256`` is ``None`` is not pinned yet (trust on first
-use). Its download is checked only for being an image, and the command line prints
-the SHA-256 it got; paste that into `PAINTINGS` to pin it, after which a changed
-file is refused.
+Checksums: an entry whose ``sha256`` is ``None`` is not pinned in `PAINTINGS` yet
+(trust on first use). Its first download is checked only for being an image, and its
+SHA-256 is recorded in ``checksums.sha256`` in the destination folder (``sha256sum``
+format, so ``sha256sum -c checksums.sha256`` works there). From then on that line pins
+the file like a ``sha256`` in `PAINTINGS` would: different bytes, on disk or downloaded,
+are refused. A ``sha256`` in `PAINTINGS` always wins over the manifest.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import hashlib
 import http.client
 import logging
 import os
+import re
 import socket
 import sys
 import tempfile
@@ -45,6 +48,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = "stlib-data/0.1 (neural style transfer lessons; python urllib)"  # Wikimedia asks for one
 CHUNK = 64 * 1024
 MAX_BYTES = 64 * 1024 * 1024  # a 1024 px painting is well under 1 MB; refuse anything absurd
+MANIFEST = "checksums.sha256"  # in the destination folder: the SHA-256 of each first download
+_MANIFEST_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")  # what sha256sum writes: digest, 2 chars, file name
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,49 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def _manifest_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+    except OSError as err:
+        raise StlibError(f"cannot read {path} ({_one_line(err)}); move it away and retry") from None
+
+
+def recorded_checksums(folder: str | os.PathLike) -> dict[str, str]:
+    """``{file name: sha256}`` from the manifest in ``folder``; a malformed line is skipped with a warning."""
+    path = Path(folder) / MANIFEST
+    recorded = {}
+    for number, line in enumerate(_manifest_lines(path), 1):
+        if match := _MANIFEST_LINE.fullmatch(line):
+            recorded[match[2]] = match[1].lower()
+        elif line.strip():
+            log.warning("%s:%d: ignoring a line that is not '<sha256>  <file name>': %r", path, number, line)
+    return recorded
+
+
+def _record(folder: Path, file: str, digest: str) -> Path:
+    """Write ``<digest>  <file>`` into the manifest (atomically), keeping the other lines, sorted by file name."""
+    path = folder / MANIFEST
+
+    def file_of(line: str) -> str | None:
+        match = _MANIFEST_LINE.fullmatch(line)
+        return match[2] if match else None
+
+    lines = [line for line in _manifest_lines(path) if line.strip() and file_of(line) != file]
+    lines.append(f"{digest}  {file}")
+    lines.sort(key=lambda line: (file_of(line) is None, file_of(line) or ""))  # malformed lines last, as they were
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-checksums-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+            out.write("\n".join(lines) + "\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
 def _painting(name: str) -> Painting:
     try:
         return PAINTINGS[name]
@@ -169,8 +217,13 @@ def _reason(err: BaseException, url: str) -> str:
     return f"cannot download from {host} ({type(err).__name__}: {_one_line(err)})"
 
 
-def _fetch(name: str, painting: Painting, dest: Path, *, base_url: str | None, timeout: float) -> tuple[Path, str]:
-    """Download into a temporary file in ``dest``, verified; returns it and its SHA-256."""
+def _fetch(
+    name: str, painting: Painting, dest: Path, expected: str | None, *, base_url: str | None, timeout: float
+) -> tuple[Path, str]:
+    """Download into a temporary file in ``dest``, verified; returns it and its SHA-256.
+
+    ``expected``: the SHA-256 pinned in `PAINTINGS`, else the one recorded in the manifest, else None.
+    """
     url = f"{base_url.rstrip('/')}/{filename(name)}" if base_url else painting.url
     retry = f"the file was not saved — retry later or download it by hand from {painting.source} into {dest}/"
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
@@ -194,10 +247,15 @@ def _fetch(name: str, painting: Painting, dest: Path, *, base_url: str | None, t
                     digest.update(block)
                     out.write(block)
         got = digest.hexdigest()
-        if painting.sha256 is not None and got != painting.sha256.lower():
-            raise StlibError(
-                f"{name}: checksum mismatch (got {_short(got)}, expected {_short(painting.sha256)}); {retry}"
-            )
+        if expected is not None and got != expected:
+            if painting.sha256 is None:  # the expected digest comes from the manifest
+                manifest = dest / MANIFEST
+                raise StlibError(
+                    f"{name}: checksum mismatch (got {_short(got)}, expected {_short(expected)}, the checksum "
+                    f"recorded on first download in {manifest}); the file was not saved — if the source "
+                    f"legitimately changed, delete the {filename(name)} line from {manifest} and download again"
+                )
+            raise StlibError(f"{name}: checksum mismatch (got {_short(got)}, expected {_short(expected)}); {retry}")
         try:
             open_image(tmp)
         except StlibError:
@@ -227,6 +285,8 @@ def fetch_one(
 
     ``status`` is ``"downloaded"``, ``"present"`` (an existing file matched the
     recorded checksum, or there is none to compare with) or ``"replaced"``.
+    The checksum is the one pinned in `PAINTINGS`, else the one in ``dest``'s manifest;
+    if there is neither, the download's SHA-256 is recorded in the manifest.
     """
     painting = _painting(name)
     folder = Path(dest) if dest is not None else data_dir()
@@ -235,27 +295,32 @@ def fetch_one(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise StlibError(f"{name}: cannot create {folder} ({_one_line(err)}); choose another --dest") from None
+    # a sha256 pinned in PAINTINGS wins; else the one recorded on first download, if any
+    expected = painting.sha256.lower() if painting.sha256 else recorded_checksums(folder).get(target.name)
     existed = target.exists()
     if existed and not overwrite:
         try:
             have = sha256_of(target)
         except OSError as err:
             raise StlibError(f"{name}: cannot read {target} ({_one_line(err)}); move it away and retry") from None
-        if painting.sha256 is None or have == painting.sha256.lower():
+        if expected is None or have == expected:
             return target, "present", have
+        where = "" if painting.sha256 else f" in {folder / MANIFEST}"
         raise StlibError(
-            f"{name}: {target} exists and differs from the recorded checksum "
-            f"(have {_short(have)}, expected {_short(painting.sha256)}); it was left as is — "
+            f"{name}: {target} exists and differs from the recorded checksum{where} "
+            f"(have {_short(have)}, expected {_short(expected)}); it was left as is — "
             "move it away or pass overwrite=True (--overwrite)"
         )
-    tmp, got = _fetch(name, painting, folder, base_url=base_url, timeout=timeout)
+    tmp, got = _fetch(name, painting, folder, expected, base_url=base_url, timeout=timeout)
     try:
+        if expected is None:  # trust on first use: record it before the file appears
+            manifest = _record(folder, target.name, got)
+            log.info("%s: sha256 %s recorded in %s (trust on first use)", name, got, manifest)
         os.replace(tmp, target)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise StlibError(f"{name}: cannot write {target} ({_one_line(err)}); check the folder's permissions") from None
-    if painting.sha256 is None:
-        log.info("%s: sha256 %s (not pinned: trust on first use)", name, got)
+        raise StlibError(f"{name}: cannot write into {folder} ({_one_line(err)}); check its permissions") from None
+    finally:
+        tmp.unlink(missing_ok=True)  # gone already if it was renamed into place
     return target, ("replaced" if existed else "downloaded"), got
 
 
@@ -306,10 +371,13 @@ def main(argv: list[str] | None = None) -> int:
             path, status, got = fetch_one(
                 name, args.dest, base_url=args.base_url, timeout=args.timeout, overwrite=args.overwrite
             )
-            if PAINTINGS[name].sha256 is None:
-                check = f"sha256 {got} — not pinned (trust on first use); paste it into stlib/data.py to pin"
-            else:
+            manifest = path.parent / MANIFEST
+            if PAINTINGS[name].sha256 is not None:
                 check = "sha256 ok"
+            elif recorded_checksums(path.parent).get(path.name) == got:
+                check = f"sha256 {got} recorded in {manifest}"
+            else:  # a file that was here before, not downloaded by us
+                check = f"sha256 {got} — not checked: no checksum recorded for it in {manifest}"
             print(f"{name}: {status} {path} ({check})")
     except StlibError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -6,6 +6,7 @@ import errno
 import hashlib
 import http.server
 import io
+import logging
 import os
 import runpy
 import socket
@@ -22,9 +23,9 @@ from stlib.errors import StlibError
 TIMEOUT = 5  # seconds per network operation: every test is bounded even if something hangs
 
 
-def _png() -> bytes:
+def _png(blue: int = 0) -> bytes:
     image = Image.new("RGB", (12, 8))
-    image.putdata([(x * 20, y * 30, (x + y) * 10) for y in range(8) for x in range(12)])
+    image.putdata([(x * 20, y * 30, (x + y) * 10 + blue) for y in range(8) for x in range(12)])
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -32,6 +33,7 @@ def _png() -> bytes:
 
 PNG = _png()
 PNG_SHA = hashlib.sha256(PNG).hexdigest()
+OTHER_PNG = _png(blue=5)  # the same painting re-rendered: a valid image, different bytes
 TEXT = b"this is not an image\n"
 
 
@@ -265,7 +267,8 @@ def test_cli_prints_one_line_per_painting(server, monkeypatch, tmp_path, capsys)
     assert data.main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith("tiny: downloaded") and PNG_SHA in lines[0] and "not pinned" in lines[0]
+    assert lines[0].startswith("tiny: downloaded") and f"sha256 {PNG_SHA} recorded in" in lines[0]
+    assert str(tmp_path / data.MANIFEST) in lines[0]
     assert lines[1].startswith("tiny2: downloaded") and "sha256 ok" in lines[1]
     assert data.main(argv + ["tiny2"]) == 0
     assert capsys.readouterr().out.startswith("tiny2: present")
@@ -300,3 +303,77 @@ def test_cli_module_exits_2_without_traceback(dead_url, tmp_path, monkeypatch, c
     assert captured.err.startswith("error: starry_night: connection to 127.0.0.1:")
     assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
     assert os.listdir(tmp_path) == []
+
+
+# --- checksums recorded on first download (the manifest) ---------------------------------
+
+
+@pytest.fixture
+def unpinned(monkeypatch):
+    """Replace PAINTINGS by one 'tiny' PNG entry with no sha256 (trust on first use)."""
+    monkeypatch.setattr(data, "PAINTINGS", {"tiny": painting(None)})
+
+
+def test_first_download_records_its_checksum(server, unpinned, tmp_path):
+    server.files["/tiny.png"] = PNG
+    (tmp_path / data.MANIFEST).write_text(f"{'ab' * 32}  zebra.jpg\n{'cd' * 32}  apple.jpg\n")
+    assert data.fetch_one("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)[1:] == ("downloaded", PNG_SHA)
+    expected = hashlib.sha256((tmp_path / "tiny.png").read_bytes()).hexdigest()
+    lines = (tmp_path / data.MANIFEST).read_text().splitlines()
+    assert lines == [f"{'cd' * 32}  apple.jpg", f"{expected}  tiny.png", f"{'ab' * 32}  zebra.jpg"]  # sorted
+    assert sorted(os.listdir(tmp_path)) == [data.MANIFEST, "tiny.png"]  # no temporary files left
+    assert data.fetch_one("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)[1] == "present"
+
+
+def test_changed_source_is_refused_against_the_manifest(server, unpinned, tmp_path):
+    server.files["/tiny.png"] = PNG
+    data.fetch_one("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)
+    manifest = (tmp_path / data.MANIFEST).read_text()
+    changed = Server()  # a second server: same painting, different bytes
+    try:
+        changed.files["/tiny.png"] = OTHER_PNG
+        for overwrite in (True, False):  # replacing the file, or downloading it again after it was deleted
+            with pytest.raises(StlibError) as excinfo:
+                data.fetch_one("tiny", tmp_path, base_url=changed.url, timeout=TIMEOUT, overwrite=overwrite)
+            _one_line_error(
+                excinfo, "checksum mismatch", "recorded on first download", str(tmp_path / data.MANIFEST),
+                "not saved", "delete", "legitimately changed",
+            )
+            if overwrite:
+                assert (tmp_path / "tiny.png").read_bytes() == PNG  # the old file is untouched
+                (tmp_path / "tiny.png").unlink()
+            assert (tmp_path / data.MANIFEST).read_text() == manifest
+        assert os.listdir(tmp_path) == [data.MANIFEST]  # no temporary files left
+    finally:
+        changed.close()
+
+
+def test_existing_file_edited_on_disk_is_refused(server, unpinned, tmp_path):
+    server.files["/tiny.png"] = PNG
+    data.fetch_one("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)
+    (tmp_path / "tiny.png").write_bytes(b"edited")
+    with pytest.raises(StlibError) as excinfo:
+        data.fetch_one("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)
+    _one_line_error(excinfo, "exists and differs from the recorded checksum", data.MANIFEST, "left as is", "overwrite")
+    assert (tmp_path / "tiny.png").read_bytes() == b"edited"
+    assert server.requests == ["/tiny.png"]  # only the first download
+
+
+def test_pinned_checksum_wins_over_the_manifest(server, table, tmp_path):
+    server.files["/tiny.png"] = PNG
+    wrong = f"{'0' * 64}  tiny.png\n"
+    (tmp_path / data.MANIFEST).write_text(wrong)
+    assert data.fetch_one("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)[1] == "downloaded"
+    assert data.fetch_one("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)[1] == "present"
+    assert (tmp_path / data.MANIFEST).read_text() == wrong  # pinned entries are not recorded
+
+
+def test_garbage_manifest_line_is_ignored_with_a_warning(server, unpinned, tmp_path, caplog):
+    server.files["/tiny.png"] = PNG
+    (tmp_path / data.MANIFEST).write_text(f"not a checksum  tiny.png\n{PNG_SHA[:-1]}  tiny.png\n")
+    with caplog.at_level(logging.WARNING, logger="stlib.data"):
+        assert data.fetch_one("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)[1] == "downloaded"
+    assert "ignoring a line" in caplog.text and f"{data.MANIFEST}:1" in caplog.text
+    lines = (tmp_path / data.MANIFEST).read_text().splitlines()
+    assert lines[0] == f"{PNG_SHA}  tiny.png"  # recorded; the malformed lines are kept, after it
+    assert lines[1:] == ["not a checksum  tiny.png", f"{PNG_SHA[:-1]}  tiny.png"]
