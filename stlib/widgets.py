@@ -33,17 +33,37 @@ def png_bytes(image: torch.Tensor, width: int = DISPLAY_PX) -> bytes:
     return buf.getvalue()
 
 
-def _curve_png(result: Result, epochs: Sequence[int], key: str) -> bytes:
-    fig = loss_curve(result, key=key, mark_epochs=epochs)
-    fig.set_size_inches(3.6, 2.6)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    return buf.getvalue()
+class _MarkedCurve:
+    """A run's loss curve, drawn once; ``png(epoch)`` marks that epoch (red ring, dashed line).
+
+    Each epoch's picture is rendered on first view (~40 ms) and kept, so scrubbing stays instant
+    and building a viewer over many runs costs one plot per run.
+    """
+
+    def __init__(self, result: Result, epochs: Sequence[int], key: str):
+        self.values = result.losses(key)
+        self.fig = loss_curve(result, key=key, mark_epochs=epochs)
+        self.fig.set_size_inches(3.6, 2.6)
+        plt.close(self.fig)  # keep it out of pyplot's figure list (and the notebook's output)
+        ax = self.fig.axes[0]
+        self.ring, = ax.plot([], [], "o", ms=9, mfc="none", mec="#d62728", mew=1.6)
+        self.line = ax.axvline(1, color="#d62728", lw=0.8, ls="--")
+        self.pngs: dict[int, bytes] = {}
+
+    def png(self, epoch: int) -> bytes:
+        if epoch not in self.pngs:
+            shown = 1 <= epoch <= len(self.values)  # epoch 0 (the initial image) has no loss yet
+            self.ring.set_data([epoch], [self.values[epoch - 1]] if shown else [float("nan")])
+            self.line.set_xdata([max(epoch, 1)] * 2)
+            self.line.set_visible(shown)
+            buf = io.BytesIO()
+            self.fig.savefig(buf, format="png", dpi=80)
+            self.pngs[epoch] = buf.getvalue()
+        return self.pngs[epoch]
 
 
 class SnapshotViewer(W.VBox):
-    """Epoch slider (with Play) × run selector over stored snapshots, loss curve beside.
+    """Epoch slider (with Play) × run selector over stored snapshots, loss curve beside (epoch marked).
 
     ``results``: label → `Result` (e.g. ``{"block1": …, "block2": …}``). Plain
     attributes for tests and scripting: ``selector``, ``slider``, ``play``, ``image``,
@@ -63,7 +83,7 @@ class SnapshotViewer(W.VBox):
             raise StlibError(f"run {lab!r} has no snapshot at epoch {e}; rerun with snapshot_at including it")
         # render everything once: scrubbing only swaps bytes
         self._frames = {(lab, e): png_bytes(r.snapshots[e]) for lab, r in self.results.items() for e in self.epochs}
-        self._curves = {lab: _curve_png(r, self.epochs, key) for lab, r in self.results.items()}
+        self._curves = {lab: _MarkedCurve(r, self.epochs, key) for lab, r in self.results.items()}
 
         self.selector = W.ToggleButtons(options=list(self.results), description=label,
                                         style={"button_width": "auto"})
@@ -88,7 +108,7 @@ class SnapshotViewer(W.VBox):
     def _update(self, _change=None) -> None:
         lab, epoch = self.selector.value, self.slider.value
         self.image.value = self._frames[(lab, epoch)]
-        self.curve.value = self._curves[lab]
+        self.curve.value = self._curves[lab].png(epoch)
         history = self.results[lab].history
         loss = f", loss {history[epoch - 1]['total']:.4g}" if epoch >= 1 and history else ""
         self.caption.value = f"<b>{lab}</b> — {epoch_title(epoch)}{loss}"
