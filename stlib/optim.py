@@ -149,9 +149,12 @@ def optimize(
 
     lbfgs = isinstance(opt, torch.optim.LBFGS)
 
+    def current() -> torch.Tensor:
+        return variable.detach().cpu().clone()
+
     def snapshot(step: int) -> None:
         while pending and pending[0] <= step:
-            result.snapshots[pending.pop(0)] = variable.detach().cpu().clone()
+            result.snapshots[pending.pop(0)] = current()
 
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
@@ -184,7 +187,7 @@ def optimize(
                 for cb in callbacks:
                     stopped = bool(cb(result.steps, variable.detach(), terms)) or stopped
     except _Diverged as err:
-        result.image = variable.detach().cpu().clone()
+        result.image = current()
         result.seconds = time.perf_counter() - start
         bar.close()
         raise DivergedError(
@@ -197,7 +200,7 @@ def optimize(
         tqdm.write(f"interrupted at step {result.steps}/{num_steps}: returning the image and snapshots so far")
     finally:
         bar.close()
-    result.image = variable.detach().cpu().clone()
+    result.image = current()
     result.seconds = time.perf_counter() - start
     return result
 

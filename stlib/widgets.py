@@ -1,7 +1,8 @@
 """ipywidgets wiring over finished runs: scrub epochs and layers without recomputing.
 
-Every picture is rendered to PNG bytes once, when the viewer is built; moving the
-slider or the selector only swaps bytes, so scrubbing is instant. The Play button
+Every snapshot is rendered to PNG bytes once, when the viewer is built, and each loss curve
+with its epoch marked the first time it is shown; after that, moving the slider or the selector
+only swaps bytes, so scrubbing is instant. The Play button
 moves the slider in the browser (``jslink``); the picture follows through the kernel.
 """
 
@@ -36,7 +37,7 @@ def png_bytes(image: torch.Tensor, width: int = DISPLAY_PX) -> bytes:
 class _MarkedCurve:
     """A run's loss curve, drawn once; ``png(epoch)`` marks that epoch (red ring, dashed line).
 
-    Each epoch's picture is rendered on first view (~40 ms) and kept, so scrubbing stays instant
+    Each epoch's picture is rendered on first view (~70 ms) and kept, so scrubbing stays instant
     and building a viewer over many runs costs one plot per run.
     """
 
@@ -81,7 +82,7 @@ class SnapshotViewer(W.VBox):
         if missing:
             lab, e = missing[0]
             raise StlibError(f"run {lab!r} has no snapshot at epoch {e}; rerun with snapshot_at including it")
-        # render everything once: scrubbing only swaps bytes
+        # render the snapshots once (the curves on first view): scrubbing only swaps bytes
         self._frames = {(lab, e): png_bytes(r.snapshots[e]) for lab, r in self.results.items() for e in self.epochs}
         self._curves = {lab: _MarkedCurve(r, self.epochs, key) for lab, r in self.results.items()}
 

@@ -45,9 +45,9 @@ NOTEBOOKS = REPO / "notebooks"
 ARTIFACTS = REPO / "artifacts" / "browser"
 SYNTHETIC = "_browser_synthetic_viewer.ipynb"  # written into the temporary copy only
 
-# (notebook, artefact prefix, longest Run All in seconds). With a cold cache, 07 alone costs about
-# 270 CPU-seconds in fast mode (2-3 minutes of wall time on an idle 2-core machine, 15 on one shared
-# with five other jobs); the limit leaves room for a busy machine, and a hung cell (no cell finished,
+# (notebook, artefact prefix, longest Run All in seconds). With a cold cache, 07 takes about 35 s in
+# fast mode on an idle 2-core machine (measured 2026-11-23) and many times that on one shared with
+# other jobs; the limit leaves room for a busy machine, and a hung cell (no cell finished,
 # no new output) fails after STALL seconds. STLIB_BROWSER_TIMEOUT (seconds) overrides the lessons' limit.
 # Results go to the session's (temporary) stlib cache, which nbval can replay later in the same session.
 LESSON_TIMEOUT = float(os.environ.get("STLIB_BROWSER_TIMEOUT", "900"))
