@@ -108,10 +108,13 @@ class SnapshotViewer(W.VBox):
 
     def _update(self, _change=None) -> None:
         lab, epoch = self.selector.value, self.slider.value
-        self.image.value = self._frames[(lab, epoch)]
-        self.curve.value = self._curves[lab].png(epoch)
+        # render first (a curve's first view takes ~70 ms), then send the three values back to back, so
+        # the browser never shows one run's picture under another run's caption for long
+        curve = self._curves[lab].png(epoch)
         history = self.results[lab].history
         loss = f", loss {history[epoch - 1]['total']:.4g}" if epoch >= 1 and history else ""
+        self.image.value = self._frames[(lab, epoch)]
+        self.curve.value = curve
         self.caption.value = f"<b>{lab}</b> — {epoch_title(epoch)}{loss}"
 
 

@@ -231,7 +231,8 @@ def student_session(page, lab, artifacts: Path, notebook: str, prefix: str, run_
     last_label = v.read()
     after_slider = v.shot()
     assert_changed(start, after_slider, f"slider {labels_start!r} → {last_label!r}")
-    assert v.caption.inner_text() != caption_start, "the caption did not follow the slider"
+    # each widget syncs on its own message: the caption may land after the picture, so wait for it too
+    wait_for(lambda: v.caption.inner_text() != caption_start, UI_TIMEOUT, what="the caption to follow the slider")
     v.save(artifacts, f"{prefix}_after_slider")
 
     # 2. run selector: click an option that is not selected, at the last epoch (where runs differ), on the
@@ -260,7 +261,8 @@ def student_session(page, lab, artifacts: Path, notebook: str, prefix: str, run_
              what=f"{option!r} to show as selected")
     after_layer = w.shot()
     assert_changed(before, after_layer, f"selector → {option!r}")
-    assert option in w.caption.inner_text(), f"caption does not name the chosen run {option!r}"
+    wait_for(lambda: option in w.caption.inner_text(), UI_TIMEOUT,
+             what=f"the caption to name the chosen run {option!r}")
     w.save(artifacts, f"{prefix}_after_layer")
     if w is not v:  # Play below runs on the first viewer, whose last frame is the slider's
         after_layer = after_slider
