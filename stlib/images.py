@@ -223,6 +223,26 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     return _as_batch(tensor.detach())[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy()
 
 
+SSIM_WINDOW = 7  # skimage's default window side: images need at least 7 px per side
+
+
+def ssim(image: torch.Tensor, target: torch.Tensor) -> float:
+    """Structural similarity (SSIM) of two images ``(1, 3, H, W)`` in [0, 1]: 1 for a copy, about 0 for noise.
+
+    ``skimage.metrics.structural_similarity`` over the three channels (7×7 windows, data range 1). Unlike the
+    pixel MSE it compares local means, contrasts and correlations, so a shift of brightness costs little and
+    lost edges cost a lot: a better ruler for "does this reconstruction show the target?".
+    """
+    from skimage.metrics import structural_similarity
+
+    a, b = to_numpy(image), to_numpy(target)
+    if a.shape != b.shape:
+        raise StlibError(f"ssim of images of different shapes {a.shape[:2]} and {b.shape[:2]}; resize one first")
+    if min(a.shape[:2]) < SSIM_WINDOW:
+        raise StlibError(f"ssim needs images of at least {SSIM_WINDOW}×{SSIM_WINDOW} px, got {a.shape[0]}×{a.shape[1]}")
+    return float(structural_similarity(a, b, channel_axis=-1, data_range=1.0, win_size=SSIM_WINDOW))
+
+
 def save_image(tensor: torch.Tensor, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
     """Write an image tensor to ``path`` (format from the suffix), atomically.
 

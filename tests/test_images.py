@@ -13,7 +13,7 @@ from PIL import Image
 
 import stlib
 from stlib import StlibError
-from stlib.images import SKIMAGE_SAMPLES, load_image, save_image, skimage_sample, to_numpy, to_rgb
+from stlib.images import SKIMAGE_SAMPLES, load_image, save_image, skimage_sample, ssim, to_numpy, to_rgb
 
 WHITE, BLACK = (1.0, 1.0, 1.0), (0.0, 0.0, 0.0)
 
@@ -388,3 +388,30 @@ def test_too_many_pixels(tmp_path, monkeypatch, one_line):
     with pytest.raises(StlibError) as err:
         load_image(path)
     assert "big.png" in one_line(err.value) and "too large" in str(err.value)
+
+
+# SSIM: two flat images have no contrast and no structure, so SSIM is only the luminance term
+# (2ab + C1) / (a² + b² + C1) with C1 = (0.01 · data range)²: 0.2 vs 0.6 → 0.2401 / 0.4001.
+def test_ssim_of_flat_images_by_hand():
+    a, b = torch.full((1, 3, 8, 8), 0.2), torch.full((1, 3, 8, 8), 0.6)
+    assert ssim(a, b) == pytest.approx(0.2401 / 0.4001, rel=1e-6)
+    assert ssim(a, a) == pytest.approx(1.0)
+
+
+def test_ssim_ranks_a_copy_a_brightened_copy_and_noise():
+    cat = load_image("chelsea", 32)
+    noise = torch.rand(cat.shape, generator=torch.Generator().manual_seed(0))
+    brighter = (cat + 0.1).clamp(0, 1)
+    assert ssim(cat, cat) == pytest.approx(1.0)
+    assert 0.8 < ssim(brighter, cat) < 1.0          # same structure, other brightness: close
+    assert abs(ssim(noise, cat)) < 0.1              # unrelated
+    assert ssim(brighter, cat) == pytest.approx(ssim(cat, brighter))  # symmetric
+
+
+def test_ssim_bad_input(one_line):
+    with pytest.raises(StlibError) as err:
+        ssim(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 9))
+    assert "different shapes" in one_line(err.value)
+    with pytest.raises(StlibError) as err:
+        ssim(torch.zeros(1, 3, 6, 6), torch.zeros(1, 3, 6, 6))
+    assert "at least 7" in one_line(err.value)
