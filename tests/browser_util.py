@@ -278,6 +278,28 @@ NOTEBOOK_STATE_JS = """
 }
 """
 
+# run code in the open notebook's kernel, outside any cell (a test's look at the kernel's state); returns
+# what it printed, and the error's one line if it raised
+KERNEL_EXEC_JS = """
+async (code) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  let out = '';
+  const future = kernel.requestExecute({code: code, silent: false, store_history: false});
+  future.onIOPub = (msg) => {
+    if (msg.header.msg_type === 'stream') out += msg.content.text;
+    if (msg.header.msg_type === 'error') out += msg.content.ename + ': ' + msg.content.evalue;
+  };
+  await future.done;
+  return out;
+}
+"""
+
+
+def kernel_print(page, code: str) -> str:
+    """What ``code`` prints when run in the notebook's kernel (not in a cell: the notebook is unchanged)."""
+    return page.evaluate(KERNEL_EXEC_JS, code).strip()
+
+
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 

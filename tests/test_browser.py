@@ -3,10 +3,12 @@
 For each notebook: open it in JupyterLab (a copy in a temporary folder, fast mode), wait for
 the kernel, Run → Run All Cells, fail on the first error, then on the first `SnapshotViewer`
 move the epoch slider, pick another run in the selector (on the first viewer that offers a
-choice) and press Play, checking each time that the picture on screen changes. A synthetic
-notebook (fake runs, no VGG) is always tested too. Screenshots go to ``artifacts/browser/``
-(git-ignored): ``<prefix>_{initial,after_slider,after_layer,after_play}[_page].png``, and
-``<prefix>_failure_page.png`` when something fails.
+choice) and press Play, checking each time that the picture on screen changes. In lesson 07 the
+student then uploads a photo through the image picker's button (the kernel must hold it) and a
+file that is not an image (a one-line message; the photo stays chosen). A synthetic notebook
+(fake runs, no VGG) is always tested too. Screenshots go to ``artifacts/browser/`` (git-ignored):
+``<prefix>_{initial,after_slider,after_layer,after_play}[_page].png``, ``07_upload_{ok,bad}.png``,
+and ``<prefix>_failure_page.png`` when something fails.
 
 Skipped, with the reason, when the ``playwright`` package or ``/usr/bin/chromium`` is
 missing. Run alone with::
@@ -29,6 +31,7 @@ from browser_util import (
     code_cell_count,
     copy_notebooks,
     first_error,
+    kernel_print,
     missing_browser_reason,
     open_notebook,
     run_all_cells,
@@ -57,6 +60,8 @@ CASES = [
     pytest.param("02_content_loss.ipynb", "02", LESSON_TIMEOUT, id="02_content_loss"),
     pytest.param("07_style_transfer.ipynb", "07", LESSON_TIMEOUT, id="07_style_transfer"),
 ]
+# lessons whose first ImagePicker the student also uploads to, with the picker's name in the kernel
+UPLOADS = {"07": "content_picker"}
 
 CHANGED = 0.05  # at least 5 % of the image's pixels must change for "the picture changed"
 UI_TIMEOUT = 15.0  # seconds for one widget round trip (browser → kernel → browser) on a busy machine
@@ -181,7 +186,7 @@ def assert_changed(before: bytes, after: bytes, what: str) -> None:
 
 
 @pytest.mark.parametrize(("notebook", "prefix", "run_timeout"), CASES)
-def test_student_scrubs_snapshot_viewer(page, lab, artifacts, notebook, prefix, run_timeout):
+def test_student_scrubs_snapshot_viewer(page, lab, artifacts, tmp_path, notebook, prefix, run_timeout):
     path = lab.root / notebook
     if not path.exists():
         pytest.fail(f"notebooks/{notebook} does not exist: the browser test covers it")
@@ -191,6 +196,8 @@ def test_student_scrubs_snapshot_viewer(page, lab, artifacts, notebook, prefix, 
         old.unlink()
     try:
         student_session(page, lab, artifacts, notebook, prefix, run_timeout, expected)
+        if prefix in UPLOADS:
+            student_uploads(page, artifacts, prefix, UPLOADS[prefix], tmp_path)
     except BaseException:
         try:  # what the student saw when it went wrong
             page.screenshot(path=str(artifacts / f"{prefix}_failure_page.png"), timeout=10_000)
@@ -289,3 +296,38 @@ def student_session(page, lab, artifacts: Path, notebook: str, prefix: str, run_
     assert_changed(before_play, v.shot(), f"Play {labels_start!r} → {last_label!r}")
     v.save(artifacts, f"{prefix}_after_play")
 
+
+
+def student_uploads(page, artifacts: Path, prefix: str, picker_name: str, folder: Path) -> None:
+    """Upload a photo through the first ImagePicker's button, then a file that is not an image."""
+    from PIL import Image
+
+    # the VBox built by stlib.widgets.ImagePicker: [Dropdown, FileUpload], message
+    picker = page.locator(".jp-OutputArea-output .widget-vbox:has(> .widget-hbox > .widget-upload)").first
+    picker.wait_for(state="visible", timeout=30_000)
+    picker.scroll_into_view_if_needed()
+    button = picker.locator(".widget-upload").first
+    message = picker.locator(":scope > .widget-html").first
+    photo, notes = folder / "my_photo.png", folder / "notes.txt"
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(photo)
+    notes.write_text("not a picture")
+    kept = "upload (1, 3, 30, 40)"  # the picker's label and the uploaded image's shape, in the kernel
+
+    def upload(path: Path) -> None:
+        with page.expect_file_chooser() as chooser:  # the button opens the browser's file dialog
+            button.click()
+        chooser.value.set_files(str(path))
+
+    upload(photo)
+    wait_for(lambda: "using uploaded my_photo.png" in message.inner_text(), UI_TIMEOUT,
+             what="the picker to confirm the upload")
+    code = f"print({picker_name}.label, tuple({picker_name}.image(None).shape))"
+    assert kernel_print(page, code) == kept, "the kernel did not get the uploaded photo"
+    picker.screenshot(path=str(artifacts / f"{prefix}_upload_ok.png"))
+
+    upload(notes)
+    wait_for(lambda: "notes.txt: not an image file" in message.inner_text(), UI_TIMEOUT,
+             what="a one-line message for a file that is not an image")
+    assert "\n" not in message.inner_text().strip()
+    assert kernel_print(page, code) == kept, "a bad upload must keep the last good choice"
+    picker.screenshot(path=str(artifacts / f"{prefix}_upload_bad.png"))
