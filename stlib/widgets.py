@@ -138,6 +138,7 @@ class ImagePicker(W.VBox):
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
         self.message = W.HTML()
         self._uploaded: torch.Tensor | None = None
+        self._uploaded_name = ""
         self.upload.observe(self._on_upload, names="value")
         self.dropdown.observe(self._on_pick, names="value")
         super().__init__([W.HBox([self.dropdown, self.upload]), self.message])
@@ -154,9 +155,13 @@ class ImagePicker(W.VBox):
         content = bytes(item["content"])
         try:
             self._uploaded = load_uploaded(item["name"], content)
+            self._uploaded_name = item["name"]
             self.message.value = f"using uploaded <b>{item['name']}</b>"
         except StlibError as err:
-            self.message.value = f"<span style='color:#b00'>{err}</span>"
+            # say what stays chosen, so nobody wonders which image the next run will use
+            current = f"uploaded <b>{self._uploaded_name}</b>" if self._uploaded is not None else \
+                f"<b>{self.dropdown.value}</b>"
+            self.message.value = f"<span style='color:#b00'>{err}</span> (still using {current})"
 
     def image(self, size: int) -> torch.Tensor:
         if self._uploaded is not None:

@@ -328,6 +328,7 @@ def student_uploads(page, artifacts: Path, prefix: str, picker_name: str, folder
     upload(notes)
     wait_for(lambda: "notes.txt: not an image file" in message.inner_text(), UI_TIMEOUT,
              what="a one-line message for a file that is not an image")
+    assert "still using uploaded my_photo.png" in message.inner_text()
     assert "\n" not in message.inner_text().strip()
     assert kernel_print(page, code) == kept, "a bad upload must keep the last good choice"
     picker.screenshot(path=str(artifacts / f"{prefix}_upload_bad.png"))

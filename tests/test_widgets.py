@@ -67,7 +67,8 @@ def test_picker_upload_good_bad_and_too_large(monkeypatch):
 
     picker._on_upload({"new": [{"name": "notes.txt", "content": b"hello"}]})
     assert "notes.txt: not an image file" in picker.message.value
-    assert picker.label == "upload"  # the last good choice is kept
+    assert picker.label == "upload"  # the last good choice is kept, and the message says so
+    assert picker.message.value.endswith("(still using uploaded <b>red.png</b>)")
 
     monkeypatch.setattr(widgets, "MAX_UPLOAD_BYTES", len(buf.getvalue()) - 1)
     picker._on_upload({"new": [{"name": "big.png", "content": buf.getvalue()}]})
@@ -75,3 +76,5 @@ def test_picker_upload_good_bad_and_too_large(monkeypatch):
 
     picker.dropdown.value = "coffee"  # picking a sample drops the upload
     assert picker.label == "coffee" and picker.message.value == ""
+    picker._on_upload({"new": [{"name": "notes.txt", "content": b"hello"}]})
+    assert picker.label == "coffee" and picker.message.value.endswith("(still using <b>coffee</b>)")
