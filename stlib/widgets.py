@@ -159,8 +159,7 @@ class ImagePicker(W.VBox):
             self.message.value = f"using uploaded <b>{item['name']}</b>"
         except StlibError as err:
             # say what stays chosen, so nobody wonders which image the next run will use
-            current = f"uploaded <b>{self._uploaded_name}</b>" if self._uploaded is not None else \
-                f"<b>{self.dropdown.value}</b>"
+            current = f"uploaded <b>{self.label}</b>" if self._uploaded is not None else f"<b>{self.label}</b>"
             self.message.value = f"<span style='color:#b00'>{err}</span> (still using {current})"
 
     def image(self, size: int) -> torch.Tensor:
@@ -170,7 +169,8 @@ class ImagePicker(W.VBox):
 
     @property
     def label(self) -> str:
-        return "upload" if self._uploaded is not None else self.dropdown.value
+        """What is chosen, for a title: the uploaded file's name or the sample's."""
+        return self._uploaded_name if self._uploaded is not None else self.dropdown.value
 
 
 def load_uploaded(name: str, content: bytes) -> torch.Tensor:

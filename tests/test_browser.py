@@ -311,7 +311,7 @@ def student_uploads(page, artifacts: Path, prefix: str, picker_name: str, folder
     photo, notes = folder / "my_photo.png", folder / "notes.txt"
     Image.new("RGB", (40, 30), (200, 30, 30)).save(photo)
     notes.write_text("not a picture")
-    kept = "upload (1, 3, 30, 40)"  # the picker's label and the uploaded image's shape, in the kernel
+    kept = "my_photo.png (1, 3, 30, 40)"  # the picker's label and the uploaded image's shape, in the kernel
 
     def upload(path: Path) -> None:
         with page.expect_file_chooser() as chooser:  # the button opens the browser's file dialog

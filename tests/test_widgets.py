@@ -62,12 +62,12 @@ def test_picker_upload_good_bad_and_too_large(monkeypatch):
     buf = io.BytesIO()
     Image.new("RGB", (20, 10), (255, 0, 0)).save(buf, format="PNG")
     picker._on_upload({"new": [{"name": "red.png", "content": buf.getvalue()}]})
-    assert picker.label == "upload" and "red.png" in picker.message.value
+    assert picker.label == "red.png" and "red.png" in picker.message.value
     assert torch.allclose(picker.image(16)[0, :, 0, 0], torch.tensor([1.0, 0.0, 0.0]))
 
     picker._on_upload({"new": [{"name": "notes.txt", "content": b"hello"}]})
     assert "notes.txt: not an image file" in picker.message.value
-    assert picker.label == "upload"  # the last good choice is kept, and the message says so
+    assert picker.label == "red.png"  # the last good choice is kept, and the message says so
     assert picker.message.value.endswith("(still using uploaded <b>red.png</b>)")
 
     monkeypatch.setattr(widgets, "MAX_UPLOAD_BYTES", len(buf.getvalue()) - 1)
