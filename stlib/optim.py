@@ -64,6 +64,42 @@ def pick_device(device: torch.device | str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+class _CellStop:
+    """One interrupt stops a whole notebook cell, not just the run it landed in.
+
+    `optimize` catches Ctrl-C (Jupyter's ■) to return what it has, so a cell that runs five
+    reconstructions would go on with the next one after each interrupt. Inside IPython, once a run
+    is interrupted, later runs in the same cell return at once (``interrupted``, only their initial
+    image); the next cell starts afresh. Outside IPython nothing changes.
+    """
+
+    armed = False  # IPython's pre_run_cell hook is installed: a new cell clears `requested`
+    requested = False
+
+    @classmethod
+    def new_cell(cls, *_info) -> None:
+        cls.requested = False
+
+    @classmethod
+    def install(cls, shell) -> None:
+        if cls.new_cell not in shell.events.callbacks["pre_run_cell"]:
+            shell.events.register("pre_run_cell", cls.new_cell)
+        cls.armed = True
+
+
+def _install_cell_stop() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is optional for the library
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "events"):
+        _CellStop.install(shell)
+
+
+_install_cell_stop()
+
+
 @contextmanager
 def flush_denormals(enabled: bool = True):
     """Treat denormal floats as zero on the CPU while inside.
@@ -133,13 +169,19 @@ def optimize(
 
     ``snapshot_at``: epochs whose image is kept (0 is the initial image; epoch ``e``
     is the image after ``e`` steps). ``clamp`` keeps pixels in [0, 1]. On Ctrl-C the
-    run stops and returns what it has (``result.interrupted``); a NaN/inf loss raises
+    run stops and returns what it has (``result.interrupted``; in a notebook, later runs of
+    the same cell are then skipped, see `_CellStop`); a NaN/inf loss raises
     `DivergedError` whose ``.result`` keeps the snapshots taken so far.
     """
     epochs = check_steps(num_steps, snapshot_at)
     variable = image.detach().clone().requires_grad_(True)
     opt = make_optimizer(optimizer, [variable], lr)
     result = Result(image=variable.detach().cpu().clone())
+    if _CellStop.armed and _CellStop.requested:
+        result.interrupted = True
+        result.snapshots = {0: result.image.clone()} if 0 in epochs else {}
+        tqdm.write(f"skipped ({num_steps} steps): a run before it in this cell was interrupted; run the cell again")
+        return result
     callbacks = list(callbacks)
     pending = list(epochs)
     bar = tqdm(total=num_steps, desc=progress if isinstance(progress, str) else "optimising",
@@ -197,6 +239,7 @@ def optimize(
         ) from None
     except KeyboardInterrupt:
         result.interrupted = True
+        _CellStop.requested = True
         tqdm.write(f"interrupted at step {result.steps}/{num_steps}: returning the image and snapshots so far")
     finally:
         bar.close()

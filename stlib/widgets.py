@@ -81,6 +81,9 @@ class SnapshotViewer(W.VBox):
         missing = [(lab, e) for lab, r in self.results.items() for e in self.epochs if e not in r.snapshots]
         if missing:
             lab, e = missing[0]
+            if self.results[lab].interrupted:
+                raise StlibError(f"run {lab!r} was interrupted at step {self.results[lab].steps}, before epoch {e}; "
+                                 "run its cell again to finish it")
             raise StlibError(f"run {lab!r} has no snapshot at epoch {e}; rerun with snapshot_at including it")
         # render the snapshots once (the curves on first view): scrubbing only swaps bytes
         self._frames = {(lab, e): png_bytes(r.snapshots[e]) for lab, r in self.results.items() for e in self.epochs}

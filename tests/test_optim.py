@@ -237,3 +237,56 @@ def test_pick_device_unknown_name(one_line):
     with pytest.raises(StlibError) as err:
         stlib.pick_device("gpu0")
     assert "gpu0" in one_line(err.value)
+
+
+class _FakeShell:
+    """Just enough of IPython's shell: an event registry with pre_run_cell."""
+
+    def __init__(self):
+        from IPython.core.events import EventManager, available_events
+
+        self.events = EventManager(self, available_events)
+
+
+def test_one_interrupt_stops_the_rest_of_a_notebook_cell(monkeypatch, capsys):
+    from stlib.optim import _CellStop
+
+    monkeypatch.setattr(_CellStop, "armed", False)
+    monkeypatch.setattr(_CellStop, "requested", False)
+    shell = _FakeShell()
+    _CellStop.install(shell)
+    _CellStop.install(shell)  # importing stlib twice must not register twice
+    assert shell.events.callbacks["pre_run_cell"].count(_CellStop.new_cell) == 1
+
+    def interrupted_loss(im):
+        raise KeyboardInterrupt
+
+    calls = []
+
+    def counting_loss(im):
+        calls.append(1)
+        return quadratic(0.0)(im)
+
+    # one cell: {block: reconstruct(block) for block in blocks}, the student presses ■ during the first run
+    first = run(ONES, interrupted_loss, optimizer="sgd", num_steps=5, snapshot_at=[0, 5])
+    rest = [run(ONES, counting_loss, optimizer="sgd", num_steps=5, snapshot_at=[0, 5]) for _ in range(2)]
+    assert first.interrupted and all(r.interrupted and r.steps == 0 for r in rest)
+    assert calls == [] and all(sorted(r.snapshots) == [0] for r in rest)
+    assert "a run before it in this cell was interrupted" in capsys.readouterr().out
+
+    shell.events.trigger("pre_run_cell", None)  # the next cell runs normally
+    again = run(ONES, counting_loss, optimizer="sgd", num_steps=5, snapshot_at=[0, 5])
+    assert not again.interrupted and again.steps == 5 and len(calls) == 5
+
+
+def test_outside_ipython_an_interrupt_stops_only_its_run(monkeypatch):
+    from stlib.optim import _CellStop
+
+    monkeypatch.setattr(_CellStop, "armed", False)
+    monkeypatch.setattr(_CellStop, "requested", False)
+
+    def interrupted_loss(im):
+        raise KeyboardInterrupt
+
+    assert run(ONES, interrupted_loss, optimizer="sgd", num_steps=5).interrupted
+    assert not run(ONES, quadratic(0.0), optimizer="sgd", num_steps=5).interrupted

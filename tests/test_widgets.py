@@ -50,6 +50,14 @@ def test_play_is_linked_to_the_slider_and_spans_every_epoch():
     assert [value for _, value in viewer.slider.options] == [0, 2, 4]
 
 
+def test_viewer_says_when_a_run_was_interrupted():
+    run = _run(1.0)
+    run.interrupted, run.steps = True, 2
+    del run.snapshots[4]
+    with pytest.raises(stlib.StlibError, match="run 'a' was interrupted at step 2, before epoch 4; run its cell again"):
+        widgets.SnapshotViewer({"a": run}, epochs=[0, 2, 4])
+
+
 def test_viewer_refuses_an_epoch_without_snapshot():
     with pytest.raises(stlib.StlibError, match="no snapshot at epoch 3"):
         widgets.SnapshotViewer({"a": _run(1.0)}, epochs=[0, 3])
