@@ -24,12 +24,17 @@ def _show_one_line(shell, etype, value, tb, tb_offset=None):  # pragma: no cover
     return None
 
 
-def install_ipython_handler() -> None:
-    """In IPython, print StlibError as one line instead of a deep traceback."""
+def ipython_shell():
+    """The running IPython (Jupyter) shell, or None in plain Python."""
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython is optional for the library
-        return
-    shell = get_ipython()
+        return None
+    return get_ipython()
+
+
+def install_ipython_handler() -> None:
+    """In IPython, print StlibError as one line instead of a deep traceback."""
+    shell = ipython_shell()
     if shell is not None:
         shell.set_custom_exc((StlibError,), _show_one_line)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from .errors import DivergedError, StlibError
+from .errors import DivergedError, StlibError, ipython_shell
 from .losses import LossTerms
 
 LossFn = Callable[[torch.Tensor], "torch.Tensor | LossTerms"]
@@ -87,17 +87,9 @@ class _CellStop:
         cls.armed = True
 
 
-def _install_cell_stop() -> None:
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython is optional for the library
-        return
-    shell = get_ipython()
-    if shell is not None and hasattr(shell, "events"):
-        _CellStop.install(shell)
-
-
-_install_cell_stop()
+_shell = ipython_shell()
+if hasattr(_shell, "events"):  # in a notebook: a new cell clears the stop
+    _CellStop.install(_shell)
 
 
 @contextmanager

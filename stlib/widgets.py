@@ -162,7 +162,7 @@ class ImagePicker(W.VBox):
             self.message.value = f"using uploaded <b>{item['name']}</b>"
         except StlibError as err:
             # say what stays chosen, so nobody wonders which image the next run will use
-            current = f"uploaded <b>{self.label}</b>" if self._uploaded is not None else f"<b>{self.label}</b>"
+            current = ("uploaded " if self._uploaded is not None else "") + f"<b>{self.label}</b>"
             self.message.value = f"<span style='color:#b00'>{err}</span> (still using {current})"
 
     def image(self, size: int) -> torch.Tensor:
