@@ -7,8 +7,11 @@ process call `stlib.__main__.main` directly.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,32 @@ def assert_one_line_error(stderr: str) -> str:
     assert len(lines) == 1, stderr
     assert lines[0].startswith("error: "), stderr
     return lines[0]
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_the_image_so_far(tmp_path):
+    """Ctrl-C (SIGINT) during a long run: exit 0, the partial result written, one line saying so."""
+    out = tmp_path / "partial.png"
+    proc = subprocess.Popen([sys.executable, "-m", "stlib", "stylize", "chelsea", "gravel", "-o", str(out),
+                             "--size", "32", "--steps", "100000"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    err: list[str] = []
+    reader = threading.Thread(target=lambda: err.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while "stylize:" not in "".join(err):  # the progress bar: the optimisation has started
+        assert proc.poll() is None and time.monotonic() < deadline, "".join(err)
+        time.sleep(0.2)
+    time.sleep(1.0)  # a few steps
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=60)
+    reader.join(timeout=10)
+    assert proc.returncode == 0, "".join(err)
+    assert "Traceback" not in "".join(err)
+    last = stdout.strip().splitlines()[-1]
+    assert last.startswith("interrupted, saved partial result:") and last.endswith("partial.png"), stdout
+    with Image.open(out) as im:
+        assert im.size == (32, 32)
 
 
 @pytest.mark.slow
