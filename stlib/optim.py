@@ -171,7 +171,7 @@ def optimize(
     result = Result(image=variable.detach().cpu().clone())
     if _CellStop.armed and _CellStop.requested:
         result.interrupted = True
-        result.snapshots = {0: result.image.clone()} if 0 in epochs else {}
+        result.snapshots = {0: result.image} if 0 in epochs else {}
         tqdm.write(f"skipped ({num_steps} steps): a run before it in this cell was interrupted; run the cell again")
         return result
     callbacks = list(callbacks)

@@ -297,7 +297,6 @@ def student_session(page, lab, artifacts: Path, notebook: str, prefix: str, run_
     v.save(artifacts, f"{prefix}_after_play")
 
 
-
 def student_uploads(page, artifacts: Path, prefix: str, picker_name: str, folder: Path) -> None:
     """Upload a photo through the first ImagePicker's button, then a file that is not an image."""
     from PIL import Image
