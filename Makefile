@@ -1,7 +1,21 @@
-# make lab   — install everything and open the lessons in JupyterLab
+# make lab   — install everything and open the lessons in JupyterLab (as root too; headless: prints the URL)
 # make test  — install everything and run the tests (fast mode), notebooks included
 PYTHON ?= python3
 PIP_INSTALL = $(PYTHON) -m pip install -q -r requirements.txt
+
+# JupyterLab refuses to start as root without --allow-root (containers, cloud VMs often run as root);
+# with no desktop to open a browser on, --no-browser: Jupyter prints the URL with its token instead.
+# LAB_UID and LAB_DESKTOP are detected; the tests override them. Extra options: make lab LAB_ARGS="--port=8899"
+LAB_UID ?= $(shell id -u)
+LAB_DESKTOP ?= $(if $(DISPLAY)$(WAYLAND_DISPLAY)$(filter Darwin,$(shell uname -s)),yes)
+LAB_ARGS ?=
+LAB_FLAGS = $(if $(filter 0,$(LAB_UID)),--allow-root) $(if $(LAB_DESKTOP),,--no-browser)
+# the printed URL (and the server's /) opens the first lesson, as the browser does on a desktop
+LAB_FLAGS += --LabApp.default_url=/lab/tree/00_introduction.ipynb
+
+# make precompute FAST=1 LESSONS="00 07"  — fast mode's sizes, only the lessons named by their number
+FAST ?=
+LESSONS ?=
 
 .PHONY: install lab test lint bench clean-notebooks precompute
 
@@ -9,7 +23,7 @@ install:
 	$(PIP_INSTALL)
 
 lab: install
-	$(PYTHON) -m jupyter lab notebooks/00_introduction.ipynb
+	$(PYTHON) -m jupyter lab $(strip $(LAB_FLAGS) $(LAB_ARGS)) notebooks/00_introduction.ipynb
 
 test: install
 	STLIB_FAST=1 $(PYTHON) -m pytest --nbval-lax tests notebooks
@@ -25,4 +39,4 @@ clean-notebooks:
 	$(PYTHON) tools/nbclean.py notebooks/*.ipynb
 
 precompute:
-	$(PYTHON) -m stlib precompute
+	$(PYTHON) -m stlib precompute $(strip $(if $(filter-out 0,$(FAST)),--fast) $(LESSONS))

@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("samples", help="list the sample image names")
     pre = sub.add_parser("precompute", help="fill the snapshot cache for every lesson (full mode) before a class")
     pre.add_argument("--fast", action="store_true", help="fast mode's sizes instead (what CI uses)")
+    pre.add_argument("lessons", nargs="*", metavar="LESSON",
+                     help="only these lessons, by number or name prefix (e.g. 00 07); default: all")
     return parser
 
 
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "precompute":
             from .lessons import precompute
 
-            return precompute(fast=args.fast)
+            return precompute(fast=args.fast, lessons=args.lessons)
     except StlibError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

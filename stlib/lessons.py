@@ -1,4 +1,4 @@
-"""Precompute every lesson's runs ahead of a class: ``python -m stlib precompute``.
+"""Precompute every lesson's runs ahead of a class: ``python -m stlib precompute [--fast] [LESSON ...]``.
 
 It executes each notebook in ``notebooks/`` (in memory; the files are not
 changed) with the cache on, so the same cells in class replay from disk at once.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -24,14 +25,34 @@ def lesson_paths() -> list[Path]:
     return sorted(notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
 
 
-def precompute(fast: bool = False, timeout: int = 3600) -> int:
-    """Run every lesson once (full mode unless ``fast``); print the time and the cache folder."""
+def select_lessons(paths: Sequence[Path], lessons: Sequence[str] = ()) -> list[Path]:
+    """The lessons among ``paths`` whose file name starts with one of ``lessons`` (all when empty).
+
+    ``"07"``, ``"07_style_transfer"`` and ``"notebooks/07_style_transfer.ipynb"`` all name lesson 07.
+    """
+    if not lessons:
+        return list(paths)
+    chosen: list[Path] = []
+    for lesson in lessons:
+        prefix = Path(lesson).name.removesuffix(".ipynb")
+        matches = [path for path in paths if prefix and path.stem.startswith(prefix)]
+        if not matches:
+            available = ", ".join(path.stem for path in paths)
+            raise StlibError(f"no lesson {lesson!r}; available: {available}")
+        chosen += [path for path in matches if path not in chosen]
+    return sorted(chosen)
+
+
+def precompute(fast: bool = False, lessons: Sequence[str] = (), timeout: int = 3600) -> int:
+    """Run every lesson (or those ``lessons`` name, e.g. ``["00", "07"]``) once, in full mode
+    unless ``fast``; print the time and the cache folder."""
     import nbformat
     from nbclient import NotebookClient
 
     paths = lesson_paths()
     if not paths:
         raise StlibError(f"no lessons found in {notebooks_dir()}; run this from a clone of the repository")
+    paths = select_lessons(paths, lessons)
     os.environ["STLIB_FAST"] = "1" if fast else "0"  # inherited by the kernels
     start = time.perf_counter()
     for path in tqdm(paths, desc=f"precomputing ({'fast' if fast else 'full'} mode)", unit="lesson"):
@@ -41,5 +62,6 @@ def precompute(fast: bool = False, timeout: int = 3600) -> int:
         t = time.perf_counter()
         client.execute()
         tqdm.write(f"{path.name}: {time.perf_counter() - t:.0f} s")
-    print(f"precomputed {len(paths)} lessons in {time.perf_counter() - start:.0f} s; cache: {cache_dir()}")
+    noun = "lesson" if len(paths) == 1 else "lessons"
+    print(f"precomputed {len(paths)} {noun} in {time.perf_counter() - start:.0f} s; cache: {cache_dir()}")
     return 0
