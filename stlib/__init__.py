@@ -6,7 +6,7 @@ Modules, in the order the lessons meet them: `images` (load, convert, save),
 experiments), `cache`, `plot`, `widgets`, `data` (paintings downloader).
 """
 
-from . import images, losses, models, optim
+from . import images, live, losses, models, optim
 from .config import settings
 from .errors import DivergedError, StlibError, install_ipython_handler
 from .images import load_image, sample_names, save_image
@@ -19,9 +19,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DivergedError", "LAYER_INDEX", "LAYER_NAMES", "Result", "StlibError", "content_loss", "gram_matrix",
-    "images", "load_image", "losses", "models", "optim", "optimize", "pick_device", "reconstruct_content",
+    "images", "live", "load_image", "losses", "models", "optim", "optimize", "pick_device", "reconstruct_content",
     "reconstruct_style", "sample_names", "save_image", "settings", "style_loss", "stylize", "total_loss",
     "total_variation", "vgg19",
 ]
 
 install_ipython_handler()
+live.install()  # in a notebook kernel: every labelled run shows its picture while it computes

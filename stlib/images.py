@@ -218,6 +218,21 @@ def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
     return TF.to_pil_image(t)
 
 
+DISPLAY_PX = 256  # pictures on screen (viewers, live view) have this width whatever their size (fast mode is 64 px)
+
+
+def png_bytes(image: torch.Tensor, width: int = DISPLAY_PX) -> bytes:
+    """``(1, 3, H, W)`` in [0, 1] → PNG bytes, ``width`` px wide (nearest neighbour: fast mode's pixels stay sharp)."""
+    import io
+
+    pil = tensor_to_pil(image)
+    if pil.width != width:
+        pil = pil.resize((width, max(1, round(pil.height * width / pil.width))), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    pil.save(buf, format="png")
+    return buf.getvalue()
+
+
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     """``(1, 3, H, W)`` tensor → ``(H, W, 3)`` float array in [0, 1], for matplotlib and skimage."""
     return _as_batch(tensor.detach())[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy()

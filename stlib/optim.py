@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from tqdm.auto import tqdm
@@ -43,6 +44,33 @@ class Result:
     def losses(self, key: str = "total") -> list[float]:
         """One loss term (``total``, ``content``, ``style``, ``tv``) per step."""
         return [row[key] for row in self.history]
+
+
+class RunObserver(Protocol):
+    """Watches labelled runs from outside the loop (`stlib.live` shows them in a notebook).
+
+    ``start`` before the first step, ``step`` after every step (keep it cheap: throttle),
+    ``finish`` once at the end, also for a replay from the cache or a run that stopped early.
+    """
+
+    shows_progress: bool  # True: it reports progress itself, so the text progress bar stays off
+
+    def start(self, label: str, num_steps: int, image: torch.Tensor) -> None: ...
+
+    def step(self, step: int, image: torch.Tensor, losses: dict) -> None: ...
+
+    def finish(self, label: str, result: Result) -> None: ...
+
+
+observers: list[RunObserver] = []
+"""Told about every run that has a progress label (``progress`` not False); empty outside a notebook."""
+
+
+def announce_replay(label: str | bool, result: Result) -> None:
+    """Tell the observers about a run that did not compute (a replay from the cache)."""
+    if label:
+        for obs in list(observers):
+            obs.finish(label if isinstance(label, str) else "run", result)
 
 
 def pick_device(device: torch.device | str | None = None) -> torch.device:
@@ -169,15 +197,19 @@ def optimize(
     variable = image.detach().clone().requires_grad_(True)
     opt = make_optimizer(optimizer, [variable], lr)
     result = Result(image=variable.detach().cpu().clone())
+    label = progress if isinstance(progress, str) else "optimising"
+    watching = list(observers) if progress else []
     if _CellStop.armed and _CellStop.requested:
         result.interrupted = True
         result.snapshots = {0: result.image} if 0 in epochs else {}
         tqdm.write(f"skipped ({num_steps} steps): a run before it in this cell was interrupted; run the cell again")
+        for obs in watching:
+            obs.finish(label, result)
         return result
     callbacks = list(callbacks)
     pending = list(epochs)
-    bar = tqdm(total=num_steps, desc=progress if isinstance(progress, str) else "optimising",
-               disable=not progress, leave=False)
+    bar = tqdm(total=num_steps, desc=label, leave=False,
+               disable=not progress or any(getattr(obs, "shows_progress", False) for obs in watching))
     start = time.perf_counter()
     state = {"last": None}
 
@@ -200,6 +232,8 @@ def optimize(
         return total
 
     snapshot(0)
+    for obs in watching:
+        obs.start(label, num_steps, variable.detach())
     stopped = False
     try:
         with flush_denormals(flush_denormal and variable.device.type == "cpu"):
@@ -220,10 +254,14 @@ def optimize(
                     bar.set_postfix(loss=f"{terms['total']:.4g}", refresh=False)
                 for cb in callbacks:
                     stopped = bool(cb(result.steps, variable.detach(), terms)) or stopped
+                for obs in watching:
+                    obs.step(result.steps, variable.detach(), terms)
     except _Diverged as err:
         result.image = current()
         result.seconds = time.perf_counter() - start
         bar.close()
+        for obs in watching:
+            obs.finish(label, result)
         raise DivergedError(
             f"loss became {err.value} at step {result.steps + 1} ({optimizer}, lr={opt.defaults['lr']}): "
             "lower the learning rate or the loss weights",
@@ -237,6 +275,8 @@ def optimize(
         bar.close()
     result.image = current()
     result.seconds = time.perf_counter() - start
+    for obs in watching:
+        obs.finish(label, result)
     return result
 
 

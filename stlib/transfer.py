@@ -15,7 +15,7 @@ from .errors import StlibError
 from .images import ImageSource, load_image
 from .losses import content_loss, gram_matrix, style_loss, total_loss, total_variation
 from .models import CONTENT_LAYERS, STYLE_WEIGHTS_SEED002, VGG19, vgg19
-from .optim import Result, optimize, pick_device
+from .optim import Result, announce_replay, optimize, pick_device
 
 INITS = ("noise", "content", "style")
 COLOR_METHODS = (None, "luminance", "histogram")  # see stlib.variants.preserve_color
@@ -44,6 +44,14 @@ def initial_image(
         return torch.nn.functional.interpolate(source.cpu(), size=tuple(shape[-2:]), mode="bilinear",
                                                align_corners=False, antialias=True).clamp(0, 1)
     raise StlibError(f"unknown init {init!r}: use 'noise', 'content', 'style' or a tensor")
+
+
+def _run(params: dict, compute, cache: bool, progress: bool | str) -> Result:
+    """``compute()``, or its replay from the cache; a replay is shown to the live view at once."""
+    result = _cache.cached(params, compute, enabled=cache)
+    if result.cached:
+        announce_replay(progress, result)
+    return result
 
 
 def _model(model: VGG19 | str | None, device: torch.device) -> VGG19:
@@ -96,7 +104,7 @@ def reconstruct_content(
         return optimize(start, loss, num_steps=num_steps, optimizer=optimizer, lr=lr,
                         snapshot_at=snapshot_at, progress=progress)
 
-    return _cache.cached(params, compute, enabled=cache)
+    return _run(params, compute, cache, progress)
 
 
 def style_targets(net: VGG19, style: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -143,7 +151,7 @@ def reconstruct_style(
         return optimize(start, loss, num_steps=num_steps, optimizer=optimizer, lr=lr,
                         snapshot_at=snapshot_at, progress=progress)
 
-    return _cache.cached(params, compute, enabled=cache)
+    return _run(params, compute, cache, progress)
 
 
 # Tuned by eye (chelsea × hubble_deep_field, 64–256 px, L-BFGS) on the pretrained weights
@@ -241,7 +249,7 @@ def stylize(
                                 for e, im in result.snapshots.items()}
         return result
 
-    return _cache.cached(params, compute, enabled=cache)
+    return _run(params, compute, cache, progress)
 
 
 def stylize_coarse_to_fine(

@@ -16,22 +16,9 @@ import matplotlib.pyplot as plt
 import torch
 
 from .errors import StlibError
-from .images import load_image, sample_names, tensor_to_pil
+from .images import DISPLAY_PX, load_image, png_bytes, sample_names
 from .optim import Result
 from .plot import epoch_title, loss_curve
-
-DISPLAY_PX = 256  # snapshots are shown at this width whatever their size (fast mode is 64 px)
-
-
-def png_bytes(image: torch.Tensor, width: int = DISPLAY_PX) -> bytes:
-    pil = tensor_to_pil(image)
-    if pil.width != width:
-        from PIL import Image
-
-        pil = pil.resize((width, round(pil.height * width / pil.width)), Image.Resampling.NEAREST)
-    buf = io.BytesIO()
-    pil.save(buf, format="png")
-    return buf.getvalue()
 
 
 class _MarkedCurve:

@@ -1,0 +1,283 @@
+"""Live pictures while a run computes: the current image, its loss curve, "run i of n" and the time left.
+
+In a notebook kernel every labelled run (``progress="block3"``) reports to `optim.observers`; this module
+puts one observer there. Each cell gets one output that is **updated in place** (an IPython display handle,
+not a widget) at most once a second, so it works alike in JupyterLab, Notebook 7, VS Code, under
+``jupyter nbconvert --execute`` and nbval, and the saved notebook keeps what the cell ended with: every
+run's finished picture. A replay from the cache shows its finished picture at once.
+
+Rendering is PIL (the image, a PNG at display width) and an SVG polyline (the loss curve): ~5 ms, so
+one update a second costs the run well under 1 % (``python benchmarks/bench_live.py`` measures it).
+``for layer in live.each(layers): …`` tells the view how many runs the cell will make.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from . import optim
+from .errors import ipython_shell
+from .images import DISPLAY_PX, png_bytes
+from .optim import Result
+
+INTERVAL_S = 1.0  # seconds between two pictures of a running run
+THUMB_PX = 96  # finished runs, in the strip under the current one
+CURVE_W, CURVE_H = 300, 150
+
+
+def _data_uri(image: torch.Tensor, width: int) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image, width)).decode("ascii")
+
+
+def duration(seconds: float) -> str:
+    """``7 s``, ``2.3 min``, ``1.1 h``: a time left, as people say it."""
+    if seconds < 90:
+        return f"{max(0, round(seconds))} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def loss_svg(values: list[float], num_steps: int) -> str:
+    """The loss per step as an inline SVG line (log scale when all values are positive)."""
+    pts = [(i + 1, v) for i, v in enumerate(values) if math.isfinite(v)]
+    log = bool(pts) and all(v > 0 for _, v in pts)
+    ys = [math.log10(v) if log else v for _, v in pts]
+    lo, hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
+    hi = hi if hi > lo else lo + 1.0
+    left, right, top, bottom = 46, CURVE_W - 8, 10, CURVE_H - 24
+
+    def x(step: int) -> float:
+        return left + (right - left) * (step - 1) / max(1, num_steps - 1)
+
+    def y(value: float) -> float:
+        return bottom - (bottom - top) * (value - lo) / (hi - lo)
+
+    line = " ".join(f"{x(s):.1f},{y(v):.1f}" for (s, _), v in zip(pts, ys, strict=True))
+    fmt = (lambda v: f"{10 ** v:.2g}") if log else (lambda v: f"{v:.3g}")
+    return (
+        f'<svg width="{CURVE_W}" height="{CURVE_H}" xmlns="http://www.w3.org/2000/svg" '
+        'style="font:10px sans-serif;background:#fff">'
+        f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" fill="none" stroke="#bbb"/>'
+        f'<polyline points="{line}" fill="none" stroke="#1f77b4" stroke-width="1.6"/>'
+        f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{fmt(hi)}</text>'
+        f'<text x="{left - 4}" y="{bottom}" text-anchor="end">{fmt(lo)}</text>'
+        f'<text x="{left}" y="{bottom + 14}">1</text>'
+        f'<text x="{right}" y="{bottom + 14}" text-anchor="end">{num_steps}</text>'
+        f'<text x="{(left + right) / 2}" y="{bottom + 14}" text-anchor="middle">step · loss{" (log)" if log else ""}'
+        "</text></svg>"
+    )
+
+
+@dataclass
+class _Finished:
+    label: str
+    thumb: str  # data URI
+    note: str  # "91 steps, 34 s" / "from the cache" / "interrupted at step 12"
+    seconds: float
+    computed: bool
+
+
+@dataclass
+class LiveView:
+    """One cell's live output. ``display(obj, display_id=True)`` and ``handle.update`` come from IPython;
+    tests pass fakes (and a fake ``clock``)."""
+
+    show: Callable[[object], object]  # first display → a handle with .update(obj)
+    clock: Callable[[], float] = time.perf_counter
+    interval: float = INTERVAL_S
+    planned: int | None = None  # runs this cell will make (live.each), if known
+    finished: list[_Finished] = field(default_factory=list)
+    renders: int = 0
+    render_seconds: float = 0.0
+    first_picture_at: float | None = None  # clock() of the first picture
+    _handle: object = None
+    _run: dict | None = None  # the run in progress
+    _last: dict | None = None  # the run that finished last
+
+    # -- the observer protocol (stlib.optim) -------------------------------------------------------------
+    shows_progress = True
+
+    def start(self, label: str, num_steps: int, image: torch.Tensor) -> None:
+        now = self.clock()
+        self._run = dict(label=label, num_steps=num_steps, start=now, step=0, losses=[], image=image, last=now)
+        self._render(running=True)
+
+    def step(self, step: int, image: torch.Tensor, losses: dict) -> None:
+        run = self._run
+        if run is None:
+            return
+        run["step"], run["image"] = step, image
+        run["losses"].append(float(losses.get("total", float("nan"))))
+        now = self.clock()
+        if now - run["last"] >= self.interval:
+            run["last"] = now
+            self._render(running=True)
+
+    def finish(self, label: str, result: Result) -> None:
+        run, self._run = self._run, None
+        if result.cached:
+            note = "replayed from the cache"
+        elif result.interrupted:
+            note = (f"interrupted at step {result.steps}" if result.steps
+                    else "skipped (a run before it was interrupted)")
+        else:
+            note = f"{result.steps} steps, {duration(result.seconds)}"
+        self.finished.append(_Finished(label, _data_uri(result.image, THUMB_PX), note, result.seconds,
+                                       computed=not result.cached and run is not None))
+        self._last = dict(label=label, image=result.image, losses=result.losses(), num_steps=max(1, result.steps),
+                          note=note)
+        self._render(running=False)
+
+    # -- time left -----------------------------------------------------------------------------------------
+    def seconds_left(self) -> tuple[float | None, float | None]:
+        """(this run, the whole cell) in seconds, or None where unknown."""
+        run = self._run
+        if run is None or run["step"] == 0:
+            return None, None
+        elapsed = self.clock() - run["start"]
+        this = elapsed / run["step"] * (run["num_steps"] - run["step"])
+        if self.planned is None:
+            return this, None
+        later = self.planned - len(self.finished) - 1
+        computed = [f.seconds for f in self.finished if f.computed]
+        per_run = sum(computed) / len(computed) if computed else elapsed + this
+        return this, this + max(0, later) * per_run
+
+    # -- rendering -----------------------------------------------------------------------------------------
+    def caption(self) -> str:
+        n = len(self.finished) + (self._run is not None)
+        of = f" of {self.planned}" if self.planned else ""
+        if self._run is not None:
+            run = self._run
+            this, cell = self.seconds_left()
+            parts = [f"<b>{html.escape(run['label'])}</b>", f"run {n}{of}", f"step {run['step']}/{run['num_steps']}"]
+            if run["losses"]:
+                parts.append(f"loss {run['losses'][-1]:.4g}")
+            if this is not None:
+                parts.append(f"{duration(this)} left" + (f" (cell: {duration(cell)})" if cell is not None else ""))
+            return " · ".join(parts)
+        last = self._last
+        done = f"run {n}{of} done" if self.planned and n < self.planned else f"{n} run{'s' * (n != 1)} done"
+        return f"<b>{html.escape(last['label'])}</b> · {last['note']} · {done}"
+
+    def html(self) -> str:
+        if self._run is not None:
+            run = self._run
+            image, losses, num_steps = run["image"], run["losses"], run["num_steps"]
+        else:
+            image, losses, num_steps = self._last["image"], self._last["losses"], self._last["num_steps"]
+        strip = "".join(
+            f'<figure style="margin:0 6px 0 0;text-align:center">'
+            f'<img src="{f.thumb}" width="{THUMB_PX}" style="image-rendering:pixelated"/>'
+            f'<figcaption style="font-size:10px">{html.escape(f.label)}<br>{f.note}</figcaption></figure>'
+            for f in self.finished)
+        return (
+            '<div class="stlib-live" style="font:12px sans-serif">'
+            f'<div class="stlib-live-caption" style="margin-bottom:4px">{self.caption()}</div>'
+            '<div style="display:flex;gap:12px;align-items:flex-start">'
+            f'<img class="stlib-live-image" src="{_data_uri(image, DISPLAY_PX)}" width="{DISPLAY_PX}" '
+            'style="image-rendering:pixelated"/>'
+            f"{loss_svg(losses, num_steps)}</div>"
+            f'<div style="display:flex;flex-wrap:wrap;margin-top:6px">{strip}</div></div>'
+        )
+
+    def _render(self, running: bool) -> None:
+        t = time.perf_counter()
+        bundle = _Html(self.html())
+        if self._handle is None:
+            self._handle = self.show(bundle)
+        else:
+            self._handle.update(bundle)
+        if self.first_picture_at is None:
+            self.first_picture_at = self.clock()
+        self.renders += 1
+        self.render_seconds += time.perf_counter() - t
+
+
+class _Html:
+    """A display object with an HTML and a plain-text form (nbval and terminals read the text)."""
+
+    def __init__(self, markup: str):
+        self.markup = markup
+
+    def _repr_html_(self) -> str:
+        return self.markup
+
+    def __repr__(self) -> str:  # the text/plain form: short, so nothing in it makes a stored output noisy
+        return "<stlib live view>"
+
+
+class _Hub:
+    """The observer in `optim.observers`: one `LiveView` per notebook cell, made at the cell's first run."""
+
+    shows_progress = True
+
+    def __init__(self, show: Callable[[object], object]):
+        self.show = show
+        self.view: LiveView | None = None
+        self.planned: int | None = None
+        self.cell_started = time.perf_counter()
+        self.last_cell: LiveView | None = None
+
+    def new_cell(self, *_info) -> None:
+        self.view, self.planned, self.cell_started = None, None, time.perf_counter()
+
+    def _current(self) -> LiveView:
+        if self.view is None:
+            self.view = self.last_cell = LiveView(self.show, planned=self.planned)
+        self.view.planned = self.planned
+        return self.view
+
+    def start(self, label, num_steps, image) -> None:
+        self._current().start(label, num_steps, image)
+
+    def step(self, step, image, losses) -> None:
+        if self.view is not None:
+            self.view.step(step, image, losses)
+
+    def finish(self, label, result) -> None:
+        self._current().finish(label, result)
+
+
+_hub: _Hub | None = None
+
+
+def each(items: Iterable) -> Iterator:
+    """``for layer in live.each(layers):`` — the items, telling the live view how many runs to expect."""
+    items = list(items)
+    if _hub is not None:  # runs already finished in this cell count too
+        _hub.planned = len(items) + (len(_hub.view.finished) if _hub.view is not None else 0)
+        if _hub.view is not None:
+            _hub.view.planned = _hub.planned
+    yield from items
+
+
+def first_picture_seconds() -> float | None:
+    """Seconds from the start of the last cell that ran something to its first live picture (None: none)."""
+    view = _hub.last_cell if _hub is not None else None
+    if view is None or view.first_picture_at is None:
+        return None
+    return view.first_picture_at - _hub.cell_started
+
+
+def install(shell=None) -> bool:
+    """Show live views in this notebook kernel (done on ``import stlib``); False outside a kernel."""
+    global _hub
+    shell = shell if shell is not None else ipython_shell()
+    if shell is None or not hasattr(shell, "kernel"):  # a terminal IPython has no HTML to show
+        return False
+    if _hub is None:
+        from IPython.display import display
+
+        _hub = _Hub(lambda obj: display(obj, display_id=True))
+        shell.events.register("pre_run_cell", _hub.new_cell)
+        optim.observers.append(_hub)
+    return True
