@@ -164,6 +164,7 @@ def test_readme_without_make_tells_root_to_allow_root():
     assert "--allow-root" in README
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch: ~5 s
 def test_readme_samples_command_lists_chelsea():
     command = next(c for c in readme_commands() if c.startswith("python -m stlib samples"))
     argv = [sys.executable, *shlex.split(command)[1:]]
