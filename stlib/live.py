@@ -108,7 +108,7 @@ class LiveView:
     def start(self, label: str, num_steps: int, image: torch.Tensor) -> None:
         now = self.clock()
         self._run = dict(label=label, num_steps=num_steps, start=now, step=0, losses=[], image=image, last=now)
-        self._render(running=True)
+        self._render()
 
     def step(self, step: int, image: torch.Tensor, losses: dict) -> None:
         run = self._run
@@ -119,7 +119,7 @@ class LiveView:
         now = self.clock()
         if now - run["last"] >= self.interval:
             run["last"] = now
-            self._render(running=True)
+            self._render()
 
     def finish(self, label: str, result: Result) -> None:
         run, self._run = self._run, None
@@ -134,7 +134,7 @@ class LiveView:
                                        computed=not result.cached and run is not None))
         self._last = dict(label=label, image=result.image, losses=result.losses(), num_steps=max(1, result.steps),
                           note=note)
-        self._render(running=False)
+        self._render()
 
     # -- time left -----------------------------------------------------------------------------------------
     def seconds_left(self) -> tuple[float | None, float | None]:
@@ -189,7 +189,7 @@ class LiveView:
             f'<div style="display:flex;flex-wrap:wrap;margin-top:6px">{strip}</div></div>'
         )
 
-    def _render(self, running: bool) -> None:
+    def _render(self) -> None:
         t = time.perf_counter()
         bundle = _Html(self.html())
         if self._handle is None:
