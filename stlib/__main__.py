@@ -16,7 +16,8 @@ from .errors import StlibError
 
 def _parser() -> argparse.ArgumentParser:
     from .optim import OPTIMIZERS
-    from .transfer import DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT, INITS
+    from .presets import PRESETS
+    from .transfer import DEFAULT_TV_WEIGHT, INITS
 
     parser = argparse.ArgumentParser(prog="python -m stlib", description="Neural style transfer (Gatys et al. 2016).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -26,10 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("-o", "--output", required=True, type=Path, help="where to write the result (.png/.jpg)")
     st.add_argument("--size", type=int, default=256, help="square image side in pixels (default 256)")
     st.add_argument("--steps", type=int, default=300, help="optimisation steps = loss evaluations (default 300)")
-    st.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
+    st.add_argument("--preset", choices=list(PRESETS), default="default",
+                    help="layers, normalisations, alpha, beta and optimiser of one convention (stlib.presets)")
+    st.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="default: the preset's (lbfgs)")
     st.add_argument("--lr", type=float, default=None, help="learning rate (default depends on the optimizer)")
-    st.add_argument("--content-weight", type=float, default=DEFAULT_CONTENT_WEIGHT, help="alpha")
-    st.add_argument("--style-weight", type=float, default=DEFAULT_STYLE_WEIGHT, help="beta")
+    st.add_argument("--content-weight", type=float, default=None, help="alpha (default: the preset's, 1)")
+    st.add_argument("--style-weight", type=float, default=None,
+                    help="beta (default: the preset's; 1e-4 for the default preset)")
     st.add_argument("--tv-weight", type=float, default=DEFAULT_TV_WEIGHT, help="gamma, total variation")
     st.add_argument("--init", choices=INITS, default="content")
     st.add_argument("--weights", default="pretrained", help="'pretrained', 'random' or a path to vgg19-*.pth")
@@ -62,7 +66,7 @@ def stylize_command(args: argparse.Namespace) -> int:
     style = load_image(args.style, args.size)
     start = time.perf_counter()
     result = stylize(
-        content, style, size=args.size, num_steps=args.steps, optimizer=args.optimizer, lr=args.lr,
+        content, style, preset=args.preset, size=args.size, num_steps=args.steps, optimizer=args.optimizer, lr=args.lr,
         content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
         init=args.init, model=vgg19(args.weights, device=device), seed=args.seed, device=device,
         progress="stylize",

@@ -14,8 +14,9 @@ from . import cache as _cache
 from .errors import StlibError
 from .images import ImageSource, load_image
 from .losses import content_loss, gram_matrix, style_loss, total_loss, total_variation
-from .models import CONTENT_LAYERS, STYLE_WEIGHTS_SEED002, VGG19, vgg19
+from .models import VGG19, vgg19
 from .optim import Result, announce_replay, optimize, pick_device
+from .presets import PRESETS, get_preset
 
 INITS = ("noise", "content", "style")
 COLOR_METHODS = (None, "luminance", "histogram")  # see stlib.variants.preserve_color
@@ -154,12 +155,9 @@ def reconstruct_style(
     return _run(params, compute, cache, progress)
 
 
-# Tuned by eye (chelsea × hubble_deep_field, 64–256 px, L-BFGS) on the pretrained weights
-# (Caffe scale), the "paper" style convention and the mean content loss: the raw style
-# term starts ~10⁵–10⁶× the content term it ends at; β = 1e-4 clearly carries the style at
-# 128 px while the content keeps its objects (lesson 07 uses 3e-5 at 256 px for a lighter touch).
-DEFAULT_CONTENT_WEIGHT = 1.0
-DEFAULT_STYLE_WEIGHT = 1e-4
+# The "default" preset's α and β (`stlib.presets`: how they were chosen)
+DEFAULT_CONTENT_WEIGHT = PRESETS["default"].content_weight
+DEFAULT_STYLE_WEIGHT = PRESETS["default"].style_weight
 DEFAULT_TV_WEIGHT = 0.0
 
 
@@ -167,19 +165,20 @@ def stylize(
     content: ImageSource,
     style: ImageSource | list[ImageSource] | tuple[ImageSource, ...],
     *,
+    preset: str = "default",
     style_blend: Sequence[float] | None = None,
     style_scale: float = 1.0,
     preserve_color: str | None = None,
     size: int | None = None,
     num_steps: int = 300,
-    optimizer: str = "lbfgs",
+    optimizer: str | None = None,
     lr: float | None = None,
-    content_weight: float = DEFAULT_CONTENT_WEIGHT,
-    style_weight: float = DEFAULT_STYLE_WEIGHT,
+    content_weight: float | None = None,
+    style_weight: float | None = None,
     tv_weight: float = DEFAULT_TV_WEIGHT,
-    content_layers: Sequence[str] = CONTENT_LAYERS,
-    style_weights: Mapping[str, float] = STYLE_WEIGHTS_SEED002,
-    convention: str = "paper",
+    content_layers: Sequence[str] | None = None,
+    style_weights: Mapping[str, float] | None = None,
+    convention: str | None = None,
     init: str | torch.Tensor = "content",
     model: VGG19 | str | None = None,
     seed: int = 0,
@@ -195,8 +194,19 @@ def stylize(
     styles is blended: their Gram targets are mixed with ``style_blend`` weights
     (equal by default). ``preserve_color``: ``"luminance"`` or ``"histogram"`` (see
     `stlib.variants.preserve_color`), applied to the image and every snapshot.
+    ``preset`` (`stlib.presets`: ``"default"``, ``"paper"``, ``"udacity"``) fixes the layers, the
+    normalisations, α, β and the optimiser; any of those given here overrides the preset's.
     Returns a `Result`; ``result.history`` has every term per step.
     """
+    chosen = get_preset(preset)
+    content_weight = chosen.content_weight if content_weight is None else content_weight
+    style_weight = chosen.style_weight if style_weight is None else style_weight
+    content_layers = chosen.content_layers if content_layers is None else content_layers
+    style_weights = chosen.style_weights if style_weights is None else style_weights
+    convention = chosen.convention if convention is None else convention
+    if optimizer is None:
+        optimizer, lr = chosen.optimizer, chosen.lr if lr is None else lr
+    reduction = chosen.content_reduction
     for name, w in (("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight", tv_weight)):
         if not (isinstance(w, (int, float)) and w >= 0):
             raise StlibError(f"{name} must be a number ≥ 0, got {w!r}")
@@ -222,6 +232,8 @@ def stylize(
                   weights=[content_weight, style_weight, tv_weight], content_layers=content_layers,
                   style_weights=dict(style_weights), convention=convention, init=init, seed=seed,
                   snapshot_at=list(snapshot_at), device=dev.type)
+    if reduction != "mean":  # (absent for the mean, so runs cached before presets existed still replay)
+        params["content_reduction"] = reduction
 
     def compute() -> Result:
         total_blend = sum(blend)
@@ -234,7 +246,8 @@ def stylize(
 
         def loss(image: torch.Tensor):
             feats = net(image, layers)
-            c = sum(content_loss(feats[l], content_feats[l]) for l in content_layers) / len(content_layers)
+            c = sum(content_loss(feats[l], content_feats[l], reduction=reduction)
+                    for l in content_layers) / len(content_layers)
             s = style_loss(feats, grams, style_weights, convention=convention)
             t = total_variation(image) if tv_weight else torch.zeros((), device=image.device)
             return total_loss(c, s, t, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)

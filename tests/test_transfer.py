@@ -149,3 +149,28 @@ def test_seeded_runs_are_reproducible(vgg, chelsea):
             for s in (3, 3, 4)]
     assert torch.equal(runs[0].image, runs[1].image)
     assert not torch.equal(runs[0].image, runs[2].image)
+
+
+def test_presets_fix_every_convention_and_explicit_arguments_override():
+    from stlib.presets import PRESETS, get_preset
+
+    paper = get_preset("paper")
+    assert paper.content_layers == ("relu4_2",) and paper.content_reduction == "half_sum"
+    assert paper.style_weights == {f"relu{b}_1": 0.2 for b in range(1, 6)} and paper.convention == "paper"
+    assert PRESETS["udacity"].convention == "lecture" and PRESETS["udacity"].optimizer == "adam"
+    assert stlib.transfer.DEFAULT_STYLE_WEIGHT == PRESETS["default"].style_weight
+    with pytest.raises(StlibError, match="unknown preset 'gatys'.*default, paper, udacity"):
+        get_preset("gatys")
+    with pytest.raises(StlibError, match="unknown preset"):
+        stlib.stylize("chelsea", "brick", preset="gatys", size=32, num_steps=1, progress=False)
+
+
+def test_paper_preset_uses_the_half_sum_content_loss_at_relu4_2():
+    content, style = stlib.load_image("chelsea", 32), stlib.load_image("brick", 32)
+    net = stlib.vgg19()
+    r = stlib.stylize(content, style, preset="paper", size=32, num_steps=1, init="noise", model=net,
+                      style_weight=0.0, progress=False)
+    noise = initial_image("noise", content.shape)
+    with torch.no_grad():
+        f, p = net(noise, ["relu4_2"])["relu4_2"], net(content, ["relu4_2"])["relu4_2"]
+    assert r.history[0]["content"] == pytest.approx(0.5 * ((f - p) ** 2).sum().item(), rel=1e-4)

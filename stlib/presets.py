@@ -1,0 +1,68 @@
+"""Named objectives for `stylize`: which layers, which normalisations, which weights.
+
+Style transfer papers and tutorials all minimise ``α·content + β·style``, but they mean different
+numbers by it. A preset fixes every convention at once, so a β means one thing:
+
+============ ================= ================================ ============== ========== ===========
+preset       layers            style layer weights              content term   style E_l  optimiser
+============ ================= ================================ ============== ========== ===========
+``default``  conv (pre-ReLU)   seed 002's, 1/.75/.2/.2/.2       mean           paper      L-BFGS
+``paper``    relu              equal, 1/5 each                  ½Σ             paper      L-BFGS
+``udacity``  relu (see below)  seed 002 as printed, 1/.75/.1…   mean           lecture    Adam
+============ ================= ================================ ============== ========== ===========
+
+* ``paper``: Gatys, Ecker & Bethge 2016: content from ``relu4_2`` with ``½Σ(F − P)²`` (eq. 1), style
+  ``E_l = Σ(G − A)²/(4N²M²)`` on ``relu1_1 … relu5_1`` with ``w_l = 1/5`` (eqs. 4–5), L-BFGS.
+* ``udacity``: the code of the Udacity notes (seed 002): ``torch.mean`` content loss at "conv4_2",
+  ``w · mean((G − A)²) / (d·h·w)`` style, Adam. Its "conv" layers are read from torchvision's VGG19,
+  whose ReLUs are ``inplace=True``: the stored conv output is overwritten by the next ReLU before the
+  loss sees it, so the features it compares are **post-ReLU** ones, as here.
+* ``default``: what the lessons use: the paper's E_l, the notes' layer weights and mean content loss on
+  the conv (pre-ReLU) outputs, whose negative values the style Grams also see.
+
+β is not portable between presets (or between networks: the paper normalised its VGG's weights, and
+`stlib`'s is Caffe's VGG19, which sees 0–255 pixels). Each preset's β was chosen by eye at 256 px
+(chelsea × immunohistochemistry, L-BFGS) so its result clearly carries the style and keeps the cat;
+lesson 07 shows the three side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import StlibError
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Every convention of one style-transfer objective (see the module's table)."""
+
+    name: str
+    content_layers: tuple[str, ...]
+    style_weights: dict[str, float] = field(hash=False)
+    content_reduction: str  # stlib.losses.content_loss's reduction: "mean" or "half_sum"
+    convention: str  # stlib.losses.STYLE_CONVENTIONS
+    content_weight: float  # α
+    style_weight: float  # β, in this preset's units
+    optimizer: str = "lbfgs"
+    lr: float | None = None  # None: stlib.optim's default for the optimiser
+
+
+_SEED002 = {"conv1_1": 1.0, "conv2_1": 0.75, "conv3_1": 0.2, "conv4_1": 0.2, "conv5_1": 0.2}
+_FIRST_RELUS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+PRESETS: dict[str, Preset] = {
+    "default": Preset("default", ("conv4_2",), _SEED002, "mean", "paper", 1.0, 1e-4),
+    "paper": Preset("paper", ("relu4_2",), {l: 1 / 5 for l in _FIRST_RELUS}, "half_sum", "paper", 1.0, 1e3),
+    # Adam's lr: the notes' 0.003 is in ImageNet-normalised units (÷ std ≈ 0.226); stlib's pixels are in [0, 1]
+    "udacity": Preset("udacity", ("relu4_2",),
+                      dict(zip(_FIRST_RELUS, (1.0, 0.75, 0.1, 0.1, 0.1), strict=True)),
+                      "mean", "lecture", 1.0, 1e-1, optimizer="adam", lr=0.003 * 0.226),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``, or a one-line error naming the ones there are."""
+    if name not in PRESETS:
+        raise StlibError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
+    return PRESETS[name]
