@@ -21,9 +21,12 @@ preset       layers            style layer weights              content term   s
   the conv (pre-ReLU) outputs, whose negative values the style Grams also see.
 
 β is not portable between presets (or between networks: the paper normalised its VGG's weights, and
-`stlib`'s is Caffe's VGG19, which sees 0–255 pixels). Each preset's β was chosen by eye at 256 px
-(chelsea × immunohistochemistry, L-BFGS) so its result clearly carries the style and keeps the cat;
-lesson 07 shows the three side by side.
+`stlib`'s is Caffe's VGG19, which sees 0–255 pixels). The default's β = 1e-4 was chosen by eye
+(64–256 px, L-BFGS). The other two are the default's balance carried over by the normalisation factors,
+for 256 px, not yet checked by eye: ``paper``: the ½Σ content term is N·M/2 = 512·32²/2 ≈ 2.6·10⁵ times
+the mean at relu4_2, so β ≈ 1e-4 · 2.6·10⁵ ≈ 30 (α/β ≈ 0.03, inside the paper's 10⁻⁴…10⁻¹);
+``udacity``: the lecture's E_l is 4M/N times the paper's, 4096× at conv1_1 (which dominates), so
+β ≈ 1e-4 / 4096 ≈ 3e-8. Scale the paper's β with the number of pixels for other sizes.
 """
 
 from __future__ import annotations
@@ -53,11 +56,11 @@ _FIRST_RELUS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 PRESETS: dict[str, Preset] = {
     "default": Preset("default", ("conv4_2",), _SEED002, "mean", "paper", 1.0, 1e-4),
-    "paper": Preset("paper", ("relu4_2",), {l: 1 / 5 for l in _FIRST_RELUS}, "half_sum", "paper", 1.0, 1e3),
+    "paper": Preset("paper", ("relu4_2",), {l: 1 / 5 for l in _FIRST_RELUS}, "half_sum", "paper", 1.0, 30.0),
     # Adam's lr: the notes' 0.003 is in ImageNet-normalised units (÷ std ≈ 0.226); stlib's pixels are in [0, 1]
     "udacity": Preset("udacity", ("relu4_2",),
                       dict(zip(_FIRST_RELUS, (1.0, 0.75, 0.1, 0.1, 0.1), strict=True)),
-                      "mean", "lecture", 1.0, 1e-1, optimizer="adam", lr=0.003 * 0.226),
+                      "mean", "lecture", 1.0, 3e-8, optimizer="adam", lr=0.003 * 0.226),
 }
 
 
