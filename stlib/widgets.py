@@ -1,111 +1,167 @@
-"""ipywidgets wiring over finished runs: scrub epochs and layers without recomputing.
+"""Widgets for the lessons: the snapshot viewer (scrub epochs and runs of finished runs) and the image picker.
 
-Every snapshot is rendered to PNG bytes once, when the viewer is built, and each loss curve
-with its epoch marked the first time it is shown; after that, moving the slider or the selector
-only swaps bytes, so scrubbing is instant. The Play button
-moves the slider in the browser (``jslink``); the picture follows through the kernel.
+`SnapshotViewer` is an anywidget: a small ES module (``stlib/viewer.js``, with ``viewer.css``) that
+draws the viewer in the browser from data sent once, when it is displayed — every frame as a
+compact data URL at display size, each run's loss values and captions. The slider, Play, the
+run buttons and the ← → keys then swap pictures in the browser with no kernel round trip.
+
+Why anywidget and not ipywidgets alone: a Python ``observe`` callback needs a kernel for every
+move (a round trip per scrub in JupyterLab, and nothing at all in a notebook exported to HTML),
+while ``Stack`` + ``jslink`` could swap pictures but not draw the marked loss curve or handle the
+keys, and is missing from Colab's ipywidgets 7. An anywidget's module is part of its widget
+state, so the viewer works unchanged in JupyterLab 4, Notebook 7, VS Code, Colab and in static
+HTML built with nbconvert (``make site``); its one dependency, ``anywidget``, is a pure-Python
+wheel whose JupyterLab extension comes with it.
 """
 
 from __future__ import annotations
 
+import base64
 import io
+import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+import anywidget
 import ipywidgets as W
-import matplotlib.pyplot as plt
 import torch
+import traitlets as T
 
 from .errors import StlibError
-from .images import DISPLAY_PX, load_image, png_bytes, sample_names
+from .images import DISPLAY_PX, load_image, sample_names, tensor_to_pil
 from .optim import Result
-from .plot import epoch_title, loss_curve
+from .plot import epoch_title
+
+_HERE = Path(__file__).resolve().parent
+FRAME_FORMAT = "jpeg"  # every browser shows it; 4:4:4 chroma keeps fine colour noise (fast mode's 64 px) honest
+FRAME_QUALITY = 90
 
 
-class _MarkedCurve:
-    """A run's loss curve, drawn once; ``png(epoch)`` marks that epoch (red ring, dashed line).
+def frame_url(image: torch.Tensor, width: int = DISPLAY_PX) -> str:
+    """``(1, 3, H, W)`` in [0, 1] → a JPEG data URL, at most ``width`` px wide.
 
-    Each epoch's picture is rendered on first view (~70 ms) and kept, so scrubbing stays instant
-    and building a viewer over many runs costs one plot per run.
+    Larger snapshots are scaled down to the display size; smaller ones (fast mode's 64 px) are sent as
+    they are and scaled up by the browser with sharp pixels (``image-rendering: pixelated``), which is
+    what `stlib.images.png_bytes` does on the Python side, at a fraction of the bytes.
     """
+    from PIL import Image
 
-    def __init__(self, result: Result, epochs: Sequence[int], key: str):
-        self.values = result.losses(key)
-        self.fig = loss_curve(result, key=key, mark_epochs=epochs)
-        self.fig.set_size_inches(3.6, 2.6)
-        plt.close(self.fig)  # keep it out of pyplot's figure list (and the notebook's output)
-        ax = self.fig.axes[0]
-        self.ring, = ax.plot([], [], "o", ms=9, mfc="none", mec="#d62728", mew=1.6)
-        self.line = ax.axvline(1, color="#d62728", lw=0.8, ls="--")
-        self.pngs: dict[int, bytes] = {}
-
-    def png(self, epoch: int) -> bytes:
-        if epoch not in self.pngs:
-            shown = 1 <= epoch <= len(self.values)  # epoch 0 (the initial image) has no loss yet
-            self.ring.set_data([epoch], [self.values[epoch - 1]] if shown else [float("nan")])
-            self.line.set_xdata([max(epoch, 1)] * 2)
-            self.line.set_visible(shown)
-            buf = io.BytesIO()
-            self.fig.savefig(buf, format="png", dpi=80)
-            self.pngs[epoch] = buf.getvalue()
-        return self.pngs[epoch]
+    pil = tensor_to_pil(image)
+    if pil.width > width:
+        pil = pil.resize((width, max(1, round(pil.height * width / pil.width))), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    pil.save(buf, format=FRAME_FORMAT, quality=FRAME_QUALITY, subsampling=0)
+    return f"data:image/{FRAME_FORMAT};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-class SnapshotViewer(W.VBox):
+def decode_frame(url: str) -> bytes:
+    """A data URL from `frame_url` → the image file's bytes."""
+    return base64.b64decode(url.split(",", 1)[1])
+
+
+class SnapshotViewer(anywidget.AnyWidget):
     """Epoch slider (with Play) × run selector over stored snapshots, loss curve beside (epoch marked).
 
-    ``results``: label → `Result` (e.g. ``{"block1": …, "block2": …}``). Plain
-    attributes for tests and scripting: ``selector``, ``slider``, ``play``, ``image``,
-    ``curve``, ``caption``.
+    ``results``: label → `Result` (e.g. ``{"block1": …, "block2": …}``), shown in that order;
+    ``epochs``: the snapshots to show (default: the first run's); ``target``: a picture shown
+    beside them; ``label``: what the runs are (the selector's name); ``key``: the loss plotted.
+
+    Everything is sent to the browser once; moving the slider, Play, the selector and the keys
+    (← → Home End, space) then run there. Synced state for tests and scripting: ``run`` (the
+    selected label) and ``index`` (into ``epochs``); ``epoch``, ``frame()`` and ``caption()``
+    read what is shown.
     """
 
+    _esm = (_HERE / "viewer.js").read_text(encoding="utf-8")
+    _css = (_HERE / "viewer.css").read_text(encoding="utf-8")
+
+    runs = T.List(T.Unicode()).tag(sync=True)
+    epochs = T.List(T.Int()).tag(sync=True)
+    titles = T.List(T.Unicode()).tag(sync=True)
+    frames = T.Dict().tag(sync=True)  # run → [data URL per epoch]
+    captions = T.Dict().tag(sync=True)  # run → [caption per epoch]
+    losses = T.Dict().tag(sync=True)  # run → [loss per step] (None where not finite)
+    loss_key = T.Unicode("total").tag(sync=True)
+    target = T.Unicode("").tag(sync=True)  # data URL, or "" for none
+    target_title = T.Unicode("target").tag(sync=True)
+    label = T.Unicode("layer").tag(sync=True)
+    run = T.Unicode("").tag(sync=True)
+    index = T.Int(0).tag(sync=True)
+    fps = T.Int(10).tag(sync=True)  # Play's frames per second (the viewer offers 1 to 20)
+
     def __init__(self, results: Mapping[str, Result], *, epochs: Sequence[int] | None = None,
-                 target: torch.Tensor | None = None, label: str = "layer", key: str = "total"):
-        if not results:
+                 target: torch.Tensor | None = None, label: str = "layer", key: str = "total",
+                 target_title: str = "target"):
+        if not isinstance(results, Mapping) or not results:
             raise StlibError("nothing to show: the viewer needs at least one finished run")
-        self.results = dict(results)
-        first = next(iter(self.results.values()))
-        self.epochs = list(epochs) if epochs is not None else sorted(first.snapshots)
-        missing = [(lab, e) for lab, r in self.results.items() for e in self.epochs if e not in r.snapshots]
+        results = {str(lab): r for lab, r in results.items()}
+        bad = [lab for lab, r in results.items() if not isinstance(r, Result)]
+        if bad:
+            raise StlibError(f"run {bad[0]!r} is not a finished run (a stlib Result); pass what stylize() returned")
+        first = next(iter(results.values()))
+        epochs = list(epochs) if epochs is not None else sorted(first.snapshots)
+        if not epochs:
+            raise StlibError("no epochs to show: pass epochs=[…] or runs with snapshots")
+        missing = [(lab, e) for lab, r in results.items() for e in epochs if e not in r.snapshots]
         if missing:
             lab, e = missing[0]
-            if self.results[lab].interrupted:
-                raise StlibError(f"run {lab!r} was interrupted at step {self.results[lab].steps}, before epoch {e}; "
+            if results[lab].interrupted:
+                raise StlibError(f"run {lab!r} was interrupted at step {results[lab].steps}, before epoch {e}; "
                                  "run its cell again to finish it")
             raise StlibError(f"run {lab!r} has no snapshot at epoch {e}; rerun with snapshot_at including it")
-        # render the snapshots once (the curves on first view): scrubbing only swaps bytes
-        self._frames = {(lab, e): png_bytes(r.snapshots[e]) for lab, r in self.results.items() for e in self.epochs}
-        self._curves = {lab: _MarkedCurve(r, self.epochs, key) for lab, r in self.results.items()}
+        self.results = results
 
-        self.selector = W.ToggleButtons(options=list(self.results), description=label,
-                                        style={"button_width": "auto"})
-        self.slider = W.SelectionSlider(options=[(epoch_title(e), e) for e in self.epochs], description="epoch",
-                                        continuous_update=True, layout=W.Layout(width="420px"))
-        self.play = W.Play(min=0, max=len(self.epochs) - 1, step=1, interval=700, description="play")
-        W.jslink((self.play, "value"), (self.slider, "index"))
-        self.image = W.Image(format="png", layout=W.Layout(width=f"{DISPLAY_PX}px"))
-        self.curve = W.Image(format="png", layout=W.Layout(width="300px"))
-        self.caption = W.HTML()
-        pictures = [self.image]
-        if target is not None:
-            pictures.append(W.VBox([W.Image(value=png_bytes(target), format="png",
-                                            layout=W.Layout(width=f"{DISPLAY_PX}px")), W.HTML("<b>target</b>")]))
-        self.selector.observe(self._update, names="value")
-        self.slider.observe(self._update, names="value")
-        # flex-start: a stretched row would squash the snapshot and the curve to the tallest picture
-        pictures_row = W.HBox([*pictures, self.curve], layout=W.Layout(align_items="flex-start"))
-        super().__init__([self.selector, W.HBox([self.play, self.slider]), pictures_row, self.caption])
-        self._update()
+        def caption(r: Result, epoch: int) -> str:
+            shown = 1 <= epoch <= len(r.history) and "total" in r.history[epoch - 1]
+            return epoch_title(epoch) + (f", loss {r.history[epoch - 1]['total']:.4g}" if shown else "")
 
-    def _update(self, _change=None) -> None:
-        lab, epoch = self.selector.value, self.slider.value
-        # render first (a curve's first view takes ~70 ms), then send the three values back to back, so
-        # the browser never shows one run's picture under another run's caption for long
-        curve = self._curves[lab].png(epoch)
-        history = self.results[lab].history
-        loss = f", loss {history[epoch - 1]['total']:.4g}" if epoch >= 1 and history else ""
-        self.image.value = self._frames[(lab, epoch)]
-        self.curve.value = curve
-        self.caption.value = f"<b>{lab}</b> — {epoch_title(epoch)}{loss}"
+        def finite(values) -> list[float | None]:
+            return [float(v) if v is not None and math.isfinite(v) else None for v in values]
+
+        super().__init__(
+            runs=list(results), epochs=[int(e) for e in epochs], titles=[epoch_title(e) for e in epochs],
+            frames={lab: [frame_url(r.snapshots[e]) for e in epochs] for lab, r in results.items()},
+            captions={lab: [caption(r, e) for e in epochs] for lab, r in results.items()},
+            losses={lab: finite(r.losses(key)) for lab, r in results.items()},
+            loss_key=key, target=frame_url(target) if target is not None else "", target_title=target_title,
+            label=label, run=next(iter(results)), index=0)
+
+    @T.validate("run")
+    def _check_run(self, proposal):
+        if proposal["value"] not in self.runs:
+            raise StlibError(f"no run {proposal['value']!r}; the viewer has {', '.join(self.runs)}")
+        return proposal["value"]
+
+    @T.validate("index")
+    def _check_index(self, proposal):
+        if not 0 <= proposal["value"] < max(1, len(self.epochs)):
+            raise StlibError(f"index {proposal['value']} is outside 0…{len(self.epochs) - 1} (one per epoch shown)")
+        return proposal["value"]
+
+    @property
+    def epoch(self) -> int:
+        """The epoch shown (setting it moves the slider there)."""
+        return self.epochs[self.index]
+
+    @epoch.setter
+    def epoch(self, epoch: int) -> None:
+        if epoch not in self.epochs:
+            raise StlibError(f"epoch {epoch} is not among the viewer's epochs {self.epochs}")
+        self.index = self.epochs.index(epoch)
+
+    def frame(self, run: str | None = None, epoch: int | None = None) -> bytes:
+        """The image file (JPEG bytes) shown for ``run`` at ``epoch`` (default: what is shown now)."""
+        run = self.run if run is None else run
+        epoch = self.epoch if epoch is None else epoch
+        if run not in self.frames or epoch not in self.epochs:
+            raise StlibError(f"no frame for run {run!r} at epoch {epoch}")
+        return decode_frame(self.frames[run][self.epochs.index(epoch)])
+
+    def caption(self, run: str | None = None, epoch: int | None = None) -> str:
+        """The caption under the picture for ``run`` at ``epoch`` (default: what is shown now)."""
+        run = self.run if run is None else run
+        epoch = self.epoch if epoch is None else epoch
+        return f"{run} — {self.captions[run][self.epochs.index(epoch)]}"
 
 
 def snapshot_viewer(results: Mapping[str, Result], **kwargs) -> SnapshotViewer:

@@ -435,3 +435,79 @@ def changed_fraction(a: bytes, b: bytes, tol: int = 8) -> float:
         return 1.0
     diff = ImageChops.difference(ia, ib).convert("L").point(lambda v: 255 if v > tol else 0)
     return sum(diff.histogram()[255:]) / (ia.width * ia.height)
+
+
+# ---------------------------------------------------------------------------------------------
+# the snapshot viewer (stlib/viewer.js) as DOM elements, in JupyterLab or on the static site
+
+
+class ViewerUI:
+    """The ``index``-th SnapshotViewer under ``scope`` (a CSS selector for the output areas).
+
+    The viewer's root says which frame is on screen, decoded: ``data-shown="<run>@<index>"``, set
+    after the picture for that run and epoch index has been decoded. Every wait below waits for that
+    exact value (or the exact readout/caption it then reads), so a screenshot never races a swap.
+    """
+
+    def __init__(self, page, scope: str, index: int = 0, timeout: float = 30.0):
+        self.page = page
+        self.root = page.locator(f"{scope} .stlib-viewer").nth(index)
+        self.root.wait_for(state="visible", timeout=timeout * 1000)
+        self.slider = self.root.locator("input.stlib-viewer-slider")
+        self.play_button = self.root.locator("button.stlib-viewer-play")
+        self.readout = self.root.locator(".stlib-viewer-readout")
+        self.image = self.root.locator("img.stlib-viewer-frame")
+        self.buttons = self.root.locator("button.stlib-viewer-run")
+        self.caption = self.root.locator(".stlib-viewer-caption")
+
+    @staticmethod
+    def count(page, scope: str) -> int:
+        return page.locator(f"{scope} .stlib-viewer").count()
+
+    def last(self) -> int:
+        return int(self.slider.get_attribute("max"))
+
+    def run(self) -> str:
+        return self.root.locator("button.stlib-viewer-run.active").inner_text().strip()
+
+    def shown(self) -> str:
+        return self.root.get_attribute("data-shown") or ""
+
+    def wait_shown(self, run: str, index: int, timeout: float, what: str) -> None:
+        expected = f"{run}@{index}"
+        wait_for(lambda: self.shown() == expected, timeout, interval=0.05,
+                 what=f"frame {expected} on screen ({what}); shown: {self.shown()!r}")
+
+    def read(self) -> str:
+        return self.readout.inner_text().strip()
+
+    def shot(self) -> bytes:
+        return self.image.screenshot(animations="disabled")
+
+    def shown_log(self) -> list[dict]:
+        """Every frame shown so far: {t (ms, performance.now()), run, index}."""
+        return self.root.evaluate("el => el.stlibShown.slice()")
+
+    def distortions(self) -> dict[str, float]:
+        """For each picture in the viewer: displayed aspect ratio / the picture's own, minus 1 (0 = undistorted)."""
+        return self.root.locator("img").evaluate_all(
+            """imgs => Object.fromEntries(imgs.map((img, i) => {
+                 const r = img.getBoundingClientRect();
+                 return [i + ':' + img.naturalWidth + 'x' + img.naturalHeight + ' shown ' +
+                         Math.round(r.width) + 'x' + Math.round(r.height),
+                         (r.width / r.height) / (img.naturalWidth / img.naturalHeight) - 1];
+               }))""")
+
+    def swap_ms(self, index: int) -> float:
+        """Milliseconds from a slider input event to the next painted frame with that picture decoded."""
+        return self.root.evaluate(
+            """async (el, index) => {
+                 const slider = el.querySelector('input.stlib-viewer-slider');
+                 const img = el.querySelector('img.stlib-viewer-frame');
+                 const t0 = performance.now();
+                 slider.value = String(index);
+                 slider.dispatchEvent(new Event('input', {bubbles: true}));
+                 await img.decode();
+                 await new Promise(r => requestAnimationFrame(() => r()));
+                 return performance.now() - t0;
+               }""", index)

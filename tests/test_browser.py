@@ -27,6 +27,7 @@ from browser_util import (
     CHROMIUM,
     CHROMIUM_ARGS,
     LabServer,
+    ViewerUI,
     changed_fraction,
     code_cell_count,
     copy_notebooks,
@@ -125,59 +126,7 @@ def artifacts() -> Path:
 # ---------------------------------------------------------------------------------------------
 
 
-class Viewer:
-    """The first SnapshotViewer on the page, seen as DOM elements."""
-
-    # the VBox built by stlib.widgets.SnapshotViewer: selector, [Play, slider], [pictures…], caption
-    SELECTOR = (".widget-vbox:has(> .widget-toggle-buttons):has(> .widget-hbox > .widget-play)"
-                ":has(> .widget-hbox > .widget-slider):has(> .widget-hbox > img.widget-image)")
-
-    def __init__(self, page, index: int = 0):
-        self.page = page
-        self.root = self.all(page).nth(index)
-        self.root.wait_for(state="visible", timeout=30_000)
-        self.play_button = self.root.locator(":scope > .widget-hbox > .widget-play button").first
-        self.handle = self.root.locator(":scope > .widget-hbox > .widget-slider .noUi-handle").first
-        self.readout = self.root.locator(":scope > .widget-hbox > .widget-slider .widget-readout").first
-        # the snapshot is the row's first picture (the target sits in its own VBox, the curve comes last)
-        self.image = self.root.locator(":scope > .widget-hbox > img.widget-image").first
-        self.buttons = self.root.locator(":scope > .widget-toggle-buttons button")
-        self.caption = self.root.locator(":scope > .widget-html").last
-
-    @classmethod
-    def all(cls, page):
-        return page.locator(f".jp-OutputArea-output {cls.SELECTOR}")
-
-    def src(self) -> str:
-        return self.image.get_attribute("src") or ""
-
-    def loaded(self) -> bool:
-        return self.image.evaluate("img => img.complete && img.naturalWidth > 0")
-
-    def shot(self) -> bytes:
-        wait_for(self.loaded, UI_TIMEOUT, what="the snapshot image to load")
-        return self.image.screenshot(animations="disabled")
-
-    def distortions(self) -> dict[str, float]:
-        """For each picture in the viewer: displayed aspect ratio / the PNG's own, minus 1 (0 = undistorted)."""
-        return self.root.locator("img.widget-image").evaluate_all(
-            """imgs => Object.fromEntries(imgs.map((img, i) => {
-                 const r = img.getBoundingClientRect();
-                 return [i + ':' + img.naturalWidth + 'x' + img.naturalHeight + ' shown ' +
-                         Math.round(r.width) + 'x' + Math.round(r.height),
-                         (r.width / r.height) / (img.naturalWidth / img.naturalHeight) - 1];
-               }))""")
-
-    def read(self) -> str:
-        return self.readout.inner_text().strip()
-
-    def save(self, artifacts: Path, name: str) -> None:
-        self.root.scroll_into_view_if_needed()
-        self.root.screenshot(path=str(artifacts / f"{name}.png"), animations="disabled")
-        self.page.screenshot(path=str(artifacts / f"{name}_page.png"))
-
-    def wait_new_picture(self, old_src: str, what: str) -> None:
-        wait_for(lambda: self.src() not in ("", old_src), UI_TIMEOUT, what=f"the snapshot image to change ({what})")
+SCOPE = ".jp-OutputArea-output"  # where JupyterLab renders widgets
 
 
 def assert_changed(before: bytes, after: bytes, what: str) -> None:
@@ -218,83 +167,88 @@ def student_session(page, lab, artifacts: Path, notebook: str, prefix: str, run_
         pytest.fail(f"{notebook}: {error}")
     print(f"{notebook}: {expected} code cells ran in {time.monotonic() - t0:.0f} s")
 
-    # the first SnapshotViewer, as a student sees it
-    v = Viewer(page)
+    # the first SnapshotViewer, as a student sees it (stlib/viewer.js: everything runs in the browser)
+    v = ViewerUI(page, SCOPE)
     v.root.scroll_into_view_if_needed()
-    wait_for(lambda: v.src() and v.loaded(), UI_TIMEOUT, what="the first snapshot to show")
+    run0, last = v.run(), v.last()
+    v.wait_shown(run0, 0, UI_TIMEOUT, "the first snapshot")
     labels_start, caption_start = v.read(), v.caption.inner_text()
     # pictures keep their proportions (a flex row must not stretch a snapshot to its tallest neighbour)
     bad = {k: f"{d:+.0%}" for k, d in v.distortions().items() if abs(d) > 0.03}
     assert not bad, f"pictures in the viewer are shown distorted (aspect ratio change): {bad}"
     start = v.shot()
-    v.save(artifacts, f"{prefix}_initial")
+    save(v, artifacts, f"{prefix}_initial")
 
-    # 1. epoch slider: keyboard on the noUiSlider handle, End = last epoch
-    src = v.src()
-    v.handle.focus()
-    v.page.keyboard.press("End")
-    v.wait_new_picture(src, "slider moved to the last epoch")
-    wait_for(lambda: v.read() != labels_start, UI_TIMEOUT, what="the slider readout to change")
+    # 1. epoch slider: keyboard on the slider, End = last epoch; then ← and → on the viewer
+    v.slider.focus()
+    page.keyboard.press("End")
+    v.wait_shown(run0, last, UI_TIMEOUT, "slider moved to the last epoch")
     last_label = v.read()
+    assert last_label != labels_start
     after_slider = v.shot()
     assert_changed(start, after_slider, f"slider {labels_start!r} → {last_label!r}")
-    # each widget syncs on its own message: the caption may land after the picture, so wait for it too
-    wait_for(lambda: v.caption.inner_text() != caption_start, UI_TIMEOUT, what="the caption to follow the slider")
-    v.save(artifacts, f"{prefix}_after_slider")
+    assert v.caption.inner_text() != caption_start and last_label in v.caption.inner_text()
+    save(v, artifacts, f"{prefix}_after_slider")
+    page.keyboard.press("ArrowLeft")
+    v.wait_shown(run0, last - 1, UI_TIMEOUT, "← one epoch back")
+    page.keyboard.press("ArrowRight")
+    v.wait_shown(run0, last, UI_TIMEOUT, "→ one epoch on")
 
     # 2. run selector: click an option that is not selected, at the last epoch (where runs differ), on the
     #    first viewer that has a choice (07's first viewer shows a single run; its second one, nine)
     w = v
     if v.buttons.count() < 2:
-        choices = [i for i in range(1, Viewer.all(page).count()) if Viewer(page, i).buttons.count() >= 2]
-        w = Viewer(page, choices[0]) if choices else None
-        assert w is not None, f"{notebook}: no SnapshotViewer with two or more runs to choose between"
+        choices = [i for i in range(1, ViewerUI.count(page, SCOPE)) if ViewerUI(page, SCOPE, i).buttons.count() >= 2]
+        assert choices, f"{notebook}: no SnapshotViewer with two or more runs to choose between"
+        w = ViewerUI(page, SCOPE, choices[0])
         w.root.scroll_into_view_if_needed()
-        src = w.src()
-        w.handle.focus()
+        w.slider.focus()
         page.keyboard.press("End")
-        w.wait_new_picture(src, "second viewer's slider moved to the last epoch")
+        w.wait_shown(w.run(), w.last(), UI_TIMEOUT, "second viewer's slider moved to the last epoch")
     before = w.shot()
-    n_options = w.buttons.count()
-    classes = [w.buttons.nth(i).get_attribute("class") or "" for i in range(n_options)]
-    idle = [i for i, c in enumerate(classes) if "mod-active" not in c]
+    classes = [w.buttons.nth(i).get_attribute("class") or "" for i in range(w.buttons.count())]
+    idle = [i for i, c in enumerate(classes) if "active" not in c.split()]
     assert idle, f"every selector button is active: {classes}"
-    target = w.buttons.nth(idle[-1])  # by position: a ':not(.mod-active)' locator would move on click
+    target = w.buttons.nth(idle[-1])  # by position: a ':not(.active)' locator would move on click
     option = target.inner_text().strip()
-    src = w.src()
     target.click()
-    w.wait_new_picture(src, f"selector → {option!r}")
-    wait_for(lambda: "mod-active" in (target.get_attribute("class") or ""), UI_TIMEOUT,
-             what=f"{option!r} to show as selected")
+    w.wait_shown(option, w.last(), UI_TIMEOUT, f"selector → {option!r}")
+    assert "active" in (target.get_attribute("class") or "").split(), f"{option!r} does not show as selected"
     after_layer = w.shot()
     assert_changed(before, after_layer, f"selector → {option!r}")
-    wait_for(lambda: option in w.caption.inner_text(), UI_TIMEOUT,
-             what=f"the caption to name the chosen run {option!r}")
-    w.save(artifacts, f"{prefix}_after_layer")
+    assert option in w.caption.inner_text(), f"the caption does not name the chosen run {option!r}"
+    save(w, artifacts, f"{prefix}_after_layer")
     if w is not v:  # Play below runs on the first viewer, whose last frame is the slider's
         after_layer = after_slider
         v.root.scroll_into_view_if_needed()
 
-    # 3. back to the start, then Play: the slider and the picture advance on their own
-    src = v.src()
-    v.handle.focus()
-    v.page.keyboard.press("Home")
-    v.wait_new_picture(src, "slider back to the first epoch")
-    wait_for(lambda: v.read() == labels_start, UI_TIMEOUT, what=f"the readout to return to {labels_start!r}")
+    # 3. back to the start, then Play: the picture steps through every epoch on its own and stops at the last
+    run = v.run()
+    v.slider.focus()
+    page.keyboard.press("Home")
+    v.wait_shown(run, 0, UI_TIMEOUT, "slider back to the first epoch")
+    assert v.read() == labels_start
     before_play = v.shot()
-    src = v.src()
+    shown_before = len(v.shown_log())
     v.play_button.click()
-    wait_for(lambda: v.read() != labels_start, 5.0, interval=0.1, what="Play to advance the slider")
-    v.wait_new_picture(src, "Play advanced")
-    advanced, label = v.shot(), v.read()
-    # early frames can be close (07 starts from the content image and moves it little in 4 steps): any change
-    assert changed_fraction(before_play, advanced, tol=0) > 0, f"Play {labels_start!r} → {label!r}: same picture"
-    # Play stops at the last epoch; the frame there is the one the slider showed for this run
-    wait_for(lambda: v.read() == last_label, UI_TIMEOUT, what=f"Play to reach {last_label!r}")
-    wait_for(lambda: changed_fraction(after_layer, v.shot()) < 0.01, UI_TIMEOUT,
-             what=f"Play's last frame ({last_label!r}) to be the picture the slider showed there")
-    assert_changed(before_play, v.shot(), f"Play {labels_start!r} → {last_label!r}")
-    v.save(artifacts, f"{prefix}_after_play")
+    v.wait_shown(run, last, UI_TIMEOUT, "Play reached the last epoch")
+    wait_for(lambda: v.root.get_attribute("data-playing") == "false", UI_TIMEOUT, interval=0.05,
+             what="Play to stop at the last epoch")
+    played = [f["index"] for f in v.shown_log()[shown_before:] if f["run"] == run]
+    assert played == sorted(played) and played[-1] == last and len(played) >= min(last, 2), \
+        f"Play did not step forward through the epochs: {played}"
+    assert v.read() == last_label
+    after_play = v.shot()
+    assert changed_fraction(after_layer, after_play) < 0.01, \
+        f"Play's last frame ({last_label!r}) is not the picture the slider showed there"
+    assert_changed(before_play, after_play, f"Play {labels_start!r} → {last_label!r}")
+    save(v, artifacts, f"{prefix}_after_play")
+
+
+def save(v: ViewerUI, artifacts: Path, name: str) -> None:
+    v.root.scroll_into_view_if_needed()
+    v.root.screenshot(path=str(artifacts / f"{name}.png"), animations="disabled")
+    v.page.screenshot(path=str(artifacts / f"{name}_page.png"))
 
 
 def student_uploads(page, artifacts: Path, prefix: str, picker_name: str, folder: Path) -> None:

@@ -18,36 +18,78 @@ def _run(shade: float, steps: int = 4) -> Result:
     return Result(image=snaps[4], snapshots=snaps, history=history, steps=steps)
 
 
-def _pixel(png: bytes) -> tuple:
-    return Image.open(io.BytesIO(png)).convert("RGB").getpixel((0, 0))
+def _pixel(data: bytes) -> tuple:
+    return Image.open(io.BytesIO(data)).convert("RGB").getpixel((0, 0))
 
 
-def test_viewer_shows_the_stored_snapshot_for_epoch_and_run():
+def _close(a: tuple, b: tuple, tol: int = 3) -> bool:  # JPEG: within a few levels of the stored value
+    return all(abs(x - y) <= tol for x, y in zip(a, b, strict=True))
+
+
+def test_viewer_sends_every_frame_once_in_run_and_epoch_order():
+    viewer = widgets.SnapshotViewer({"b": _run(0.5), "a": _run(1.0)}, epochs=[0, 2, 4], label="block")
+    assert viewer.runs == ["b", "a"]  # the caller's order, not sorted
+    assert viewer.epochs == [0, 2, 4] and viewer.titles == ["initial", "epoch 2", "epoch 4"]
+    assert viewer.label == "block" and viewer.run == "b" and viewer.index == 0
+    assert {run: len(urls) for run, urls in viewer.frames.items()} == {"b": 3, "a": 3}
+    for run, shade in (("a", 1.0), ("b", 0.5)):
+        for epoch in (0, 2, 4):
+            url = viewer.frames[run][viewer.epochs.index(epoch)]
+            assert url.startswith("data:image/jpeg;base64,")
+            assert _close(_pixel(viewer.frame(run, epoch)), (round(255 * shade * epoch / 4),) * 3)
+    # snapshots are sent as they are when small (the browser scales them up with sharp pixels)
+    assert Image.open(io.BytesIO(viewer.frame("a", 4))).size == (8, 8)
+
+
+def test_viewer_frames_are_display_size_and_compact():
+    photo = stlib.load_image("chelsea", 512)  # 512 px wide: scaled down to the display size
+    big = Result(image=photo, snapshots={0: photo}, history=[], steps=0)
+    frame = widgets.SnapshotViewer({"x": big}).frame("x", 0)
+    width, height = Image.open(io.BytesIO(frame)).size
+    assert width == widgets.DISPLAY_PX and abs(height / width - photo.shape[2] / photo.shape[3]) < 0.01
+    png = stlib.images.png_bytes(photo)  # what the viewer sent before, at the same size
+    assert len(frame) < len(png) / 3, (len(frame), len(png))
+
+
+def test_viewer_state_follows_run_and_index_with_captions():
     viewer = widgets.SnapshotViewer({"a": _run(1.0), "b": _run(0.5)})
-    assert viewer.slider.value == 0 and viewer.selector.value == "a"
-    assert _pixel(viewer.image.value) == (0, 0, 0)  # epoch 0 of run a: black
-    viewer.slider.value = 4
-    assert _pixel(viewer.image.value) == (255, 255, 255)
-    assert "epoch 4" in viewer.caption.value and "loss 25" in viewer.caption.value  # history[3]["total"]
-    viewer.selector.value = "b"
-    assert _pixel(viewer.image.value) == (127, 127, 127)  # 0.5 × 255, truncated
-    assert viewer.image.value == widgets.png_bytes(_run(0.5).snapshots[4])
+    assert viewer.caption() == "a — initial"  # epoch 0 has no loss yet
+    viewer.epoch = 4
+    assert viewer.index == 2 and _close(_pixel(viewer.frame()), (255, 255, 255))
+    assert viewer.caption() == "a — epoch 4, loss 25"  # history[3]["total"]
+    viewer.run = "b"
+    assert _close(_pixel(viewer.frame()), (128, 128, 128))
+    assert viewer.caption() == "b — epoch 4, loss 25" and viewer.caption("a", 2) == "a — epoch 2, loss 50"
+    assert viewer.captions["b"] == ["initial", "epoch 2, loss 50", "epoch 4, loss 25"]
 
 
-def test_viewer_marks_the_current_epoch_on_the_curve():
+def test_viewer_sends_the_loss_curve_data_and_the_target():
+    run = _run(1.0)
+    run.history[1]["total"] = float("nan")  # JSON has no NaN: a gap in the curve
+    viewer = widgets.SnapshotViewer({"a": run}, target=torch.zeros(1, 3, 8, 8))
+    assert viewer.losses == {"a": [100.0, None, 100.0 / 3, 25.0]} and viewer.loss_key == "total"
+    assert viewer.target.startswith("data:image/jpeg;base64,") and viewer.target_title == "target"
+    assert widgets.SnapshotViewer({"a": _run(1.0)}).target == ""
+
+
+def test_play_speed_and_the_module_shipped_with_stlib():
     viewer = widgets.SnapshotViewer({"a": _run(1.0)})
-    curves = {}
-    for epoch in (0, 2, 4):
-        viewer.slider.value = epoch
-        curves[epoch] = viewer.curve.value
-    assert len(set(curves.values())) == 3  # a different marker position per epoch
-    assert Image.open(io.BytesIO(curves[2])).size == Image.open(io.BytesIO(curves[4])).size
+    assert viewer.fps >= 10  # Play at 10 frames per second or more
+    assert "export default" in viewer._esm and "stlib-viewer" in viewer._css
+    state = viewer.get_state()  # what a notebook's saved widget state (and the static site) holds
+    assert state["_esm"] == viewer._esm and state["frames"] == viewer.frames
 
 
-def test_play_is_linked_to_the_slider_and_spans_every_epoch():
-    viewer = widgets.SnapshotViewer({"a": _run(1.0)}, epochs=[0, 2, 4])
-    assert (viewer.play.min, viewer.play.max) == (0, 2)  # one Play tick per stored epoch
-    assert [value for _, value in viewer.slider.options] == [0, 2, 4]
+def test_viewer_refuses_a_run_or_index_it_does_not_have():
+    viewer = widgets.SnapshotViewer({"a": _run(1.0)})
+    with pytest.raises(stlib.StlibError, match="no run 'zz'; the viewer has a"):
+        viewer.run = "zz"
+    with pytest.raises(stlib.StlibError, match="index 3 is outside 0…2"):
+        viewer.index = 3
+    with pytest.raises(stlib.StlibError, match="epoch 3 is not among"):
+        viewer.epoch = 3
+    with pytest.raises(stlib.StlibError, match="no frame for run 'zz'"):
+        viewer.frame("zz", 0)
 
 
 def test_viewer_says_when_a_run_was_interrupted():
@@ -58,11 +100,17 @@ def test_viewer_says_when_a_run_was_interrupted():
         widgets.SnapshotViewer({"a": run}, epochs=[0, 2, 4])
 
 
-def test_viewer_refuses_an_epoch_without_snapshot():
+def test_viewer_refuses_bad_input():
     with pytest.raises(stlib.StlibError, match="no snapshot at epoch 3"):
         widgets.SnapshotViewer({"a": _run(1.0)}, epochs=[0, 3])
     with pytest.raises(stlib.StlibError, match="at least one finished run"):
         widgets.SnapshotViewer({})
+    with pytest.raises(stlib.StlibError, match="at least one finished run"):
+        widgets.SnapshotViewer([_run(1.0)])
+    with pytest.raises(stlib.StlibError, match="run 'a' is not a finished run"):
+        widgets.SnapshotViewer({"a": torch.zeros(1, 3, 8, 8)})
+    with pytest.raises(stlib.StlibError, match="no epochs to show"):
+        widgets.SnapshotViewer({"a": _run(1.0)}, epochs=[])
 
 
 def test_picker_upload_good_bad_and_too_large(monkeypatch):
