@@ -8,13 +8,22 @@ wrong answers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
-from .losses import content_loss, gram_matrix, total_variation
+from .losses import content_loss, gram_matrix
 from .models import LAYER_INDEX, resolve_layer
+
+# what the full-mode pictures show (looked at; the lessons say which pictures to look at)
+LAYOUT_OPTIONS = ("block1", "block2", "block3", "block4", "block5", "conv1_1", "conv2_1", "conv3_1", "conv4_1")
+LAYOUT_RIGHT = {"block4", "conv4_1"}
+LAYOUT_ALSO = {"block3", "conv3_1"}
+CAT_OPTIONS = ("0", "0.25", "0.5", "0.75", "1")
+CAT_RIGHT = {"0.75", "1"}
+CAT_ALSO = {"0.5"}
 
 
 def _random(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -35,21 +44,86 @@ def _check_gradient(fn: Callable) -> tuple[bool, str]:
     return True, "the gradient of (Σx)² is the same for every entry"
 
 
-def _check_content_loss(fn: Callable) -> tuple[bool, str]:
-    f, p = _random(1, 4, 3, 3, seed=1), _random(1, 4, 3, 3, seed=2)
-    if not _close(fn(f, p), content_loss(f, p)):
-        return False, "compare with the lecture: the mean of squared differences over all feature values"
-    return True, "matches stlib.content_loss"
-
-
-def _check_layout_layer(answer: str) -> tuple[bool, str]:
+def _number(answer: Any) -> float | None:
     try:
-        layer = resolve_layer(str(answer))
-    except ValueError:
-        return False, f"{answer!r} is not a VGG19 layer name (e.g. conv2_1, block3)"
-    if LAYER_INDEX[layer] < LAYER_INDEX["conv4_1"]:
-        return False, f"{answer} still copies fine texture; look at the reconstructions of deeper layers"
-    return True, f"{answer} keeps the layout and lets the detail go"
+        value = float(answer)
+    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of more than one value
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _near(value: float, *targets: float) -> bool:
+    return any(math.isclose(value, t, rel_tol=5e-3) for t in targets)
+
+
+def _check_number(answer: Any, right: float, wrong: list[tuple[tuple[float, ...], str]], otherwise: str,
+                  correct: str) -> tuple[bool, str]:
+    """A derived number: right within 0.5 %; a known mistake (``wrong``: values → hint) gets its hint."""
+    value = _number(answer)
+    if value is None:
+        return False, f"{answer!r} is not a number: write the factor as a number or an expression such as 3 * 4"
+    if _near(value, right):
+        return True, correct
+    for values, hint in wrong:
+        if _near(value, *values):
+            return False, hint
+    return False, otherwise
+
+
+def _check_loss_factor(answer: Any) -> tuple[bool, str]:
+    """½Σ(F − P)² ÷ mean((F − P)²) at conv4_2 of a 256 px image: N·M / 2 (N channels, M = H·W positions)."""
+    values = 512 * (256 // 8) ** 2  # conv4_2: 512 channels on a 32×32 grid (three poolings before it)
+    if _number(answer) is not None and _number(answer) <= 1:
+        return False, "the ½Σ loss is the larger of the two, so the factor is more than 1"
+    return _check_number(answer, values / 2, [
+        ((values,), "close: mind the ½ in the paper's loss"),
+        ((512 * 28 * 28 / 2, 512 * 28 * 28), "those are the sizes of the 224 px table; this image is 256 px on a side"),
+        ((values / 1024, values / 512, values / 256),
+         "count every feature value, not only the positions: channels × height × width"),
+        ((values / 8, values / 4, values * 2, values * 8),
+         "count the poolings in front of conv4_2: each one halves the height and the width"),
+    ], "the mean divides the sum of squared differences by how many there are: how many values has conv4_2?",
+        "the mean divides the sum by N·M; the paper halves it instead, so ½Σ = (N·M / 2) · mean")
+
+
+def _check_convention_factor(answer: Any) -> tuple[bool, str]:
+    """The lecture's E_l ÷ the paper's at conv3_1 of a 256 px image: 4M/N = 4·64²/256 = 64."""
+    n, m = 256, (256 // 4) ** 2  # conv3_1: 256 channels on a 64×64 grid (two poolings before it)
+    return _check_number(answer, 4 * m / n, [
+        ((n / (4 * m),), "upside down: the lecture divides by N³M, the paper by 4N²M², so which one is larger?"),
+        ((m / n,), "close: the paper's denominator has a 4 the lecture's has not"),
+        ((4 * 56 * 56 / 256,), "that is the 224 px table; this image is 256 px on a side"),
+        ((4 * 256 * 256 / 256, 4 * 128 * 128 / 256, 4 * 32 * 32 / 256),
+         "count the poolings in front of conv3_1: each one halves the height and the width"),
+        ((4 * m / 64, 4 * m / 128, 4 * m / 512), "how many feature maps (channels) has conv3_1?"),
+    ], "divide the paper's denominator 4N²M² by the lecture's N³M, then put in N and M of conv3_1",
+        "the lecture's code weighs conv3_1 4M/N times as much as the paper does")
+
+
+def _choice(answer: Any, options: Sequence[str], right: set[str], also: set[str], what: str) -> tuple[bool, str]:
+    """A set of runs chosen from a lesson's pictures: every one of ``right``, perhaps some of ``also`` (borderline
+    in the full-mode pictures), nothing else. The hints count, never name, the runs to look at again."""
+    items = [answer] if isinstance(answer, (str, int, float)) else list(answer)
+    chosen = {str(item) if isinstance(item, str) else f"{item:g}" for item in items}
+    unknown = sorted(chosen - set(options))
+    if unknown:
+        return False, f"{unknown[0]!r} is not one of the {what} above: choose among {', '.join(options)}"
+    wrong, missing = len(chosen - right - also), len(right - chosen)
+    if wrong:
+        return False, f"{wrong} of your {len(chosen)} choices do not fit: look again at their last snapshot"
+    if missing:
+        return False, f"right so far, but {missing} more {what} fit: look at every row's last snapshot"
+    return True, f"those are the {what} that fit"
+
+
+def _check_layout_layers(answer: Any) -> tuple[bool, str]:
+    """Lesson 02, full mode: the reconstructions that keep the cat's layout but not its fine texture."""
+    return _choice(answer, LAYOUT_OPTIONS, LAYOUT_RIGHT, LAYOUT_ALSO, "reconstructions")
+
+
+def _check_cat_balances(answer: Any) -> tuple[bool, str]:
+    """Lesson 04, full mode: the balances whose final image shows the cat."""
+    return _choice(answer, CAT_OPTIONS, CAT_RIGHT, CAT_ALSO, "balances")
 
 
 def _check_random_layer(answer: str) -> tuple[bool, str]:
@@ -62,13 +136,17 @@ def _check_random_layer(answer: str) -> tuple[bool, str]:
     return True, "a random first layer is still an (almost) invertible local linear map"
 
 
-def _check_two_targets(fn: Callable) -> tuple[bool, str]:
-    f, p1, p2 = (_random(1, 4, 3, 3, seed=s) for s in (3, 4, 5))
-    for w in (0.0, 0.3, 1.0):
-        expected = w * content_loss(f, p1) + (1 - w) * content_loss(f, p2)
-        if not _close(fn(f, p1, p2, w), expected):
-            return False, f"wrong value at balance {w}; balance 1 should be pure target 1"
-    return True, "the balance mixes the two content losses"
+def _check_floor(fn: Callable) -> tuple[bool, str]:
+    """min over F of w1·mean((F − P1)²) + w2·mean((F − P2)²) = w1·w2 / (w1 + w2) · mean((P1 − P2)²)."""
+    p1, p2 = _random(1, 4, 3, 3, seed=4), _random(1, 4, 3, 3, seed=5)
+    gap = content_loss(p1, p2)
+    for w1, w2 in ((0.25, 0.75), (1.0, 1.0), (2.0, 1.0), (0.5, 3.0)):
+        if not _close(fn(p1.clone(), p2.clone(), w1, w2), w1 * w2 / (w1 + w2) * gap):
+            if w1 + w2 == 1:
+                return False, f"wrong already at w1 = {w1}, w2 = {w2}: find the F that minimises the loss, put it in"
+            return False, (f"right for weights that add up to 1, wrong at w1 = {w1}, w2 = {w2}: "
+                           "find the minimising F again without assuming w1 + w2 = 1")
+    return True, "the minimiser is the weighted mean of the targets' features; what is left is the floor"
 
 
 def _check_gram(fn: Callable) -> tuple[bool, str]:
@@ -81,31 +159,37 @@ def _check_gram(fn: Callable) -> tuple[bool, str]:
     return True, "matches stlib.gram_matrix(…, normalize=False)"
 
 
-def _check_gram_distance(fn: Callable) -> tuple[bool, str]:
-    g, a = _random(1, 6, 6, seed=7), _random(1, 6, 6, seed=8)
-    n, m = 6, 20
-    expected = (g - a).pow(2).sum() / (4 * n**2 * m**2)
-    if not _close(fn(g, a, n, m), expected):
-        return False, "use the paper's E_l = Σ(G − A)² / (4 N² M²)"
-    return True, "that is Gatys et al.'s E_l"
-
-
-def _check_tv(fn: Callable) -> tuple[bool, str]:
-    x = _random(1, 3, 5, 4, seed=9)
-    if not _close(fn(x), total_variation(x, reduction="sum")):
-        return False, "sum the squared differences to the right neighbour and to the neighbour below"
-    return True, "matches stlib.total_variation(…, reduction='sum')"
+def _check_half_sum_beta(fn: Callable) -> tuple[bool, str]:
+    """β that keeps α·mean + β·style balanced when the content term becomes ½Σ at conv4_2: β · N·M / 2."""
+    for beta, size in ((1e-4, 256), (3e-5, 256), (1e-4, 64), (2e-5, 512)):
+        factor = 512 * (size // 8) ** 2 / 2  # conv4_2: 512 channels, (size / 8)² positions
+        value = _number(fn(beta, size))
+        if value is None:
+            return False, f"half_sum_beta({beta:g}, {size}) should return a number"
+        if _near(value, beta * factor):
+            continue
+        if _near(value, beta / factor):
+            return False, "upside down: ½Σ makes the content term larger, so β must grow with it"
+        if _near(value, 2 * beta * factor):
+            return False, "close: mind the ½ in the paper's content loss"
+        if _near(value, beta * 512 * (256 // 8) ** 2 / 2):
+            return False, f"right at 256 px only: at {size} px conv4_2 has a different number of positions"
+        if _near(value, *(beta * 512 * (size // pooled) ** 2 / 2 for pooled in (1, 4, 16))):
+            return False, "count the poolings in front of conv4_2: each one halves the height and the width"
+        return False, f"wrong at β = {beta:g}, {size} px: the content term grows by how many values conv4_2 has, halved"
+    return True, "β grows with the ½Σ content term: N·M/2 times, which itself grows with the image's area"
 
 
 CHECKS: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "01_gradient": _check_gradient,
-    "02_content_loss": _check_content_loss,
-    "02_layout_layer": _check_layout_layer,
+    "02_loss_factor": _check_loss_factor,
+    "02_layout_layers": _check_layout_layers,
     "03_random_layer": _check_random_layer,
-    "04_two_targets": _check_two_targets,
+    "04_cat_balances": _check_cat_balances,
+    "04_floor": _check_floor,
     "05_gram": _check_gram,
-    "06_gram_distance": _check_gram_distance,
-    "07_tv": _check_tv,
+    "06_convention_factor": _check_convention_factor,
+    "07_half_sum_beta": _check_half_sum_beta,
 }
 
 

@@ -57,11 +57,16 @@ def precompute(fast: bool = False, lessons: Sequence[str] = (), timeout: int = 3
     start = time.perf_counter()
     for path in tqdm(paths, desc=f"precomputing ({'fast' if fast else 'full'} mode)", unit="lesson"):
         notebook = nbformat.read(path, as_version=4)
+        # one more cell, in memory only: how long the lesson's first run took to show its first live picture
+        notebook.cells.append(nbformat.v4.new_code_cell(
+            "from stlib import live as _live\nprint(_live.first_picture_seconds('first'))"))
         client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(path.parent)}})
         t = time.perf_counter()
         client.execute()
-        tqdm.write(f"{path.name}: {time.perf_counter() - t:.0f} s")
+        first = "".join(o.get("text", "") for o in notebook.cells[-1].outputs).strip()
+        shown = f"; first live picture after {float(first):.1f} s" if first not in ("", "None") else ""
+        tqdm.write(f"{path.name}: {time.perf_counter() - t:.0f} s{shown}")
     noun = "lesson" if len(paths) == 1 else "lessons"
     print(f"precomputed {len(paths)} {noun} in {time.perf_counter() - start:.0f} s; cache: {cache_dir()}")
     return 0

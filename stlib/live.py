@@ -226,6 +226,7 @@ class _Hub:
         self.planned: int | None = None
         self.cell_started = time.perf_counter()
         self.last_cell: LiveView | None = None
+        self.first_cell: tuple[float, LiveView] | None = None  # (its start, its view): the kernel's first run
 
     def new_cell(self, *_info) -> None:
         self.view, self.planned, self.cell_started = None, None, time.perf_counter()
@@ -233,6 +234,8 @@ class _Hub:
     def _current(self) -> LiveView:
         if self.view is None:
             self.view = self.last_cell = LiveView(self.show, planned=self.planned)
+            if self.first_cell is None:
+                self.first_cell = (self.cell_started, self.view)
         self.view.planned = self.planned
         return self.view
 
@@ -260,12 +263,15 @@ def each(items: Iterable) -> Iterator:
     yield from items
 
 
-def first_picture_seconds() -> float | None:
-    """Seconds from the start of the last cell that ran something to its first live picture (None: none)."""
-    view = _hub.last_cell if _hub is not None else None
+def first_picture_seconds(cell: str = "last") -> float | None:
+    """Seconds from the start of the ``"last"`` (or ``"first"``) cell that ran something in this kernel to its
+    first live picture; None when there is none. `stlib.lessons.precompute` reports the first cell's."""
+    if _hub is None:
+        return None
+    started, view = (_hub.cell_started, _hub.last_cell) if cell == "last" else (_hub.first_cell or (0.0, None))
     if view is None or view.first_picture_at is None:
         return None
-    return view.first_picture_at - _hub.cell_started
+    return view.first_picture_at - started
 
 
 def install(shell=None) -> bool:

@@ -19,24 +19,38 @@ SOLUTIONS = Path(__file__).resolve().parent.parent / "notebooks" / "solutions"
 # exercise → (solution file, name in it)
 ANSWERS = {
     "01_gradient": ("01_inputs_as_variables", "gradient"),
-    "02_content_loss": ("02_content_loss", "content_loss"),
-    "02_layout_layer": ("02_content_loss", "layout_layer"),
+    "02_loss_factor": ("02_content_loss", "loss_factor"),
+    "02_layout_layers": ("02_content_loss", "layout_layers"),
     "03_random_layer": ("03_random_net", "random_layer"),
-    "04_two_targets": ("04_two_targets", "two_targets"),
+    "04_cat_balances": ("04_two_targets", "cat_balances"),
+    "04_floor": ("04_two_targets", "floor"),
     "05_gram": ("05_gram_matrices", "gram"),
-    "06_gram_distance": ("06_style_loss", "gram_distance"),
-    "07_tv": ("07_style_transfer", "total_variation"),
+    "06_convention_factor": ("06_style_loss", "convention_factor"),
+    "07_half_sum_beta": ("07_style_transfer", "half_sum_beta"),
 }
 
+# other right answers: every one must be accepted
+ALSO_RIGHT = {
+    "02_loss_factor": [512 * 32 * 32 // 2, torch.tensor(262144.0)],
+    "04_floor": [lambda p1, p2, w1, w2: ((p1 - p2) ** 2).mean() / (1 / w1 + 1 / w2)],
+    "06_convention_factor": [64, torch.tensor(64.0)],
+}
+
+# typical mistakes: every one must be rejected
 WRONG = {
-    "01_gradient": lambda x: 2 * x,  # forgot the chain rule's Σx
-    "02_content_loss": lambda f, p: ((f - p) ** 2).sum(),  # sum, not mean
-    "02_layout_layer": "conv1_1",
-    "03_random_layer": "block5",
-    "04_two_targets": lambda f, p1, p2, b: b * ((f - p1) ** 2).mean() + b * ((f - p2) ** 2).mean(),
-    "05_gram": lambda f: f.flatten(2).transpose(1, 2) @ f.flatten(2),  # positions × positions
-    "06_gram_distance": lambda g, a, n, m: ((g - a) ** 2).sum(),  # no normalisation
-    "07_tv": lambda x: (x[..., :, 1:] - x[..., :, :-1]).abs().sum(),  # L1 and one direction only
+    "01_gradient": [lambda x: 2 * x],  # forgot the chain rule's Σx
+    "02_loss_factor": [512 * 32 * 32, 512 * 28 * 28 / 2, 512 * 64 * 64 / 2, 32 * 32 / 2, 1 / 262144, "many", None],
+    "02_layout_layers": [["block5"], ["conv1_1", "block4"], "conv2_1", ["block4"], ["block9"], 4],
+    "03_random_layer": ["block5"],
+    "04_cat_balances": [[0], [0, 0.25, 0.5, 0.75, 1], [1], ["cat"], 2],
+    "04_floor": [lambda p1, p2, w1, w2: w1 * (1 - w1) * ((p1 - p2) ** 2).mean(),  # assumes w1 + w2 = 1
+                 lambda p1, p2, w1, w2: torch.tensor(0.0)],
+    "05_gram": [lambda f: f.flatten(2).transpose(1, 2) @ f.flatten(2)],  # positions × positions
+    "06_convention_factor": [1 / 64, 16, 4 * 56 * 56 / 256, 1024, 4 * 64 * 64 / 512],
+    "07_half_sum_beta": [lambda b, s: b * 512 * (s // 8) ** 2,  # forgot the ½
+                         lambda b, s: b / (512 * (s // 8) ** 2 / 2),  # upside down
+                         lambda b, s: b * 131072,  # right at 256 px only
+                         lambda b, s: b * 512 * s**2 / 2],  # no poolings
 }
 
 
@@ -48,7 +62,7 @@ def load_solution(lesson: str):
     return module
 
 
-def test_every_exercise_has_a_solution_and_a_wrong_answer():
+def test_every_exercise_has_a_solution_and_wrong_answers():
     assert set(ANSWERS) == set(exercises.CHECKS) == set(WRONG)
 
 
@@ -60,11 +74,20 @@ def test_solution_is_accepted(name, capsys):
     assert capsys.readouterr().out.startswith("✓ correct")
 
 
-@pytest.mark.parametrize("name", sorted(WRONG))
-def test_wrong_answer_is_rejected_without_revealing_the_solution(name, capsys):
-    assert exercises.check(name, WRONG[name]) is False
+@pytest.mark.parametrize("name, answer", [(n, a) for n, answers in ALSO_RIGHT.items() for a in answers])
+def test_other_right_answers_are_accepted(name, answer):
+    assert exercises.check(name, answer, quiet=True) is True
+
+
+@pytest.mark.parametrize("name, answer", [(n, a) for n, answers in sorted(WRONG.items()) for a in answers])
+def test_wrong_answer_is_rejected_without_revealing_the_solution(name, answer, capsys):
+    assert exercises.check(name, answer) is False
     out = capsys.readouterr().out
     assert out.startswith("✗ not yet") and out.count("\n") == 1
+    lesson, attr = ANSWERS[name]
+    solution = getattr(load_solution(lesson), attr)
+    if not callable(solution):  # the hint never names the right answer
+        assert str(solution) not in out and repr(solution) not in out
 
 
 @pytest.mark.parametrize("name", sorted(ANSWERS))
@@ -72,7 +95,9 @@ def test_missing_answer_is_a_hint_not_a_traceback(name, capsys):
     def stub(*args):
         raise NotImplementedError
 
-    assert exercises.check(name, stub if callable(WRONG[name]) else None) is False
+    lesson, attr = ANSWERS[name]
+    callable_answer = callable(getattr(load_solution(lesson), attr))
+    assert exercises.check(name, stub if callable_answer else None) is False
     assert "fill in the exercise" in capsys.readouterr().out
 
 
