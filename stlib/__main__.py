@@ -7,6 +7,7 @@ unless ``--overwrite`` is given.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -23,9 +24,18 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     st = sub.add_parser("stylize", help="paint CONTENT in the style of STYLE")
     st.add_argument("content", help="content image: a path or a sample name (e.g. chelsea)")
-    st.add_argument("style", help="style image: a path or a sample name (e.g. hubble_deep_field)")
+    st.add_argument("style", nargs="?", help="style image: a path or a sample name (e.g. hubble_deep_field)")
     st.add_argument("-o", "--output", required=True, type=Path, help="where to write the result (.png/.jpg)")
-    st.add_argument("--size", type=int, default=256, help="square image side in pixels (default 256)")
+    st.add_argument("--style", dest="styles", nargs="+", metavar="STYLE", default=None,
+                    help="one or more style images (instead of the positional STYLE); several are blended")
+    st.add_argument("--style-blend", nargs="+", type=float, metavar="W", default=None,
+                    help="one weight per --style image (default: equal)")
+    st.add_argument("--style-scale", type=float, default=1.0,
+                    help="style image size relative to the output's (smaller: finer strokes; default 1)")
+    st.add_argument("--preserve-color", choices=("luminance", "histogram"), default=None,
+                    help="keep the content's colours")
+    st.add_argument("--size", type=int, default=256,
+                    help="longest side of the output in pixels; the content's aspect ratio is kept (default 256)")
     st.add_argument("--steps", type=int, default=300, help="optimisation steps = loss evaluations (default 300)")
     st.add_argument("--preset", choices=list(PRESETS), default="default",
                     help="layers, normalisations, alpha, beta and optimiser of one convention (stlib.presets)")
@@ -35,10 +45,22 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--style-weight", type=float, default=None,
                     help="beta (default: the preset's; 1e-4 for the default preset)")
     st.add_argument("--tv-weight", type=float, default=DEFAULT_TV_WEIGHT, help="gamma, total variation")
-    st.add_argument("--init", choices=INITS, default="content")
+    st.add_argument("--content-layers", nargs="+", metavar="LAYER", default=None,
+                    help="content layers (default: the preset's, conv4_2)")
+    st.add_argument("--style-layers", nargs="+", metavar="LAYER[:W]", default=None,
+                    help="style layers, each with an optional weight (default weight: the preset's for that "
+                         "layer, else the mean of the preset's)")
+    st.add_argument("--pooling", choices=("max", "avg"), default="max", help="VGG19's pooling (default max)")
+    st.add_argument("--init", default="content", metavar="{" + ",".join(INITS) + ",PATH}",
+                    help="start image: content (default), style, noise, or an image file")
     st.add_argument("--weights", default="pretrained", help="'pretrained', 'random' or a path to vgg19-*.pth")
     st.add_argument("--seed", type=int, default=0)
     st.add_argument("--device", default=None, help="cpu, cuda or mps (default: the fastest available)")
+    st.add_argument("--save-every", type=int, default=None, metavar="N",
+                    help="also write the image every N steps into --snapshots DIR")
+    st.add_argument("--snapshots", type=Path, default=None, metavar="DIR",
+                    help="folder for --save-every's images (step_00050.png, …)")
+    st.add_argument("--json", action="store_true", help="print a machine-readable summary (JSON) instead")
     st.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     sub.add_parser("samples", help="list the sample image names")
     pre = sub.add_parser("precompute", help="fill the snapshot cache for every lesson (full mode) before a class")
@@ -48,11 +70,60 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _style_layers(specs: list[str] | None, preset_weights: dict[str, float]) -> dict[str, float] | None:
+    """``["conv1_1", "conv3_1:0.5"]`` → ``{layer: weight}``; a bare name gets the preset's weight for it,
+    else the mean of the preset's weights (so --style-weight keeps its meaning)."""
+    from .models import resolve_layer
+
+    if specs is None:
+        return None
+    mean = sum(preset_weights.values()) / len(preset_weights)
+    weights: dict[str, float] = {}
+    for spec in specs:
+        name, _, weight = spec.partition(":")
+        resolve_layer(name)  # an unknown name fails here, in one line
+        try:
+            weights[name] = float(weight) if weight else preset_weights.get(name, mean)
+        except ValueError:
+            raise StlibError(f"--style-layers {spec}: the weight after ':' must be a number, e.g. conv1_1:0.5"
+                             ) from None
+        if not weights[name] >= 0:
+            raise StlibError(f"--style-layers {spec}: the weight must be ≥ 0")
+    return weights
+
+
+def _crop_to_aspect(image, height: int, width: int):
+    """The largest centred crop of a PIL ``image`` with the aspect ratio ``width / height``: a style image of
+    another shape is cropped, not stretched, before it is scaled to the output's size."""
+    w, h = image.size
+    if w * height > h * width:  # too wide
+        new_w = max(1, round(h * width / height))
+        left = (w - new_w) // 2
+        return image.crop((left, 0, left + new_w, h))
+    new_h = max(1, round(w * height / width))
+    top = (h - new_h) // 2
+    return image.crop((0, top, w, top + new_h))
+
+
+def _snapshot_epochs(save_every: int | None, snapshots: Path | None, steps: int) -> list[int]:
+    if save_every is None and snapshots is None:
+        return []
+    if save_every is None or snapshots is None:
+        raise StlibError("--save-every N and --snapshots DIR go together: give both")
+    if save_every < 1:
+        raise StlibError(f"--save-every {save_every}: give a number of steps ≥ 1")
+    if snapshots.exists() and not snapshots.is_dir():
+        raise StlibError(f"--snapshots {snapshots} is a file; give a folder")
+    return sorted(set(range(0, max(steps, 0) + 1, save_every)) | {max(steps, 0)})
+
+
 def stylize_command(args: argparse.Namespace) -> int:
-    from .images import IMAGE_SUFFIXES, load_image, save_image
-    from .models import vgg19
-    from .optim import pick_device
-    from .transfer import stylize
+    from . import memory
+    from .images import IMAGE_SUFFIXES, load_image, save_image, to_pil
+    from .models import min_image_side, resolve_layer, vgg19
+    from .optim import check_steps, pick_device
+    from .presets import get_preset
+    from .transfer import INITS, stylize
 
     out: Path = args.output
     if out.suffix.lower() not in IMAGE_SUFFIXES:
@@ -61,19 +132,73 @@ def stylize_command(args: argparse.Namespace) -> int:
         raise StlibError(f"output {out} already exists; choose another name or pass --overwrite")
     if args.size < 16:
         raise StlibError(f"--size {args.size} is too small: conv5_1 needs at least 16 px per side")
+    if args.styles is not None and args.style is not None:
+        raise StlibError("give the style image either as the second argument or with --style, not both")
+    styles = args.styles if args.styles is not None else [args.style] if args.style is not None else None
+    if styles is None:
+        raise StlibError("no style image: give one after the content image, or several with --style A B …")
+    if args.style_blend is not None and len(args.style_blend) != len(styles):
+        raise StlibError(f"--style-blend has {len(args.style_blend)} weights for {len(styles)} style images; "
+                         "give one per style")
+    if not args.style_scale > 0:
+        raise StlibError(f"--style-scale {args.style_scale}: give a number > 0, e.g. 0.5")
+    check_steps(args.steps)
+    epochs = _snapshot_epochs(args.save_every, args.snapshots, args.steps)
+    preset = get_preset(args.preset)
+    content_layers = args.content_layers or list(preset.content_layers)
+    for name in content_layers:
+        resolve_layer(name)
+    style_weights = _style_layers(args.style_layers, dict(preset.style_weights))
+    layers = [*content_layers, *(style_weights or preset.style_weights)]
+    optimizer = args.optimizer or preset.optimizer
     device = pick_device(args.device)
-    content = load_image(args.content, args.size)  # bad images fail here, before the model loads
-    style = load_image(args.style, args.size)
+
+    photo = to_pil(args.content)  # bad images fail here, before the model loads
+    height, width = memory.scaled(args.size, photo.height, photo.width)
+    need = min_image_side(layers)
+    if min(height, width) < need:
+        longest = -(-need * max(photo.height, photo.width) // min(photo.height, photo.width))
+        raise StlibError(f"--size {args.size} makes this {photo.width}×{photo.height} image {width}×{height} px; "
+                         f"its layers need at least {need} px per side: use --size {longest} or more")
+    estimate = memory.check_run(height, width, layers=layers, optimizer=optimizer, num_steps=args.steps,
+                                pooling=args.pooling, styles=len(styles), style_scale=args.style_scale,
+                                snapshots=len(epochs), device=device.type)
+    content = load_image(photo, (height, width))
+    style_images = [_crop_to_aspect(to_pil(s), height, width) for s in styles]
+    if args.init in INITS:
+        init = args.init
+    else:
+        init_path = Path(args.init).expanduser()
+        if not init_path.is_file():
+            raise StlibError(f"--init {args.init}: neither {', '.join(INITS)} nor an image file; check the path")
+        init = load_image(init_path, (height, width))
+    model = vgg19(args.weights, pooling=args.pooling, device=device)
+    if epochs:
+        args.snapshots.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     result = stylize(
-        content, style, preset=args.preset, size=args.size, num_steps=args.steps, optimizer=args.optimizer, lr=args.lr,
+        content, style_images, preset=args.preset, style_blend=args.style_blend, style_scale=args.style_scale,
+        preserve_color=args.preserve_color, num_steps=args.steps, optimizer=args.optimizer, lr=args.lr,
         content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
-        init=args.init, model=vgg19(args.weights, device=device), seed=args.seed, device=device,
-        progress="stylize",
+        content_layers=args.content_layers, style_weights=style_weights, init=init, model=model, seed=args.seed,
+        snapshot_at=epochs, device=device, progress="stylize",
     )
+    seconds = time.perf_counter() - start
     save_image(result.image, out, overwrite=True)
+    written = [str(save_image(image, args.snapshots / f"step_{epoch:05d}.png", overwrite=True))
+               for epoch, image in sorted(result.snapshots.items())]
+    if args.json:
+        last = result.history[-1] if result.history else {}
+        print(json.dumps({
+            "output": str(out), "width": width, "height": height, "steps": result.steps,
+            "interrupted": result.interrupted, "seconds": round(seconds, 3), "device": device.type,
+            "content": args.content, "styles": styles, "preset": args.preset, "optimizer": optimizer,
+            "losses": {k: v for k, v in last.items() if k not in ("step", "time")}, "snapshots": written,
+            "memory_estimate_bytes": estimate.run,
+        }))
+        return 0
     state = "interrupted, saved partial result" if result.interrupted else "done"
-    print(f"{state}: {result.steps} steps in {time.perf_counter() - start:.1f} s on {device.type} → {out}")
+    print(f"{state}: {result.steps} steps in {seconds:.1f} s on {device.type}, {width}×{height} px → {out}")
     return 0
 
 

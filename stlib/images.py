@@ -17,6 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms import functional as TF
 
 from .errors import StlibError
+from .memory import check_image
 
 ImageSource = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
@@ -175,6 +176,7 @@ def resize(image: Image.Image, size: int | tuple[int, int] | None = None, max_si
         return image
     if min(h, w) < 1:
         raise StlibError(f"image size must be positive, got {size!r}")
+    check_image(h, w)  # a size that cannot fit in memory fails here, in one line, before PIL allocates it
     return image.resize((w, h), Image.Resampling.LANCZOS if (w < image.width) else Image.Resampling.BICUBIC)
 
 

