@@ -13,13 +13,13 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .images import atomic_write
 from .optim import Result
 
 FORMAT = 2  # 2: after the Caffe preprocessing fix
@@ -88,20 +88,21 @@ def load(key: str, folder: Path | None = None) -> Result | None:
 
 
 def store(key: str, result: Result, folder: Path | None = None) -> Path:
-    """Write ``result`` under ``key`` atomically (temporary file, then rename)."""
+    """Write ``result`` under ``key`` atomically (temporary file, then rename; `stlib.images.atomic_write`),
+    with the permissions the umask gives."""
     folder = folder or cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     payload = _pack(result)
     blob = hashlib.sha256(payload).hexdigest().encode("ascii") + payload
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    return atomic_write(folder / f"{key}.pt", _writer(blob))
+
+
+def _writer(blob: bytes) -> Callable[[str], None]:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
             f.write(blob)
-        os.replace(tmp, folder / f"{key}.pt")
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return folder / f"{key}.pt"
+
+    return write
 
 
 def cached(params: dict[str, Any], compute: Callable[[], Result], enabled: bool = True) -> Result:

@@ -8,7 +8,9 @@ every image file in the project's ``data/`` folder, by its stem.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -261,10 +263,48 @@ def ssim(image: torch.Tensor, target: torch.Tensor) -> float:
     return float(structural_similarity(a, b, channel_axis=-1, data_range=1.0, win_size=SSIM_WINDOW))
 
 
-def save_image(tensor: torch.Tensor, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
-    """Write an image tensor to ``path`` (format from the suffix), atomically.
+def umask() -> int:
+    """The process's umask, read without changing it where Linux allows (``/proc/self/status``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read by setting it, and put it back at once
+    os.umask(mask)
+    return mask
 
-    With ``overwrite=False`` an existing file is never replaced.
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """``write(tmp)`` into a temporary file next to ``path``, then rename it over ``path`` in one step.
+
+    A crash or an error inside ``write`` leaves ``path`` as it was (absent or the old file) and no
+    temporary file behind. The new file gets the permissions an ordinary ``open(path, "w")`` would: the
+    existing file's mode if it replaces one, else ``0o666`` minus the umask (``tempfile`` alone gives 0600).
+    """
+    path = Path(path)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~umask()
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    try:
+        os.close(fd)
+        write(tmp)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def save_image(tensor: torch.Tensor, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+    """Write an image tensor to ``path`` (format from the suffix), atomically (`atomic_write`).
+
+    With ``overwrite=False`` an existing file is never replaced. A new file's permissions follow the umask.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -273,12 +313,7 @@ def save_image(tensor: torch.Tensor, path: str | os.PathLike, *, overwrite: bool
         raise StlibError(f"{path}: unknown image suffix; use .png or .jpg")
     path.parent.mkdir(parents=True, exist_ok=True)
     image = tensor_to_pil(tensor)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
     try:
-        image.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+        return atomic_write(path, image.save)
+    except OSError as err:
+        raise StlibError(f"cannot write {path} ({err}); check the folder's permissions and free space") from None

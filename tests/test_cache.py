@@ -127,6 +127,17 @@ def test_truncated_entry_is_recomputed(cache_folder, keep):
     _damage_and_recompute(cache_folder, damage)
 
 
+def test_cache_only_refuses_to_compute_a_miss(cache_folder, monkeypatch):
+    """make site replays full mode with STLIB_CACHE_ONLY=1: a hit replays, a miss stops instead of computing."""
+    compute = Counter()
+    cache.cached({"run": 1}, compute)  # stored
+    monkeypatch.setenv("STLIB_CACHE_ONLY", "1")
+    assert cache.cached({"run": 1}, compute).cached and compute.calls == 1
+    with pytest.raises(cache.CacheMiss, match="not in the cache .* run `make precompute`"):
+        cache.cached({"run": 2}, compute)
+    assert compute.calls == 1 and issubclass(cache.CacheMiss, stlib.StlibError)
+
+
 def test_missing_key_loads_none(cache_folder):
     assert cache.load("0" * 64) is None
 
@@ -205,3 +216,31 @@ def test_transfer_functions_use_the_cache(cache_folder, vgg):
                                             progress=False)
     assert not (other_seed.cached or other_pixels.cached or other_layer.cached)
     assert len(entries(cache_folder)) == 4
+
+
+def test_entries_get_the_umask_permissions(cache_folder):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = cache.store("a" * 64, Result(image=torch.zeros(1, 3, 2, 2)))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert cache.load("a" * 64) is not None
+
+
+def test_crash_mid_write_leaves_no_partial_entry(cache_folder, monkeypatch):
+    def half_then_crash(blob):
+        def write(tmp):
+            with open(tmp, "wb") as fh:
+                fh.write(blob[: len(blob) // 2])
+            raise OSError(28, "No space left on device")
+
+        return write
+
+    monkeypatch.setattr(cache, "_writer", half_then_crash)
+    with pytest.raises(OSError):
+        cache.store("b" * 64, Result(image=torch.zeros(1, 3, 2, 2)))
+    assert list(cache_folder.iterdir()) == []  # no entry, no temporary file

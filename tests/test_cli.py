@@ -279,3 +279,17 @@ def test_real_run_blends_two_styles_with_json_summary(photo, tmp_path, capsys):
     assert json.loads(stdout)["steps"] == 2
     with Image.open(out) as image:
         assert image.size == (32, 21)
+
+
+def test_output_gets_the_umask_permissions(tmp_path, capsys, fake_stylize):
+    import os
+    import stat
+
+    out = tmp_path / "out.png"
+    old = os.umask(0o022)
+    try:
+        code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", str(out), "--size", "32"], capsys)
+    finally:
+        os.umask(old)
+    assert code == 0, err
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644

@@ -415,3 +415,58 @@ def test_ssim_bad_input(one_line):
     with pytest.raises(StlibError) as err:
         ssim(torch.zeros(1, 3, 6, 6), torch.zeros(1, 3, 6, 6))
     assert "at least 7" in one_line(err.value)
+
+
+@pytest.fixture
+def umask():
+    """``umask(mask)`` sets the process's umask for this test; the old one comes back afterwards."""
+    import os
+
+    old = os.umask(0o022)
+    os.umask(old)
+    yield lambda mask: os.umask(mask)
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_new_output_gets_the_umask_permissions(tmp_path, umask, mask, mode):
+    import stat
+
+    umask(mask)
+    path = save_image(torch.zeros(1, 3, 2, 2), tmp_path / "out.png")
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
+def test_replaced_output_keeps_its_permissions(tmp_path, umask):
+    import os
+    import stat
+
+    umask(0o022)
+    path = save_image(torch.zeros(1, 3, 2, 2), tmp_path / "out.png")
+    os.chmod(path, 0o640)
+    save_image(torch.ones(1, 3, 2, 2), path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert load_image(path).min().item() == 1.0
+
+
+def test_crash_mid_write_leaves_no_partial_file(tmp_path, monkeypatch, one_line):
+    from PIL import Image
+
+    def half_then_crash(self, fp, *args, **kwargs):
+        with open(fp, "wb") as fh:
+            fh.write(b"\x89PNG\r\n\x1a\n half a picture")
+        raise OSError(28, "No space left on device")
+
+    path = tmp_path / "out.png"
+    monkeypatch.setattr(Image.Image, "save", half_then_crash)
+    with pytest.raises(StlibError) as err:
+        save_image(torch.zeros(1, 3, 2, 2), path)
+    assert "out.png" in one_line(err.value)
+    assert list(tmp_path.iterdir()) == []  # neither the output nor a temporary file
+    monkeypatch.undo()
+    save_image(torch.zeros(1, 3, 2, 2), path)
+    before = path.read_bytes()
+    monkeypatch.setattr(Image.Image, "save", half_then_crash)
+    with pytest.raises(StlibError):
+        save_image(torch.ones(1, 3, 2, 2), path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
