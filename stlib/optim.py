@@ -9,6 +9,7 @@ progress bars, plots and widgets are callbacks or live elsewhere.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
@@ -208,8 +209,8 @@ def optimize(
         return result
     callbacks = list(callbacks)
     pending = list(epochs)
-    bar = tqdm(total=num_steps, desc=label, leave=False,
-               disable=not progress or any(getattr(obs, "shows_progress", False) for obs in watching))
+    bar = progress_bar(num_steps, label,
+                       disable=not progress or any(getattr(obs, "shows_progress", False) for obs in watching))
     start = time.perf_counter()
     state = {"last": None}
 
@@ -249,9 +250,9 @@ def optimize(
                 terms = dict(state["last"], step=result.steps, time=time.perf_counter() - start)
                 result.history.append(terms)
                 snapshot(result.steps)
-                bar.update(1)
                 if result.steps % 5 == 0 or result.steps == num_steps:
                     bar.set_postfix(loss=f"{terms['total']:.4g}", refresh=False)
+                bar.update(1)
                 for cb in callbacks:
                     stopped = bool(cb(result.steps, variable.detach(), terms)) or stopped
                 for obs in watching:
@@ -278,6 +279,51 @@ def optimize(
     for obs in watching:
         obs.finish(label, result)
     return result
+
+
+class PlainProgress:
+    """What replaces tqdm's bar when stderr is not a terminal (a pipe, a log file, CI): one line at the start
+    and one about every 10 % (``label: 30/300 steps (10%), 12 s, ~108 s left, loss=…``), not a line per
+    redraw (tqdm wrote ~140 for a 300-step run). The same methods as the tqdm calls `optimize` makes."""
+
+    def __init__(self, total: int, desc: str, file=None, parts: int = 10):
+        self.total, self.desc, self.n, self.postfix = total, desc, 0, ""
+        self.file = file if file is not None else sys.stderr
+        self.marks = sorted({max(1, math.ceil(total * i / parts)) for i in range(1, parts + 1)})
+        self.start = time.perf_counter()
+        self.closed = False
+        self._write(f"{desc}: {total} steps")
+
+    def _write(self, line: str) -> None:
+        print(line, file=self.file, flush=True)
+
+    def set_postfix(self, refresh: bool = False, **values) -> None:
+        self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
+
+    def update(self, n: int = 1) -> None:
+        before, self.n = self.n, self.n + n
+        if any(before < mark <= self.n for mark in self.marks):
+            elapsed = time.perf_counter() - self.start
+            left = elapsed / self.n * (self.total - self.n)
+            parts = [f"{self.n}/{self.total} steps ({100 * self.n // self.total}%)", f"{elapsed:.0f} s"]
+            if self.n < self.total:
+                parts.append(f"~{left:.0f} s left")
+            self._write(f"{self.desc}: " + ", ".join(parts + ([self.postfix] if self.postfix else [])))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def progress_bar(total: int, desc: str, *, disable: bool = False):
+    """tqdm's bar on a terminal and in IPython/Jupyter (as before); `PlainProgress` lines when stderr is
+    neither (a pipe or a log); nothing when ``disable``."""
+    stream = sys.stderr
+    if disable or stream is None:
+        return tqdm(total=total, disable=True)
+    is_tty = getattr(stream, "isatty", None)
+    if ipython_shell() is not None or (is_tty is not None and is_tty()):
+        return tqdm(total=total, desc=desc, leave=False)
+    return PlainProgress(total, desc)
 
 
 def _lbfgs_actual_step(opt: torch.optim.LBFGS, variable: torch.Tensor, before: torch.Tensor) -> None:

@@ -290,3 +290,75 @@ def test_outside_ipython_an_interrupt_stops_only_its_run(monkeypatch):
 
     assert run(ONES, interrupted_loss, optimizer="sgd", num_steps=5).interrupted
     assert not run(ONES, quadratic(0.0), optimizer="sgd", num_steps=5).interrupted
+
+
+# ------------------------------------------------------------------ progress when stderr is not a terminal
+
+
+class _Stream:
+    """A stand-in for stderr: a pipe/log (``tty=False``) or a terminal (``tty=True``)."""
+
+    def __init__(self, tty: bool):
+        self.tty, self.parts = tty, []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def _quadratic(image: torch.Tensor) -> torch.Tensor:
+    return ((image - 0.25) ** 2).sum()
+
+
+def test_progress_in_a_log_is_a_line_about_every_ten_percent(monkeypatch):
+    import sys
+
+    stream = _Stream(tty=False)
+    monkeypatch.setattr(sys, "stderr", stream)
+    stlib.optimize(torch.zeros(1, 3, 2, 2), _quadratic, num_steps=300, optimizer="sgd", lr=0.01, progress="demo")
+    lines = stream.text.splitlines()
+    assert "\r" not in stream.text
+    assert lines[0] == "demo: 300 steps"
+    assert len(lines) == 11, lines  # the start, then 10 %, 20 %, … 100 %
+    assert lines[1].startswith("demo: 30/300 steps (10%)") and "left" in lines[1] and "loss=" in lines[1]
+    assert lines[-1].startswith("demo: 300/300 steps (100%)") and "left" not in lines[-1]
+
+
+def test_progress_in_a_log_for_few_steps(monkeypatch):
+    import sys
+
+    stream = _Stream(tty=False)
+    monkeypatch.setattr(sys, "stderr", stream)
+    stlib.optimize(torch.zeros(1, 3, 2, 2), _quadratic, num_steps=3, optimizer="sgd", progress="few")
+    assert stream.text.splitlines() == [line for line in stream.text.splitlines() if line.startswith("few: ")]
+    assert len(stream.text.splitlines()) == 4  # start + each of the 3 steps (each is ≥ 10 %)
+
+
+def test_progress_on_a_terminal_is_tqdms_bar(monkeypatch):
+    import sys
+
+    stream = _Stream(tty=True)
+    monkeypatch.setattr(sys, "stderr", stream)
+    bar = stlib.optim.progress_bar(300, "demo")
+    assert not isinstance(bar, stlib.optim.PlainProgress)
+    bar.close()
+    assert isinstance(stlib.optim.progress_bar(300, "demo", disable=True), type(bar))
+
+
+def test_no_progress_writes_nothing(monkeypatch):
+    import sys
+
+    stream = _Stream(tty=False)
+    monkeypatch.setattr(sys, "stderr", stream)
+    stlib.optimize(torch.zeros(1, 3, 2, 2), _quadratic, num_steps=30, optimizer="sgd", progress=False)
+    assert stream.text == ""
