@@ -19,8 +19,8 @@ from .models import LAYER_INDEX, resolve_layer
 
 # what the full-mode pictures show (looked at; the lessons say which pictures to look at)
 LAYOUT_OPTIONS = ("block1", "block2", "block3", "block4", "block5", "conv1_1", "conv2_1", "conv3_1", "conv4_1")
-LAYOUT_RIGHT = {"block4", "conv4_1"}
-LAYOUT_ALSO = {"block3", "conv3_1"}
+LAYOUT_RIGHT = {"block4"}
+LAYOUT_ALSO = {"conv4_1"}
 CAT_OPTIONS = ("0", "0.25", "0.5", "0.75", "1")
 CAT_RIGHT = {"0.75", "1"}
 CAT_ALSO = {"0.5"}
@@ -105,6 +105,8 @@ def _choice(answer: Any, options: Sequence[str], right: set[str], also: set[str]
     in the full-mode pictures), nothing else. The hints count, never name, the runs to look at again."""
     items = [answer] if isinstance(answer, (str, int, float)) else list(answer)
     chosen = {str(item) if isinstance(item, str) else f"{item:g}" for item in items}
+    if not chosen:
+        return False, f"choose at least one of the {what}: {', '.join(options)}"
     unknown = sorted(chosen - set(options))
     if unknown:
         return False, f"{unknown[0]!r} is not one of the {what} above: choose among {', '.join(options)}"

@@ -32,6 +32,7 @@ ANSWERS = {
 # other right answers: every one must be accepted
 ALSO_RIGHT = {
     "02_loss_factor": [512 * 32 * 32 // 2, torch.tensor(262144.0)],
+    "02_layout_layers": ["block4", ("block4", "conv4_1")],
     "04_floor": [lambda p1, p2, w1, w2: ((p1 - p2) ** 2).mean() / (1 / w1 + 1 / w2)],
     "06_convention_factor": [64, torch.tensor(64.0)],
 }
@@ -40,7 +41,7 @@ ALSO_RIGHT = {
 WRONG = {
     "01_gradient": [lambda x: 2 * x],  # forgot the chain rule's Σx
     "02_loss_factor": [512 * 32 * 32, 512 * 28 * 28 / 2, 512 * 64 * 64 / 2, 32 * 32 / 2, 1 / 262144, "many", None],
-    "02_layout_layers": [["block5"], ["conv1_1", "block4"], "conv2_1", ["block4"], ["block9"], 4],
+    "02_layout_layers": [["block5"], ["block4", "block5"], ["conv1_1", "block4"], "conv2_1", ["block9"], 4, []],
     "03_random_layer": ["block5"],
     "04_cat_balances": [[0], [0, 0.25, 0.5, 0.75, 1], [1], ["cat"], 2],
     "04_floor": [lambda p1, p2, w1, w2: w1 * (1 - w1) * ((p1 - p2) ** 2).mean(),  # assumes w1 + w2 = 1

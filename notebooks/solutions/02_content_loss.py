@@ -5,4 +5,4 @@
 loss_factor = 512 * 32 * 32 / 2  # = 262144
 
 # the full-mode reconstructions (epoch 91) that keep the cat's layout but not its fine texture
-layout_layers = ["block4", "conv4_1"]
+layout_layers = ["block4"]  # conv4_1 is accepted too: it sits in between
