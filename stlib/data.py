@@ -8,9 +8,10 @@ Then use them by name: ``stlib.load_image("starry_night")``. The files come from
 Wikimedia Commons (1024 px wide thumbnails) and are git-ignored; ``data/README.md``
 lists every image with its source and licence.
 
-Each download is streamed to a temporary file inside the destination folder,
-checked (SHA-256 where one is recorded, then that PIL can open it) and only then
-renamed into place, so a failed or interrupted download leaves nothing behind.
+Downloads go through `pooch` (scikit-image's own fetcher, ``pip install pooch``): it streams each file
+to a temporary file inside the destination folder and checks its SHA-256 where one is known; then
+`stlib` checks that PIL can open it and only then renames it into place (with the permissions your umask
+gives), so a failed or interrupted download leaves nothing behind.
 An existing file is never replaced unless ``overwrite=True`` (``--overwrite``).
 
 Checksums: an entry whose ``sha256`` is ``None`` is not pinned in `PAINTINGS` yet
@@ -26,28 +27,23 @@ from __future__ import annotations
 import argparse
 import errno
 import hashlib
-import http.client
 import logging
 import os
 import re
 import socket
 import sys
-import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from .errors import StlibError
-from .images import data_dir, open_image
+from .images import atomic_write, data_dir, open_image, umask
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "stlib-data/0.1 (neural style transfer lessons; python urllib)"  # Wikimedia asks for one
+USER_AGENT = "stlib-data/0.2 (neural style transfer lessons; pooch)"  # Wikimedia asks for one
 CHUNK = 64 * 1024
-MAX_BYTES = 64 * 1024 * 1024  # a 1024 px painting is well under 1 MB; refuse anything absurd
 MANIFEST = "checksums.sha256"  # in the destination folder: the SHA-256 of each first download
 _MANIFEST_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")  # what sha256sum writes: digest, 2 chars, file name
 
@@ -158,15 +154,13 @@ def _record(folder: Path, file: str, digest: str) -> Path:
     lines = [line for line in _manifest_lines(path) if line.strip() and file_of(line) != file]
     lines.append(f"{digest}  {file}")
     lines.sort(key=lambda line: (file_of(line) is None, file_of(line) or ""))  # malformed lines last, as they were
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-checksums-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            out.write("\n".join(lines) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    text = "\n".join(lines) + "\n"
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+            out.write(text)
+
+    return atomic_write(path, write)
 
 
 def _painting(name: str) -> Painting:
@@ -195,82 +189,111 @@ def _short(digest: str) -> str:
     return digest[:12] + "…"
 
 
+def _pooch():
+    """scikit-image's own fetcher (an optional dependency of scikit-image: ``scikit-image[data]``)."""
+    try:
+        import pooch
+    except ImportError:
+        raise StlibError("downloading the paintings needs pooch (scikit-image's fetcher): "
+                         "pip install pooch, then run this again") from None
+    return pooch
+
+
+def _caused_by(err: BaseException, kind: type | tuple[type, ...]) -> BaseException | None:
+    """The first exception of ``kind`` in ``err``'s chain (requests and urllib3 wrap the socket's error)."""
+    seen: set[int] = set()
+    todo: list[object] = [err]
+    while todo:
+        e = todo.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, kind):
+            return e
+        todo += [e.__cause__, e.__context__, getattr(e, "reason", None), *getattr(e, "args", ())]
+    return None
+
+
 def _reason(err: BaseException, url: str) -> str:
     """What went wrong with the connection, in a few words."""
+    import requests
+
     host = urlsplit(url).netloc or url
-    if isinstance(err, urllib.error.HTTPError):
-        return f"{url} answered HTTP {err.code} {_one_line(err.reason)}"
-    if isinstance(err, urllib.error.URLError):
-        if not isinstance(err.reason, BaseException):
-            return f"cannot reach {host} ({_one_line(err.reason)})"
-        err = err.reason
-    if isinstance(err, TimeoutError):  # socket.timeout is TimeoutError since Python 3.10
+    if isinstance(err, requests.HTTPError) and err.response is not None:
+        return f"{url} answered HTTP {err.response.status_code} {_one_line(err.response.reason)}"
+    if isinstance(err, requests.Timeout) or _caused_by(err, TimeoutError):
         return f"{host} did not answer in time"
-    if isinstance(err, ConnectionRefusedError):
+    if _caused_by(err, ConnectionRefusedError):
         return f"connection to {host} refused (server down or wrong address)"
-    if isinstance(err, socket.gaierror):
+    if _caused_by(err, socket.gaierror):
         return f"cannot resolve {host} (are you offline?)"
-    if getattr(err, "filename", None) or getattr(err, "errno", None) == errno.ENOSPC:  # our side: dest
+    if not isinstance(err, requests.RequestException) and (
+        getattr(err, "filename", None) or getattr(err, "errno", None) == errno.ENOSPC
+    ):  # our side: dest
         return f"cannot write the download ({_one_line(err)})"
-    if isinstance(err, http.client.IncompleteRead):
-        return f"{host} closed the connection after {len(err.partial)} bytes"
     return f"cannot download from {host} ({type(err).__name__}: {_one_line(err)})"
+
+
+def _downloader(timeout: float):
+    """pooch's HTTP downloader, with the User-Agent Wikimedia asks for and a timeout per network operation."""
+    return _pooch().HTTPDownloader(progressbar=False, timeout=timeout, headers={"User-Agent": USER_AGENT})
 
 
 def _fetch(
     name: str, painting: Painting, dest: Path, expected: str | None, *, base_url: str | None, timeout: float
 ) -> tuple[Path, str]:
-    """Download into a temporary file in ``dest``, verified; returns it and its SHA-256.
+    """Download with pooch into a temporary file in ``dest``, verified; returns it and its SHA-256.
 
-    ``expected``: the SHA-256 pinned in `PAINTINGS`, else the one recorded in the manifest, else None.
+    pooch streams into its own temporary file in ``dest``, checks ``expected`` (the SHA-256 pinned in
+    `PAINTINGS`, else the one recorded in the manifest, else None) and only then renames it; a failure
+    leaves nothing behind. Here the result must also be an image PIL can open.
     """
     url = f"{base_url.rstrip('/')}/{filename(name)}" if base_url else painting.url
     retry = f"the file was not saved — retry later or download it by hand from {painting.source} into {dest}/"
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    tmp: str | None = None
+    pooch = _pooch()
+    import requests
+
+    tmp: Path | None = dest / f".tmp-{name}-{os.urandom(6).hex()}{painting.suffix}"
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # pooch logs every download (and an unpinned file's hash) at INFO
     try:
         try:
-            response = urllib.request.urlopen(request, timeout=timeout)
-        except ValueError as err:  # malformed URL, e.g. a base_url without http://
-            raise StlibError(f"{name}: invalid URL {url!r} ({_one_line(err)}); give an http(s):// address") from None
-        with response:
-            fd, tmp = tempfile.mkstemp(prefix=f".tmp-{name}-", suffix=painting.suffix, dir=dest)
-            digest = hashlib.sha256()
-            size = 0
-            with os.fdopen(fd, "wb") as out:
-                while block := response.read(CHUNK):
-                    size += len(block)
-                    if size > MAX_BYTES:
-                        raise StlibError(
-                            f"{name}: {url} is larger than {MAX_BYTES // 2**20} MiB, not a painting; {retry}"
-                        )
-                    digest.update(block)
-                    out.write(block)
-        got = digest.hexdigest()
-        if expected is not None and got != expected:
+            pooch.retrieve(url, known_hash=f"sha256:{expected}" if expected else None, fname=tmp.name,
+                           path=dest, downloader=_downloader(timeout), progressbar=False)
+        except ValueError as err:
+            if isinstance(err, requests.RequestException):  # MissingSchema, InvalidURL: a malformed URL
+                raise StlibError(f"{name}: invalid URL {url!r} ({_one_line(err)}); give an http(s):// address"
+                                 ) from None
+            if expected is None or "hash" not in str(err):
+                raise
+            got = re.search(r"got:? *'?([0-9a-fA-F]{64})", str(err))
+            got_short = _short(got[1].lower()) if got else "another digest"
             if painting.sha256 is None:  # the expected digest comes from the manifest
                 manifest = dest / MANIFEST
                 raise StlibError(
-                    f"{name}: checksum mismatch (got {_short(got)}, expected {_short(expected)}, the checksum "
+                    f"{name}: checksum mismatch (got {got_short}, expected {_short(expected)}, the checksum "
                     f"recorded on first download in {manifest}); the file was not saved — if the source "
                     f"legitimately changed, delete the {filename(name)} line from {manifest} and download again"
-                )
-            raise StlibError(f"{name}: checksum mismatch (got {_short(got)}, expected {_short(expected)}); {retry}")
+                ) from None
+            raise StlibError(
+                f"{name}: checksum mismatch (got {got_short}, expected {_short(expected)}); {retry}") from None
+        got = sha256_of(tmp)
         try:
             open_image(tmp)
         except StlibError:
             raise StlibError(
                 f"{name}: the download from {url} is not an image PIL can read (an error page?); {retry}"
             ) from None
+        os.chmod(tmp, 0o666 & ~umask())  # pooch's temporary file is 0600; a painting is an ordinary file
         done, tmp = tmp, None
-        return Path(done), got
-    except (OSError, http.client.HTTPException) as err:  # URLError, HTTPError, timeouts, resets are OSErrors
-        if isinstance(err, urllib.error.HTTPError):
-            err.close()
+        return done, got
+    except (OSError, requests.RequestException) as err:  # connection errors, HTTP errors, timeouts, a full disk
         raise StlibError(f"{name}: {_reason(err, url)}; {retry}") from None
     finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        logger.setLevel(level)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def fetch_one(

@@ -1,4 +1,4 @@
-"""The paintings downloader, against a local HTTP server on 127.0.0.1 (never the internet)."""
+"""The paintings downloader (pooch underneath), against a local HTTP server on 127.0.0.1 (never the internet)."""
 
 from __future__ import annotations
 
@@ -73,8 +73,14 @@ class Server:
         self.thread.join(TIMEOUT)
 
 
+def needs_pooch() -> None:
+    """Downloads go through pooch; until the requirements name it, a machine without it skips these tests."""
+    pytest.importorskip("pooch", reason="pooch is not installed: pip install pooch")
+
+
 @pytest.fixture
 def server():
+    needs_pooch()
     srv = Server()
     yield srv
     srv.close()
@@ -83,6 +89,7 @@ def server():
 @pytest.fixture
 def dead_url():
     """An address where nothing listens: a bound socket that never listens refuses connections."""
+    needs_pooch()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     yield f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -149,6 +156,7 @@ def test_server_down_is_one_line_error_and_nothing_is_left(table, dead_url, tmp_
 
 
 def test_timeout_is_one_line_error(table, tmp_path):
+    needs_pooch()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # accepts connections, never answers
         sock.bind(("127.0.0.1", 0))
         sock.listen(1)
@@ -177,26 +185,25 @@ def test_payload_that_is_not_an_image_is_refused(server, monkeypatch, tmp_path):
 
 def test_disk_full_is_one_line_error_and_nothing_is_left(server, table, tmp_path, monkeypatch):
     server.files["/tiny.png"] = PNG
-    real_fdopen = os.fdopen
+    real_downloader = data._downloader
 
-    class FullDisk:  # what os.fdopen gives the downloader: every write fails with ENOSPC
-        def __init__(self, fd, mode):
-            self.fh = real_fdopen(fd, mode)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.fh.close()
-
+    class FullDisk:  # where pooch's downloader writes what it receives: every write fails with ENOSPC
         def write(self, block):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(os, "fdopen", FullDisk)
+        def flush(self):
+            pass
+
+    def downloader(timeout):
+        download = real_downloader(timeout)
+        return lambda url, output_file, pooch, **kwargs: download(url, FullDisk(), pooch, **kwargs)
+
+    monkeypatch.setattr(data, "_downloader", downloader)
     with pytest.raises(StlibError) as excinfo:
         data.download("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)
     monkeypatch.undo()
     _one_line_error(excinfo, "cannot write the download", "No space left")
+    assert server.requests == ["/tiny.png"]  # the real HTTP download through pooch
     assert os.listdir(tmp_path) == []
 
 
@@ -377,3 +384,42 @@ def test_garbage_manifest_line_is_ignored_with_a_warning(server, unpinned, tmp_p
     lines = (tmp_path / data.MANIFEST).read_text().splitlines()
     assert lines[0] == f"{PNG_SHA}  tiny.png"  # recorded; the malformed lines are kept, after it
     assert lines[1:] == ["not a checksum  tiny.png", f"{PNG_SHA[:-1]}  tiny.png"]
+
+
+# --- pooch -----------------------------------------------------------------------------------
+
+
+def test_downloads_go_through_pooch_with_the_known_hash(server, table, tmp_path, monkeypatch):
+    import pooch
+
+    calls = []
+    real_retrieve = pooch.retrieve
+
+    def spy(url, known_hash, **kwargs):
+        calls.append((url, known_hash))
+        return real_retrieve(url, known_hash, **kwargs)
+
+    monkeypatch.setattr(pooch, "retrieve", spy)
+    server.files["/tiny.png"] = PNG
+    data.download("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)
+    assert calls == [(f"{server.url}/tiny.png", f"sha256:{PNG_SHA}")]
+
+
+def test_downloaded_file_gets_the_umask_permissions(server, table, tmp_path):
+    import stat
+
+    server.files["/tiny.png"] = PNG
+    old = os.umask(0o022)
+    try:
+        path = data.fetch_one("tiny", tmp_path, base_url=server.url, timeout=TIMEOUT)[0]
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_without_pooch_the_error_says_how_to_install_it(table, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pooch", None)  # import pooch → ImportError
+    with pytest.raises(StlibError) as excinfo:
+        data.download("tiny", tmp_path, base_url="http://127.0.0.1:9", timeout=TIMEOUT)
+    assert "pip install pooch" in str(excinfo.value) and "\n" not in str(excinfo.value)
+    assert os.listdir(tmp_path) == []
