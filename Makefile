@@ -14,10 +14,11 @@ LAB_FLAGS = $(if $(filter 0,$(LAB_UID)),--allow-root) $(if $(LAB_DESKTOP),,--no-
 LAB_FLAGS += --LabApp.default_url=/lab/tree/00_introduction.ipynb
 
 # make precompute FAST=1 LESSONS="00 07"  — fast mode's sizes, only the lessons named by their number
+# make site [FAST=1] [LESSONS="02 07"]     — the lessons as a static website in build/site (tools/build_site.py)
 FAST ?=
 LESSONS ?=
 
-.PHONY: install lab test lint bench clean-notebooks precompute
+.PHONY: install lab test lint bench clean-notebooks precompute site
 
 install:
 	$(PIP_INSTALL)
@@ -40,3 +41,8 @@ clean-notebooks:
 
 precompute:
 	$(PYTHON) -m stlib precompute $(strip $(if $(filter-out 0,$(FAST)),--fast) $(LESSONS))
+
+# full mode where `make precompute` filled the cache, fast mode otherwise (each page says which); fetches
+# require.js, the widget manager and MathJax once with `npm pack` into build/npm (no CDN on the site)
+site: install
+	$(PYTHON) tools/build_site.py $(strip $(if $(filter-out 0,$(FAST)),--fast) $(LESSONS))

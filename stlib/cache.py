@@ -5,6 +5,8 @@ images' pixels, layers, weights, epochs, optimiser, lr, size, seed and the `stli
 version). Entries are written atomically with their own checksum; a corrupt or
 partial entry is detected, deleted and recomputed, never shown.
 Location: ``$STLIB_CACHE_DIR`` or ``.stlib-cache/`` in the repository (git-ignored).
+``STLIB_CACHE_ONLY=1`` turns a miss into a `CacheMiss` error instead of a computation: ``make site``
+uses it to replay full mode only where ``make precompute`` filled the cache.
 """
 
 from __future__ import annotations
@@ -19,10 +21,15 @@ from typing import Any
 
 import torch
 
+from .errors import StlibError
 from .images import atomic_write
 from .optim import Result
 
 FORMAT = 2  # 2: after the Caffe preprocessing fix
+
+
+class CacheMiss(StlibError):
+    """A run that is not in the cache, asked for with ``STLIB_CACHE_ONLY=1``."""
 
 
 def cache_dir() -> Path:
@@ -114,6 +121,9 @@ def cached(params: dict[str, Any], compute: Callable[[], Result], enabled: bool 
     if hit is not None:
         hit.cached = True
         return hit
+    if os.environ.get("STLIB_CACHE_ONLY", "").strip().lower() in {"1", "true", "yes", "on"}:
+        raise CacheMiss(f"run {key[:12]} is not in the cache {cache_dir()} (STLIB_CACHE_ONLY is set); "
+                        "run `make precompute` to fill it")
     result = compute()
     if not result.interrupted:
         store(key, result)

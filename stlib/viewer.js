@@ -109,7 +109,7 @@ function render({ model, el }) {
     "aria-label": "epoch" });
   const readout = h("span", { class: "stlib-viewer-readout" });
   const speed = h("select", { class: "stlib-viewer-speed", title: "frames per second" },
-    ...[1, 2, 5, 10, 20].map((f) => h("option", { value: String(f), text: `${f}/s` })));
+    ...[1, 2, 5, 12, 24].map((f) => h("option", { value: String(f), text: `${f}/s` })));
   const controls = h("div", { class: "stlib-viewer-controls" }, play, h("span", { text: "epoch" }), slider, readout, speed);
   const img = h("img", { class: "stlib-viewer-frame", alt: "snapshot" });
   const pictures = h("div", { class: "stlib-viewer-pictures" }, img);

@@ -2,8 +2,10 @@
 
 For each notebook: open it in JupyterLab (a copy in a temporary folder, fast mode), wait for
 the kernel, Run → Run All Cells, fail on the first error, then on the first `SnapshotViewer`
-move the epoch slider, pick another run in the selector (on the first viewer that offers a
-choice) and press Play, checking each time that the picture on screen changes. In lesson 07 the
+move the epoch slider (End, ← →), pick another run in the selector (on the first viewer that offers
+a choice) and press Play, checking each time that the picture on screen changes. The viewer runs in
+the browser (stlib/viewer.js); every wait reads its root's ``data-shown="<run>@<index>"``, set once
+that exact frame is decoded, so no screenshot races a swap. In lesson 07 the
 student then uploads a photo through the image picker's button (the kernel must hold it) and a
 file that is not an image (a one-line message; the photo stays chosen). A synthetic notebook
 (fake runs, no VGG) is always tested too. Screenshots go to ``artifacts/browser/`` (git-ignored):

@@ -1,0 +1,318 @@
+"""Build the lessons into a static website: ``make site`` (``python tools/build_site.py``).
+
+Each lesson is executed in a fresh kernel (nbclient) and exported with nbconvert's HTML exporter
+(its JupyterLab template, widget state embedded), so every SnapshotViewer on a page works with no
+kernel. The mode is chosen per lesson:
+
+* **full** (the lecture's sizes) when every run it needs is in the precompute cache
+  (``make precompute``): executed with ``STLIB_CACHE_ONLY=1``, a missing run stops that attempt;
+* **fast** (``STLIB_FAST=1``) otherwise, or for every lesson with ``--fast``.
+
+Each page says which, at the top. Nothing on the site is loaded from a CDN: require.js, the widget
+manager (``@jupyter-widgets/html-manager``) and MathJax are fetched once from the npm registry with
+``npm pack`` (exact versions, checked against the SHA-512 below, kept in ``build/npm/``), and the
+anywidget front end comes from the installed ``anywidget`` Python package; all are served from
+``static/`` on the site. Usage::
+
+    python tools/build_site.py [--fast] [--out build/site] [LESSON ...]   # lessons: "02", "07_style…"
+    python -m http.server -d build/site 8000                              # preview
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import hashlib
+import html
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "tools" / "site_template"
+PAGE_LIMIT = 5 * 2**20  # an executed lesson page with all its viewers stays under 5 MB
+
+# (npm spec, tarball name, SHA-512 from the registry, {member in the tarball: path(s) on the site})
+NPM = [
+    ("requirejs@2.3.7", "requirejs-2.3.7.tgz",
+     "DouTG8T1WanGok6Qjg2SXuCMzszOo0eHeH9hDZ5Y4x8Je+9JB38HdTLT4/VA8OaUhBa0JPVHJ0pyBkM1z+pDsw==",
+     {"package/require.js": "static/require.js"}),
+    ("@jupyter-widgets/html-manager@1.0.15", "jupyter-widgets-html-manager-1.0.15.tgz",
+     "5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
+     {"package/dist/embed-amd.js": "static/html-manager/embed-amd.js",
+      # its icon font (Font Awesome), where the bundle asks for it: next to the page, under each AMD module's
+      # name (woff2 and woff only: every browser that runs the widget manager takes one of those two)
+      re.compile(r"package/dist/([0-9a-f]{20}\.woff2?)$"):
+          ("@jupyter-widgets/\\1", "@jupyter-widgets/html-manager/dist/\\1")}),
+    ("mathjax@3.2.2", "mathjax-3.2.2.tgz",
+     "Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
+     {"package/es5/tex-chtml-full.js": "static/mathjax/tex-chtml-full.js",
+      re.compile(r"package/es5/output/chtml/fonts/woff-v2/([A-Za-z0-9_-]+\.woff)$"):
+          "static/mathjax/output/chtml/fonts/woff-v2/\\1"}),
+]
+
+MODES = {
+    "full": "full mode — the lecture's sizes (256 px, full epoch counts), replayed from the precompute cache",
+    "fast": "fast mode (<code>STLIB_FAST=1</code>) — 64 px images and short runs, so the site builds in minutes; "
+            "run the notebook yourself (or <code>make precompute</code> before <code>make site</code>) "
+            "for the lecture's sizes",
+}
+
+
+def fail(message: str) -> None:
+    print(f"make site: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# JavaScript served by the site itself
+
+
+def npm_tarball(spec: str, name: str, sha512: str, folder: Path) -> Path:
+    """``npm pack`` one exact package version into ``folder`` (once) and check its SHA-512."""
+    path = folder / name
+    if not path.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            fail(f"npm is needed once to fetch {spec} (install Node.js: apt-get install nodejs npm)")
+        folder.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run([npm, "pack", spec, "--pack-destination", str(folder), "--silent"],
+                              capture_output=True, text=True)
+        if proc.returncode != 0 or not path.exists():
+            fail(f"npm pack {spec} failed:\n{proc.stderr.strip()[-2000:]}")
+    digest = base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
+    if digest != sha512:
+        path.unlink()
+        fail(f"{name}: SHA-512 {digest} is not the registry's {sha512}; deleted it, run again")
+    return path
+
+
+def install_static(site: Path, npm_folder: Path) -> None:
+    static = site / "static"
+    static.mkdir(parents=True, exist_ok=True)
+    for spec, name, sha512, members in NPM:
+        with tarfile.open(npm_tarball(spec, name, sha512, npm_folder)) as tar:
+            found = set()
+            for member in tar.getmembers():
+                for pattern, targets in members.items():
+                    if isinstance(pattern, str):
+                        m = None if member.name != pattern else True
+                    else:
+                        m = pattern.match(member.name)
+                    if not m or not member.isfile():
+                        continue
+                    data = tar.extractfile(member).read()
+                    for target in (targets,) if isinstance(targets, str) else targets:
+                        out = site / (target if m is True else m.expand(target))
+                        out.parent.mkdir(parents=True, exist_ok=True)
+                        out.write_bytes(data)
+                    found.add(pattern)
+            if set(members) - found:
+                fail(f"{name} lacks {sorted(map(str, set(members) - found))}")
+    # anywidget's front end for the widget manager: an AMD module in the Python package, the same
+    # version as the kernel side that wrote the widget state
+    import anywidget
+
+    amd = Path(anywidget.__file__).parent / "nbextension" / "index.js"
+    if not amd.exists():
+        fail(f"{amd} is missing: reinstall anywidget (pip install -r requirements.txt)")
+    (static / "anywidget").mkdir(exist_ok=True)
+    shutil.copyfile(amd, static / "anywidget" / "index.js")
+
+
+# ---------------------------------------------------------------------------------------------
+# lessons
+
+
+def lesson_title(nb) -> str:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            m = re.search(r"^#\s+(.+)$", cell.source, re.M)
+            if m:
+                return m.group(1).strip()
+    return ""
+
+
+def execute(path: Path, mode: str, timeout: int):
+    """Run ``path`` in a fresh kernel in ``mode``; return the executed notebook (widget state stored)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    saved = {k: os.environ.get(k) for k in ("STLIB_FAST", "STLIB_CACHE_ONLY")}
+    os.environ["STLIB_FAST"] = "1" if mode == "fast" else "0"  # the kernel inherits them
+    os.environ["STLIB_CACHE_ONLY"] = "1" if mode == "full" else "0"
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return nb
+
+
+def run_lesson(path: Path, fast: bool, timeout: int):
+    """(executed notebook, mode): full mode from the cache when it holds every run, else fast mode."""
+    from nbclient.exceptions import CellExecutionError
+
+    from stlib.cache import cache_dir
+
+    if not fast and any(cache_dir().glob("*.pt")):
+        try:
+            return execute(path, "full", timeout), "full"
+        except CellExecutionError as err:
+            if "CacheMiss" not in str(err) and "STLIB_CACHE_ONLY" not in str(err):
+                raise
+            print(f"  {path.stem}: a run is not in the full-mode cache; fast mode instead", flush=True)
+    return execute(path, "fast", timeout), "fast"
+
+
+BIG_PNG = 150_000  # bytes: larger figure outputs go on the site as JPEG
+
+
+def compact_figures(nb) -> int:
+    """Large PNG outputs (the snapshot grids: ~1.5 MB each as PNG) → JPEG at the same size; returns how many.
+
+    Only the site's copy changes; the notebooks keep their PNGs. A grid of photos and noise is what PNG
+    compresses worst and JPEG best; 4:4:4 chroma and quality 88 keep the titles' text clean.
+    """
+    import io
+
+    from PIL import Image
+
+    count = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            png = data.get("image/png")
+            if not png or len(png) * 3 // 4 < BIG_PNG:
+                continue
+            image = Image.open(io.BytesIO(base64.b64decode(png)))
+            if image.mode in ("RGBA", "LA", "P"):
+                image = image.convert("RGBA")
+                flat = Image.new("RGB", image.size, "white")
+                flat.paste(image, mask=image.getchannel("A"))
+                image = flat
+            buf = io.BytesIO()
+            image.convert("RGB").save(buf, format="jpeg", quality=88, subsampling=0)
+            if buf.tell() < len(png) * 3 // 4:
+                del data["image/png"]
+                data["image/jpeg"] = base64.b64encode(buf.getvalue()).decode("ascii")
+                count += 1
+    return count
+
+
+def add_banner(nb, mode: str, built: str) -> None:
+    import nbformat
+
+    text = (f'<div class="stlib-site-banner">\n\n<a href="index.html">← all lessons</a> · '
+            f"executed {built} in <b>{MODES[mode]}</b>. The snapshot viewers work on this page without Python; "
+            "cells that need a kernel (uploading your own image) do not.\n\n</div>")
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(text))
+    nb.metadata["stlib_site_mode"] = mode
+
+
+def export(nb, title: str) -> str:
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="stlib_site", extra_template_basedirs=[str(TEMPLATES)],
+                            require_js_url="static/require.js",
+                            widget_renderer_url="static/html-manager/embed-amd.js",
+                            mathjax_url="static/mathjax/tex-chtml-full.js")
+    nb.metadata["title"] = title
+    body, _ = exporter.from_notebook_node(nb)
+    external = re.search(r"""<script[^>]+src=["']?(https?:)?//""", body)
+    if external or re.search(r"cdn\.jsdelivr|cdnjs\.|unpkg\.com", body):
+        fail(f"{title}: the exported page still loads a script from another server")
+    return body
+
+
+INDEX = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Style Transfer lessons</title>
+<style>
+body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 52em; margin: 2em auto; padding: 0 1em; color: #222; }}
+table {{ border-collapse: collapse; width: 100%; }}
+td, th {{ padding: .35em .6em; border-bottom: 1px solid #ddd; text-align: left; }}
+td.n {{ font-variant-numeric: tabular-nums; text-align: right; color: #555; }}
+</style></head><body>
+<h1>Style Transfer lessons</h1>
+<p>Neural style transfer (Gatys, Ecker &amp; Bethge, CVPR 2016) step by step in PyTorch, as executed notebooks.
+Every snapshot viewer works in the page: drag the epoch slider, press Play, pick a layer — no Python needed.
+To run the lessons yourself: clone the repository and <code>make lab</code>.</p>
+<table><tr><th>#</th><th>lesson</th><th>mode</th><th class="n">page</th></tr>
+{rows}
+</table>
+<p><small>Built {built} with nbconvert {nbconvert} (JupyterLab template), {viewers} snapshot viewers in all.</small></p>
+</body></html>
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("lessons", nargs="*", help="lesson numbers or names (default: all)")
+    parser.add_argument("--fast", action="store_true", help="fast mode for every lesson, even with a filled cache")
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "site", help="output folder (default build/site)")
+    parser.add_argument("--npm-cache", type=Path, default=ROOT / "build" / "npm",
+                        help="where the npm tarballs are kept (default build/npm)")
+    parser.add_argument("--notebooks", type=Path, default=None,
+                        help="build the lessons in this folder instead of notebooks/ (e.g. an exported commit)")
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(ROOT))
+    import nbconvert
+
+    from stlib.errors import StlibError
+    from stlib.lessons import lesson_paths, select_lessons
+
+    try:
+        found = sorted(args.notebooks.glob("[0-9][0-9]_*.ipynb")) if args.notebooks else lesson_paths()
+        if not found:
+            fail(f"no lessons in {args.notebooks}")
+        paths = select_lessons(found, args.lessons)
+    except StlibError as err:
+        fail(str(err))
+    out: Path = args.out
+    if out.exists():
+        shutil.rmtree(out)
+    install_static(out, args.npm_cache)
+    built = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    rows, viewers, oversized = [], 0, []
+    start = time.perf_counter()
+    for path in paths:
+        t = time.perf_counter()
+        nb, mode = run_lesson(path, args.fast, args.timeout)
+        title = lesson_title(nb) or path.stem
+        compact_figures(nb)
+        add_banner(nb, mode, built)
+        page = export(nb, title)
+        (out / f"{path.stem}.html").write_text(page, encoding="utf-8")
+        size = len(page.encode("utf-8"))
+        viewers += len(re.findall(r'"_anywidget_id":\s*"stlib\.widgets\.SnapshotViewer"', page))
+        if size > PAGE_LIMIT:
+            oversized.append(path.stem)
+        print(f"  {path.stem}.html: {mode} mode, {size / 2**20:.2f} MB, {time.perf_counter() - t:.0f} s", flush=True)
+        rows.append(f'<tr><td>{path.stem[:2]}</td><td><a href="{path.stem}.html">{html.escape(title)}</a></td>'
+                    f'<td>{mode}</td><td class="n">{size / 2**20:.1f} MB</td></tr>')
+    (out / "index.html").write_text(INDEX.format(rows="\n".join(rows), built=built, nbconvert=nbconvert.__version__,
+                                                 viewers=viewers), encoding="utf-8")
+    total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"site: {len(paths)} lessons in {out} ({total / 2**20:.1f} MB in all) in {time.perf_counter() - start:.0f} s;"
+          f" preview: python -m http.server -d {os.path.relpath(out)} 8000")
+    if oversized:
+        fail(f"pages over {PAGE_LIMIT // 2**20} MB: {', '.join(oversized)} (frames too large?)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
