@@ -33,7 +33,9 @@ function s(tag, attrs = {}) {
 function fmt(v) {
   if (v === 0) return "0";
   const e = Math.floor(Math.log10(Math.abs(v)));
-  return Math.abs(e) >= 4 ? `1e${e}` : String(+v.toPrecision(3));
+  if (Math.abs(e) < 4) return String(+v.toPrecision(3));
+  const [mantissa, exponent] = v.toExponential(1).split("e");
+  return `${+mantissa}e${+exponent}`; // 1e8, 1.3e8, 2.2e-5
 }
 
 // The loss curve of one run (log scale), drawn once per run; `mark(epoch)` moves the red ring and line.
