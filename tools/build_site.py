@@ -160,13 +160,24 @@ def execute(path: Path, mode: str, timeout: int):
     return nb
 
 
+def full_mode_cached() -> bool:
+    """Whether the cache holds any full-mode run (an image at the lecture's size; lesson 00's 128 px runs are
+    the same in both modes): without one a full-mode attempt could only compute, so fast mode right away."""
+    from stlib import cache
+    from stlib.config import FULL
+
+    for entry in sorted(cache.cache_dir().glob("*.pt")):
+        result = cache.load(entry.stem)
+        if result is not None and max(result.image.shape[-2:]) >= FULL.imsize:
+            return True
+    return False
+
+
 def run_lesson(path: Path, fast: bool, timeout: int):
     """(executed notebook, mode): full mode from the cache when it holds every run, else fast mode."""
     from nbclient.exceptions import CellExecutionError
 
-    from stlib.cache import cache_dir
-
-    if not fast and any(cache_dir().glob("*.pt")):
+    if not fast and full_mode_cached():
         try:
             return execute(path, "full", timeout), "full"
         except CellExecutionError as err:
