@@ -254,7 +254,7 @@ INDEX = """<!DOCTYPE html>
 body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 52em; margin: 2em auto; padding: 0 1em; color: #222; }}
 table {{ border-collapse: collapse; width: 100%; }}
 td, th {{ padding: .35em .6em; border-bottom: 1px solid #ddd; text-align: left; }}
-td.n {{ font-variant-numeric: tabular-nums; text-align: right; color: #555; }}
+td.n {{ font-variant-numeric: tabular-nums; text-align: right; color: #555; white-space: nowrap; }}
 </style></head><body>
 <h1>Style Transfer lessons</h1>
 <p>Neural style transfer (Gatys, Ecker &amp; Bethge, CVPR 2016) step by step in PyTorch, as executed notebooks.
