@@ -318,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / "index.html").write_text(INDEX.format(rows="\n".join(rows), built=built, nbconvert=nbconvert.__version__,
                                                  viewers=viewers), encoding="utf-8")
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    print(f"site: {len(paths)} lessons in {out} ({total / 2**20:.1f} MB in all) in {time.perf_counter() - start:.0f} s;"
+    lessons = f"{len(paths)} lesson" + ("s" if len(paths) != 1 else "")
+    print(f"site: {lessons} in {out} ({total / 2**20:.1f} MB in all) in {time.perf_counter() - start:.0f} s;"
           f" preview: python -m http.server -d {os.path.relpath(out)} 8000")
     if oversized:
         fail(f"pages over {PAGE_LIMIT // 2**20} MB: {', '.join(oversized)} (frames too large?)")
