@@ -33,6 +33,7 @@ ANSWERS = {
 ALSO_RIGHT = {
     "02_loss_factor": [512 * 32 * 32 // 2, torch.tensor(262144.0)],
     "02_layout_layers": ["block4", ("block4", "conv4_1")],
+    "04_cat_balances": [(0.5, 0.75, 1), ["0.75", "1"], (1.0, 0.75)],
     "04_floor": [lambda p1, p2, w1, w2: ((p1 - p2) ** 2).mean() / (1 / w1 + 1 / w2)],
     "06_convention_factor": [64, torch.tensor(64.0)],
 }
