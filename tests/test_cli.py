@@ -40,7 +40,9 @@ def test_ctrl_c_saves_the_image_so_far(tmp_path):
     out = tmp_path / "partial.png"
     proc = subprocess.Popen([sys.executable, "-m", "stlib", "stylize", "chelsea", "gravel", "-o", str(out),
                              "--size", "32", "--steps", "100000"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            # a shell's background job (CI started with &) ignores SIGINT, and children inherit it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
     reader.start()
