@@ -26,8 +26,6 @@ from pathlib import Path
 
 import pytest
 from browser_util import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     LabServer,
     ViewerUI,
     changed_fraction,
@@ -35,6 +33,7 @@ from browser_util import (
     copy_notebooks,
     first_error,
     kernel_print,
+    launched_chromium,
     missing_browser_reason,
     open_notebook,
     run_all_cells,
@@ -97,14 +96,8 @@ def lab(browser_available, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def chromium(browser_available):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from browser_util import CHROMIUM, CHROMIUM_ARGS, ViewerUI, changed_fraction, missing_browser_reason, wait_for
+from browser_util import ViewerUI, changed_fraction, launched_chromium, missing_browser_reason, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -82,14 +82,8 @@ def server(site):
 
 @pytest.fixture(scope="module")
 def chromium(site):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium() as browser:
+        yield browser
 
 
 class Offline:
