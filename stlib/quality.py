@@ -1,0 +1,82 @@
+"""Two quality figures for a stylised image, shared by the peer benchmark and the lessons.
+
+Both are measured with one network (stlib's pretrained VGG19) on the images as saved, so results
+of different tools, optimisers or sizes compare on one scale:
+
+* `style_distance`: ``Σ_l ‖G_l(image) − G_l(style)‖² / ‖G_l(style)‖²`` over conv1_1 … conv4_1
+  (Gram matrices ``G`` from `stlib.losses.gram_matrix`). With ``content=`` it is divided by the
+  same sum for the content image: **1.0 = no more styled than the photo, 0 = the style's statistics.**
+* `content_distance`: ``‖F(image) − F(content)‖²`` at conv4_2, divided by the same for a seeded
+  uniform-noise image: **0 = the content's features, 1 = as far as noise.**
+
+Images are ``(1, 3, H, W)`` tensors in [0, 1] or anything `stlib.images.load_image` takes (a path,
+a sample name such as ``"chelsea"``). The image fixes the size: the content is resized to it, the style
+is centre-cropped to its aspect ratio and resized, as ``python -m stlib stylize`` does.
+"""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image, ImageOps
+
+from .images import ImageSource, load_image, pil_to_tensor, to_pil
+from .losses import gram_matrix
+from .models import VGG19, vgg19
+
+STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1")
+CONTENT_LAYER = "conv4_2"
+
+
+def _resized(source: ImageSource, like: torch.Tensor) -> torch.Tensor:
+    """``source`` at ``like``'s height and width: centre-cropped to that aspect ratio, then resized."""
+    height, width = like.shape[-2:]
+    if isinstance(source, torch.Tensor) and tuple(source.shape[-2:]) == (height, width):
+        return load_image(source)  # already that size: used as it is, not re-quantised through PIL
+    fitted = ImageOps.fit(to_pil(source), (width, height), Image.Resampling.LANCZOS)
+    return pil_to_tensor(fitted)
+
+
+def _net(net: VGG19 | None, image: torch.Tensor) -> VGG19:
+    return vgg19(device=image.device) if net is None else net
+
+
+def _gram_distance(net: VGG19, image: torch.Tensor, style_grams: dict[str, torch.Tensor]) -> float:
+    with torch.no_grad():
+        feats = net(image.to(style_grams[STYLE_LAYERS[0]].device), STYLE_LAYERS)
+        total = 0.0
+        for layer, target in style_grams.items():
+            gram = gram_matrix(feats[layer]).double()
+            total += float(((gram - target) ** 2).sum() / (target**2).sum())
+    return total
+
+
+def style_distance(
+    image: ImageSource, style: ImageSource, *, content: ImageSource | None = None, net: VGG19 | None = None
+) -> float:
+    """Gram distance of ``image`` to ``style`` over conv1_1 … conv4_1; **raw** without ``content``,
+    **relative** to the content image's with it (1.0 = as unstyled as the photo, 0 = the style's Grams).
+
+    Raw: ``Σ_l ‖G_l(image) − G_l(style)‖² / ‖G_l(style)‖²`` (each layer's share is scale-free, so
+    the Gram normalisation does not matter). ``net``: a `VGG19` to reuse (default: the pretrained one).
+    """
+    x = load_image(image)
+    model = _net(net, x)
+    with torch.no_grad():
+        style_feats = model(_resized(style, x).to(x.device), STYLE_LAYERS)
+    grams = {layer: gram_matrix(f).double() for layer, f in style_feats.items()}
+    raw = _gram_distance(model, x, grams)
+    if content is None:
+        return raw
+    return raw / _gram_distance(model, _resized(content, x), grams)
+
+
+def content_distance(image: ImageSource, content: ImageSource, *, net: VGG19 | None = None, seed: int = 0) -> float:
+    """``‖F(image) − F(content)‖²`` at conv4_2 relative to the same for uniform noise in [0, 1]
+    (seeded by ``seed``): 0 for the content itself, 1 for that noise image."""
+    x = load_image(image)
+    model = _net(net, x)
+    noise = torch.rand(tuple(x.shape), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        feats = model(torch.cat([x, _resized(content, x).to(x.device), noise.to(x.device)]), [CONTENT_LAYER])
+    out, target, reference = feats[CONTENT_LAYER].double()
+    return float(((out - target) ** 2).sum() / ((reference - target) ** 2).sum())

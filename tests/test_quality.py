@@ -1,0 +1,59 @@
+"""stlib.quality: the shared figures' fixed points (0 and 1) and one value worked out by hand.
+
+Images are 32 px: the smallest that conv4_2 takes with room to spare, so each test runs in well under a second.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stlib.images import load_image
+from stlib.quality import STYLE_LAYERS, content_distance, style_distance
+
+
+def _identity_net(image: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+    """A stand-in network whose every layer is the image itself: Grams of the pixels, checkable by hand."""
+    return {layer: image for layer in layers}
+
+
+@pytest.fixture(scope="module")
+def chelsea() -> torch.Tensor:
+    return load_image("chelsea", (32, 48))
+
+
+def test_style_distance_by_hand():
+    image = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    # style = 2·image → every Gram is 4·G: ‖G − 4G‖² / ‖4G‖² = 9/16 per layer, four layers
+    assert style_distance(image, 2 * image, net=_identity_net) == pytest.approx(4 * 9 / 16)
+    assert len(STYLE_LAYERS) == 4
+
+
+def test_style_distance_is_zero_for_the_style_itself(vgg, chelsea):
+    assert style_distance(chelsea, chelsea, net=vgg) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_relative_style_distance_of_the_content_is_one(vgg, chelsea):
+    assert style_distance(chelsea, "immunohistochemistry", content=chelsea, net=vgg) == pytest.approx(1.0)
+
+
+def test_relative_style_distance_falls_towards_the_style(vgg, chelsea):
+    style = load_image("immunohistochemistry", (32, 48))
+    halfway = style_distance(0.5 * chelsea + 0.5 * style, style, content=chelsea, net=vgg)
+    assert 0.0 < halfway < 1.0
+
+
+def test_content_distance_is_zero_for_the_content_and_one_for_noise(vgg, chelsea):
+    assert content_distance(chelsea, chelsea, net=vgg) == pytest.approx(0.0, abs=1e-12)
+    noise = torch.rand(chelsea.shape, generator=torch.Generator().manual_seed(3))
+    assert content_distance(noise, chelsea, net=vgg, seed=3) == pytest.approx(1.0)
+    assert content_distance(noise, chelsea, net=vgg, seed=4) == pytest.approx(1.0, abs=0.2)  # another noise: near 1
+
+
+def test_saved_files_and_sample_names_are_fitted_to_the_image(vgg, chelsea, tmp_path):
+    from stlib.images import save_image
+
+    path = save_image(chelsea, tmp_path / "out.png")
+    # the sample is 451×300 (content) and 512×512 (style): both are cropped and resized to 48×32
+    assert content_distance(path, "chelsea", net=vgg) < 0.1
+    assert 0.0 < style_distance(path, "immunohistochemistry", content="chelsea", net=vgg) < 2.0
