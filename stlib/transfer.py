@@ -15,7 +15,7 @@ from .errors import StlibError
 from .images import ImageSource, load_image
 from .losses import content_loss, gram_matrix, style_loss, total_loss, total_variation
 from .models import VGG19, vgg19
-from .optim import Result, announce_replay, optimize, pick_device
+from .optim import Result, announce_replay, check_steps, optimize, pick_device
 from .presets import PRESETS, get_preset
 
 INITS = ("noise", "content", "style")
@@ -265,35 +265,58 @@ def stylize(
     return _run(params, compute, cache, progress)
 
 
+def scaled_shape(height: int, width: int, scale: float, min_side: int = 16) -> tuple[int, int]:
+    """``(H, W)`` times ``scale``, same aspect ratio, but no side under ``min_side`` (conv5_1 needs 16 px)."""
+    factor = max(scale, min_side / min(height, width))
+    return max(1, round(height * factor)), max(1, round(width * factor))
+
+
 def stylize_coarse_to_fine(
     content: ImageSource,
-    style: ImageSource,
+    style: ImageSource | list[ImageSource] | tuple[ImageSource, ...],
     *,
-    size: int,
+    size: int | tuple[int, int] | None = None,
     scales: Sequence[float] = (0.5, 1.0),
     num_steps: Sequence[int] | int = (100, 50),
     **kwargs,
 ) -> Result:
     """Optimise at low resolution first, upsample, continue: big structures settle cheaply.
 
-    ``num_steps`` per scale. The returned `Result` is the last scale's, with the
-    histories of all scales concatenated (``history[i]["scale"]`` says which).
+    ``size``: an int makes the image square (the lessons' ``imsize``), ``(H, W)`` is exact, None keeps the
+    content's own size (the command line scales it first, keeping the aspect ratio). Each scale multiplies
+    both sides (`scaled_shape`). ``num_steps`` per scale; ``snapshot_at`` counts steps over all scales (an
+    epoch at a scale's end shows that scale's last image). Other keywords go to `stylize`. The returned
+    `Result` is the last scale's image, with the histories of all scales concatenated
+    (``history[i]["scale"]`` says which) and ``steps`` over all scales.
     """
     steps = [num_steps] * len(scales) if isinstance(num_steps, int) else list(num_steps)
     if len(steps) != len(scales) or not scales:
         raise StlibError(f"give one step count per scale: {len(scales)} scales, {len(steps)} step counts")
+    if any(not s > 0 for s in scales):
+        raise StlibError(f"scales must be > 0, got {list(scales)}")
+    for n in steps:
+        check_steps(n)
+    epochs = check_steps(sum(steps), kwargs.pop("snapshot_at", ()))
     content_full = load_image(content, size)
+    height, width = content_full.shape[-2:]
     init = kwargs.pop("init", "content")
     history: list[dict[str, float]] = []
-    elapsed = 0.0
-    result = None
+    snapshots: dict[int, torch.Tensor] = {}
+    elapsed, done, result = 0.0, 0, None
     for scale, n in zip(scales, steps, strict=True):
-        side = max(16, round(size * scale))
+        shape = scaled_shape(height, width, scale)
         if result is not None:
-            init = torch.nn.functional.interpolate(result.image, size=(side, side), mode="bicubic",
+            init = torch.nn.functional.interpolate(result.image, size=shape, mode="bicubic",
                                                    align_corners=False).clamp(0, 1)
-        result = stylize(load_image(content_full, side), style, num_steps=n, init=init, **kwargs)
+        elif isinstance(init, torch.Tensor):  # a start image of the full size: brought to the first scale
+            init = initial_image("content", (1, 3, *shape), content=init)
+        local = [e - done for e in epochs if done < e <= done + n or e == done == 0]
+        result = stylize(load_image(content_full, shape), style, num_steps=n, init=init, snapshot_at=local, **kwargs)
+        snapshots |= {done + e: image for e, image in result.snapshots.items()}
         history += [dict(row, scale=scale, time=row["time"] + elapsed) for row in result.history]
         elapsed += result.seconds
-    result.history, result.seconds = history, elapsed
+        done += result.steps
+        if result.interrupted:
+            break
+    result.history, result.seconds, result.snapshots, result.steps = history, elapsed, snapshots, done
     return result

@@ -295,3 +295,73 @@ def test_output_gets_the_umask_permissions(tmp_path, capsys, fake_stylize):
         os.umask(old)
     assert code == 0, err
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
+
+
+# ------------------------------------------------------------------ --multires and --preset
+
+
+def test_multires_keeps_the_aspect_and_splits_the_steps(photo, tmp_path, capsys, fake_stylize):
+    """--multires: each scale keeps the photo's 451×300 aspect; 30 steps at 0.5 1 → 20 then 10 (∝ 1/scale)."""
+    import json
+
+    out, snaps = tmp_path / "out.png", tmp_path / "snaps"
+    code, stdout, err = run_main(["stylize", str(photo), "gravel", "-o", str(out), "--size", "64", "--steps", "30",
+                                  "--multires", "--save-every", "15", "--snapshots", str(snaps), "--json"], capsys)
+    assert code == 0, err
+    assert [c["content"].shape for c in fake_stylize] == [(1, 3, 22, 32), (1, 3, 43, 64)]  # 21.5 rounds to 22
+    assert [c["num_steps"] for c in fake_stylize] == [20, 10]
+    assert fake_stylize[1]["init"].shape == (1, 3, 43, 64)  # the coarse result, upsampled
+    assert [c["snapshot_at"] for c in fake_stylize] == [[0, 15], [10]]  # steps 0, 15 and 30 over both scales
+    assert sorted(p.name for p in snaps.iterdir()) == [f"step_{e:05d}.png" for e in (0, 15, 30)]
+    assert json.loads(stdout)["steps"] == 30
+    with Image.open(out) as image:
+        assert image.size == (64, 43)
+    # --scales implies --multires; a coarse side never drops under conv5_1's 16 px
+    code, _, err = run_main(["stylize", str(photo), "gravel", "-o", str(tmp_path / "b.png"), "--size", "32",
+                             "--steps", "7", "--scales", "0.25", "0.5", "1"], capsys)
+    assert code == 0, err
+    assert [c["content"].shape for c in fake_stylize[2:]] == [(1, 3, 16, 24), (1, 3, 16, 24), (1, 3, 21, 32)]
+    assert sum(c["num_steps"] for c in fake_stylize[2:]) == 7
+
+
+@pytest.mark.parametrize("scales", [["0.5"], ["1", "0.5"], ["0", "1"], ["0.5", "2"]])
+def test_bad_scales_are_one_line_errors(tmp_path, capsys, fake_stylize, scales):
+    code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", str(tmp_path / "o.png"), "--size", "32",
+                             "--scales", *scales], capsys)
+    assert code == 2 and "--scales" in assert_one_line_error(err) and not fake_stylize
+
+
+def test_multires_help_says_how_the_steps_are_split(capsys):
+    with pytest.raises(SystemExit):
+        main(["stylize", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--multires" in text and "--scales" in text and "1/scale" in text
+
+
+def test_real_multires_run(tmp_path, capsys):
+    """The real coarse-to-fine optimisation, tiny: 32 px (coarse 24×16), 2 + 1 steps."""
+    out = tmp_path / "out.png"
+    code, stdout, err = run_main(["stylize", "chelsea", "gravel", "-o", str(out), "--size", "32", "--steps", "3",
+                                  "--multires", "--optimizer", "adam"], capsys)
+    assert code == 0, err
+    assert "3 steps" in stdout
+    with Image.open(out) as image:
+        assert image.size == (32, 21)
+
+
+@pytest.mark.parametrize("preset", ["default", "paper", "udacity"])
+def test_every_preset_runs(preset, tmp_path, capsys):
+    """One real step per preset at 32 px: each preset's layers, losses and optimiser work end to end."""
+    import json
+
+    from stlib.presets import PRESETS
+
+    out = tmp_path / f"{preset}.png"
+    code, stdout, err = run_main(["stylize", "chelsea", "gravel", "-o", str(out), "--size", "32", "--steps", "1",
+                                  "--preset", preset, "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["preset"] == preset and summary["optimizer"] == PRESETS[preset].optimizer
+    assert summary["steps"] == 1 and summary["losses"]["style"] > 0
+    with Image.open(out) as image:
+        assert image.size == (32, 21)
