@@ -41,6 +41,7 @@ class Result:
     interrupted: bool = False
     seconds: float = 0.0
     cached: bool = False  # replayed from the on-disk cache (stlib.cache), not recomputed
+    weights: dict[str, torch.Tensor] = field(default_factory=dict)  # a trained network's (stlib.fastnet)
 
     def losses(self, key: str = "total") -> list[float]:
         """One loss term (``total``, ``content``, ``style``, ``tv``) per step."""
@@ -194,10 +195,59 @@ def optimize(
     the same cell are then skipped, see `_CellStop`); a NaN/inf loss raises
     `DivergedError` whose ``.result`` keeps the snapshots taken so far.
     """
-    epochs = check_steps(num_steps, snapshot_at)
+    check_steps(num_steps, snapshot_at)
     variable = image.detach().clone().requires_grad_(True)
     opt = make_optimizer(optimizer, [variable], lr)
-    result = Result(image=variable.detach().cpu().clone())
+    lbfgs = isinstance(opt, torch.optim.LBFGS)
+    state: dict = {}
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        total, terms = _as_terms(loss_fn(variable))
+        if not math.isfinite(terms["total"]):
+            raise _Diverged(terms["total"])
+        total.backward()
+        state["last"] = terms
+        return total
+
+    def step() -> dict[str, float]:
+        before = variable.detach().clone() if clamp and lbfgs else None
+        opt.step(closure)
+        if clamp:
+            with torch.no_grad():
+                variable.clamp_(0.0, 1.0)
+            if before is not None:
+                _lbfgs_actual_step(opt, variable, before)
+        return state["last"]
+
+    with flush_denormals(flush_denormal and variable.device.type == "cpu"):
+        return run_steps(step, variable.detach, num_steps=num_steps, snapshot_at=snapshot_at, callbacks=callbacks,
+                         progress=progress, advice=f"({optimizer}, lr={opt.defaults['lr']}): "
+                                                   "lower the learning rate or the loss weights")
+
+
+def run_steps(
+    step: Callable[[], dict[str, float]],
+    picture: Callable[[], torch.Tensor],
+    *,
+    num_steps: int,
+    snapshot_at: Iterable[int] = (),
+    callbacks: Iterable[Callback] = (),
+    progress: bool | str = True,
+    preview: Callable[[], torch.Tensor] | None = None,
+    advice: str = ": lower the learning rate or the loss weights",
+) -> Result:
+    """The loop every run shares (`optimize`'s image, `stlib.fastnet`'s network training): call ``step()``
+    ``num_steps`` times and keep what it returns (the loss terms) as the history.
+
+    ``picture()`` is what the run makes so far, ``(B, 3, H, W)``: snapshots at ``snapshot_at`` and the
+    result's image. ``preview()`` (default ``picture``) is what callbacks and the live view see after every
+    step; make it cheap. Progress bar, observers, Ctrl-C (keeps what it has) and a NaN/inf loss
+    (`DivergedError`, its message ending with ``advice``) are handled here, once for every kind of run.
+    """
+    epochs = check_steps(num_steps, snapshot_at)
+    preview = preview or picture
+    result = Result(image=picture().cpu().clone())
     label = progress if isinstance(progress, str) else "optimising"
     watching = list(observers) if progress else []
     if _CellStop.armed and _CellStop.requested:
@@ -212,69 +262,47 @@ def optimize(
     bar = progress_bar(num_steps, label,
                        disable=not progress or any(getattr(obs, "shows_progress", False) for obs in watching))
     start = time.perf_counter()
-    state = {"last": None}
 
-    lbfgs = isinstance(opt, torch.optim.LBFGS)
-
-    def current() -> torch.Tensor:
-        return variable.detach().cpu().clone()
-
-    def snapshot(step: int) -> None:
-        while pending and pending[0] <= step:
-            result.snapshots[pending.pop(0)] = current()
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        total, terms = _as_terms(loss_fn(variable))
-        if not math.isfinite(terms["total"]):
-            raise _Diverged(terms["total"])
-        total.backward()
-        state["last"] = terms
-        return total
+    def snapshot(done: int) -> None:
+        while pending and pending[0] <= done:
+            result.snapshots[pending.pop(0)] = picture().cpu().clone()
 
     snapshot(0)
     for obs in watching:
-        obs.start(label, num_steps, variable.detach())
+        obs.start(label, num_steps, preview())
     stopped = False
     try:
-        with flush_denormals(flush_denormal and variable.device.type == "cpu"):
-            while result.steps < num_steps and not stopped:
-                before = variable.detach().clone() if clamp and lbfgs else None
-                opt.step(closure)
-                if clamp:
-                    with torch.no_grad():
-                        variable.clamp_(0.0, 1.0)
-                    if before is not None:
-                        _lbfgs_actual_step(opt, variable, before)
-                result.steps += 1
-                terms = dict(state["last"], step=result.steps, time=time.perf_counter() - start)
-                result.history.append(terms)
-                snapshot(result.steps)
-                if result.steps % 5 == 0 or result.steps == num_steps:
-                    bar.set_postfix(loss=f"{terms['total']:.4g}", refresh=False)
-                bar.update(1)
+        while result.steps < num_steps and not stopped:
+            terms = step()
+            if not math.isfinite(terms["total"]):
+                raise _Diverged(terms["total"])
+            result.steps += 1
+            terms = dict(terms, step=result.steps, time=time.perf_counter() - start)
+            result.history.append(terms)
+            snapshot(result.steps)
+            if result.steps % 5 == 0 or result.steps == num_steps:
+                bar.set_postfix(loss=f"{terms['total']:.4g}", refresh=False)
+            bar.update(1)
+            if callbacks or watching:
+                shown = preview()
                 for cb in callbacks:
-                    stopped = bool(cb(result.steps, variable.detach(), terms)) or stopped
+                    stopped = bool(cb(result.steps, shown, terms)) or stopped
                 for obs in watching:
-                    obs.step(result.steps, variable.detach(), terms)
+                    obs.step(result.steps, shown, terms)
     except _Diverged as err:
-        result.image = current()
+        result.image = picture().cpu().clone()
         result.seconds = time.perf_counter() - start
         bar.close()
         for obs in watching:
             obs.finish(label, result)
-        raise DivergedError(
-            f"loss became {err.value} at step {result.steps + 1} ({optimizer}, lr={opt.defaults['lr']}): "
-            "lower the learning rate or the loss weights",
-            result,
-        ) from None
+        raise DivergedError(f"loss became {err.value} at step {result.steps + 1} {advice}", result) from None
     except KeyboardInterrupt:
         result.interrupted = True
         _CellStop.requested = True
-        tqdm.write(f"interrupted at step {result.steps}/{num_steps}: returning the image and snapshots so far")
+        tqdm.write(f"interrupted at step {result.steps}/{num_steps}: returning what it has so far")
     finally:
         bar.close()
-    result.image = current()
+    result.image = picture().cpu().clone()
     result.seconds = time.perf_counter() - start
     for obs in watching:
         obs.finish(label, result)
