@@ -1,0 +1,342 @@
+"""Real-time style transfer: a small image-transformation network (Johnson, Alahi & Fei-Fei 2016).
+
+`stylize` optimises one image for a minute. Here the variable is instead the weights of a network that
+maps any photo to its stylised version in one forward pass; it is trained with the same perceptual
+losses (`stlib.losses`) on many photos, once per style. Instance normalisation (Ulyanov et al. 2016)
+normalises each image on its own; ``norm="batch"`` swaps in batch normalisation for comparison.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .cache import cached
+from .errors import StlibError
+from .images import ImageSource, atomic_write, load_image
+from .losses import LossTerms, content_loss, style_loss, total_loss, total_variation
+from .models import VGG19, vgg19
+from .optim import Result, announce_replay, pick_device, run_steps
+from .presets import get_preset
+from .transfer import style_targets
+
+NORMS = ("instance", "batch")
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    raise StlibError(f"unknown normalisation {kind!r}: use 'instance' or 'batch'")
+
+
+class ConvLayer(nn.Sequential):
+    """Reflection padding, a convolution, a normalisation and (unless last) a ReLU."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, *, stride: int = 1, norm: str | None = "instance",
+                 relu: bool = True, upsample: int = 1):
+        layers: list[nn.Module] = []
+        if upsample > 1:  # nearest upsampling, then a convolution: no transposed-conv checkerboard
+            layers.append(nn.Upsample(scale_factor=upsample, mode="nearest"))
+        layers += [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, cout, kernel, stride)]
+        if norm is not None:
+            layers.append(_norm(norm, cout))
+        if relu:
+            layers.append(nn.ReLU())
+        super().__init__(*layers)
+
+
+class ResidualBlock(nn.Module):
+    """``x + conv(conv(x))``: the image keeps its layout while the blocks repaint it."""
+
+    def __init__(self, channels: int, norm: str):
+        super().__init__()
+        self.body = nn.Sequential(ConvLayer(channels, channels, 3, norm=norm),
+                                  ConvLayer(channels, channels, 3, norm=norm, relu=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class TransformerNet(nn.Module):
+    """Photo ``(B, 3, H, W)`` in [0, 1] → stylised photo of the same size (clamped to [0, 1]).
+
+    Johnson et al.'s layout at ``width`` channels (they use 32): a 9×9 convolution, two stride-2
+    convolutions down to ``4·width`` channels, ``blocks`` residual blocks at a quarter of the size, two
+    ×2 upsamplings and a 9×9 convolution back to RGB. Any ``H, W`` divisible by 4 works.
+    """
+
+    def __init__(self, width: int = 16, blocks: int = 5, norm: str = "instance"):
+        super().__init__()
+        if norm not in NORMS:
+            _norm(norm, 1)  # raises the one-line error
+        self.config = {"width": int(width), "blocks": int(blocks), "norm": norm}
+        w = width
+        self.body = nn.Sequential(
+            ConvLayer(3, w, 9, norm=norm),
+            ConvLayer(w, 2 * w, 3, stride=2, norm=norm),
+            ConvLayer(2 * w, 4 * w, 3, stride=2, norm=norm),
+            *[ResidualBlock(4 * w, norm) for _ in range(blocks)],
+            ConvLayer(4 * w, 2 * w, 3, norm=norm, upsample=2),
+            ConvLayer(2 * w, w, 3, norm=norm, upsample=2),
+            ConvLayer(w, 3, 9, norm=None, relu=False),
+        )
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise StlibError(f"image of shape {tuple(image.shape)}: expected (B, 3, H, W), RGB in [0, 1]")
+        h, w = image.shape[-2:]
+        ph, pw = -h % 4, -w % 4  # pad to a multiple of 4, crop back afterwards
+        x = nn.functional.pad(image, (0, pw, 0, ph), mode="reflect") if ph or pw else image
+        return self.body(x)[..., :h, :w]
+
+
+# -- training ------------------------------------------------------------------------------------------
+# Photos that ship inside scikit-image's wheel. The lessons' cat and the astronaut are held out: the
+# network never sees them while it trains, so they show what it does with a new photo.
+TRAIN_PHOTOS: tuple[str, ...] = (
+    "coffee", "rocket", "hubble_deep_field", "retina", "colorwheel", "camera", "clock", "coins", "moon",
+    "horse", "grass", "gravel", "brick", "page",
+)
+HELD_OUT: tuple[str, ...] = ("chelsea", "astronaut")
+
+
+def photo_batch(photos: Sequence[torch.Tensor], batch: int, crop: int, generator: torch.Generator) -> torch.Tensor:
+    """``batch`` random ``crop``×``crop`` crops (each from a random photo, flipped left-right half the time)."""
+    crops = []
+    for _ in range(batch):
+        photo = photos[int(torch.randint(len(photos), (1,), generator=generator))]
+        h, w = photo.shape[-2:]
+        top = int(torch.randint(h - crop + 1, (1,), generator=generator))
+        left = int(torch.randint(w - crop + 1, (1,), generator=generator))
+        piece = photo[..., top:top + crop, left:left + crop]
+        if torch.rand((), generator=generator) < 0.5:
+            piece = piece.flip(-1)
+        crops.append(piece)
+    return torch.cat(crops)
+
+
+def side_by_side(images: Sequence[torch.Tensor], height: int) -> torch.Tensor:
+    """Images ``(1, 3, h, w)`` scaled to one ``height`` (aspect kept, width a multiple of 4), in a row."""
+    row = []
+    for image in images:
+        width = max(4, round(image.shape[-1] * height / image.shape[-2] / 4) * 4)
+        row.append(nn.functional.interpolate(image, size=(height, width), mode="bilinear", antialias=True,
+                                             align_corners=False).clamp(0, 1))
+    return torch.cat(row, dim=-1)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What a network is trained with, besides the style image; stored with its weights."""
+
+    steps: int = 800
+    crop: int = 128  # side of the training crops, px
+    photo_side: int = 256  # photos (and the style) are scaled to this shorter side first
+    batch: int = 4
+    lr: float = 2e-3
+    content_weight: float = 1.0
+    style_weight: float = 1e-3
+    tv_weight: float = 0.0
+    preset: str = "default"  # layers, layer weights and normalisations of the losses (stlib.presets)
+    width: int = 16
+    blocks: int = 5
+    norm: str = "instance"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "crop", "photo_side", "batch", "width", "blocks"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise StlibError(f"{name} must be a whole number ≥ 1, got {value!r}")
+        if self.crop > self.photo_side:
+            raise StlibError(f"crop {self.crop} is larger than photo_side {self.photo_side}; crop a smaller piece")
+        if self.crop % 4:
+            raise StlibError(f"crop must be a multiple of 4, got {self.crop}")
+        for name in ("lr", "content_weight", "style_weight", "tv_weight"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise StlibError(f"{name} must be a number ≥ 0, got {value!r}")
+        if self.norm not in NORMS:
+            raise StlibError(f"unknown normalisation {self.norm!r}: use 'instance' or 'batch'")
+        get_preset(self.preset)
+
+
+@dataclass
+class Trained:
+    """A trained network with what made it: ``result`` has the loss history, and the held-out photos
+    stylised at the snapshot steps (``result.snapshots``) and at the end (``result.image``)."""
+
+    net: TransformerNet
+    settings: TrainSettings
+    style: str  # the style's name or path, for the record
+    result: Result
+
+    def __call__(self, image: ImageSource, size: int | None = None) -> torch.Tensor:
+        """Stylise one photo (anything `load_image` takes; ``size``: its longest side) in one forward pass."""
+        return stylize_with(self.net, image, size)
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+        return save_net(self, path, overwrite=overwrite)
+
+
+def stylize_with(net: TransformerNet, image: ImageSource, size: int | None = None) -> torch.Tensor:
+    """``net``'s picture of ``image`` ``(1, 3, H, W)``, clamped to [0, 1]; no autograd."""
+    photo = load_image(image, max_size=size)
+    device = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.inference_mode():
+            return net(photo.to(device)).clamp(0, 1).cpu()
+    finally:
+        net.train(was_training)
+
+
+def perceptual_loss(vgg: VGG19, out: torch.Tensor, photos: torch.Tensor, grams: dict[str, torch.Tensor],
+                    settings: TrainSettings) -> LossTerms:
+    """Johnson et al.'s loss of the network's pictures ``out`` of ``photos`` ``(B, 3, H, W)``: `stylize`'s
+    ``α·content + β·style + γ·TV`` (layers and normalisations from ``settings.preset``), averaged over
+    the batch; ``grams``: the style's `style_targets`."""
+    preset = get_preset(settings.preset)
+    feats = vgg(out, list(dict.fromkeys([*preset.content_layers, *preset.style_weights])))
+    with torch.no_grad():
+        targets = vgg(photos, preset.content_layers)
+    c = sum(content_loss(feats[l], targets[l], reduction=preset.content_reduction)
+            for l in preset.content_layers) / len(preset.content_layers)
+    s = style_loss(feats, grams, preset.style_weights, convention=preset.convention)
+    t = total_variation(out) if settings.tv_weight else torch.zeros((), device=out.device)
+    return total_loss(c, s, t, content_weight=settings.content_weight, style_weight=settings.style_weight,
+                      tv_weight=settings.tv_weight)
+
+
+def train_net(
+    style: ImageSource,
+    settings: TrainSettings | None = None,
+    *,
+    photos: Sequence[ImageSource] = TRAIN_PHOTOS,
+    held_out: Sequence[ImageSource] = HELD_OUT,
+    preview_height: int = 192,
+    snapshot_at: Sequence[int] = (),
+    model: VGG19 | str | None = None,
+    device: torch.device | str | None = None,
+    cache: bool = False,
+    progress: bool | str = True,
+    **overrides,
+) -> Trained:
+    """Train a `TransformerNet` for one ``style``: its weights are the variable, the loss is the one
+    `stylize` minimises (``settings.preset``), averaged over random crops of ``photos``.
+
+    Every step: a batch of crops → the network → VGG19 → ``α·content + β·style + γ·TV`` → Adam. The live view
+    and the snapshots show the ``held_out`` photos (never trained on) stylised, side by side, at
+    ``preview_height`` px. ``overrides`` change single settings (``steps=…``). Ctrl-C keeps the network
+    as it is; a NaN loss stops with `DivergedError`.
+    """
+    settings = replace(settings or TrainSettings(), **overrides)
+    dev = pick_device(device)
+    vgg = model.to(dev) if isinstance(model, VGG19) else vgg19(model or "pretrained", device=dev)
+    preset = get_preset(settings.preset)
+    style_t = load_image(style, _cover(load_image(style), settings.photo_side))
+    photo_ts = [load_image(p, _cover(load_image(p), settings.photo_side)) for p in photos]
+    shown = side_by_side([load_image(p) for p in held_out], preview_height)
+    params = dict(kind="fastnet", style=style_t, photos=photo_ts, held_out=shown, settings=asdict(settings),
+                  model=vgg.weights_name, snapshot_at=list(snapshot_at), device=dev.type)
+    style_name = style if isinstance(style, str) else "an image"
+
+    def compute() -> Result:
+        torch.manual_seed(settings.seed)
+        net = TransformerNet(settings.width, settings.blocks, settings.norm).to(dev)
+        opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
+        generator = torch.Generator().manual_seed(settings.seed)
+        grams = style_targets(vgg, style_t.to(dev), list(preset.style_weights))
+        held = shown.to(dev)
+        last = {"at": -math.inf, "image": None}
+
+        def picture() -> torch.Tensor:
+            net.eval()
+            with torch.no_grad():
+                image = net(held).clamp(0, 1)
+            net.train()
+            last.update(at=time.perf_counter(), image=image)
+            return image
+
+        def preview() -> torch.Tensor:  # for the live view: a new picture at most once a second
+            return last["image"] if time.perf_counter() - last["at"] < 1.0 else picture()
+
+        def step() -> dict[str, float]:
+            photos_in = photo_batch(photo_ts, settings.batch, settings.crop, generator).to(dev)
+            terms = perceptual_loss(vgg, net(photos_in), photos_in, grams, settings)
+            if math.isfinite(float(terms.total.detach())):  # else run_steps stops with DivergedError, weights untouched
+                opt.zero_grad(set_to_none=True)
+                terms.total.backward()
+                opt.step()
+            return terms.items()
+
+        net.train()
+        result = run_steps(step, picture, num_steps=settings.steps, snapshot_at=snapshot_at, progress=progress,
+                           preview=preview, advice=f"(lr={settings.lr}): lower the learning rate or the style weight")
+        result.weights = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+        return result
+
+    result = cached(params, compute, enabled=cache)
+    if result.cached:
+        announce_replay(progress, result)
+    net = TransformerNet(settings.width, settings.blocks, settings.norm)
+    net.load_state_dict(result.weights)
+    return Trained(net=net.to(dev).eval(), settings=settings, style=style_name, result=result)
+
+
+def _cover(image: torch.Tensor, side: int) -> tuple[int, int]:
+    """``(H, W)`` of ``image`` scaled so its shorter side is ``side``."""
+    h, w = image.shape[-2:]
+    scale = side / min(h, w)
+    return max(side, round(h * scale)), max(side, round(w * scale))
+
+
+# -- files ---------------------------------------------------------------------------------------------
+FILE_FORMAT = "stlib-fastnet-1"
+
+
+def save_net(trained: Trained, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+    """Write the network, its settings and its style's name to ``path`` (a `torch.save` file that
+    `load_net` reads back with ``weights_only=True``); atomically, with the umask's permissions."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise StlibError(f"{path} exists; use --overwrite to replace it")
+    payload = {"format": FILE_FORMAT, "config": dict(trained.net.config), "settings": asdict(trained.settings),
+               "style": trained.style, "state_dict": {k: v.detach().cpu() for k, v in trained.net.state_dict().items()}}
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load_net(path: str | os.PathLike, device: torch.device | str | None = None) -> Trained:
+    """A network written by `save_net`, read with ``weights_only=True`` (no code from the file runs).
+    A missing, foreign or mismatched file gets a one-line `StlibError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise StlibError(f"no network file {path}: train one with `python -m stlib train-net STYLE -o {path.name}`")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one line
+        raise StlibError(f"{path} is not a network file stlib can read ({type(err).__name__}); "
+                         "train one with `python -m stlib train-net`") from None
+    if not isinstance(data, dict) or data.get("format") != FILE_FORMAT:
+        raise StlibError(f"{path} is not a stlib network (no {FILE_FORMAT!r} marker): "
+                         "train one with `python -m stlib train-net`")
+    try:
+        net = TransformerNet(**data["config"])
+        net.load_state_dict(data["state_dict"])
+        settings = TrainSettings(**data["settings"])
+    except (KeyError, TypeError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StlibError(f"{path} does not match stlib's network ({first[:120]}); train it again") from None
+    result = Result(image=torch.zeros(1, 3, 4, 4), steps=settings.steps)
+    return Trained(net=net.to(pick_device(device)).eval(), settings=settings, style=str(data.get("style", "")),
+                   result=result)

@@ -1,0 +1,172 @@
+"""stlib.fastnet: the image-transformation network, its training loop, its files."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stlib import fastnet
+from stlib.errors import DivergedError, StlibError
+from stlib.fastnet import TrainSettings, TransformerNet, load_net, train_net
+from stlib.losses import content_loss, gram_matrix, style_loss
+from stlib.presets import get_preset
+from stlib.transfer import style_targets
+
+TINY = dict(steps=3, crop=32, photo_side=40, batch=2, width=4, blocks=1)
+
+
+def _tiny_train(**kw):
+    args = dict(TINY, **kw.pop("settings", {}))
+    return train_net("ihc", photos=("coffee", "rocket"), held_out=("chelsea",), preview_height=32,
+                     progress=False, **args, **kw)
+
+
+@pytest.mark.parametrize("h, w", [(32, 32), (30, 45), (17, 64)])
+def test_net_keeps_the_size(h, w):
+    net = TransformerNet(width=4, blocks=1)
+    assert net(torch.rand(2, 3, h, w)).shape == (2, 3, h, w)
+
+
+def test_net_parameter_count_by_hand():
+    # width 2, one block: 9×9 3→2, 3×3 2→4, 3×3 4→8, a block of two 3×3 8→8, 3×3 8→4, 3×3 4→2, 9×9 2→3;
+    # every conv has a bias, every instance norm a scale and a shift per channel (all but the last conv)
+    convs = [(3, 2, 9), (2, 4, 3), (4, 8, 3), (8, 8, 3), (8, 8, 3), (8, 4, 3), (4, 2, 3), (2, 3, 9)]
+    expected = sum(cin * cout * k * k + cout for cin, cout, k in convs) + sum(2 * cout for _, cout, _ in convs[:-1])
+    net = TransformerNet(width=2, blocks=1)
+    assert sum(p.numel() for p in net.parameters()) == expected
+
+
+def test_instance_norm_ignores_brightness_and_contrast_batch_norm_does_not():
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 32, 32)
+    inorm = TransformerNet(width=4, blocks=1, norm="instance").eval()
+    bnorm = TransformerNet(width=4, blocks=1, norm="batch").eval()
+    def change(net, y):  # largest pixel change, relative to the spread of the output
+        with torch.no_grad():
+            out = net(x)
+            return float((net(y) - out).abs().max() / out.std())
+
+    assert change(inorm, 0.5 * x + 0.2) < 1e-3  # conv(a·x + b) = a·conv(x) + c per channel: normalised away
+    assert change(bnorm, 0.5 * x + 0.2) > 0.05
+    assert change(inorm, 1 - x) > 0.05  # a < 0 flips the features' signs, and the ReLU sees that
+
+
+def test_bad_norm_and_settings_are_one_line_errors():
+    with pytest.raises(StlibError, match="unknown normalisation 'layer'"):
+        TransformerNet(norm="layer")
+    with pytest.raises(StlibError, match="crop 300 is larger than photo_side 256"):
+        TrainSettings(crop=300)
+    with pytest.raises(StlibError, match="steps must be a whole number"):
+        TrainSettings(steps=0)
+    with pytest.raises(StlibError, match="style_weight must be a number"):
+        TrainSettings(style_weight=float("nan"))
+
+
+def test_photo_batch_crops_and_flips():
+    photo = torch.arange(2 * 3 * 5 * 7, dtype=torch.float32).reshape(1, 3, 10, 7)[:, :, :5]
+    g = torch.Generator().manual_seed(0)
+    batch = fastnet.photo_batch([photo], 16, 4, g)
+    assert batch.shape == (16, 3, 4, 4)
+    windows = {photo[..., t:t + 4, l:l + 4] for t in range(2) for l in range(4)}
+    for crop in batch:
+        assert any(torch.equal(crop, w[0]) or torch.equal(crop, w[0].flip(-1)) for w in windows)
+    assert any(not any(torch.equal(crop, w[0]) for w in windows) for crop in batch)  # some are flipped
+
+
+def test_perceptual_loss_is_stylize_objective_on_a_batch(vgg_random):
+    preset = get_preset("default")
+    settings = TrainSettings(style_weight=1e-3, tv_weight=0.5)
+    photos, out, style = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    grams = style_targets(vgg_random, style, list(preset.style_weights))
+    terms = fastnet.perceptual_loss(vgg_random, out, photos, grams, settings)
+    c = content_loss(vgg_random(out, ["conv4_2"])["conv4_2"], vgg_random(photos, ["conv4_2"])["conv4_2"])
+    feats = vgg_random(out, list(preset.style_weights))
+    per_image = [style_loss({l: f[i:i + 1] for l, f in feats.items()}, grams, preset.style_weights) for i in range(2)]
+    tv = ((out[..., 1:, :] - out[..., :-1, :]) ** 2).sum() + ((out[..., 1:] - out[..., :-1]) ** 2).sum()
+    expected = c + 1e-3 * (per_image[0] + per_image[1]) / 2 + 0.5 * tv / out.numel()
+    assert torch.allclose(terms.total, expected, rtol=1e-4)
+    assert gram_matrix(feats["conv1_1"]).shape == (2, 64, 64)
+
+
+@pytest.fixture(scope="module")
+def vgg_random():
+    from stlib.models import vgg19
+
+    return vgg19("random", seed=0)
+
+
+def test_training_changes_the_network_keeps_snapshots_and_replays_from_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("STLIB_CACHE_DIR", str(tmp_path))
+    first = _tiny_train(snapshot_at=[0, 3], cache=True)
+    assert first.result.steps == 3 and len(first.result.history) == 3 and not first.result.cached
+    assert sorted(first.result.snapshots) == [0, 3]
+    assert first.result.snapshots[0].shape == first.result.image.shape
+    assert not torch.equal(first.result.snapshots[0], first.result.snapshots[3])
+    untrained = TransformerNet(width=4, blocks=1)
+    assert any(not torch.equal(a, b) for a, b in zip(first.net.state_dict().values(),
+                                                      untrained.state_dict().values(), strict=True))
+    again = _tiny_train(snapshot_at=[0, 3], cache=True)
+    assert again.result.cached
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(again.net(x), first.net(x))
+
+
+def test_ctrl_c_keeps_the_network_trained_so_far(monkeypatch):
+    calls = {"n": 0}
+    real = fastnet.photo_batch
+
+    def interrupt_third(*args):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(fastnet, "photo_batch", interrupt_third)
+    trained = _tiny_train(settings=dict(steps=10))
+    assert trained.result.interrupted and trained.result.steps == 2
+    assert trained.result.weights  # the weights after two steps
+
+
+def test_nan_loss_stops_with_a_clear_message_and_untouched_weights(monkeypatch):
+    real = fastnet.perceptual_loss
+
+    def nan_loss(*args):
+        terms = real(*args)
+        terms.total = terms.total * float("nan")
+        return terms
+
+    monkeypatch.setattr(fastnet, "perceptual_loss", nan_loss)
+    with pytest.raises(DivergedError, match=r"loss became nan at step 1 \(lr=0.002\): lower the learning rate"):
+        _tiny_train()
+
+
+def test_save_and_load_round_trip(tmp_path):
+    trained = _tiny_train()
+    path = trained.save(tmp_path / "net.pt")
+    loaded = load_net(path)
+    assert loaded.settings == trained.settings and loaded.style == "ihc"
+    assert torch.equal(loaded("chelsea", 40), trained("chelsea", 40))
+    assert loaded("chelsea", 40).shape == (1, 3, 27, 40)  # 300×451 photo, longest side 40
+    with pytest.raises(StlibError, match="exists; use --overwrite"):
+        trained.save(path, overwrite=False)
+
+
+def test_bad_network_files_are_one_line_errors(tmp_path):
+    with pytest.raises(StlibError, match="no network file .*missing.pt: train one with"):
+        load_net(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a torch file")
+    with pytest.raises(StlibError, match="is not a network file stlib can read"):
+        load_net(junk)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"conv.weight": torch.zeros(2)}, foreign)
+    with pytest.raises(StlibError, match="is not a stlib network"):
+        load_net(foreign)
+    trained = _tiny_train(settings=dict(steps=1))
+    path = trained.save(tmp_path / "net.pt")
+    data = torch.load(path, weights_only=True)
+    data["config"]["width"] = 8  # the weights are for width 4
+    torch.save(data, path)
+    with pytest.raises(StlibError, match="does not match stlib's network .*train it again"):
+        load_net(path)
