@@ -1,9 +1,10 @@
 """Cache finished runs on disk so a lesson cell replays instantly in class.
 
-An entry is keyed by a SHA-256 of everything that determines the run (the input
-images' pixels, layers, weights, epochs, optimiser, lr, size, seed and the `stlib`
-version). Entries are written atomically with their own checksum; a corrupt or
-partial entry is detected, deleted and recomputed, never shown.
+An entry is keyed by a SHA-256 of everything that determines the run: its parameters (the input
+images' pixels, layers, weights, epochs, optimiser, lr, size, seed: `stlib.transfer`'s run configuration
+and objective) and a fingerprint of the `stlib` source files that compute results (`SOURCE_FILES`), so
+editing e.g. ``losses.py`` makes every earlier run a miss instead of a stale replay. Entries are written
+atomically with their own checksum; a corrupt or partial entry is detected, deleted and recomputed, never shown.
 Location: ``$STLIB_CACHE_DIR`` or ``.stlib-cache/`` in the repository (git-ignored).
 ``STLIB_CACHE_ONLY=1`` turns a miss into a `CacheMiss` error instead of a computation: ``make site``
 uses it to replay full mode only where ``make precompute`` filled the cache.
@@ -15,7 +16,8 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,11 @@ from .errors import StlibError
 from .images import atomic_write
 from .optim import Result
 
-FORMAT = 2  # 2: after the Caffe preprocessing fix
+# The modules whose code decides a run's numbers, or how an entry is stored. Not the ones that only show or
+# steer runs (live, widgets, plot, exercises, lessons, memory, errors, config, data).
+SOURCE_FILES = ("images.py", "models.py", "losses.py", "optim.py", "presets.py", "transfer.py", "variants.py",
+                "cache.py", "fastnet.py")
+SOURCE_DIR = Path(__file__).resolve().parent
 
 
 class CacheMiss(StlibError):
@@ -42,9 +48,23 @@ def tensor_digest(tensor: torch.Tensor) -> str:
     return hashlib.sha256(str(tuple(t.shape)).encode() + t.numpy().tobytes()).hexdigest()
 
 
+def fingerprint(sources: Mapping[str, bytes]) -> str:
+    """SHA-256 over ``{file name: its bytes}``: any byte of any file changes it."""
+    digest = hashlib.sha256()
+    for name in sorted(sources):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(sources[name]).digest())
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=8)
+def source_fingerprint(folder: Path = SOURCE_DIR) -> str:
+    """`fingerprint` of `SOURCE_FILES` in ``folder``, read once per process: the code this process runs is
+    the code it imported, so a file edited since is not yet what computes (a restart picks it up)."""
+    return fingerprint({name: (folder / name).read_bytes() for name in SOURCE_FILES})
+
+
 def make_key(params: dict[str, Any]) -> str:
-    """SHA-256 of ``params`` (tensors by the digest of their pixels), with the library version."""
-    from . import __version__
+    """SHA-256 of ``params`` (tensors by the digest of their pixels) and of `source_fingerprint`."""
 
     def encode(value: Any) -> Any:
         if isinstance(value, torch.Tensor):
@@ -57,7 +77,7 @@ def make_key(params: dict[str, Any]) -> str:
             return value
         return repr(value)
 
-    blob = json.dumps({"format": FORMAT, "version": __version__, "params": encode(params)}, sort_keys=True)
+    blob = json.dumps({"source": source_fingerprint(SOURCE_DIR), "params": encode(params)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -70,6 +90,7 @@ def _pack(result: Result) -> bytes:
             "history": result.history,
             "steps": result.steps,
             "seconds": result.seconds,
+            "weights": result.weights,
         },
         buf,
     )
@@ -88,7 +109,8 @@ def load(key: str, folder: Path | None = None) -> Result | None:
             raise ValueError("checksum mismatch")
         data = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
         return Result(image=data["image"], snapshots=dict(data["snapshots"]), history=list(data["history"]),
-                      steps=int(data["steps"]), seconds=float(data["seconds"]))
+                      steps=int(data["steps"]), seconds=float(data["seconds"]),
+                      weights=dict(data.get("weights", {})))
     except Exception:  # noqa: BLE001 - any unreadable entry is recomputed
         path.unlink(missing_ok=True)
         return None

@@ -1,22 +1,30 @@
-"""The lecture's experiments as functions: content reconstruction, style reconstruction, style transfer.
+"""The lecture's experiments as objectives run by one runner: content reconstruction, style
+reconstruction, style transfer, coarse to fine.
 
-Each builds its targets once without autograd, then hands a loss to `optim.optimize`.
-With ``cache=True`` a finished run is replayed from disk (`stlib.cache`).
+An experiment is an `Objective` (what identifies it; its start image and loss, built on a cache miss)
+and a frozen `RunConfig` (optimiser, lr, steps, snapshots, seed, device). `run` does the rest for all of
+them: the memory check (`stlib.memory`), the model, the cache key (`stlib.cache`: configuration, objective
+and the source fingerprint) and `optim.optimize`. The losses are public (`transfer_loss`,
+`content_reconstruction_loss`, `style_reconstruction_loss`) so a benchmark times exactly what runs here.
+With ``cache=True`` a finished run is replayed from disk.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import torch
 
 from . import cache as _cache
 from .errors import StlibError
 from .images import ImageSource, load_image
-from .losses import content_loss, gram_matrix, style_loss, total_loss, total_variation
-from .models import VGG19, vgg19
-from .optim import Result, announce_replay, check_steps, optimize, pick_device
-from .presets import PRESETS, get_preset
+from .losses import LossTerms, content_loss, gram_matrix, style_loss, total_loss, total_variation
+from .memory import check_run
+from .models import VGG19, resolve_layer, vgg19
+from .optim import LossFn, Result, announce_replay, check_steps, optimize, pick_device
+from .presets import PRESETS, Preset, get_preset
 
 INITS = ("noise", "content", "style")
 COLOR_METHODS = (None, "luminance", "histogram")  # see stlib.variants.preserve_color
@@ -47,18 +55,121 @@ def initial_image(
     raise StlibError(f"unknown init {init!r}: use 'noise', 'content', 'style' or a tensor")
 
 
-def _run(params: dict, compute, cache: bool, progress: bool | str) -> Result:
-    """``compute()``, or its replay from the cache; a replay is shown to the live view at once."""
+@dataclass(frozen=True)
+class RunConfig:
+    """How an objective is optimised, the same for every experiment. Frozen: with the objective's identity
+    and the source fingerprint it is the run's cache key. ``snapshot_at``: epochs kept (`optimize`)."""
+
+    num_steps: int
+    optimizer: str = "adam"
+    lr: float | None = None
+    snapshot_at: tuple[int, ...] = ()
+    seed: int = 0  # the start image's noise
+    device: torch.device = torch.device("cpu")
+
+    def identity(self) -> dict[str, Any]:
+        return {**asdict(self), "snapshot_at": sorted(set(self.snapshot_at)), "device": self.device.type}
+
+
+def run_config(*, snapshot_at: Sequence[int] = (), device: torch.device | str | None = None,
+               **fields: Any) -> RunConfig:
+    """A `RunConfig` on `pick_device`'s device."""
+    return RunConfig(snapshot_at=tuple(snapshot_at), device=pick_device(device), **fields)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One experiment: what identifies it, and how to build its start image and loss.
+
+    ``build(net, config) -> (start image, loss)`` runs only when the run computes, so a replay from the
+    cache extracts no features. ``layers`` (those the loss reads), ``shape`` ``(1, 3, H, W)`` and
+    ``memory`` (`stlib.memory.estimate_run`'s ``styles``, ``style_scale``) size the memory check.
+    ``finish`` turns the optimised result into the one returned and stored (e.g. colour preservation).
+    """
+
+    kind: str
+    identity: Mapping[str, Any]
+    shape: tuple[int, ...]
+    layers: tuple[str, ...]
+    build: Callable[[VGG19, RunConfig], tuple[torch.Tensor, LossFn]]
+    finish: Callable[[Result], Result] | None = None
+    memory: Mapping[str, Any] = field(default_factory=dict)
+
+
+def check_memory(objective: Objective, config: RunConfig, pooling: str = "max") -> None:
+    """`stlib.memory.check_run` for this run: a one-line `StlibError` naming the largest size that fits."""
+    height, width = objective.shape[-2:]
+    check_run(height, width, what="size", layers=objective.layers, optimizer=config.optimizer,
+              num_steps=config.num_steps, pooling=pooling, snapshots=len(set(config.snapshot_at)),
+              device=config.device.type, **objective.memory)
+
+
+def run(objective: Objective, config: RunConfig, model: VGG19 | str | None = None, *, cache: bool = False,
+        progress: bool | str = True) -> Result:
+    """The one runner: check the budget and the memory, load the model, then optimise ``objective`` under
+    ``config`` (`optimize`), or replay it from the cache (`stlib.cache`), shown to the live view at once."""
+    check_steps(config.num_steps, config.snapshot_at)
+    objective = replace(objective, layers=tuple(resolve_layer(l) for l in objective.layers))
+    check_memory(objective, config, "avg" if isinstance(model, VGG19) and _pooling(model) == "AvgPool2d" else "max")
+    net = _model(model, config.device)
+    params = {**objective.identity, **config.identity(), "kind": objective.kind, "model": net.weights_name,
+              "pooling": _pooling(net)}
+
+    def compute() -> Result:
+        start, loss = objective.build(net, config)
+        result = optimize(start.to(config.device), loss, num_steps=config.num_steps, optimizer=config.optimizer,
+                          lr=config.lr, snapshot_at=config.snapshot_at, progress=progress)
+        return objective.finish(result) if objective.finish is not None else result
+
     result = _cache.cached(params, compute, enabled=cache)
     if result.cached:
         announce_replay(progress, result)
     return result
 
 
+def _pooling(net: VGG19) -> str:
+    return type(net.features.pool1).__name__
+
+
 def _model(model: VGG19 | str | None, device: torch.device) -> VGG19:
     if isinstance(model, VGG19):
         return model.to(device)
     return vgg19(model or "pretrained", device=device)
+
+
+def _device(net: VGG19) -> torch.device:
+    return next(net.parameters()).device
+
+
+def content_reconstruction_loss(
+    net: VGG19,
+    targets: Sequence[torch.Tensor],
+    layers: Sequence[str],
+    target_weights: Sequence[float] | None = None,
+) -> LossFn:
+    """The loss `reconstruct_content` minimises: Σ over ``targets`` ``(1, 3, H, W)`` of its weight times the
+    mean over ``layers`` of the content loss against that target's features (extracted here, once)."""
+    weights = [1.0] * len(targets) if target_weights is None else list(target_weights)
+    with torch.no_grad():
+        feats = [net(t.to(_device(net)), layers) for t in targets]
+
+    def loss(image: torch.Tensor) -> torch.Tensor:
+        out = net(image, layers)
+        return sum(w * sum(content_loss(out[l], f[l]) for l in layers) / len(layers)
+                   for w, f in zip(weights, feats, strict=True))
+
+    return loss
+
+
+def style_reconstruction_loss(net: VGG19, target: torch.Tensor, weights: Mapping[str, float], *,
+                              convention: str = "paper") -> LossFn:
+    """The loss `reconstruct_style` minimises: the weighted Gram loss against ``target`` ``(1, 3, H, W)``."""
+    grams = style_targets(net, target.to(_device(net)), list(weights))
+
+    def loss(image: torch.Tensor) -> torch.Tensor:
+        return style_loss(net(image, list(weights)), grams, weights, convention=convention)
+
+    return loss
 
 
 def reconstruct_content(
@@ -86,26 +197,16 @@ def reconstruct_content(
     weights = list(target_weights) if target_weights is not None else [1.0] * len(targets)
     if len(weights) != len(targets):
         raise StlibError(f"{len(targets)} targets but {len(weights)} target weights; give one weight per target")
-    dev = pick_device(device)
-    net = _model(model, dev)
-    params = dict(kind="content", targets=targets, layers=layers, weights=weights, model=net.weights_name,
-                  pooling=type(net.features.pool1).__name__, num_steps=num_steps, snapshot_at=list(snapshot_at),
-                  optimizer=optimizer, lr=lr, init=init, seed=seed, device=dev.type)
 
-    def compute() -> Result:
-        with torch.no_grad():
-            feats = [net(t.to(dev), layers) for t in targets]
-        start = initial_image(init, targets[0].shape, content=targets[0], seed=seed).to(dev)
+    def build(net: VGG19, config: RunConfig) -> tuple[torch.Tensor, LossFn]:
+        start = initial_image(init, targets[0].shape, content=targets[0], seed=config.seed)
+        return start, content_reconstruction_loss(net, targets, layers, weights)
 
-        def loss(image: torch.Tensor) -> torch.Tensor:
-            out = net(image, layers)
-            return sum(w * sum(content_loss(out[l], f[l]) for l in layers) / len(layers)
-                       for w, f in zip(weights, feats, strict=True))
-
-        return optimize(start, loss, num_steps=num_steps, optimizer=optimizer, lr=lr,
-                        snapshot_at=snapshot_at, progress=progress)
-
-    return _run(params, compute, cache, progress)
+    objective = Objective("content", dict(targets=targets, layers=layers, weights=weights, init=init),
+                          tuple(targets[0].shape), tuple(layers), build, memory={"styles": len(targets)})
+    config = run_config(num_steps=num_steps, optimizer=optimizer, lr=lr, snapshot_at=snapshot_at, seed=seed,
+                        device=device)
+    return run(objective, config, model, cache=cache, progress=progress)
 
 
 def style_targets(net: VGG19, style: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -134,31 +235,62 @@ def reconstruct_style(
     """Texture synthesis: optimise noise so its Gram matrices at ``layers`` match the target's."""
     weights = dict(layers) if isinstance(layers, Mapping) else (
         {layers: 1.0} if isinstance(layers, str) else {l: 1.0 / len(layers) for l in layers})
-    dev = pick_device(device)
-    net = _model(model, dev)
     shape = (1, 3, *size) if size is not None else tuple(target.shape)
-    params = dict(kind="style", target=target, weights=weights, model=net.weights_name,
-                  pooling=type(net.features.pool1).__name__, num_steps=num_steps, snapshot_at=list(snapshot_at),
-                  optimizer=optimizer, lr=lr, shape=list(shape), init=init, convention=convention, seed=seed,
-                  device=dev.type)
 
-    def compute() -> Result:
-        grams = style_targets(net, target.to(dev), list(weights))
-        start = initial_image(init, shape, style=target, seed=seed).to(dev)
+    def build(net: VGG19, config: RunConfig) -> tuple[torch.Tensor, LossFn]:
+        start = initial_image(init, shape, style=target, seed=config.seed)
+        return start, style_reconstruction_loss(net, target, weights, convention=convention)
 
-        def loss(image: torch.Tensor) -> torch.Tensor:
-            return style_loss(net(image, list(weights)), grams, weights, convention=convention)
-
-        return optimize(start, loss, num_steps=num_steps, optimizer=optimizer, lr=lr,
-                        snapshot_at=snapshot_at, progress=progress)
-
-    return _run(params, compute, cache, progress)
+    objective = Objective("style", dict(target=target, weights=weights, shape=list(shape), init=init,
+                                        convention=convention), shape, tuple(weights), build)
+    config = run_config(num_steps=num_steps, optimizer=optimizer, lr=lr, snapshot_at=snapshot_at, seed=seed,
+                        device=device)
+    return run(objective, config, model, cache=cache, progress=progress)
 
 
 # The "default" preset's α and β (`stlib.presets`: how they were chosen)
 DEFAULT_CONTENT_WEIGHT = PRESETS["default"].content_weight
 DEFAULT_STYLE_WEIGHT = PRESETS["default"].style_weight
 DEFAULT_TV_WEIGHT = 0.0
+NOT_TERMS = ("name", "optimizer", "lr")  # a preset's fields that are not its loss (the name; the run config's)
+
+
+def transfer_loss(
+    net: VGG19,
+    content: torch.Tensor,
+    styles: torch.Tensor | Sequence[torch.Tensor],
+    *,
+    preset: str | Preset = "default",
+    blend: Sequence[float] | None = None,
+    tv_weight: float = DEFAULT_TV_WEIGHT,
+) -> LossFn:
+    """The loss `stylize` minimises, for anything that wants to time or inspect one step of it.
+
+    ``α·content + β·style + γ·TV`` as `LossTerms`, with ``preset``'s layers, normalisations, α and β (a
+    name or a `Preset`, e.g. one `stylize` adjusted). ``content`` ``(1, 3, H, W)`` and ``styles``
+    ``(1, 3, h, w)`` in [0, 1]: their targets are extracted here, once; several styles' Grams are mixed
+    with ``blend`` (equal by default).
+    """
+    terms = get_preset(preset) if isinstance(preset, str) else preset
+    styles = [styles] if isinstance(styles, torch.Tensor) else list(styles)
+    blend = [1.0] * len(styles) if blend is None else list(blend)
+    dev, content_layers, style_weights = _device(net), list(terms.content_layers), dict(terms.style_weights)
+    per_style = [style_targets(net, s.to(dev), list(style_weights)) for s in styles]
+    grams = {l: sum(b / sum(blend) * g[l] for b, g in zip(blend, per_style, strict=True)) for l in style_weights}
+    with torch.no_grad():
+        content_feats = net(content.to(dev), content_layers)
+    layers = list(dict.fromkeys([*content_layers, *style_weights]))
+
+    def loss(image: torch.Tensor) -> LossTerms:
+        feats = net(image, layers)
+        c = sum(content_loss(feats[l], content_feats[l], reduction=terms.content_reduction)
+                for l in content_layers) / len(content_layers)
+        s = style_loss(feats, grams, style_weights, convention=terms.convention)
+        t = total_variation(image) if tv_weight else torch.zeros((), device=image.device)
+        return total_loss(c, s, t, content_weight=terms.content_weight, style_weight=terms.style_weight,
+                          tv_weight=tv_weight)
+
+    return loss
 
 
 def stylize(
@@ -187,7 +319,7 @@ def stylize(
     cache: bool = False,
     progress: bool | str = True,
 ) -> Result:
-    """Gatys et al.'s style transfer: minimise ``α·content + β·style + γ·TV`` over the image.
+    """Gatys et al.'s style transfer: minimise ``α·content + β·style + γ·TV`` over the image (`transfer_loss`).
 
     ``content``/``style``: anything `load_image` takes. The style is resized to the
     content's size times ``style_scale`` (smaller → finer brush strokes). A list of
@@ -196,18 +328,18 @@ def stylize(
     `stlib.variants.preserve_color`), applied to the image and every snapshot.
     ``preset`` (`stlib.presets`: ``"default"``, ``"paper"``, ``"udacity"``) fixes the layers, the
     normalisations, α, β and the optimiser; any of those given here overrides the preset's.
+    A size that cannot fit in memory is refused at once (`stlib.memory`).
     Returns a `Result`; ``result.history`` has every term per step.
     """
     chosen = get_preset(preset)
-    content_weight = chosen.content_weight if content_weight is None else content_weight
-    style_weight = chosen.style_weight if style_weight is None else style_weight
-    content_layers = chosen.content_layers if content_layers is None else content_layers
-    style_weights = chosen.style_weights if style_weights is None else style_weights
-    convention = chosen.convention if convention is None else convention
+    overrides = dict(content_weight=content_weight, style_weight=style_weight, convention=convention,
+                     content_layers=None if content_layers is None else tuple(content_layers),
+                     style_weights=None if style_weights is None else dict(style_weights))
+    terms = replace(chosen, **{k: v for k, v in overrides.items() if v is not None})
     if optimizer is None:
         optimizer, lr = chosen.optimizer, chosen.lr if lr is None else lr
-    reduction = chosen.content_reduction
-    for name, w in (("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight", tv_weight)):
+    for name, w in (("content_weight", terms.content_weight), ("style_weight", terms.style_weight),
+                    ("tv_weight", tv_weight)):
         if not (isinstance(w, (int, float)) and w >= 0):
             raise StlibError(f"{name} must be a number ≥ 0, got {w!r}")
     content_t = load_image(content, size)
@@ -222,38 +354,12 @@ def stylize(
         raise StlibError(f"unknown colour preservation {preserve_color!r}: use None, 'luminance' or 'histogram'")
     style_size = tuple(max(16, round(side * style_scale)) for side in content_t.shape[-2:])
     style_ts = [load_image(s, style_size) for s in styles]
-    style_t = style_ts[0]
-    dev = pick_device(device)
-    net = _model(model, dev)
-    content_layers = list(content_layers)
-    params = dict(kind="transfer", content=content_t, styles=style_ts, blend=blend, preserve_color=preserve_color,
-                  model=net.weights_name,
-                  pooling=type(net.features.pool1).__name__, num_steps=num_steps, optimizer=optimizer, lr=lr,
-                  weights=[content_weight, style_weight, tv_weight], content_layers=content_layers,
-                  style_weights=dict(style_weights), convention=convention, init=init, seed=seed,
-                  snapshot_at=list(snapshot_at), device=dev.type)
-    if reduction != "mean":  # (absent for the mean, so runs cached before presets existed still replay)
-        params["content_reduction"] = reduction
 
-    def compute() -> Result:
-        total_blend = sum(blend)
-        per_style = [style_targets(net, s.to(dev), list(style_weights)) for s in style_ts]
-        grams = {l: sum(b / total_blend * g[l] for b, g in zip(blend, per_style, strict=True)) for l in style_weights}
-        with torch.no_grad():
-            content_feats = net(content_t.to(dev), content_layers)
-        start = initial_image(init, content_t.shape, content=content_t, style=style_t, seed=seed).to(dev)
-        layers = list(dict.fromkeys([*content_layers, *style_weights]))
+    def build(net: VGG19, config: RunConfig) -> tuple[torch.Tensor, LossFn]:
+        start = initial_image(init, content_t.shape, content=content_t, style=style_ts[0], seed=config.seed)
+        return start, transfer_loss(net, content_t, style_ts, preset=terms, blend=blend, tv_weight=tv_weight)
 
-        def loss(image: torch.Tensor):
-            feats = net(image, layers)
-            c = sum(content_loss(feats[l], content_feats[l], reduction=reduction)
-                    for l in content_layers) / len(content_layers)
-            s = style_loss(feats, grams, style_weights, convention=convention)
-            t = total_variation(image) if tv_weight else torch.zeros((), device=image.device)
-            return total_loss(c, s, t, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
-
-        result = optimize(start, loss, num_steps=num_steps, optimizer=optimizer, lr=lr,
-                          snapshot_at=snapshot_at, progress=progress)
+    def finish(result: Result) -> Result:
         if preserve_color is not None:
             from .variants import preserve_color as keep_colors
 
@@ -262,7 +368,14 @@ def stylize(
                                 for e, im in result.snapshots.items()}
         return result
 
-    return _run(params, compute, cache, progress)
+    identity = dict(content=content_t, styles=style_ts, blend=blend, preserve_color=preserve_color, init=init,
+                    tv_weight=tv_weight, **{k: v for k, v in asdict(terms).items() if k not in NOT_TERMS})
+    objective = Objective("transfer", identity, tuple(content_t.shape),
+                          (*terms.content_layers, *terms.style_weights), build, finish,
+                          memory={"styles": len(styles), "style_scale": style_scale})
+    config = run_config(num_steps=num_steps, optimizer=optimizer, lr=lr, snapshot_at=snapshot_at, seed=seed,
+                        device=device)
+    return run(objective, config, model, cache=cache, progress=progress)
 
 
 def scaled_shape(height: int, width: int, scale: float, min_side: int = 16) -> tuple[int, int]:

@@ -187,10 +187,47 @@ def test_keys_change_with_every_parameter():
     assert len(base) == 64 and int(base, 16) >= 0
 
 
-def test_key_depends_on_library_version(monkeypatch):
-    base = cache.make_key(PARAMS)
-    monkeypatch.setattr(stlib, "__version__", "9.9.9")
-    assert cache.make_key(PARAMS) != base
+def test_fingerprint_changes_with_one_byte_of_any_source_file():
+    sources = {name: (cache.SOURCE_DIR / name).read_bytes() for name in cache.SOURCE_FILES}
+    base = cache.fingerprint(sources)
+    assert cache.source_fingerprint() == base  # what make_key uses: the package's own files
+    assert cache.fingerprint(dict(reversed(list(sources.items())))) == base
+    assert {"losses.py", "models.py", "optim.py", "transfer.py"} <= set(cache.SOURCE_FILES)
+    assert not {"live.py", "widgets.py", "plot.py", "exercises.py"} & set(cache.SOURCE_FILES)
+    for name, data in sources.items():
+        edited = bytearray(data)
+        edited[len(data) // 2] ^= 0x01
+        assert cache.fingerprint({**sources, name: bytes(edited)}) != base, name
+
+
+def _source_copy(folder: Path, edit_losses: bool = False) -> Path:
+    """The fingerprinted files copied into ``folder``; with ``edit_losses`` one byte of losses.py differs."""
+    folder.mkdir()
+    for name in cache.SOURCE_FILES:
+        data = bytearray((cache.SOURCE_DIR / name).read_bytes())
+        if edit_losses and name == "losses.py":
+            first = next(i for i, b in enumerate(data) if chr(b).isalpha())
+            data[first] = ord(chr(data[first]).swapcase())
+        (folder / name).write_bytes(bytes(data))
+    return folder
+
+
+def test_editing_losses_py_misses_the_cache(cache_folder, tmp_path, monkeypatch, vgg):
+    """The stale-cache bug: a run cached before losses.py changed must be recomputed, not replayed."""
+    original, edited = _source_copy(tmp_path / "a"), _source_copy(tmp_path / "b", edit_losses=True)
+    target = stlib.load_image("chelsea", 16)  # 16 px, 2 steps: only the key matters here
+
+    def reconstruct() -> Result:
+        return stlib.reconstruct_content(target, "conv1_1", model=vgg, num_steps=2, cache=True, progress=False)
+
+    monkeypatch.setattr(cache, "SOURCE_DIR", original)
+    first = reconstruct()
+    assert not first.cached and reconstruct().cached
+    monkeypatch.setattr(cache, "SOURCE_DIR", edited)  # one byte of losses.py differs
+    after_edit = reconstruct()
+    assert not after_edit.cached and len(entries(cache_folder)) == 2
+    monkeypatch.setattr(cache, "SOURCE_DIR", original)  # the edit undone: the first entry replays
+    assert reconstruct().cached
 
 
 def test_tensor_digest():
@@ -214,8 +251,26 @@ def test_transfer_functions_use_the_cache(cache_folder, vgg):
                                              progress=False)
     other_layer = stlib.reconstruct_content(target, "relu1_1", model=vgg, num_steps=2, cache=True,
                                             progress=False)
-    assert not (other_seed.cached or other_pixels.cached or other_layer.cached)
-    assert len(entries(cache_folder)) == 4
+    other_lr = stlib.reconstruct_content(target, "conv1_1", model=vgg, num_steps=2, lr=0.5, cache=True,
+                                         progress=False)
+    assert not (other_seed.cached or other_pixels.cached or other_layer.cached or other_lr.cached)
+    assert len(entries(cache_folder)) == 5
+    # how a run is shown is not what it is: another progress label replays
+    assert stlib.reconstruct_content(target, "conv1_1", model=vgg, num_steps=2, cache=True, progress="shown").cached
+
+
+def test_every_experiment_goes_through_the_cache(cache_folder, vgg):
+    # 16 px, 1 step: a transfer and a texture, each computed once, then replayed
+    texture = stlib.load_image("gravel", 16)
+    runs = [lambda: stlib.stylize("chelsea", "gravel", size=16, num_steps=1, optimizer="adam", model=vgg,
+                                  cache=True, progress=False),
+            lambda: stlib.reconstruct_style(texture, ["conv1_1"], model=vgg, num_steps=1, cache=True,
+                                            progress=False)]
+    for i, run in enumerate(runs, start=1):
+        first = run()
+        assert not first.cached and len(entries(cache_folder)) == i
+        replay = run()
+        assert replay.cached and torch.equal(replay.image, first.image)
 
 
 def test_entries_get_the_umask_permissions(cache_folder):

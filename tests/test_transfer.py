@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import stlib
-from stlib import StlibError
+from stlib import StlibError, memory
 from stlib.models import STYLE_WEIGHTS_SEED002
-from stlib.transfer import initial_image, style_targets
+from stlib.transfer import RunConfig, initial_image, style_targets, transfer_loss
 
 SIZE = 32
 
@@ -174,3 +174,58 @@ def test_paper_preset_uses_the_half_sum_content_loss_at_relu4_2():
     with torch.no_grad():
         f, p = net(noise, ["relu4_2"])["relu4_2"], net(content, ["relu4_2"])["relu4_2"]
     assert r.history[0]["content"] == pytest.approx(0.5 * ((f - p) ** 2).sum().item(), rel=1e-4)
+
+
+def test_transfer_loss_is_what_stylize_minimises(vgg):
+    """A benchmark that times `transfer_loss` times stylize's own loss: same value at the first step."""
+    content, style = stlib.load_image("chelsea", SIZE), stlib.load_image("gravel", SIZE)
+    for preset in ("default", "paper"):
+        run = stlib.stylize(content, style, preset=preset, num_steps=1, optimizer="adam", tv_weight=0.5, model=vgg,
+                            progress=False)
+        with torch.no_grad():
+            terms = transfer_loss(vgg, content, style, preset=preset, tv_weight=0.5)(content)
+        assert terms.total.item() == pytest.approx(run.history[0]["total"], rel=1e-5)
+        assert terms.items()["style"] == pytest.approx(run.history[0]["style"], rel=1e-5)
+
+
+def test_run_config_is_frozen():
+    import dataclasses
+
+    config = RunConfig(num_steps=3, snapshot_at=(3, 0))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.num_steps = 4
+    assert config.identity() == {"num_steps": 3, "optimizer": "adam", "lr": None, "snapshot_at": [0, 3],
+                                 "seed": 0, "device": "cpu"}
+
+
+@pytest.fixture
+def one_gib(monkeypatch):
+    """1 GiB available, and a model that must not load: a refused run stops before allocating anything."""
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded for a run that cannot fit")
+
+    monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": 2**30)
+    monkeypatch.setattr(stlib.transfer, "vgg19", no_model)
+
+
+def test_stylize_refuses_a_size_that_cannot_fit(one_gib, one_line):
+    with pytest.raises(StlibError) as err:
+        stlib.stylize("chelsea", "gravel", size=1024, num_steps=300, progress=False)
+    message = one_line(err.value)
+    assert message.startswith("size 1024: a 1024×1024 px run needs about") and "1.0 GiB is available" in message
+    best = int(message.rsplit("largest that fits is size ", 1)[1].split(",")[0])
+    assert 100 < best < 1024
+    options = dict(layers=[*memory.DEFAULT_LAYERS], optimizer="lbfgs", num_steps=300, styles=1)
+    memory.check_run(best, best, **options)  # the named size fits, one more pixel does not
+    with pytest.raises(StlibError):
+        memory.check_run(best + 1, best + 1, **options)
+
+
+def test_reconstructions_refuse_a_size_that_cannot_fit(one_gib, one_line):
+    big = torch.zeros(1, 3, 1024, 1024)
+    for run in (lambda: stlib.reconstruct_content(big, "conv4_2", num_steps=1, progress=False),
+                lambda: stlib.reconstruct_style(big, ["conv1_1", "conv5_1"], num_steps=1, progress=False),
+                lambda: stlib.reconstruct_style(big[..., :16, :16], "conv5_1", size=(2048, 2048), progress=False)):
+        with pytest.raises(StlibError) as err:
+            run()
+        assert "largest that fits is size" in one_line(err.value)
