@@ -1,4 +1,5 @@
-"""Command line: ``python -m stlib stylize CONTENT STYLE -o OUT.png``.
+"""Command line: ``python -m stlib stylize CONTENT STYLE -o OUT.png``; ``train-net STYLE -o NET.pt`` and
+``stylize CONTENT --net NET.pt -o OUT.png`` for real-time style transfer.
 
 Errors print one line (``error: …``) and exit with status 2; nothing is overwritten
 unless ``--overwrite`` is given.
@@ -69,12 +70,87 @@ def _parser() -> argparse.ArgumentParser:
                     help="folder for --save-every's images (step_00050.png, …)")
     st.add_argument("--json", action="store_true", help="print a machine-readable summary (JSON) instead")
     st.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    st.add_argument("--net", type=Path, default=None, metavar="NET.pt",
+                    help="paint in one forward pass with a network from `train-net` (no STYLE: it knows its style)")
+    _train_parser(sub)
     sub.add_parser("samples", help="list the sample image names")
     pre = sub.add_parser("precompute", help="fill the snapshot cache for every lesson (full mode) before a class")
     pre.add_argument("--fast", action="store_true", help="fast mode's sizes instead (what CI uses)")
     pre.add_argument("lessons", nargs="*", metavar="LESSON",
                      help="only these lessons, by number or name prefix (e.g. 00 07); default: all")
     return parser
+
+
+def _train_parser(sub) -> None:
+    from .fastnet import NORMS, TrainSettings
+
+    d = TrainSettings()
+    tr = sub.add_parser("train-net", help="train a network that paints any photo in STYLE in one forward pass",
+                        description="Real-time style transfer (Johnson et al. 2016): train a small network with "
+                                    "stylize's losses on photos, once; then `stylize PHOTO --net NET.pt`.")
+    tr.add_argument("style", help="style image: a path or a sample name (e.g. ihc)")
+    tr.add_argument("-o", "--output", required=True, type=Path, help="where to write the network (.pt)")
+    tr.add_argument("--steps", type=int, default=d.steps, help=f"training steps (default {d.steps})")
+    tr.add_argument("--size", type=int, default=d.crop, help=f"side of the training crops in px (default {d.crop})")
+    tr.add_argument("--photo-side", type=int, default=d.photo_side,
+                    help=f"photos and the style are first scaled to this shorter side (default {d.photo_side})")
+    tr.add_argument("--batch", type=int, default=d.batch, help=f"crops per step (default {d.batch})")
+    tr.add_argument("--lr", type=float, default=d.lr, help=f"Adam's learning rate (default {d.lr:g})")
+    tr.add_argument("--content-weight", type=float, default=d.content_weight, help="alpha (default 1)")
+    tr.add_argument("--style-weight", type=float, default=d.style_weight, help=f"beta (default {d.style_weight:g})")
+    tr.add_argument("--tv-weight", type=float, default=d.tv_weight, help="gamma, total variation (default 0)")
+    tr.add_argument("--width", type=int, default=d.width, help=f"channels of the first layer (default {d.width})")
+    tr.add_argument("--blocks", type=int, default=d.blocks, help=f"residual blocks (default {d.blocks})")
+    tr.add_argument("--norm", choices=NORMS, default=d.norm, help="instance (default) or batch normalisation")
+    tr.add_argument("--photos", nargs="+", default=None, metavar="PHOTO",
+                    help="training photos: paths or sample names (default: scikit-image's, cat and astronaut held out)")
+    tr.add_argument("--seed", type=int, default=d.seed)
+    tr.add_argument("--device", default=None, help="cpu, cuda or mps (default: the fastest available)")
+    tr.add_argument("--overwrite", action="store_true", help="replace NET.pt if it exists")
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from . import memory
+    from .fastnet import TRAIN_PHOTOS, TrainSettings, train_net
+    from .optim import pick_device
+
+    out: Path = args.output
+    if out.suffix.lower() != ".pt":
+        raise StlibError(f"output {out}: a network is saved as a .pt file, e.g. -o net.pt")
+    if out.exists() and not args.overwrite:
+        raise StlibError(f"output {out} already exists; choose another name or pass --overwrite")
+    settings = TrainSettings(steps=args.steps, crop=args.size, photo_side=args.photo_side, batch=args.batch,
+                             lr=args.lr, content_weight=args.content_weight, style_weight=args.style_weight,
+                             tv_weight=args.tv_weight, width=args.width, blocks=args.blocks, norm=args.norm,
+                             seed=args.seed)
+    device = pick_device(args.device)
+    # a batch of B crops costs about what one image B crops wide does
+    memory.check_run(settings.crop, settings.crop * settings.batch, optimizer="adam", num_steps=settings.steps,
+                     device=device.type)
+    start = time.perf_counter()
+    trained = train_net(args.style, settings, photos=args.photos or TRAIN_PHOTOS, device=device, progress="train-net")
+    trained.save(out)
+    state = "interrupted, saved the network so far" if trained.result.interrupted else "done"
+    print(f"{state}: {trained.result.steps} steps in {time.perf_counter() - start:.0f} s on {device.type} → {out}; "
+          f"use it: python -m stlib stylize PHOTO --net {out} -o out.png")
+    return 0
+
+
+def _stylize_with_net(args: argparse.Namespace) -> int:
+    from .fastnet import load_net
+    from .images import save_image
+
+    if args.style is not None or args.styles is not None:
+        raise StlibError("--net paints in the style it was trained on: drop the style image")
+    trained = load_net(args.net, device=args.device)
+    start = time.perf_counter()
+    image = trained(args.content, args.size)
+    seconds = time.perf_counter() - start
+    save_image(image, args.output, overwrite=True)
+    height, width = image.shape[-2:]
+    print(f"done: {width}×{height} px in {1000 * seconds:.0f} ms with {args.net} (style: {trained.style}) "
+          f"→ {args.output}")
+    return 0
 
 
 def _style_layers(specs: list[str] | None, preset_weights: dict[str, float]) -> dict[str, float] | None:
@@ -154,6 +230,8 @@ def stylize_command(args: argparse.Namespace) -> int:
         raise StlibError(f"output {out} already exists; choose another name or pass --overwrite")
     if args.size < 16:
         raise StlibError(f"--size {args.size} is too small: conv5_1 needs at least 16 px per side")
+    if args.net is not None:
+        return _stylize_with_net(args)
     if args.styles is not None and args.style is not None:
         raise StlibError("give the style image either as the second argument or with --style, not both")
     styles = args.styles if args.styles is not None else [args.style] if args.style is not None else None
@@ -236,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "stylize":
             return stylize_command(args)
+        if args.command == "train-net":
+            return train_command(args)
         if args.command == "samples":
             from .images import sample_names
 

@@ -170,3 +170,45 @@ def test_bad_network_files_are_one_line_errors(tmp_path):
     torch.save(data, path)
     with pytest.raises(StlibError, match="does not match stlib's network .*train it again"):
         load_net(path)
+
+
+# -- the command line: train-net, then stylize --net ----------------------------------------------------
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
+    return err[0]
+
+
+def test_cli_trains_a_network_and_paints_with_it(tmp_path, capsys):
+    from PIL import Image
+
+    from stlib.__main__ import main
+
+    net = tmp_path / "net.pt"
+    assert main(["train-net", "ihc", "-o", str(net), "--steps", "2", "--size", "32", "--photo-side", "40",
+                 "--batch", "1", "--width", "4", "--blocks", "1", "--photos", "coffee"]) == 0
+    assert "done: 2 steps" in capsys.readouterr().out
+    assert load_net(net).settings.crop == 32
+    out = tmp_path / "cat.png"
+    assert main(["stylize", "chelsea", "--net", str(net), "-o", str(out), "--size", "60"]) == 0
+    assert "with " in capsys.readouterr().out
+    assert Image.open(out).size == (60, 40)  # chelsea is 451×300: longest side 60, aspect kept
+    assert main(["train-net", "ihc", "-o", str(net), "--steps", "1"]) == 2
+    assert "already exists" in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["stylize", "chelsea", "--net", "{tmp}/none.pt", "-o", "{tmp}/o.png"], "no network file"),
+    (["stylize", "chelsea", "ihc", "--net", "{tmp}/none.pt", "-o", "{tmp}/o.png"], "drop the style image"),
+    (["stylize", "chelsea", "--net", "{tmp}/foreign.pt", "-o", "{tmp}/o.png"], "is not a stlib network"),
+    (["train-net", "ihc", "-o", "{tmp}/net.png"], "saved as a .pt file"),
+    (["train-net", "ihc", "-o", "{tmp}/n.pt", "--size", "30"], "crop must be a multiple of 4"),
+    (["train-net", "ihc", "-o", "{tmp}/n.pt", "--size", "512", "--photo-side", "256"], "larger than photo_side"),
+    (["train-net", "nosuchimage", "-o", "{tmp}/n.pt", "--steps", "1"], "nosuchimage"),
+])
+def test_cli_network_errors_are_one_line(tmp_path, capsys, args, fragment):
+    from stlib.__main__ import main
+
+    torch.save({"weight": torch.zeros(1)}, tmp_path / "foreign.pt")
+    assert main([a.format(tmp=tmp_path) for a in args]) == 2
+    assert fragment in _one_line_error(capsys)
