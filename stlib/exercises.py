@@ -182,6 +182,62 @@ def _check_half_sum_beta(fn: Callable) -> tuple[bool, str]:
     return True, "β grows with the ½Σ content term: N·M/2 times, which itself grows with the image's area"
 
 
+def _check_param_count(fn: Callable) -> tuple[bool, str]:
+    """Lesson 10: the number of weights of `stlib.fastnet.TransformerNet(width, blocks)`, as a formula."""
+    from .fastnet import TransformerNet
+
+    for width, blocks in ((16, 5), (8, 2), (32, 5), (4, 0)):
+        right = sum(p.numel() for p in TransformerNet(width, blocks).parameters())
+        value = _number(fn(width, blocks))
+        if value is None:
+            return False, f"count({width}, {blocks}) should return a number"
+        if value == right:
+            continue
+        w = width
+        convs = [(3, w, 9), (w, 2 * w, 3), (2 * w, 4 * w, 3), *[(4 * w, 4 * w, 3)] * (2 * blocks),
+                 (4 * w, 2 * w, 3), (2 * w, w, 3), (w, 3, 9)]
+        kernels = sum(cin * cout * k * k for cin, cout, k in convs)
+        biases = sum(cout for _, cout, _ in convs)
+        norms = 2 * sum(cout for _, cout, _ in convs[:-1])
+        if value == kernels + norms:
+            return False, "every convolution also has a bias: one number per output channel"
+        if value == kernels + biases:
+            return False, "each instance norm learns a scale and a shift per channel (affine=True); count them too"
+        if value == kernels + biases + norms + 6:
+            return False, "the last convolution has no normalisation after it: its output is the picture"
+        if value == kernels + biases + norms - (81 - 9) * 3 * w * 2:
+            return False, "the first and the last convolutions are 9×9, the others 3×3"
+        return False, f"wrong for width {width}, {blocks} blocks: print(net) and count layer by layer"
+    return True, "kernels + biases + two numbers per normalised channel, for any width and number of blocks"
+
+
+INVARIANT_OPTIONS = {
+    "brighter": "x + 0.2", "darker": "0.5 * x", "more contrast": "1.5 * x - 0.25", "negative": "1 - x",
+    "mirrored": "x.flip(-1)", "rotated": "x.rot90(1, (-2, -1))",
+}
+INVARIANT_RIGHT = {"brighter", "darker", "more contrast"}
+
+
+def _check_invariant(answer: Any) -> tuple[bool, str]:
+    """Lesson 10: the input changes a·x + b (a > 0) that instance normalisation after the first convolution
+    removes exactly; the rest change the picture."""
+    chosen = {answer} if isinstance(answer, str) else set(answer)
+    unknown = sorted(str(c) for c in chosen - set(INVARIANT_OPTIONS))
+    if unknown:
+        return False, f"{unknown[0]!r} is not one of the changes: choose among {', '.join(INVARIANT_OPTIONS)}"
+    if "negative" in chosen:
+        return False, ("1 − x is a·x + b with a < 0: normalising removes the shift and the scale's size, "
+                       "not its sign, and the ReLU sees the sign")
+    if chosen & {"mirrored", "rotated"}:
+        return False, ("moving pixels is not a·x + b: the learned kernels are not symmetric, so the picture "
+                       "is not just moved along with them")
+    missing = len(INVARIANT_RIGHT - chosen)
+    if missing:
+        return False, f"right so far, but {missing} more of the changes are of the form a·x + b with a > 0"
+    return True, ("conv(a·x + b) = a·conv(x) + a constant per channel, and instance norm removes both: "
+                  "the network cannot see brightness or contrast")
+
+
 CHECKS: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "01_gradient": _check_gradient,
     "02_loss_factor": _check_loss_factor,
@@ -192,6 +248,8 @@ CHECKS: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "05_gram": _check_gram,
     "06_convention_factor": _check_convention_factor,
     "07_half_sum_beta": _check_half_sum_beta,
+    "10_param_count": _check_param_count,
+    "10_invariant": _check_invariant,
 }
 
 

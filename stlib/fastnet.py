@@ -23,7 +23,7 @@ from .errors import StlibError
 from .images import ImageSource, atomic_write, load_image
 from .losses import LossTerms, content_loss, style_loss, total_loss, total_variation
 from .models import VGG19, vgg19
-from .optim import Result, announce_replay, pick_device, run_steps
+from .optim import Callback, Result, announce_replay, pick_device, run_steps
 from .presets import get_preset
 from .transfer import style_targets
 
@@ -226,6 +226,7 @@ def train_net(
     held_out: Sequence[ImageSource] = HELD_OUT,
     preview_height: int = 192,
     snapshot_at: Sequence[int] = (),
+    callbacks: Sequence[Callback] = (),
     model: VGG19 | str | None = None,
     device: torch.device | str | None = None,
     cache: bool = False,
@@ -237,8 +238,9 @@ def train_net(
 
     Every step: a batch of crops → the network → VGG19 → ``α·content + β·style + γ·TV`` → Adam. The live view
     and the snapshots show the ``held_out`` photos (never trained on) stylised, side by side, at
-    ``preview_height`` px. ``overrides`` change single settings (``steps=…``). Ctrl-C keeps the network
-    as it is; a NaN loss stops with `DivergedError`.
+    ``preview_height`` px; so do ``callbacks`` (`stlib.optim.Callback`, e.g. to stop early). ``overrides``
+    change single settings (``steps=…``). Ctrl-C keeps the network as it is; a NaN loss stops with
+    `DivergedError`.
     """
     settings = replace(settings or TrainSettings(), **overrides)
     dev = pick_device(device)
@@ -281,8 +283,9 @@ def train_net(
             return terms.items()
 
         net.train()
-        result = run_steps(step, picture, num_steps=settings.steps, snapshot_at=snapshot_at, progress=progress,
-                           preview=preview, advice=f"(lr={settings.lr}): lower the learning rate or the style weight")
+        result = run_steps(step, picture, num_steps=settings.steps, snapshot_at=snapshot_at, callbacks=callbacks,
+                           progress=progress, preview=preview,
+                           advice=f"(lr={settings.lr}): lower the learning rate or the style weight")
         result.weights = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         return result
 

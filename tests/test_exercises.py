@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from stlib import exercises
+from stlib.fastnet import TransformerNet
 
 SOLUTIONS = Path(__file__).resolve().parent.parent / "notebooks" / "solutions"
 
@@ -27,6 +28,8 @@ ANSWERS = {
     "05_gram": ("05_gram_matrices", "gram"),
     "06_convention_factor": ("06_style_loss", "convention_factor"),
     "07_half_sum_beta": ("07_style_transfer", "half_sum_beta"),
+    "10_param_count": ("10_real_time", "count"),
+    "10_invariant": ("10_real_time", "invariant"),
 }
 
 # other right answers: every one must be accepted
@@ -36,6 +39,8 @@ ALSO_RIGHT = {
     "04_cat_balances": [(0.5, 0.75, 1), ["0.75", "1"], (1.0, 0.75)],
     "04_floor": [lambda p1, p2, w1, w2: ((p1 - p2) ** 2).mean() / (1 / w1 + 1 / w2)],
     "06_convention_factor": [64, torch.tensor(64.0)],
+    "10_param_count": [lambda w, b: sum(p.numel() for p in TransformerNet(w, b).parameters())],
+    "10_invariant": [("more contrast", "darker", "brighter"), {"brighter", "darker", "more contrast"}],
 }
 
 # typical mistakes: every one must be rejected
@@ -53,6 +58,10 @@ WRONG = {
                          lambda b, s: b / (512 * (s // 8) ** 2 / 2),  # upside down
                          lambda b, s: b * 131072,  # right at 256 px only
                          lambda b, s: b * 512 * s**2 / 2],  # no poolings
+    "10_param_count": [lambda w, b: 243 * w + 36 * w * w * (2 * b) + 999,  # anything else
+                       lambda w, b: 1 / 0],  # a bug becomes a hint
+    "10_invariant": [["brighter"], ["brighter", "darker", "more contrast", "negative"], ["mirrored"],
+                     "sharper", ["brighter", "darker", "more contrast", "rotated"]],
 }
 
 
@@ -107,3 +116,24 @@ def test_a_crashing_answer_is_reported_in_one_line(capsys):
     assert exercises.check("05_gram", lambda f: torch.mm(f, f)) is False  # 4-D into mm raises
     out = capsys.readouterr().out
     assert out.startswith("✗ not yet: your code raised") and out.count("\n") == 1
+
+
+@pytest.mark.parametrize("forgot, hint", [
+    ("biases", "every convolution also has a bias"),
+    ("norms", "scale and a shift per channel"),
+    ("last norm", "the last convolution has no normalisation"),
+    ("9x9", "the first and the last convolutions are 9×9"),
+])
+def test_param_count_mistakes_get_their_own_hint(forgot, hint, capsys):
+    def count(w, b):
+        convs = [(3, w, 9), (w, 2 * w, 3), (2 * w, 4 * w, 3), *[(4 * w, 4 * w, 3)] * (2 * b),
+                 (4 * w, 2 * w, 3), (2 * w, w, 3), (w, 3, 9)]
+        if forgot == "9x9":
+            convs = [(cin, cout, 3) for cin, cout, _ in convs]
+        total = sum(cin * cout * k * k for cin, cout, k in convs)
+        total += 0 if forgot == "biases" else sum(cout for _, cout, _ in convs)
+        normed = convs if forgot == "last norm" else convs[:-1]
+        return total + (0 if forgot == "norms" else 2 * sum(cout for _, cout, _ in normed))
+
+    assert exercises.check("10_param_count", count) is False
+    assert hint in capsys.readouterr().out
