@@ -24,6 +24,9 @@ class LessonSettings:
     content_epochs: tuple[int, ...]  # lecture slides: initial, 11, 21, 31, 41, 71, 91
     style_epochs: tuple[int, ...]  # lecture slides: initial, 10, 40, 90
     transfer_steps: int  # steps of a full style transfer
+    net_steps: int  # lesson 10: training steps of the real-time network (stlib.fastnet)
+    net_crop: int  # side of its training crops
+    net_photo_side: int  # its photos' shorter side before cropping
 
 
 FULL = LessonSettings(
@@ -32,6 +35,9 @@ FULL = LessonSettings(
     content_epochs=(0, 11, 21, 31, 41, 71, 91),
     style_epochs=(0, 10, 40, 90),
     transfer_steps=300,
+    net_steps=600,
+    net_crop=128,
+    net_photo_side=256,
 )
 FAST = LessonSettings(
     fast=True,
@@ -39,6 +45,9 @@ FAST = LessonSettings(
     content_epochs=(0, 3, 6, 11, 21),
     style_epochs=(0, 5, 10, 20),
     transfer_steps=40,
+    net_steps=30,
+    net_crop=48,
+    net_photo_side=64,
 )
 
 

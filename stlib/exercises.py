@@ -194,18 +194,19 @@ def _check_param_count(fn: Callable) -> tuple[bool, str]:
         if value == right:
             continue
         w = width
-        convs = [(3, w, 9), (w, 2 * w, 3), (2 * w, 4 * w, 3), *[(4 * w, 4 * w, 3)] * (2 * blocks),
-                 (4 * w, 2 * w, 3), (2 * w, w, 3), (w, 3, 9)]
+        convs = [(3, w // 2, 9), (w // 2, 2 * w, 3), (2 * w, 4 * w, 3), *[(4 * w, 4 * w, 3)] * (2 * blocks),
+                 (4 * w, 2 * w, 3), (2 * w, w // 2, 3), (w // 2, 3, 9)]
         kernels = sum(cin * cout * k * k for cin, cout, k in convs)
         biases = sum(cout for _, cout, _ in convs)
         norms = 2 * sum(cout for _, cout, _ in convs[:-1])
-        if value == kernels + norms:
+        skip = 2 * 3  # the skip path's instance norm: a scale and a shift per colour
+        if value in (kernels + norms, kernels + norms + skip):
             return False, "every convolution also has a bias: one number per output channel"
-        if value == kernels + biases:
+        if value in (kernels + biases, kernels + biases + skip):
             return False, "each instance norm learns a scale and a shift per channel (affine=True); count them too"
-        if value == kernels + biases + norms + 6:
-            return False, "the last convolution has no normalisation after it: its output is the picture"
-        if value == kernels + biases + norms - (81 - 9) * 3 * w * 2:
+        if value == kernels + biases + norms:
+            return False, "the skip path has an instance norm too: a scale and a shift for each colour"
+        if value == kernels + biases + norms + skip - (81 - 9) * 3 * (w // 2) * 2:
             return False, "the first and the last convolutions are 9×9, the others 3×3"
         return False, f"wrong for width {width}, {blocks} blocks: print(net) and count layer by layer"
     return True, "kernels + biases + two numbers per normalised channel, for any width and number of blocks"
@@ -222,6 +223,8 @@ def _check_invariant(answer: Any) -> tuple[bool, str]:
     """Lesson 10: the input changes a·x + b (a > 0) that instance normalisation after the first convolution
     removes exactly; the rest change the picture."""
     chosen = {answer} if isinstance(answer, str) else set(answer)
+    if not chosen:
+        return False, f"choose at least one of the changes: {', '.join(INVARIANT_OPTIONS)}"
     unknown = sorted(str(c) for c in chosen - set(INVARIANT_OPTIONS))
     if unknown:
         return False, f"{unknown[0]!r} is not one of the changes: choose among {', '.join(INVARIANT_OPTIONS)}"

@@ -61,7 +61,7 @@ WRONG = {
     "10_param_count": [lambda w, b: 243 * w + 36 * w * w * (2 * b) + 999,  # anything else
                        lambda w, b: 1 / 0],  # a bug becomes a hint
     "10_invariant": [["brighter"], ["brighter", "darker", "more contrast", "negative"], ["mirrored"],
-                     "sharper", ["brighter", "darker", "more contrast", "rotated"]],
+                     "sharper", ["brighter", "darker", "more contrast", "rotated"], []],
 }
 
 
@@ -121,19 +121,19 @@ def test_a_crashing_answer_is_reported_in_one_line(capsys):
 @pytest.mark.parametrize("forgot, hint", [
     ("biases", "every convolution also has a bias"),
     ("norms", "scale and a shift per channel"),
-    ("last norm", "the last convolution has no normalisation"),
+    ("skip", "the skip path has an instance norm too"),
     ("9x9", "the first and the last convolutions are 9×9"),
 ])
 def test_param_count_mistakes_get_their_own_hint(forgot, hint, capsys):
     def count(w, b):
-        convs = [(3, w, 9), (w, 2 * w, 3), (2 * w, 4 * w, 3), *[(4 * w, 4 * w, 3)] * (2 * b),
-                 (4 * w, 2 * w, 3), (2 * w, w, 3), (w, 3, 9)]
+        convs = [(3, w // 2, 9), (w // 2, 2 * w, 3), (2 * w, 4 * w, 3), *[(4 * w, 4 * w, 3)] * (2 * b),
+                 (4 * w, 2 * w, 3), (2 * w, w // 2, 3), (w // 2, 3, 9)]
         if forgot == "9x9":
             convs = [(cin, cout, 3) for cin, cout, _ in convs]
         total = sum(cin * cout * k * k for cin, cout, k in convs)
         total += 0 if forgot == "biases" else sum(cout for _, cout, _ in convs)
-        normed = convs if forgot == "last norm" else convs[:-1]
-        return total + (0 if forgot == "norms" else 2 * sum(cout for _, cout, _ in normed))
+        total += 0 if forgot == "skip" else 2 * 3
+        return total + (0 if forgot == "norms" else 2 * sum(cout for _, cout, _ in convs[:-1]))
 
     assert exercises.check("10_param_count", count) is False
     assert hint in capsys.readouterr().out

@@ -21,25 +21,37 @@ def _tiny_train(**kw):
                      progress=False, **args, **kw)
 
 
-@pytest.mark.parametrize("h, w", [(32, 32), (30, 45), (17, 64)])
-def test_net_keeps_the_size(h, w):
-    net = TransformerNet(width=4, blocks=1)
+@pytest.mark.parametrize("h, w, skip", [(32, 32, True), (30, 45, True), (17, 64, False)])
+def test_net_keeps_the_size(h, w, skip):
+    net = TransformerNet(width=4, blocks=1, skip=skip)
     assert net(torch.rand(2, 3, h, w)).shape == (2, 3, h, w)
 
 
 def test_net_parameter_count_by_hand():
-    # width 2, one block: 9×9 3→2, 3×3 2→4, 3×3 4→8, a block of two 3×3 8→8, 3×3 8→4, 3×3 4→2, 9×9 2→3;
-    # every conv has a bias, every instance norm a scale and a shift per channel (all but the last conv)
-    convs = [(3, 2, 9), (2, 4, 3), (4, 8, 3), (8, 8, 3), (8, 8, 3), (8, 4, 3), (4, 2, 3), (2, 3, 9)]
+    # width 2, one block: 9×9 3→1, 3×3 1→4, 3×3 4→8, a block of two 3×3 8→8, 3×3 8→4, 3×3 4→1, 9×9 1→3
+    # (full resolution has width // 2 channels); every conv has a bias, every instance norm a scale and a
+    # shift per channel (all but the last conv)
+    convs = [(3, 1, 9), (1, 4, 3), (4, 8, 3), (8, 8, 3), (8, 8, 3), (8, 4, 3), (4, 1, 3), (1, 3, 9)]
     expected = sum(cin * cout * k * k + cout for cin, cout, k in convs) + sum(2 * cout for _, cout, _ in convs[:-1])
-    net = TransformerNet(width=2, blocks=1)
-    assert sum(p.numel() for p in net.parameters()) == expected
+    assert sum(p.numel() for p in TransformerNet(width=2, blocks=1, skip=False).parameters()) == expected
+    # the skip path: one more instance norm, a scale and a shift per colour
+    assert sum(p.numel() for p in TransformerNet(width=2, blocks=1).parameters()) == expected + 6
+
+
+def test_untrained_net_with_skip_returns_the_photo_normalised():
+    x = torch.rand(1, 3, 20, 24)
+    mean, std = x.mean(dim=(-2, -1), keepdim=True), x.var(dim=(-2, -1), keepdim=True, unbiased=False).sqrt()
+    with torch.no_grad():
+        out = TransformerNet(width=4, blocks=1)(x)
+    torch.testing.assert_close(out, fastnet.PHOTO_STD * (x - mean) / std + fastnet.PHOTO_MEAN, rtol=1e-3, atol=1e-3)
 
 
 def test_instance_norm_ignores_brightness_and_contrast_batch_norm_does_not():
     torch.manual_seed(0)
     x = torch.rand(1, 3, 32, 32)
     inorm = TransformerNet(width=4, blocks=1, norm="instance").eval()
+    for p in inorm.body[-1].parameters():  # trained, the body's output is not zero
+        torch.nn.init.normal_(p, std=0.1)
     bnorm = TransformerNet(width=4, blocks=1, norm="batch").eval()
     def change(net, y):  # largest pixel change, relative to the spread of the output
         with torch.no_grad():

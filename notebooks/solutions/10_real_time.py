@@ -3,12 +3,13 @@
 
 def count(width: int, blocks: int) -> int:
     """Weights of TransformerNet(width, blocks): every convolution has cin·cout·k² kernel weights and cout
-    biases; every instance norm (all but after the last convolution) a scale and a shift per channel."""
+    biases; every instance norm (after all but the last convolution, and on the skip path's 3 colours) a
+    scale and a shift per channel."""
     w = width
-    convs = [(3, w, 9), (w, 2 * w, 3), (2 * w, 4 * w, 3), *[(4 * w, 4 * w, 3)] * (2 * blocks),
-             (4 * w, 2 * w, 3), (2 * w, w, 3), (w, 3, 9)]
+    convs = [(3, w // 2, 9), (w // 2, 2 * w, 3), (2 * w, 4 * w, 3), *[(4 * w, 4 * w, 3)] * (2 * blocks),
+             (4 * w, 2 * w, 3), (2 * w, w // 2, 3), (w // 2, 3, 9)]
     conv_weights = sum(cin * cout * k * k + cout for cin, cout, k in convs)
-    norm_weights = sum(2 * cout for _, cout, _ in convs[:-1])
+    norm_weights = sum(2 * cout for _, cout, _ in convs[:-1]) + 2 * 3
     return conv_weights + norm_weights
 
 
