@@ -224,3 +224,31 @@ def test_cli_network_errors_are_one_line(tmp_path, capsys, args, fragment):
     torch.save({"weight": torch.zeros(1)}, tmp_path / "foreign.pt")
     assert main([a.format(tmp=tmp_path) for a in args]) == 2
     assert fragment in _one_line_error(capsys)
+
+
+def test_the_live_view_watches_training_with_the_held_out_photos(monkeypatch):
+    from stlib import optim
+
+    seen = []
+
+    class Observer:
+        shows_progress = True
+
+        def start(self, label, num_steps, image):
+            seen.append(("start", label, num_steps, tuple(image.shape)))
+
+        def step(self, step, image, losses):
+            seen.append(("step", step, tuple(image.shape), sorted(losses)))
+
+        def finish(self, label, result):
+            seen.append(("finish", label, result.steps))
+
+    monkeypatch.setattr(optim, "observers", [Observer()])
+    trained = train_net("ihc", photos=("coffee",), held_out=("chelsea", "astronaut"), preview_height=32,
+                        progress="training", **TINY)
+    shape = tuple(trained.result.image.shape)
+    assert shape == (1, 3, 32, 48 + 32)  # the cat (451×300) and the astronaut (square), side by side
+    assert seen[0] == ("start", "training", 3, shape)
+    assert [s[:3] for s in seen[1:4]] == [("step", i, shape) for i in (1, 2, 3)]
+    assert seen[1][3] == ["content", "step", "style", "time", "total", "tv"]
+    assert seen[-1] == ("finish", "training", 3)
