@@ -18,7 +18,7 @@ LAB_FLAGS += --LabApp.default_url=/lab/tree/00_introduction.ipynb
 FAST ?=
 LESSONS ?=
 
-.PHONY: install lab test lint bench clean-notebooks precompute site
+.PHONY: install lab test lint bench bench-peer clean-notebooks precompute site
 
 install:
 	$(PIP_INSTALL)
@@ -35,6 +35,9 @@ lint: install
 
 bench:
 	$(PYTHON) benchmarks/bench_step.py
+
+bench-peer:
+	$(PYTHON) benchmarks/bench_peer.py
 
 clean-notebooks:
 	$(PYTHON) tools/nbclean.py notebooks/*.ipynb

