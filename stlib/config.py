@@ -35,7 +35,7 @@ FULL = LessonSettings(
     content_epochs=(0, 11, 21, 31, 41, 71, 91),
     style_epochs=(0, 10, 40, 90),
     transfer_steps=300,
-    net_steps=700,
+    net_steps=400,
     net_crop=128,
     net_photo_side=256,
 )
