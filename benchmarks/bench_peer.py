@@ -3,15 +3,16 @@
 Same content (the sample ``chelsea``), style (``immunohistochemistry``, or ``--style PATH``) and size
 (``--size`` is the longest side for both tools), at 256 and 512 px by default. Each tool runs as its own
 process, one after the other, with its own defaults except the size (and pastiche's step count: 300, not
-its 1000). The table gives each run's wall time (process start to exit) and the two shared figures of
-`stlib.quality`, both measured afterwards with one VGG19 on the saved files:
+its 1000); stlib also runs once per ``--balanced-steps`` with conv1_1 … conv4_1 weighted equally (the
+proposed default, see README). The table gives each run's wall time (process start to exit) and the two
+shared figures of `stlib.quality`, both measured afterwards with one VGG19 on the saved files:
 
 * style distance, relative to the content image's (1 = as unstyled as the photo, 0 = the style's Grams);
 * content distance at conv4_2, relative to a noise image's (0 = the photo's features, 1 = noise's).
 
-    python benchmarks/bench_peer.py                      # 256 and 512 px; ~15 min on 2 quiet cores
-    python benchmarks/bench_peer.py --sizes 128 --pastiche-steps 30   # smoke test
-    python benchmarks/bench_peer.py --stlib-args "--steps 100" --json out.json
+    python benchmarks/bench_peer.py                      # 256 and 512 px; 40+ min on 2 busy cores
+    python benchmarks/bench_peer.py --sizes 128 --pastiche-steps 20 --stlib-args "--steps 20" --balanced-steps 20
+    python benchmarks/bench_peer.py --skip-pastiche --stlib-args --balanced-steps 30 40 --json out.json
 
 Pictures go to ``--out`` (default ``artifacts/bench/``, git-ignored).
 """
@@ -30,12 +31,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stlib import vgg19  # noqa: E402
+import torch  # noqa: E402
+
+from stlib import memory, quality, vgg19  # noqa: E402
 from stlib.images import to_pil  # noqa: E402
+from stlib.losses import gram_matrix  # noqa: E402
 from stlib.quality import content_distance, style_distance  # noqa: E402
 
 CONTENT = "chelsea"
 STYLE = "immunohistochemistry"
+BALANCE = 1e7  # β·w_l per unit of relative Gram error: 5× the default's own balance at conv4_1 (ihc, 256 px)
 
 
 def timed(command: list[str]) -> tuple[float, str]:
@@ -59,13 +64,27 @@ def stlib_command(content: Path, style: Path, size: int, extra: list[str], out: 
             "--output", str(out), "--overwrite", "--json", *extra]
 
 
+def balanced_style_layers(net, style: Path, content: Path, size: int, ratio: float = BALANCE) -> list[str]:
+    """``--style-layers`` that give conv1_1 … conv4_1 one weight each in the units of `stlib.quality`'s
+    style distance: ``w_l = 4·ratio / (β·‖A_l‖²)`` (``A_l``: the style's Gram, ÷ C·H·W, at the output's size;
+    β = 1e-4, the default preset's), so ``β·w_l·E_l = ratio · ‖G_l − A_l‖² / ‖A_l‖²`` (E_l: the paper's).
+    What a target-normalised style loss would compute inside stlib (see README: the proposal)."""
+    height, width = memory.scaled(size, *to_pil(content).size[::-1])
+    with torch.no_grad():
+        feats = net(quality.fit_to(style, torch.empty(1, 3, height, width)), quality.STYLE_LAYERS)
+    norms = {layer: float((gram_matrix(f).double() ** 2).sum()) for layer, f in feats.items()}
+    return ["--style-layers", *(f"{layer}:{4 * ratio / (1e-4 * n):.4g}" for layer, n in norms.items())]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--style", default=STYLE, help="a sample name or an image file")
     parser.add_argument("--pastiche-steps", type=int, default=300)
-    parser.add_argument("--stlib-args", nargs="+", default=[""], metavar="ARGS",
+    parser.add_argument("--stlib-args", nargs="*", default=[""], metavar="ARGS",
                         help="one stlib run per ARGS (options for stylize, e.g. '' for the defaults, '--steps 100')")
+    parser.add_argument("--balanced-steps", type=int, nargs="*", default=[40], metavar="N",
+                        help="one stlib run per N with conv1_1 … conv4_1 weighted equally (balanced_style_layers)")
     parser.add_argument("--skip-pastiche", action="store_true",
                         help="reuse pastiche's saved result and its recorded wall time (from an earlier run)")
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench")
@@ -86,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
             tag = "_".join(a.lstrip("-") for a in options) or "defaults"
             out = args.out / f"stlib_{style_name}_{size}_{tag}.png"
             runs.append((f"stlib {shlex.join(options)}".strip(), None, out, options))
+        for steps in args.balanced_steps:
+            options = ["--steps", str(steps), *balanced_style_layers(net, style_file, content_file, size)]
+            runs.append((f"stlib balanced --steps {steps}", None,
+                         args.out / f"stlib_{style_name}_{size}_balanced_{steps}.png", options))
         for tool, steps, out, options in runs:
             if options is not None:
                 seconds, summary = timed(stlib_command(content_file, style_file, size, options, out))

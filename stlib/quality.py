@@ -27,7 +27,7 @@ STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1")
 CONTENT_LAYER = "conv4_2"
 
 
-def _resized(source: ImageSource, like: torch.Tensor) -> torch.Tensor:
+def fit_to(source: ImageSource, like: torch.Tensor) -> torch.Tensor:
     """``source`` at ``like``'s height and width: centre-cropped to that aspect ratio, then resized."""
     height, width = like.shape[-2:]
     if isinstance(source, torch.Tensor) and tuple(source.shape[-2:]) == (height, width):
@@ -62,12 +62,12 @@ def style_distance(
     x = load_image(image)
     model = _net(net, x)
     with torch.no_grad():
-        style_feats = model(_resized(style, x).to(x.device), STYLE_LAYERS)
+        style_feats = model(fit_to(style, x).to(x.device), STYLE_LAYERS)
     grams = {layer: gram_matrix(f).double() for layer, f in style_feats.items()}
     raw = _gram_distance(model, x, grams)
     if content is None:
         return raw
-    return raw / _gram_distance(model, _resized(content, x), grams)
+    return raw / _gram_distance(model, fit_to(content, x), grams)
 
 
 def content_distance(image: ImageSource, content: ImageSource, *, net: VGG19 | None = None, seed: int = 0) -> float:
@@ -77,6 +77,6 @@ def content_distance(image: ImageSource, content: ImageSource, *, net: VGG19 | N
     model = _net(net, x)
     noise = torch.rand(tuple(x.shape), generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        feats = model(torch.cat([x, _resized(content, x).to(x.device), noise.to(x.device)]), [CONTENT_LAYER])
+        feats = model(torch.cat([x, fit_to(content, x).to(x.device), noise.to(x.device)]), [CONTENT_LAYER])
     out, target, reference = feats[CONTENT_LAYER].double()
     return float(((out - target) ** 2).sum() / ((reference - target) ** 2).sum())
