@@ -38,20 +38,22 @@ def _parser() -> argparse.ArgumentParser:
                     help="keep the content's colours")
     st.add_argument("--size", type=int, default=256,
                     help="longest side of the output in pixels; the content's aspect ratio is kept (default 256)")
-    st.add_argument("--steps", type=int, default=300, help="optimisation steps = loss evaluations (default 300)")
+    st.add_argument("--steps", type=int, default=None,
+                    help="optimisation steps = loss evaluations (default: the preset's, 40 for balanced, else 300)")
     st.add_argument("--multires", action="store_true",
                     help="coarse to fine: optimise at a fraction of --size first (see --scales), upsample, continue; "
                          "--steps is split across the scales in proportion to 1/scale (300 steps at 0.5 1: 200 at "
                          "half size, then 100 at full size)")
     st.add_argument("--scales", nargs="+", type=float, metavar="S", default=None,
                     help="--multires's fractions of --size, ascending, the last 1 (default 0.5 1); implies --multires")
-    st.add_argument("--preset", choices=list(PRESETS), default="default",
-                    help="layers, normalisations, alpha, beta and optimiser of one convention (stlib.presets)")
+    st.add_argument("--preset", choices=list(PRESETS), default="balanced",
+                    help="layers, normalisations, alpha, beta and optimiser of one convention (stlib.presets); "
+                         "default balanced: every style layer counts by its relative error, 40 steps")
     st.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="default: the preset's (lbfgs)")
     st.add_argument("--lr", type=float, default=None, help="learning rate (default depends on the optimizer)")
     st.add_argument("--content-weight", type=float, default=None, help="alpha (default: the preset's, 1)")
     st.add_argument("--style-weight", type=float, default=None,
-                    help="beta (default: the preset's; 1e-4 for the default preset)")
+                    help="beta (default: the preset's; 1e7 for balanced, 1e-4 for default)")
     st.add_argument("--tv-weight", type=float, default=DEFAULT_TV_WEIGHT, help="gamma, total variation")
     st.add_argument("--content-layers", nargs="+", metavar="LAYER", default=None,
                     help="content layers (default: the preset's, conv4_2)")
@@ -242,6 +244,8 @@ def stylize_command(args: argparse.Namespace) -> int:
                          "give one per style")
     if not args.style_scale > 0:
         raise StlibError(f"--style-scale {args.style_scale}: give a number > 0, e.g. 0.5")
+    if args.steps is None:
+        args.steps = get_preset(args.preset).num_steps
     check_steps(args.steps)
     multires = args.multires or args.scales is not None
     if multires:

@@ -252,7 +252,7 @@ def reconstruct_style(
 DEFAULT_CONTENT_WEIGHT = PRESETS["default"].content_weight
 DEFAULT_STYLE_WEIGHT = PRESETS["default"].style_weight
 DEFAULT_TV_WEIGHT = 0.0
-NOT_TERMS = ("name", "optimizer", "lr")  # a preset's fields that are not its loss (the name; the run config's)
+NOT_TERMS = ("name", "optimizer", "lr", "num_steps")  # a preset's fields that are not its loss
 
 
 def transfer_loss(
@@ -277,6 +277,10 @@ def transfer_loss(
     dev, content_layers, style_weights = _device(net), list(terms.content_layers), dict(terms.style_weights)
     per_style = [style_targets(net, s.to(dev), list(style_weights)) for s in styles]
     grams = {l: sum(b / sum(blend) * g[l] for b, g in zip(blend, per_style, strict=True)) for l in style_weights}
+    if terms.style_normalization == "target":  # each layer in units of its relative Gram error (stlib.presets)
+        style_weights = {l: w / (float(grams[l].double().pow(2).sum()) / 4) for l, w in style_weights.items()}
+    elif terms.style_normalization != "none":
+        raise StlibError(f"unknown style normalisation {terms.style_normalization!r}: use 'none' or 'target'")
     with torch.no_grad():
         content_feats = net(content.to(dev), content_layers)
     layers = list(dict.fromkeys([*content_layers, *style_weights]))

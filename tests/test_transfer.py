@@ -229,3 +229,27 @@ def test_reconstructions_refuse_a_size_that_cannot_fit(one_gib, one_line):
         with pytest.raises(StlibError) as err:
             run()
         assert "largest that fits is size" in one_line(err.value)
+
+
+def test_balanced_preset_style_term_is_the_quality_style_distance():
+    """With ``style_normalization="target"`` each layer counts by its relative Gram error, so the unweighted
+    style term of the ``balanced`` preset is `stlib.quality.style_distance` (raw) of the same image."""
+    from stlib import quality
+    from stlib.models import vgg19
+
+    net = vgg19("random", seed=1)
+    content, style, image = (torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(s)) for s in (0, 1, 2))
+    terms = transfer_loss(net, content, style, preset="balanced")(image)
+    expected = quality.style_distance(image, style, net=net)
+    assert terms.style.item() == pytest.approx(expected, rel=1e-4)
+    assert terms.total.item() == pytest.approx(terms.content.item() + 1e7 * expected, rel=1e-4)
+
+
+def test_the_command_line_defaults_to_the_balanced_preset_and_its_40_steps(tmp_path, capsys):
+    import json
+
+    from stlib.__main__ import main
+
+    assert main(["stylize", "chelsea", "ihc", "-o", str(tmp_path / "o.png"), "--size", "32", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["preset"] == "balanced" and summary["steps"] == 40
