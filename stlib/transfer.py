@@ -20,7 +20,7 @@ import torch
 from . import cache as _cache
 from .errors import StlibError
 from .images import ImageSource, load_image
-from .losses import LossTerms, content_loss, gram_matrix, style_loss, total_loss, total_variation
+from .losses import LossTerms, content_loss, gram_matrix, style_layer_loss, style_loss, total_loss, total_variation
 from .memory import check_run
 from .models import VGG19, resolve_layer, vgg19
 from .optim import LossFn, Result, announce_replay, check_steps, optimize, pick_device
@@ -277,8 +277,12 @@ def transfer_loss(
     dev, content_layers, style_weights = _device(net), list(terms.content_layers), dict(terms.style_weights)
     per_style = [style_targets(net, s.to(dev), list(style_weights)) for s in styles]
     grams = {l: sum(b / sum(blend) * g[l] for b, g in zip(blend, per_style, strict=True)) for l in style_weights}
-    if terms.style_normalization == "target":  # each layer in units of its relative Gram error (stlib.presets)
-        style_weights = {l: w / (float(grams[l].double().pow(2).sum()) / 4) for l, w in style_weights.items()}
+    if terms.style_normalization == "target":  # each layer in units of its relative Gram error (stlib.presets):
+        with torch.no_grad():  # ÷ the layer's loss at zero features, ‖A_l‖²/4 with the paper's E_l
+            shapes = {l: f.shape for l, f in net(content.to(dev), list(style_weights)).items()}
+            zero = {l: float(style_layer_loss(torch.zeros(shapes[l], device=dev), grams[l],
+                                              convention=terms.convention)) for l in style_weights}
+        style_weights = {l: w / zero[l] for l, w in style_weights.items()}
     elif terms.style_normalization != "none":
         raise StlibError(f"unknown style normalisation {terms.style_normalization!r}: use 'none' or 'target'")
     with torch.no_grad():

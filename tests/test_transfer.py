@@ -243,6 +243,11 @@ def test_balanced_preset_style_term_is_the_quality_style_distance():
     expected = quality.style_distance(image, style, net=net)
     assert terms.style.item() == pytest.approx(expected, rel=1e-4)
     assert terms.total.item() == pytest.approx(terms.content.item() + 1e7 * expected, rel=1e-4)
+    # the normalisation divides out each convention's own factor: the lecture's E_l gives the same term
+    from dataclasses import replace
+
+    lecture = replace(stlib.presets.get_preset("balanced"), convention="lecture")
+    assert transfer_loss(net, content, style, preset=lecture)(image).style.item() == pytest.approx(expected, rel=1e-4)
 
 
 def test_the_command_line_defaults_to_the_balanced_preset_and_its_40_steps(tmp_path, capsys):
