@@ -111,6 +111,12 @@ def _train_parser(sub) -> None:
     tr.add_argument("--overwrite", action="store_true", help="replace NET.pt if it exists")
 
 
+def _keep_existing(out: Path, overwrite: bool) -> None:
+    """Nothing is overwritten unless ``--overwrite`` is given."""
+    if out.exists() and not overwrite:
+        raise StlibError(f"output {out} already exists; choose another name or pass --overwrite")
+
+
 def train_command(args: argparse.Namespace) -> int:
     from . import memory
     from .fastnet import TRAIN_PHOTOS, TrainSettings, train_net
@@ -119,8 +125,7 @@ def train_command(args: argparse.Namespace) -> int:
     out: Path = args.output
     if out.suffix.lower() != ".pt":
         raise StlibError(f"output {out}: a network is saved as a .pt file, e.g. -o net.pt")
-    if out.exists() and not args.overwrite:
-        raise StlibError(f"output {out} already exists; choose another name or pass --overwrite")
+    _keep_existing(out, args.overwrite)
     settings = TrainSettings(steps=args.steps, crop=args.size, photo_side=args.photo_side, batch=args.batch,
                              lr=args.lr, content_weight=args.content_weight, style_weight=args.style_weight,
                              tv_weight=args.tv_weight, width=args.width, blocks=args.blocks, norm=args.norm,
@@ -228,8 +233,7 @@ def stylize_command(args: argparse.Namespace) -> int:
     out: Path = args.output
     if out.suffix.lower() not in IMAGE_SUFFIXES:
         raise StlibError(f"output {out}: unknown image suffix; use .png or .jpg")
-    if out.exists() and not args.overwrite:
-        raise StlibError(f"output {out} already exists; choose another name or pass --overwrite")
+    _keep_existing(out, args.overwrite)
     if args.size < 16:
         raise StlibError(f"--size {args.size} is too small: conv5_1 needs at least 16 px per side")
     if args.net is not None:

@@ -21,11 +21,11 @@ from torch import nn
 from .cache import cached
 from .errors import StlibError
 from .images import ImageSource, atomic_write, load_image
-from .losses import LossTerms, content_loss, style_loss, total_loss, total_variation
+from .losses import LossTerms
 from .models import VGG19, vgg19
 from .optim import Callback, Result, announce_replay, pick_device, run_steps
 from .presets import get_preset
-from .transfer import style_targets
+from .transfer import layer_weights, perceptual_terms, style_targets
 
 NORMS = ("instance", "batch")
 
@@ -228,18 +228,15 @@ def stylize_with(net: TransformerNet, image: ImageSource, size: int | None = Non
 def perceptual_loss(vgg: VGG19, out: torch.Tensor, photos: torch.Tensor, grams: dict[str, torch.Tensor],
                     settings: TrainSettings) -> LossTerms:
     """Johnson et al.'s loss of the network's pictures ``out`` of ``photos`` ``(B, 3, H, W)``: `stylize`'s
-    ``α·content + β·style + γ·TV`` (layers and normalisations from ``settings.preset``), averaged over
-    the batch; ``grams``: the style's `style_targets`."""
-    preset = get_preset(settings.preset)
+    ``α·content + β·style + γ·TV`` (`stlib.transfer.perceptual_terms`, with ``settings.preset``'s layers and
+    normalisations and ``settings``' weights), averaged over the batch; ``grams``: the style's `style_targets`."""
+    preset = replace(get_preset(settings.preset), content_weight=settings.content_weight,
+                     style_weight=settings.style_weight)
     feats = vgg(out, list(dict.fromkeys([*preset.content_layers, *preset.style_weights])))
     with torch.no_grad():
         targets = vgg(photos, preset.content_layers)
-    c = sum(content_loss(feats[l], targets[l], reduction=preset.content_reduction)
-            for l in preset.content_layers) / len(preset.content_layers)
-    s = style_loss(feats, grams, preset.style_weights, convention=preset.convention)
-    t = total_variation(out) if settings.tv_weight else torch.zeros((), device=out.device)
-    return total_loss(c, s, t, content_weight=settings.content_weight, style_weight=settings.style_weight,
-                      tv_weight=settings.tv_weight)
+    weights = layer_weights(preset, grams, {l: feats[l].shape[-3:] for l in preset.style_weights})
+    return perceptual_terms(preset, feats, targets, grams, weights, out, settings.tv_weight)
 
 
 def train_net(
@@ -270,8 +267,8 @@ def train_net(
     dev = pick_device(device)
     vgg = model.to(dev) if isinstance(model, VGG19) else vgg19(model or "pretrained", device=dev)
     preset = get_preset(settings.preset)
-    style_t = load_image(style, _cover(load_image(style), settings.photo_side))
-    photo_ts = [load_image(p, _cover(load_image(p), settings.photo_side)) for p in photos]
+    style_t = _covering(style, settings.photo_side)
+    photo_ts = [_covering(p, settings.photo_side) for p in photos]
     shown = same_height([load_image(p) for p in held_out], preview_height)
     params = dict(kind="fastnet", style=style_t, photos=photo_ts, held_out=shown, settings=asdict(settings),
                   model=vgg.weights_name, snapshot_at=list(snapshot_at), device=dev.type)
@@ -321,11 +318,12 @@ def train_net(
     return Trained(net=net.to(dev).eval(), settings=settings, style=style_name, result=result)
 
 
-def _cover(image: torch.Tensor, side: int) -> tuple[int, int]:
-    """``(H, W)`` of ``image`` scaled so its shorter side is ``side``."""
+def _covering(source: ImageSource, side: int) -> torch.Tensor:
+    """``source`` loaded once and scaled so its shorter side is ``side``."""
+    image = load_image(source)
     h, w = image.shape[-2:]
     scale = side / min(h, w)
-    return max(side, round(h * scale)), max(side, round(w * scale))
+    return load_image(image, (max(side, round(h * scale)), max(side, round(w * scale))))
 
 
 # -- files ---------------------------------------------------------------------------------------------

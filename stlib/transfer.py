@@ -255,6 +255,35 @@ DEFAULT_TV_WEIGHT = 0.0
 NOT_TERMS = ("name", "optimizer", "lr", "num_steps")  # a preset's fields that are not its loss
 
 
+def layer_weights(preset: Preset, grams: Mapping[str, torch.Tensor],
+                  shapes: Mapping[str, Sequence[int]]) -> dict[str, float]:
+    """``preset``'s style layer weights; with ``style_normalization="target"`` each divided by its layer's loss
+    at zero features (``‖A_l‖²/4`` with the paper's E_l), so every layer counts by its relative Gram error
+    (`stlib.presets`). ``shapes``: each style layer's feature shape at the size being optimised."""
+    weights = dict(preset.style_weights)
+    if preset.style_normalization == "none":
+        return weights
+    if preset.style_normalization != "target":
+        raise StlibError(f"unknown style normalisation {preset.style_normalization!r}: use 'none' or 'target'")
+    with torch.no_grad():
+        zero = {l: float(style_layer_loss(torch.zeros(tuple(shapes[l]), device=grams[l].device), grams[l],
+                                          convention=preset.convention)) for l in weights}
+    return {l: w / zero[l] for l, w in weights.items()}
+
+
+def perceptual_terms(preset: Preset, feats: Mapping[str, torch.Tensor], content_feats: Mapping[str, torch.Tensor],
+                     grams: Mapping[str, torch.Tensor], style_weights: Mapping[str, float], image: torch.Tensor,
+                     tv_weight: float) -> LossTerms:
+    """``α·content + β·style + γ·TV`` of ``image`` from its features ``feats``, with ``preset``'s layers,
+    reductions and α, β: what `stylize` minimises and, averaged over a batch, what `stlib.fastnet` trains with."""
+    c = sum(content_loss(feats[l], content_feats[l], reduction=preset.content_reduction)
+            for l in preset.content_layers) / len(preset.content_layers)
+    s = style_loss(feats, grams, style_weights, convention=preset.convention)
+    t = total_variation(image) if tv_weight else torch.zeros((), device=image.device)
+    return total_loss(c, s, t, content_weight=preset.content_weight, style_weight=preset.style_weight,
+                      tv_weight=tv_weight)
+
+
 def transfer_loss(
     net: VGG19,
     content: torch.Tensor,
@@ -274,29 +303,16 @@ def transfer_loss(
     terms = get_preset(preset) if isinstance(preset, str) else preset
     styles = [styles] if isinstance(styles, torch.Tensor) else list(styles)
     blend = [1.0] * len(styles) if blend is None else list(blend)
-    dev, content_layers, style_weights = _device(net), list(terms.content_layers), dict(terms.style_weights)
+    dev, content_layers, style_weights = _device(net), list(terms.content_layers), terms.style_weights
     per_style = [style_targets(net, s.to(dev), list(style_weights)) for s in styles]
     grams = {l: sum(b / sum(blend) * g[l] for b, g in zip(blend, per_style, strict=True)) for l in style_weights}
-    if terms.style_normalization == "target":  # each layer in units of its relative Gram error (stlib.presets):
-        with torch.no_grad():  # ÷ the layer's loss at zero features, ‖A_l‖²/4 with the paper's E_l
-            shapes = {l: f.shape for l, f in net(content.to(dev), list(style_weights)).items()}
-            zero = {l: float(style_layer_loss(torch.zeros(shapes[l], device=dev), grams[l],
-                                              convention=terms.convention)) for l in style_weights}
-        style_weights = {l: w / zero[l] for l, w in style_weights.items()}
-    elif terms.style_normalization != "none":
-        raise StlibError(f"unknown style normalisation {terms.style_normalization!r}: use 'none' or 'target'")
-    with torch.no_grad():
-        content_feats = net(content.to(dev), content_layers)
     layers = list(dict.fromkeys([*content_layers, *style_weights]))
+    with torch.no_grad():
+        content_feats = net(content.to(dev), layers)
+    style_weights = layer_weights(terms, grams, {l: content_feats[l].shape for l in style_weights})
 
     def loss(image: torch.Tensor) -> LossTerms:
-        feats = net(image, layers)
-        c = sum(content_loss(feats[l], content_feats[l], reduction=terms.content_reduction)
-                for l in content_layers) / len(content_layers)
-        s = style_loss(feats, grams, style_weights, convention=terms.convention)
-        t = total_variation(image) if tv_weight else torch.zeros((), device=image.device)
-        return total_loss(c, s, t, content_weight=terms.content_weight, style_weight=terms.style_weight,
-                          tv_weight=tv_weight)
+        return perceptual_terms(terms, net(image, layers), content_feats, grams, style_weights, image, tv_weight)
 
     return loss
 
