@@ -38,6 +38,30 @@ def test_net_parameter_count_by_hand():
     assert sum(p.numel() for p in TransformerNet(width=2, blocks=1).parameters()) == expected + 6
 
 
+def test_upsample_conv_is_nearest_upsampling_reflection_padding_and_a_convolution():
+    torch.manual_seed(0)
+    layer = fastnet.UpsampleConv(5, 7)
+    x = torch.rand(2, 5, 9, 6, requires_grad=True)
+    naive = layer.conv(torch.nn.ReflectionPad2d(1)(torch.nn.Upsample(scale_factor=2, mode="nearest")(x)))
+    fast = layer(x)
+    assert fast.shape == (2, 7, 18, 12)
+    torch.testing.assert_close(fast, naive, rtol=1e-5, atol=1e-5)
+    grad = torch.rand_like(naive)  # and it trains the same weights the same way
+    for a, b in zip(torch.autograd.grad((naive * grad).sum(), [layer.conv.weight, layer.conv.bias, x]),
+                    torch.autograd.grad((fast * grad).sum(), [layer.conv.weight, layer.conv.bias, x]), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+
+
+def test_instance_norm_is_pytorchs_instance_norm():
+    torch.manual_seed(0)
+    ours, reference = fastnet._norm("instance", 6), torch.nn.InstanceNorm2d(6, affine=True)
+    for p, q in zip(ours.parameters(), reference.parameters(), strict=True):
+        torch.nn.init.normal_(p)
+        q.data.copy_(p.data)
+    x = 3 * torch.rand(2, 6, 11, 13) + 1
+    torch.testing.assert_close(ours(x), reference(x), rtol=1e-4, atol=1e-4)
+
+
 def test_untrained_net_with_skip_returns_the_photo_normalised():
     x = torch.rand(1, 3, 20, 24)
     mean, std = x.mean(dim=(-2, -1), keepdim=True), x.var(dim=(-2, -1), keepdim=True, unbiased=False).sqrt()
