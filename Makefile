@@ -18,7 +18,7 @@ LAB_FLAGS += --LabApp.default_url=/lab/tree/00_introduction.ipynb
 FAST ?=
 LESSONS ?=
 
-.PHONY: install lab test lint bench bench-peer clean-notebooks precompute site
+.PHONY: install lab test lint bench bench-peer bench-net clean-notebooks precompute site
 
 install:
 	$(PIP_INSTALL)
@@ -38,6 +38,9 @@ bench:
 
 bench-peer:
 	$(PYTHON) benchmarks/bench_peer.py
+
+bench-net:
+	$(PYTHON) benchmarks/bench_net.py
 
 clean-notebooks:
 	$(PYTHON) tools/nbclean.py notebooks/*.ipynb

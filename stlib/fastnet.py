@@ -38,6 +38,15 @@ def _norm(kind: str, channels: int) -> nn.Module:
     raise StlibError(f"unknown normalisation {kind!r}: use 'instance' or 'batch'")
 
 
+class ChannelsLastConv2d(nn.Conv2d):
+    """`nn.Conv2d` computed on channels-last memory: the same numbers. For the 9×9 kernels with 3 and 4 channels
+    at full resolution, oneDNN's channels-last kernels are faster on a CPU (measured, whole network: a training
+    step 1.2× faster on a 2-core AVX-512 Xeon, inference 1.1× faster on a 2-core AMD EPYC, the same on the Xeon)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
+
+
 class ConvLayer(nn.Sequential):
     """Reflection padding, a convolution, a normalisation and (unless last) a ReLU."""
 
@@ -46,7 +55,8 @@ class ConvLayer(nn.Sequential):
         if upsample:  # nearest ×2 upsampling, then a convolution: no transposed-conv checkerboard
             layers: list[nn.Module] = [UpsampleConv(cin, cout)]
         else:
-            layers = [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, cout, kernel, stride)]
+            conv = ChannelsLastConv2d if kernel > 3 else nn.Conv2d
+            layers = [nn.ReflectionPad2d(kernel // 2), conv(cin, cout, kernel, stride)]
         if norm is not None:
             layers.append(_norm(norm, cout))
         if relu:
@@ -101,8 +111,8 @@ class TransformerNet(nn.Module):
     Johnson et al.'s layout at ``width`` channels (they use 32): a 9×9 convolution, two stride-2
     convolutions down to ``4·width`` channels, ``blocks`` residual blocks at a quarter of the size, two
     ×2 upsamplings (`UpsampleConv`) and a 9×9 convolution back to RGB. The layers at full resolution have
-    ``width // 2`` channels: they cost the most per channel. The default, 8, paints a 256 px photo in about
-    40 ms on a 2-core CPU (0.65 billion multiplications; Johnson et al.'s 32 take 10 billion).
+    ``width // 2`` channels: they cost the most per channel. The default, 8, paints a 256 px photo in 10–45 ms
+    on a 2-core CPU (0.65 billion multiplications; Johnson et al.'s 32 take 10 billion).
     Any ``H, W`` works (padded to a multiple of 4).
 
     ``skip`` (stlib's change, for a laptop's training budget): the output is ``body(x) + norm(x)``, the

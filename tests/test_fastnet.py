@@ -52,6 +52,20 @@ def test_upsample_conv_is_nearest_upsampling_reflection_padding_and_a_convolutio
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
 
 
+def test_channels_last_conv_is_a_convolution():
+    torch.manual_seed(0)
+    fast = fastnet.ChannelsLastConv2d(3, 4, 9, 2)
+    plain = torch.nn.Conv2d(3, 4, 9, 2)
+    plain.load_state_dict(fast.state_dict())
+    x = torch.rand(2, 3, 30, 41, requires_grad=True)
+    out = fast(x)
+    assert out.is_contiguous()
+    torch.testing.assert_close(out, plain(x), rtol=1e-5, atol=1e-5)
+    (gx_fast,) = torch.autograd.grad(out.sum(), [x])
+    (gx_plain,) = torch.autograd.grad(plain(x).sum(), [x])
+    torch.testing.assert_close(gx_fast, gx_plain, rtol=1e-4, atol=1e-4)
+
+
 def test_instance_norm_is_pytorchs_instance_norm():
     torch.manual_seed(0)
     ours, reference = fastnet._norm("instance", 6), torch.nn.InstanceNorm2d(6, affine=True)
@@ -276,3 +290,18 @@ def test_the_live_view_watches_training_with_the_held_out_photos(monkeypatch):
     assert [s[:3] for s in seen[1:4]] == [("step", i, shape) for i in (1, 2, 3)]
     assert seen[1][3] == ["content", "step", "style", "time", "total", "tv"]
     assert seen[-1] == ("finish", "training", 3)
+
+
+def test_network_benchmark_counts_the_multiplications_by_hand():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_net.py"
+    spec = importlib.util.spec_from_file_location("bench_net", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    # width 4, one block, a 16 px photo: full resolution 16², then 8² and 4² after the stride-2 convolutions
+    layers = [(16 * 16, 3, 2, 9), (8 * 8, 2, 8, 3), (4 * 4, 8, 16, 3), (4 * 4, 16, 16, 3), (4 * 4, 16, 16, 3),
+              (8 * 8, 16, 8, 3), (16 * 16, 8, 2, 3), (16 * 16, 2, 3, 9)]
+    expected = sum(pixels * cin * cout * k * k for pixels, cin, cout, k in layers)
+    assert bench.multiplications(TransformerNet(width=4, blocks=1), 16) == expected
