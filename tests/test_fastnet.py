@@ -293,15 +293,12 @@ def test_the_live_view_watches_training_with_the_held_out_photos(monkeypatch):
 
 
 def test_network_benchmark_counts_the_multiplications_by_hand():
-    import importlib.util
+    import runpy
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_net.py"
-    spec = importlib.util.spec_from_file_location("bench_net", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = runpy.run_path(str(Path(__file__).resolve().parent.parent / "benchmarks" / "bench_net.py"))
     # width 4, one block, a 16 px photo: full resolution 16², then 8² and 4² after the stride-2 convolutions
     layers = [(16 * 16, 3, 2, 9), (8 * 8, 2, 8, 3), (4 * 4, 8, 16, 3), (4 * 4, 16, 16, 3), (4 * 4, 16, 16, 3),
               (8 * 8, 16, 8, 3), (16 * 16, 8, 2, 3), (16 * 16, 2, 3, 9)]
     expected = sum(pixels * cin * cout * k * k for pixels, cin, cout, k in layers)
-    assert bench.multiplications(TransformerNet(width=4, blocks=1), 16) == expected
+    assert bench["multiplications"](TransformerNet(width=4, blocks=1), 16) == expected
