@@ -11,7 +11,7 @@ matrices ``G = F Fᵀ``):
 convention  ``E_l``                        where it comes from
 =========== ============================== =====================================
 ``paper``   ``Σ(G−A)² / (4 N² M²)``        Gatys et al. 2016, eq. 4 (seed 004)
-``lecture`` ``mean((G−A)²) / (N·M)``       the Udacity notes' code (seed 002)
+``udacity`` ``mean((G−A)²) / (N·M)``       the Udacity notes' code
 ``mean``    ``mean((G/(NM) − A/(NM))²)``   PyTorch's tutorial (Gram / (C·H·W), MSE)
 ``sum``     ``Σ(G−A)²``                    no normalisation
 =========== ============================== =====================================
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from .errors import StlibError
 
 GRAM_NORMALIZATIONS = ("none", "hw", "chw")
-STYLE_CONVENTIONS = ("paper", "lecture", "mean", "sum")
+STYLE_CONVENTIONS = ("paper", "udacity", "mean", "sum")
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
@@ -95,7 +95,7 @@ def style_weight_factor(convention: str, channels: int, positions: int) -> float
     n, m = float(channels), float(positions)
     factors = {
         "paper": 1.0 / (4.0 * n**2 * m**2),
-        "lecture": 1.0 / (n**2 * n * m),
+        "udacity": 1.0 / (n**2 * n * m),
         "mean": 1.0 / (n**2 * n**2 * m**2),
         "sum": 1.0,
     }

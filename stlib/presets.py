@@ -6,9 +6,9 @@ numbers by it. A preset fixes every convention at once, so a β means one thing:
 ============ ================= ================================ ============== ========== ===========
 preset       layers            style layer weights              content term   style E_l  optimiser
 ============ ================= ================================ ============== ========== ===========
-``default``  conv (pre-ReLU)   seed 002's, 1/.75/.2/.2/.2       mean           paper      L-BFGS
+``default``  conv (pre-ReLU)   the notes', 1/.75/.2/.2/.2        mean           paper      L-BFGS
 ``paper``    relu              equal, 1/5 each                  ½Σ             paper      L-BFGS
-``udacity``  relu (see below)  seed 002 as printed, 1/.75/.1…   mean           lecture    Adam
+``udacity``  relu (see below)  the notes as printed, 1/.75/.1…  mean           udacity    Adam
 ``balanced`` conv (pre-ReLU)   1 each, conv1_1…conv4_1, ÷ ‖A_l‖² mean           paper      L-BFGS
 ============ ================= ================================ ============== ========== ===========
 
@@ -33,7 +33,7 @@ preset       layers            style layer weights              content term   s
 (64–256 px, L-BFGS). The other two are the default's balance carried over by the normalisation factors,
 for 256 px, not yet checked by eye: ``paper``: the ½Σ content term is N·M/2 = 512·32²/2 ≈ 2.6·10⁵ times
 the mean at relu4_2, so β ≈ 1e-4 · 2.6·10⁵ ≈ 30 (α/β ≈ 0.03, inside the paper's 10⁻⁴…10⁻¹);
-``udacity``: the lecture's E_l is 4M/N times the paper's, 4096× at conv1_1 (which dominates), so
+``udacity``: the Udacity notes' E_l is 4M/N times the paper's, 4096× at conv1_1 (which dominates), so
 β ≈ 1e-4 / 4096 ≈ 3e-8. Scale the paper's β with the number of pixels for other sizes.
 """
 
@@ -72,7 +72,7 @@ PRESETS: dict[str, Preset] = {
     # Adam's lr: the notes' 0.003 is in ImageNet-normalised units (÷ std ≈ 0.226); stlib's pixels are in [0, 1]
     "udacity": Preset("udacity", ("relu4_2",),
                       dict(zip(_FIRST_RELUS, (1.0, 0.75, 0.1, 0.1, 0.1), strict=True)),
-                      "mean", "lecture", 1.0, 3e-8, optimizer="adam", lr=0.003 * 0.226),
+                      "mean", "udacity", 1.0, 3e-8, optimizer="adam", lr=0.003 * 0.226),
     # the command line's default: every layer counts by its relative error (benchmarks/README.md, the peer table)
     "balanced": Preset("balanced", ("conv4_2",), {l: 1.0 for l in ("conv1_1", "conv2_1", "conv3_1", "conv4_1")},
                        "mean", "paper", 1.0, 1e7, style_normalization="target", num_steps=40),

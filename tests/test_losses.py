@@ -150,7 +150,7 @@ def test_total_variation_properties(one_line):
 def test_style_weight_factor_conventions(n, m):
     assert style_weight_factor("sum", n, m) == 1.0
     assert style_weight_factor("paper", n, m) == pytest.approx(1 / (4 * n**2 * m**2))
-    assert style_weight_factor("lecture", n, m) == pytest.approx(1 / (n**3 * m))
+    assert style_weight_factor("udacity", n, m) == pytest.approx(1 / (n**3 * m))
     assert style_weight_factor("mean", n, m) == pytest.approx(1 / (n**4 * m**2))
     # "mean" vs "paper": (1/N⁴M²) / (1/4N²M²) = 4/N²
     ratio = style_weight_factor("mean", n, m) / style_weight_factor("paper", n, m)
@@ -185,7 +185,7 @@ def test_style_layer_loss_conventions_follow_the_table():
     target = stlib.gram_matrix(target_feats, normalize="chw")
     expected = {
         "paper": float(((g - a) ** 2).sum()) / (4 * n**2 * m**2),  # Gatys eq. 4
-        "lecture": float(((g - a) ** 2).mean()) / (n * m),
+        "udacity": float(((g - a) ** 2).mean()) / (n * m),
         "mean": float(((g / (n * m) - a / (n * m)) ** 2).mean()),  # PyTorch tutorial
         "sum": float(((g - a) ** 2).sum()),
     }
@@ -275,7 +275,7 @@ def test_gradcheck_gram_matrix(normalize):
     assert torch.autograd.gradcheck(lambda x: stlib.gram_matrix(x, normalize=normalize), (f,))
 
 
-@pytest.mark.parametrize("convention", ["paper", "lecture", "mean", "sum"])
+@pytest.mark.parametrize("convention", ["paper", "udacity", "mean", "sum"])
 def test_gradcheck_style_layer_loss(convention):
     f = _rand64(1, 3, 2, 2).requires_grad_()
     a = stlib.gram_matrix(_rand64(1, 3, 2, 2, seed=1)).requires_grad_()
