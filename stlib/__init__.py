@@ -3,7 +3,7 @@
 Modules, in the order the lessons meet them: `images` (load, convert, save),
 `models` (VGG19 with named layers), `losses` (content, Gram, style, TV, total),
 `optim` (one loop with snapshots and callbacks), `transfer` (the lecture's
-experiments), `cache`, `plot`, `widgets`, `data` (paintings downloader).
+experiments), `cache`, `plot`, `widgets`.
 """
 
 from . import images, live, losses, models, optim

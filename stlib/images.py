@@ -40,6 +40,8 @@ SKIMAGE_SAMPLES: tuple[str, ...] = (
     "microaneurysms", "moon", "page", "retina", "rocket", "shepp_logan_phantom", "text",
 )
 SKIMAGE_ALIASES = {"ihc": "immunohistochemistry"}
+# the public-domain paintings the course ships in data/ (titles, sources, licence: data/README.md)
+PAINTINGS: tuple[str, ...] = ("starry_night", "the_scream", "composition_vii")
 
 
 def skimage_sample(name: str) -> np.ndarray:

@@ -470,3 +470,17 @@ def test_crash_mid_write_leaves_no_partial_file(tmp_path, monkeypatch, one_line)
     with pytest.raises(StlibError):
         save_image(torch.ones(1, 3, 2, 2), path)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+def test_the_shipped_paintings_load_by_name_within_the_size_limits(monkeypatch):
+    """data/ ships three paintings (≤ 1024 px, ≤ 300 kB each): sample names like scikit-image's."""
+    monkeypatch.delenv("STLIB_DATA_DIR", raising=False)
+    from stlib import images
+
+    files = images.data_images()
+    for name in images.PAINTINGS:
+        assert name in images.sample_names()
+        assert files[name].stat().st_size <= 300_000, name
+        with Image.open(files[name]) as picture:
+            assert max(picture.size) <= 1024 and picture.mode == "RGB", name
+        assert images.load_image(name, 32).shape == (1, 3, 32, 32)
