@@ -2,6 +2,9 @@
 
 It executes each notebook in ``notebooks/`` (in memory; the files are not
 changed) with the cache on, so the same cells in class replay from disk at once.
+With ``$STLIB_FIGURE_DIR`` set it also writes every picture the lesson showed there, as
+``<lesson>_<cell>[_<n>].png`` (cell: the 0-based index of the cell in the notebook), so
+each figure a student sees can be looked at.
 """
 
 from __future__ import annotations
@@ -43,6 +46,21 @@ def select_lessons(paths: Sequence[Path], lessons: Sequence[str] = ()) -> list[P
     return sorted(chosen)
 
 
+def save_figures(notebook, stem: str, folder: Path) -> list[Path]:
+    """Write the PNG outputs of an executed notebook to ``folder/<stem>_<cell>[_<n>].png``."""
+    import base64
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for index, cell in enumerate(notebook.cells):
+        pngs = [out.data["image/png"] for out in cell.get("outputs", []) if "image/png" in out.get("data", {})]
+        for n, png in enumerate(pngs):
+            path = folder / f"{stem}_{index:02d}{f'_{n + 1}' if len(pngs) > 1 else ''}.png"
+            path.write_bytes(base64.b64decode(png))
+            written.append(path)
+    return written
+
+
 def precompute(fast: bool = False, lessons: Sequence[str] = (), timeout: int = 3600) -> int:
     """Run every lesson (or those ``lessons`` name, e.g. ``["00", "07"]``) once, in full mode
     unless ``fast``; print the time and the cache folder."""
@@ -67,6 +85,8 @@ def precompute(fast: bool = False, lessons: Sequence[str] = (), timeout: int = 3
         first = "".join(o.get("text", "") for o in notebook.cells[-1].outputs).strip()
         shown = f"; first live picture after {float(first):.1f} s" if first not in ("", "None") else ""
         tqdm.write(f"{path.name}: {time.perf_counter() - t:.0f} s{shown}")
+        if os.environ.get("STLIB_FIGURE_DIR"):
+            save_figures(notebook, path.stem, Path(os.environ["STLIB_FIGURE_DIR"]))
     noun = "lesson" if len(paths) == 1 else "lessons"
     print(f"precomputed {len(paths)} {noun} in {time.perf_counter() - start:.0f} s; cache: {cache_dir()}")
     return 0

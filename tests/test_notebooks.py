@@ -64,3 +64,23 @@ def test_cleaner_reports_a_dirty_notebook(tmp_path):
     assert subprocess.run(check, capture_output=True).returncode == 0
     cleaned = nbformat.read(path, as_version=4).cells[0]
     assert cleaned.outputs == [] and cleaned.execution_count is None
+
+
+def test_precompute_writes_each_shown_picture_by_lesson_and_cell(tmp_path):
+    import base64
+
+    from stlib.lessons import save_figures
+
+    png = base64.b64encode(b"\x89PNG fake").decode()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("text"), nbformat.v4.new_code_cell("two figures"),
+                nbformat.v4.new_code_cell("one figure"), nbformat.v4.new_code_cell("print only")]
+    nb.cells[1].outputs = [nbformat.v4.new_output("display_data", data={"image/png": png}),
+                           nbformat.v4.new_output("stream", name="stdout", text="hi"),
+                           nbformat.v4.new_output("display_data", data={"image/png": png})]
+    nb.cells[2].outputs = [nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "F"})]
+    nb.cells[3].outputs = [nbformat.v4.new_output("stream", name="stdout", text="no picture")]
+    written = save_figures(nb, "07_style_transfer", tmp_path / "figs")
+    assert [p.name for p in written] == ["07_style_transfer_01_1.png", "07_style_transfer_01_2.png",
+                                         "07_style_transfer_02.png"]
+    assert all(p.read_bytes() == b"\x89PNG fake" for p in written)
