@@ -61,3 +61,55 @@ def test_unknown_lesson_fails_with_the_available_ones(capsys):
     with pytest.raises(SystemExit):
         build_site.main(["99", "--out", "/nonexistent/never-written"])
     assert "no lesson '99'; available: 00_" in capsys.readouterr().err
+
+
+def _noisy_runs(runs: int, epochs: list[int]) -> dict:
+    """Snapshots like a full-mode reconstruction from noise: a 256 px photo with less noise each epoch (their
+    JPEG frames are at least as large as lesson 02's real ones, ~43 KB each at quality 85)."""
+    import torch
+
+    import stlib
+    from stlib.optim import Result
+
+    photo = stlib.load_image("chelsea", 256)
+    gen = torch.Generator().manual_seed(0)
+    sigmas = torch.linspace(0.5, 0.1, len(epochs)).tolist()
+    snapshots = {e: (photo + s * torch.randn(photo.shape, generator=gen)).clamp(0, 1)
+                 for e, s in zip(epochs, sigmas, strict=True)}
+    return {f"run {r}": Result(image=photo, history=[{"total": 1.0}] * epochs[-1], steps=epochs[-1],
+                               snapshots=snapshots) for r in range(runs)}
+
+
+def test_a_full_mode_page_like_lesson_02_stays_under_the_limit():
+    """Lesson 02 in full mode: two viewers (5 and 4 runs × 7 epochs of 256 px snapshots), each followed by
+    its static grid, and a dozen small figures. Its real page was 6.2 MB with frames and grids at JPEG quality 85
+    (this one 6.7 MB: its frames are heavier); the limit is 5 MB."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from stlib import plot, widgets
+
+    epochs = [0, 11, 21, 31, 41, 71, 91]
+    nb = _notebook_with_png(160)  # a small figure, ~37 KB like lesson 02's loss curves
+    nb.cells += [_notebook_with_png(160).cells[1] for _ in range(12)]
+    state = {}
+    for n, runs in enumerate((5, 4)):
+        results = _noisy_runs(runs, epochs)
+        viewer = widgets.SnapshotViewer(results, epochs=epochs, target=results["run 0"].image)
+        state[f"viewer{n}"] = {"model_name": "AnyModel", "model_module": "anywidget", "model_module_version": "*",
+                               "state": viewer.get_state()}
+        fig = plot.snapshot_grid(results, epochs, target=results["run 0"].image)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+        cell = nbformat.v4.new_code_cell("plot.snapshot_grid(…)")
+        cell.outputs = [nbformat.v4.new_output("display_data", data={
+            "image/png": base64.b64encode(buf.getvalue()).decode(), "text/plain": "<Figure>"})]
+        nb.cells.append(cell)
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {
+        "state": state, "version_major": 2, "version_minor": 0}}
+    assert build_site.compact_figures(nb) == 2  # the grids go on the site as JPEG
+    page = build_site.export(nb, build_site.lesson_title(nb))
+    assert len(page.encode()) < build_site.PAGE_LIMIT, f"{len(page.encode()) / 2**20:.2f} MB"  # was 6.73 MB
