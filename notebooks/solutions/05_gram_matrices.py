@@ -3,8 +3,12 @@
 import torch
 
 
-def gram(features: torch.Tensor) -> torch.Tensor:
-    """Raw Gram matrices (B, C, C) of features (B, C, H, W): flatten the positions, G = F Fᵀ."""
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """Raw Gram matrices (B, C, C) of features (B, C, H, W): flatten the positions, G = F Fᵀ per image.
+
+    reshape, not view: the features may be non-contiguous (view would raise); @ on (B, C, H·W) and
+    (B, H·W, C) is one matrix product per image (torch.bmm); no division (the raw Gram).
+    """
     b, c, h, w = features.shape
     flat = features.reshape(b, c, h * w)
     return flat @ flat.transpose(1, 2)
