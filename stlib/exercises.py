@@ -276,6 +276,29 @@ def _check_gram(fn: Callable) -> tuple[bool, str]:
     return True, "matches stlib.gram_matrix(…, normalize=False) for batches, any C, H, W, contiguous or not"
 
 
+STYLE_LAYER_NAMES = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+
+
+def _one_layer(answer: Any) -> str | None:
+    items = [answer] if isinstance(answer, str) else list(answer) if isinstance(answer, (list, tuple, set)) else []
+    return str(items[0]).strip() if len(items) == 1 else None
+
+
+def _check_tiles_layer(answer: Any) -> tuple[bool, str]:
+    """Lesson 05, predict: shuffling 4 × 4 tiles of the cat changes the Gram most at conv5_1 (full and fast mode;
+    the change grows with depth)."""
+    layer = _one_layer(answer)
+    if layer not in STYLE_LAYER_NAMES:
+        return False, "name one of the five style layers, as a string such as 'conv2_1'"
+    if layer == "conv5_1":
+        return True, "the deepest layer sees the largest regions, and the most of them straddle a seam between tiles"
+    if layer == "conv1_1":
+        return False, ("conv1_1 sees 3×3 pixels, and almost every 3×3 patch is still there after the shuffle: "
+                       "which layer sees the most of the image at once?")
+    return False, ("a feature changes when the region it sees straddles a seam between tiles: "
+                   "which layer sees the largest regions?")
+
+
 def _check_half_sum_beta(fn: Callable) -> tuple[bool, str]:
     """β that keeps α·mean + β·style balanced when the content term becomes ½Σ at conv4_2: β · N·M / 2."""
     for beta, size in ((1e-4, 256), (3e-5, 256), (1e-4, 64), (2e-5, 512)):
@@ -364,6 +387,7 @@ CHECKS: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "04_cat_balances": _check_cat_balances,
     "04_floor": _check_floor,
     "05_gram": _check_gram,
+    "05_tiles_layer": _check_tiles_layer,
     "06_convention_factor": _check_convention_factor,
     "06_style_loss": _check_style_loss,
     "07_half_sum_beta": _check_half_sum_beta,

@@ -26,6 +26,7 @@ ANSWERS = {
     "04_cat_balances": ("04_two_targets", "cat_balances"),
     "04_floor": ("04_two_targets", "floor"),
     "05_gram": ("05_gram_matrices", "gram_matrix"),
+    "05_tiles_layer": ("05_gram_matrices", "tiles_layer"),
     "06_convention_factor": ("06_style_loss", "convention_factor"),
     "06_style_loss": ("06_style_loss", "style_loss"),
     "07_half_sum_beta": ("07_style_transfer", "half_sum_beta"),
@@ -39,6 +40,7 @@ ALSO_RIGHT = {
     "02_layout_layers": ["block4", ("block4", "conv4_1")],
     "04_cat_balances": [(0.5, 0.75, 1), ["0.75", "1"], (1.0, 0.75)],
     "04_floor": [lambda p1, p2, w1, w2: ((p1 - p2) ** 2).mean() / (1 / w1 + 1 / w2)],
+    "05_tiles_layer": [["conv5_1"], " conv5_1"],
     "06_convention_factor": [64, torch.tensor(64.0)],
     "10_param_count": [lambda w, b: sum(p.numel() for p in TransformerNet(w, b).parameters())],
     "10_invariant": [("more contrast", "darker", "brighter"), {"brighter", "darker", "more contrast"}],
@@ -106,6 +108,7 @@ WRONG = {
     "04_floor": [lambda p1, p2, w1, w2: w1 * (1 - w1) * ((p1 - p2) ** 2).mean(),  # assumes w1 + w2 = 1
                  lambda p1, p2, w1, w2: torch.tensor(0.0)],
     "05_gram": [mistake for mistake, _ in GRAM_MISTAKES.values()],
+    "05_tiles_layer": ["conv1_1", "conv3_1", ["conv4_1", "conv5_1"], "block5", 5],
     "06_convention_factor": [1 / 64, 16, 4 * 56 * 56 / 256, 1024, 4 * 64 * 64 / 512],
     "06_style_loss": [mistake for mistake, _ in STYLE_LOSS_MISTAKES.values()],
     "07_half_sum_beta": [lambda b, s: b * 512 * (s // 8) ** 2,  # forgot the ½
