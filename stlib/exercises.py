@@ -1,6 +1,6 @@
 """Checks for the lessons' exercises: one line, right or not yet, never the solution.
 
-In a lesson: ``exercises.check("05_gram", gram)`` prints ``✓ correct …`` or
+In a lesson: ``exercises.check("05_gram", gram_matrix)`` prints ``✓ correct …`` or
 ``✗ not yet: <hint>`` and returns True/False. Solutions for instructors live in
 ``notebooks/solutions/``; the tests run every check against them and against
 wrong answers.
@@ -299,6 +299,20 @@ def _check_tiles_layer(answer: Any) -> tuple[bool, str]:
                    "which layer sees the largest regions?")
 
 
+def _check_largest_texture(answer: Any) -> tuple[bool, str]:
+    """Lesson 06, predict: of the growing layer sets conv1_1; conv1_1…conv2_1; …; conv1_1…conv5_1, the one ending at
+    conv5_1 gives the largest texture elements (full mode, 90 steps: looked at)."""
+    layer = _one_layer(answer)
+    if layer not in STYLE_LAYER_NAMES:
+        return False, "name the set by its deepest layer, as a string such as 'conv2_1'"
+    if layer == "conv5_1":
+        return True, "each deeper layer sees a larger patch of the image, and its Gram pins down texture at that scale"
+    if layer == "conv1_1":
+        return False, ("conv1_1 sees 3×3 pixels: its Gram can only ask for the colours and the finest grain. "
+                       "Which layer sees the largest patch?")
+    return False, "a feature describes the patch it sees, its receptive field: which layer's patch is the largest?"
+
+
 def _check_half_sum_beta(fn: Callable) -> tuple[bool, str]:
     """β that keeps α·mean + β·style balanced when the content term becomes ½Σ at conv4_2: β · N·M / 2."""
     for beta, size in ((1e-4, 256), (3e-5, 256), (1e-4, 64), (2e-5, 512)):
@@ -390,6 +404,7 @@ CHECKS: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "05_tiles_layer": _check_tiles_layer,
     "06_convention_factor": _check_convention_factor,
     "06_style_loss": _check_style_loss,
+    "06_largest_texture": _check_largest_texture,
     "07_half_sum_beta": _check_half_sum_beta,
     "10_param_count": _check_param_count,
     "10_invariant": _check_invariant,

@@ -29,6 +29,7 @@ ANSWERS = {
     "05_tiles_layer": ("05_gram_matrices", "tiles_layer"),
     "06_convention_factor": ("06_style_loss", "convention_factor"),
     "06_style_loss": ("06_style_loss", "style_loss"),
+    "06_largest_texture": ("06_style_loss", "largest_texture"),
     "07_half_sum_beta": ("07_style_transfer", "half_sum_beta"),
     "10_param_count": ("10_real_time", "count"),
     "10_invariant": ("10_real_time", "invariant"),
@@ -111,6 +112,7 @@ WRONG = {
     "05_tiles_layer": ["conv1_1", "conv3_1", ["conv4_1", "conv5_1"], "block5", 5],
     "06_convention_factor": [1 / 64, 16, 4 * 56 * 56 / 256, 1024, 4 * 64 * 64 / 512],
     "06_style_loss": [mistake for mistake, _ in STYLE_LOSS_MISTAKES.values()],
+    "06_largest_texture": ["conv1_1", "conv2_1", "conv3_1", "conv1_1…conv5_1", ["conv1_1", "conv5_1"], 5],
     "07_half_sum_beta": [lambda b, s: b * 512 * (s // 8) ** 2,  # forgot the ½
                          lambda b, s: b / (512 * (s // 8) ** 2 / 2),  # upside down
                          lambda b, s: b * 131072,  # right at 256 px only

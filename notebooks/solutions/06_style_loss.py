@@ -23,3 +23,7 @@ def style_loss(features: dict, targets: dict, weights: dict) -> torch.Tensor:
 # The Udacity notes' code divides Σ(G − A)² by N³M, the paper by 4N²M², so the notes' E_l is 4N²M² / N³M = 4M/N
 # times the paper's. conv3_1 comes after two poolings: at 256 px its N = 256 maps have M = 64 · 64 positions.
 convention_factor = 4 * 64 * 64 / 256  # = 64
+
+# The set that reaches deepest: conv5_1 sees the largest patch of the image, so its Gram asks for the largest texture
+# elements (and the shallow layers of the set keep the fine grain). The full-mode pictures show it.
+largest_texture = "conv5_1"
