@@ -206,5 +206,5 @@ def test_each_fill_in_mistake_gets_its_own_hint(name, mistakes, capsys):
         out = capsys.readouterr().out
         assert words in out, f"{mistake}: {out}"
         hints.setdefault(words, set()).add(out)
-    assert all(len(outs) == 1 for outs in hints.values())  # the same words, the same hint
-    assert len(hints) == len({words for _, words in mistakes.values()})  # and each kind of mistake its own
+    assert all(len(outs) == 1 for outs in hints.values())  # the same kind of mistake, the same hint
+    assert len(set.union(*hints.values())) == len(hints)  # and each kind of mistake a hint of its own
