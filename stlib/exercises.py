@@ -1,6 +1,6 @@
 """Checks for the lessons' exercises: one line, right or not yet, never the solution.
 
-In a lesson: ``exercises.check("05_gram", gram)`` prints ``✓ correct …`` or
+In a lesson: ``exercises.check("05_gram", gram_matrix)`` prints ``✓ correct …`` or
 ``✗ not yet: <hint>`` and returns True/False. Solutions for instructors live in
 ``notebooks/solutions/``; the tests run every check against them and against
 wrong answers.
@@ -87,17 +87,85 @@ def _check_loss_factor(answer: Any) -> tuple[bool, str]:
 
 
 def _check_convention_factor(answer: Any) -> tuple[bool, str]:
-    """The lecture's E_l ÷ the paper's at conv3_1 of a 256 px image: 4M/N = 4·64²/256 = 64."""
+    """The Udacity notes' E_l ÷ the paper's at conv3_1 of a 256 px image: 4M/N = 4·64²/256 = 64."""
     n, m = 256, (256 // 4) ** 2  # conv3_1: 256 channels on a 64×64 grid (two poolings before it)
     return _check_number(answer, 4 * m / n, [
-        ((n / (4 * m),), "upside down: the lecture divides by N³M, the paper by 4N²M², so which one is larger?"),
-        ((m / n,), "close: the paper's denominator has a 4 the lecture's has not"),
+        ((n / (4 * m),), "upside down: the Udacity notes divide by N³M, the paper by 4N²M², so which one is larger?"),
+        ((m / n,), "close: the paper's denominator has a 4 the Udacity notes' has not"),
         ((4 * 56 * 56 / 256,), "that is the 224 px table; this image is 256 px on a side"),
         ((4 * 256 * 256 / 256, 4 * 128 * 128 / 256, 4 * 32 * 32 / 256),
          "count the poolings in front of conv3_1: each one halves the height and the width"),
         ((4 * m / 64, 4 * m / 128, 4 * m / 512), "how many feature maps (channels) has conv3_1?"),
-    ], "divide the paper's denominator 4N²M² by the lecture's N³M, then put in N and M of conv3_1",
-        "the lecture's code weighs conv3_1 4M/N times as much as the paper does")
+    ], "divide the paper's denominator 4N²M² by the Udacity notes' N³M, then put in N and M of conv3_1",
+        "the Udacity notes' code weighs conv3_1 4M/N times as much as the paper does")
+
+
+STYLE_LOSS_HINTS = {
+    "raw": "far too large, by a different factor at each layer: divide each layer's Σ(G − A)² by 4N²M² "
+           "(N feature maps of M = H·W positions) before weighting it",
+    "no_four": "4 times too large: mind the 4 in the paper's 4N²M²",
+    "udacity": "that is the Udacity notes' E_l, mean((G − A)²) / (N·M) = Σ(G − A)² / (N³M); "
+               "this fill-in asks for the paper's, Σ(G − A)² / (4N²M²)",
+    "udacity_swapped": "that looks like the Udacity notes' Σ(G − A)² / (N³M) with N and M swapped; "
+                       "N counts the feature maps (C), M the positions (H·W); and the paper divides by 4N²M²",
+    "no_weights": "every layer counts the same in your sum: multiply each layer's E_l by its weight w_l",
+    "average": "you averaged over the layers: the paper's style loss is the weighted sum Σ_l w_l E_l, "
+               "with no division by the number of layers",
+    "last_only": "only one layer counts: add each layer's w_l E_l to the total instead of overwriting it",
+    "itself": "your loss is 0 although the image's Grams differ from the targets: compare the image's Gram G "
+              "with the target A = targets[layer], not with a Gram recomputed from the image",
+    "not_tensor": "return a tensor, not a Python number: the optimiser needs its gradient (.item() or float() "
+                  "cut the graph)",
+}
+
+
+def _check_style_loss(fn: Callable) -> tuple[bool, str]:
+    """Lesson 06: Σ_l w_l E_l with the paper's E_l = Σ(G − A)² / (4N²M²) (raw Grams), on random features;
+    compared with stlib.losses.style_loss(…, convention="paper")."""
+    from .losses import style_loss
+
+    shapes = {"conv1_1": (3, 4, 5), "conv2_1": (6, 2, 3), "conv3_1": (4, 3, 3)}  # (N, H, W): tiny, all different
+    weights = {"conv1_1": 1.0, "conv2_1": 0.5, "conv3_1": 0.25}
+    features = {l: _random(1, *shape, seed=20 + i).requires_grad_(True) for i, (l, shape) in enumerate(shapes.items())}
+    style = {l: 2 * _random(1, *shape, seed=30 + i) for i, (l, shape) in enumerate(shapes.items())}
+    targets = {l: gram_matrix(f, normalize="none") for l, f in style.items()}
+    expected = style_loss(features, {l: gram_matrix(f, normalize="chw") for l, f in style.items()}, weights,
+                          convention="paper").item()
+    out = fn(dict(features), dict(targets), dict(weights))
+    if not isinstance(out, torch.Tensor):
+        return False, STYLE_LOSS_HINTS["not_tensor"]
+    value = _number(out.detach())
+    if value is None:
+        return False, f"return one number (a tensor with one value), not a tensor of shape {tuple(out.shape)}"
+    if out.grad_fn is None:
+        return False, STYLE_LOSS_HINTS["not_tensor"]
+    if _near(value, expected):
+        return True, "Σ_l w_l Σ(G − A)² / (4N²M²): the same as stlib.losses.style_loss(…, convention='paper')"
+    squared = {l: float(((gram_matrix(f.detach(), normalize="none") - targets[l]) ** 2).sum())
+               for l, f in features.items()}
+    n_m = {l: (n, h * w) for l, (n, h, w) in shapes.items()}
+
+    def total(divide, weighted=True):
+        return sum((weights[l] if weighted else 1.0) * squared[l] / divide(*n_m[l]) for l in shapes)
+
+    paper = lambda n, m: 4 * n**2 * m**2  # noqa: E731
+    last = list(shapes)[-1]
+    candidates = [
+        ("raw", (total(lambda n, m: 1), total(lambda n, m: 1, weighted=False))),
+        ("no_four", (total(lambda n, m: n**2 * m**2),)),
+        ("udacity", (total(lambda n, m: n**3 * m), total(lambda n, m: n**3 * m, weighted=False))),
+        ("udacity_swapped", (total(lambda n, m: m**3 * n),)),
+        ("no_weights", (total(paper, weighted=False),)),
+        ("average", (total(paper) / len(shapes), total(paper, weighted=False) / len(shapes))),
+        ("last_only", (weights[last] * squared[last] / paper(*n_m[last]), squared[last] / paper(*n_m[last]))),
+    ]
+    if abs(value) <= 1e-12 * expected:
+        return False, STYLE_LOSS_HINTS["itself"]
+    for key, values in candidates:
+        if _near(value, *values):
+            return False, STYLE_LOSS_HINTS[key]
+    return False, ("not the paper's style loss: for each layer, G from the image's features, A from targets, "
+                   "E_l = Σ(G − A)² / (4N²M²); then Σ_l w_l E_l")
 
 
 def _choice(answer: Any, options: Sequence[str], right: set[str], also: set[str], what: str) -> tuple[bool, str]:
@@ -151,14 +219,98 @@ def _check_floor(fn: Callable) -> tuple[bool, str]:
     return True, "the minimiser is the weighted mean of the targets' features; what is left is the floor"
 
 
+GRAM_HINTS = {
+    "transpose": "your Gram is positions × positions, (B, H·W, H·W): multiply the flattened maps the other way "
+                 "round, so that the H·W positions are summed over and C × C is left",
+    "hw": "off by H·W: this fill-in is the raw Gram F Fᵀ, a sum over the positions; do not divide (the average "
+          "over positions is stlib's normalize='hw')",
+    "chw": "off by C·H·W: this fill-in is the raw Gram F Fᵀ; do not divide (÷ C·H·W is stlib's "
+           "normalize='chw')",
+    "batch": "the batch dimension got lost or mixed in: keep B in front and compute one C × C Gram per image",
+    "elementwise": "* multiplies entry by entry; a Gram needs every map with every other map, summed over the "
+                   "positions: a matrix product (@ or torch.bmm)",
+    "contiguous": "view() cannot flatten a non-contiguous tensor (a transposed one, say): "
+                  "use reshape() or flatten(), which copy when they must",
+}
+
+
 def _check_gram(fn: Callable) -> tuple[bool, str]:
-    v = torch.tensor([[4.0, 0, 3, 1], [3, 0, 1, 2], [4, 5, 0, 3]], dtype=torch.float64).view(1, 3, 2, 2)
-    if not _close(fn(v), gram_matrix(v, normalize=False)):
-        return False, "for the lecture's V the answer should be 3×3 per image: G = F Fᵀ over positions"
-    x = _random(2, 5, 4, 3, seed=6)
-    if not _close(fn(x), gram_matrix(x, normalize=False)):
-        return False, "right for one image but not for a batch (B, C, H, W)"
-    return True, "matches stlib.gram_matrix(…, normalize=False)"
+    """Lesson 05: the raw Gram matrices (B, C, C) of features (B, C, H, W), any B, C, H, W, contiguous or not."""
+    cases = [_random(2, 3, 4, 5, seed=6),                      # B > 1, C ≠ H·W: shapes tell mistakes apart
+             _random(3, 4, 2, 2, seed=7),                      # C = H·W: a wrong transpose keeps the shape
+             _random(2, 3, 5, 4, seed=8).transpose(2, 3)]      # (2, 3, 4, 5), not contiguous: H and W swapped
+    for x in cases:
+        b, c, h, w = x.shape
+        flat = x.reshape(b, c, h * w)
+        right = flat @ flat.transpose(1, 2)
+        try:
+            out = fn(x.clone(memory_format=torch.preserve_format))
+        except RuntimeError as err:
+            text = str(err)
+            if "view size is not compatible" in text:
+                return False, GRAM_HINTS["contiguous"]
+            if "must match the size of tensor" in text:
+                return False, GRAM_HINTS["elementwise"]
+            if "is invalid for input of size" in text:
+                return False, GRAM_HINTS["batch"]
+            raise
+        out = torch.as_tensor(out).detach().to(torch.float64)
+        if _close(out, right):
+            continue
+        shape = tuple(out.shape)
+        if shape == (b, h * w, h * w) and (c != h * w or _close(out, flat.transpose(1, 2) @ flat)):
+            return False, GRAM_HINTS["transpose"]
+        summed = right.sum(0).expand_as(right)  # one Gram for the whole batch
+        if shape in ((c, c), (1, c, c), (b * c, b * c)) or (shape == right.shape and _close(out, summed)):
+            return False, GRAM_HINTS["batch"]
+        if shape in ((b, c), (b, c, 1)) or (c == h * w and _close(out, flat * flat.transpose(1, 2))):
+            return False, GRAM_HINTS["elementwise"]
+        if shape == right.shape and _close(out, right / (h * w)):
+            return False, GRAM_HINTS["hw"]
+        if shape == right.shape and _close(out, right / (c * h * w)):
+            return False, GRAM_HINTS["chw"]
+        if shape != right.shape:
+            return False, f"for features {(b, c, h, w)} the Gram should be (B, C, C) = {(b, c, c)}, not {shape}"
+        return False, (f"wrong values for features {(b, c, h, w)}: G[b, i, j] is the dot product of maps i and j "
+                       "of image b")
+    return True, "matches stlib.gram_matrix(…, normalize=False) for batches, any C, H, W, contiguous or not"
+
+
+STYLE_LAYER_NAMES = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+
+
+def _one_layer(answer: Any) -> str | None:
+    items = [answer] if isinstance(answer, str) else list(answer) if isinstance(answer, (list, tuple, set)) else []
+    return str(items[0]).strip() if len(items) == 1 else None
+
+
+def _check_tiles_layer(answer: Any) -> tuple[bool, str]:
+    """Lesson 05, predict: shuffling 4 × 4 tiles of the cat changes the Gram most at conv5_1 (full and fast mode;
+    the change grows with depth)."""
+    layer = _one_layer(answer)
+    if layer not in STYLE_LAYER_NAMES:
+        return False, "name one of the five style layers, as a string such as 'conv2_1'"
+    if layer == "conv5_1":
+        return True, "the deepest layer sees the largest regions, and the most of them straddle a seam between tiles"
+    if layer == "conv1_1":
+        return False, ("conv1_1 sees 3×3 pixels, and almost every 3×3 patch is still there after the shuffle: "
+                       "which layer sees the most of the image at once?")
+    return False, ("a feature changes when the region it sees straddles a seam between tiles: "
+                   "which layer sees the largest regions?")
+
+
+def _check_largest_texture(answer: Any) -> tuple[bool, str]:
+    """Lesson 06, predict: of the growing layer sets conv1_1; conv1_1…conv2_1; …; conv1_1…conv5_1, the one ending at
+    conv5_1 gives the largest texture elements (full mode, 90 steps: looked at)."""
+    layer = _one_layer(answer)
+    if layer not in STYLE_LAYER_NAMES:
+        return False, "name the set by its deepest layer, as a string such as 'conv2_1'"
+    if layer == "conv5_1":
+        return True, "each deeper layer sees a larger patch of the image, and its Gram pins down texture at that scale"
+    if layer == "conv1_1":
+        return False, ("conv1_1 sees 3×3 pixels: its Gram can only ask for the colours and the finest grain. "
+                       "Which layer sees the largest patch?")
+    return False, "a feature describes the patch it sees, its receptive field: which layer's patch is the largest?"
 
 
 def _check_half_sum_beta(fn: Callable) -> tuple[bool, str]:
@@ -249,7 +401,10 @@ CHECKS: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "04_cat_balances": _check_cat_balances,
     "04_floor": _check_floor,
     "05_gram": _check_gram,
+    "05_tiles_layer": _check_tiles_layer,
     "06_convention_factor": _check_convention_factor,
+    "06_style_loss": _check_style_loss,
+    "06_largest_texture": _check_largest_texture,
     "07_half_sum_beta": _check_half_sum_beta,
     "10_param_count": _check_param_count,
     "10_invariant": _check_invariant,

@@ -1,4 +1,4 @@
-"""Static pictures of runs: image rows, snapshot grids, loss curves (matplotlib).
+"""Static pictures: image rows, snapshot grids, loss curves, vectors as arrows, Gram heatmaps (matplotlib).
 
 Every widget in `stlib.widgets` has a static twin here, so a lesson also reads on
 GitHub and in nbval's output. ``export(fig, name)`` saves a PNG when
@@ -94,6 +94,126 @@ def loss_curve(results: Mapping[str, Result] | Result, key: str = "total", *, ax
     if any(runs):
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _xy(vector) -> tuple[float, float]:
+    x, y = (float(v) for v in (vector.tolist() if isinstance(vector, torch.Tensor) else vector))
+    return x, y
+
+
+def _arrow(ax, tip, tail=(0.0, 0.0), **style) -> None:
+    ax.annotate("", xy=_xy(tip), xytext=_xy(tail), arrowprops=dict(arrowstyle="->", **style))
+
+
+def _plane(ax, points, margin: float = 0.8) -> None:
+    xs, ys = zip(*[(0.0, 0.0), *points], strict=True)
+    ax.set_xlim(min(xs) - margin, max(xs) + 2.5 * margin)
+    ax.set_ylim(min(ys) - margin, max(ys) + margin)
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+
+
+def arrows(vectors: Mapping[str, Sequence[float]], *, moves: Sequence[tuple[Sequence[float], Sequence[float]]] = (),
+           figsize: tuple[float, float] = (4.4, 3.2)) -> Figure:
+    """2-D vectors as arrows from the origin, each labelled at its tip (label → vector); ``moves``: dashed grey
+    arrows ``(from, to)`` between tips. The first vector is drawn on top and thicker, so a vector stays visible on
+    a longer one in the same direction."""
+    fig, ax = plt.subplots(figsize=figsize)
+    items = list(vectors.items())
+    for i, (name, vec) in reversed(list(enumerate(items))):
+        color = f"C{i}"
+        _arrow(ax, vec, color=color, lw=3.5 if i == 0 else 2)
+        ax.annotate(name, _xy(vec), xytext=(5, -4 if i == 0 else 3), textcoords="offset points", color=color,
+                    fontsize=9)
+    for start, end in moves:
+        _arrow(ax, end, start, color="0.4", ls="--")
+    _plane(ax, [_xy(v) for v in vectors.values()])
+    ax.set_xlabel("x₁")
+    ax.set_ylabel("x₂")
+    fig.tight_layout()
+    return fig
+
+
+def projections(vector: Sequence[float], bases: Mapping[str, Mapping[str, Sequence[float]]], *, name: str = "a",
+                lim: tuple[tuple[float, float], tuple[float, float]] | None = None, panel: float = 3.6) -> Figure:
+    """One panel per basis (title → {direction's name → direction}): ``vector`` (labelled ``name``), each
+    direction as a black arrow on its grey line, the perpendicular from the vector's tip to that line (dashed)
+    and the projection as a thick bar, labelled ``name · direction / ‖direction‖``; α marks the angle between
+    the vector and the panel's first direction."""
+    import math
+
+    fig, axes = plt.subplots(1, len(bases), figsize=(panel * len(bases) + 0.6, panel), squeeze=False)
+    a = torch.tensor(_xy(vector))
+    for ax, (title, basis) in zip(axes[0], bases.items(), strict=True):
+        points = [_xy(a)]
+        for (label, direction), color in zip(basis.items(), ("C1", "C2", "C3", "C4"), strict=False):
+            d = torch.tensor(_xy(direction))
+            unit = d / d.norm()
+            length = float(a @ unit)
+            foot = length * unit  # where the perpendicular from a's tip meets the line of d
+            ax.plot([-9 * unit[0], 9 * unit[0]], [-9 * unit[1], 9 * unit[1]], color="0.8", lw=1)
+            ax.plot([a[0], foot[0]], [a[1], foot[1]], "k--", lw=1)
+            ax.plot([0, foot[0]], [0, foot[1]], color=color, lw=6, alpha=0.5,
+                    label=f"{name} · {label}{'' if math.isclose(d.norm(), 1) else f' / ‖{label}‖'} = {length:.3g}")
+            _arrow(ax, d, color="k", lw=2)
+            ax.annotate(label, _xy(d), xytext=(6, -10), textcoords="offset points", fontsize=10)
+            points += [_xy(d), _xy(foot)]
+        _arrow(ax, a, color="C0", lw=2)
+        ax.annotate(f"{name} = ({a[0]:g}, {a[1]:g})", _xy(a), xytext=(4, 4), textcoords="offset points", color="C0")
+        first = torch.tensor(_xy(next(iter(basis.values()))))
+        alpha = math.degrees(math.acos(float(a @ first / (a.norm() * first.norm()))))
+        middle = a / a.norm() + first / first.norm()  # the bisector of the angle, for the label
+        at = 0.3 * a.norm() * middle / middle.norm()
+        ax.annotate(f"α = {alpha:.1f}°", _xy(at), fontsize=9, ha="left", va="center")
+        _plane(ax, points)
+        if lim is not None:
+            ax.set_xlim(*lim[0])
+            ax.set_ylim(*lim[1])
+        ax.set_title(title, fontsize=9)
+        ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def gram_heatmaps(images: Mapping[str, torch.Tensor], grams: Mapping[str, torch.Tensor], *,
+                  title: str = "Gram", clip: float = 0.99) -> Figure:
+    """Each image next to its Gram matrix ``(C, C)`` (same keys), on a diverging colour scale clipped at the
+    ``clip`` quantile of |G| (one channel can outshine the rest)."""
+    n = len(images)
+    fig, axes = plt.subplots(1, 2 * n, figsize=(5.5 * n, 2.9), gridspec_kw={"width_ratios": [1, 1.25] * n},
+                             squeeze=False)
+    for i, (key, image) in enumerate(images.items()):
+        gram = grams[key].detach().squeeze(0).float().cpu()
+        axes[0, 2 * i].imshow(to_numpy(image))
+        axes[0, 2 * i].set_title(key, fontsize=9)
+        axes[0, 2 * i].axis("off")
+        lim = gram.abs().quantile(clip).item()
+        shown = axes[0, 2 * i + 1].imshow(gram.numpy(), cmap="coolwarm", vmin=-lim, vmax=lim)
+        axes[0, 2 * i + 1].set_title(f"{title} ({gram.shape[0]} × {gram.shape[1]})", fontsize=9)
+        axes[0, 2 * i + 1].set_xlabel("feature map j")
+        axes[0, 2 * i + 1].set_ylabel("feature map i")
+        fig.colorbar(shown, ax=axes[0, 2 * i + 1], fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def images_and_curves(images: Mapping[str, torch.Tensor], curves: Mapping[str, Mapping[str, float]], *,
+                      ylabel: str = "") -> Figure:
+    """A row of images (title → image), then one plot of ``curves`` (label → {x label → value}), one line each."""
+    fig, axes = plt.subplots(1, len(images) + 1, figsize=(2.75 * (len(images) + 1.6), 2.8),
+                             gridspec_kw={"width_ratios": [1] * len(images) + [1.6]})
+    for ax, (key, image) in zip(axes, images.items(), strict=False):
+        ax.imshow(to_numpy(image))
+        ax.set_title(key, fontsize=9)
+        ax.axis("off")
+    for (label, values), marker in zip(curves.items(), ("o-", "s-", "^-", "v-"), strict=False):
+        axes[-1].plot(list(values), list(values.values()), marker, label=label)
+    axes[-1].set_ylabel(ylabel)
+    axes[-1].tick_params(axis="x", labelsize=7)
+    axes[-1].legend(fontsize=8)
+    axes[-1].grid(alpha=0.3)
     fig.tight_layout()
     return fig
 

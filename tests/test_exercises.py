@@ -25,8 +25,11 @@ ANSWERS = {
     "03_random_layer": ("03_random_net", "random_layer"),
     "04_cat_balances": ("04_two_targets", "cat_balances"),
     "04_floor": ("04_two_targets", "floor"),
-    "05_gram": ("05_gram_matrices", "gram"),
+    "05_gram": ("05_gram_matrices", "gram_matrix"),
+    "05_tiles_layer": ("05_gram_matrices", "tiles_layer"),
     "06_convention_factor": ("06_style_loss", "convention_factor"),
+    "06_style_loss": ("06_style_loss", "style_loss"),
+    "06_largest_texture": ("06_style_loss", "largest_texture"),
     "07_half_sum_beta": ("07_style_transfer", "half_sum_beta"),
     "10_param_count": ("10_real_time", "count"),
     "10_invariant": ("10_real_time", "invariant"),
@@ -38,10 +41,63 @@ ALSO_RIGHT = {
     "02_layout_layers": ["block4", ("block4", "conv4_1")],
     "04_cat_balances": [(0.5, 0.75, 1), ["0.75", "1"], (1.0, 0.75)],
     "04_floor": [lambda p1, p2, w1, w2: ((p1 - p2) ** 2).mean() / (1 / w1 + 1 / w2)],
+    "05_tiles_layer": [["conv5_1"], " conv5_1"],
     "06_convention_factor": [64, torch.tensor(64.0)],
     "10_param_count": [lambda w, b: sum(p.numel() for p in TransformerNet(w, b).parameters())],
     "10_invariant": [("more contrast", "darker", "brighter"), {"brighter", "darker", "more contrast"}],
 }
+
+
+def _flat(f):
+    return f.reshape(f.shape[0], f.shape[1], -1)
+
+
+# lesson 05's gram_matrix: each typical mistake → (answer, the words its own hint must contain)
+GRAM_MISTAKES = {
+    "transpose": (lambda f: _flat(f).transpose(1, 2) @ _flat(f), "positions × positions"),  # (B, HW, HW)
+    "hw": (lambda f: _flat(f) @ _flat(f).transpose(1, 2) / (f.shape[2] * f.shape[3]), "off by H·W"),
+    "chw": (lambda f: _flat(f) @ _flat(f).transpose(1, 2) / f[0].numel(), "off by C·H·W"),
+    # the Udacity notes' view(d, h * w): one image only
+    "batch view": (lambda f: f.view(f.shape[1], -1) @ f.view(f.shape[1], -1).t(), "batch dimension"),
+    "batch first": (lambda f: f[0].reshape(f.shape[1], -1) @ f[0].reshape(f.shape[1], -1).t(), "batch dimension"),
+    "batch mixed": (lambda f: f.reshape(-1, f.shape[2] * f.shape[3]) @ f.reshape(-1, f.shape[2] * f.shape[3]).t(),
+                    "batch dimension"),
+    "elementwise": (lambda f: _flat(f) * _flat(f).transpose(1, 2), "entry by entry"),  # raises: shapes differ
+    "elementwise sum": (lambda f: (_flat(f) * _flat(f)).sum(-1), "entry by entry"),   # only the diagonal
+    "view": (lambda f: f.view(f.shape[0], f.shape[1], -1) @ f.view(f.shape[0], f.shape[1], -1).transpose(1, 2),
+             "non-contiguous"),
+}
+
+
+def _style_loss(features, targets, weights, *, divide=lambda n, m: 4 * n**2 * m**2, weighted=True, average=False,
+                last_only=False, itself=False, item=False):
+    """The paper's style loss with one typical mistake switched on."""
+    total = 0
+    for layer, w in weights.items():
+        f = features[layer]
+        _, n, h, w_ = f.shape
+        gram = _flat(f) @ _flat(f).transpose(1, 2)
+        target = gram if itself else targets[layer]
+        term = (w if weighted else 1) * ((gram - target) ** 2).sum() / divide(n, h * w_)
+        total = term if last_only else total + term
+    total = total / len(weights) if average else total
+    return total.item() if item else total
+
+
+STYLE_LOSS_MISTAKES = {
+    "raw": (lambda f, t, w: _style_loss(f, t, w, divide=lambda n, m: 1), "divide each layer"),
+    "no four": (lambda f, t, w: _style_loss(f, t, w, divide=lambda n, m: n**2 * m**2), "mind the 4"),
+    "udacity": (lambda f, t, w: _style_loss(f, t, w, divide=lambda n, m: n**3 * m), "Udacity notes' E_l"),
+    "udacity mean": (lambda f, t, w: sum(w[l] * torch.mean((_flat(f[l]) @ _flat(f[l]).transpose(1, 2) - t[l]) ** 2)
+                                         / f[l][0].numel() for l in w), "Udacity notes' E_l"),  # the notes' code
+    "swapped": (lambda f, t, w: _style_loss(f, t, w, divide=lambda n, m: m**3 * n), "N and M swapped"),
+    "no weights": (lambda f, t, w: _style_loss(f, t, w, weighted=False), "by its weight"),
+    "average": (lambda f, t, w: _style_loss(f, t, w, average=True), "averaged over the layers"),
+    "last only": (lambda f, t, w: _style_loss(f, t, w, last_only=True), "only one layer counts"),
+    "itself": (lambda f, t, w: _style_loss(f, t, w, itself=True), "compare the image's Gram"),
+    "item": (lambda f, t, w: _style_loss(f, t, w, item=True), "not a Python number"),
+}
+
 
 # typical mistakes: every one must be rejected
 WRONG = {
@@ -52,8 +108,11 @@ WRONG = {
     "04_cat_balances": [[0], [0, 0.25, 0.5, 0.75, 1], [1], ["cat"], 2],
     "04_floor": [lambda p1, p2, w1, w2: w1 * (1 - w1) * ((p1 - p2) ** 2).mean(),  # assumes w1 + w2 = 1
                  lambda p1, p2, w1, w2: torch.tensor(0.0)],
-    "05_gram": [lambda f: f.flatten(2).transpose(1, 2) @ f.flatten(2)],  # positions × positions
+    "05_gram": [mistake for mistake, _ in GRAM_MISTAKES.values()],
+    "05_tiles_layer": ["conv1_1", "conv3_1", ["conv4_1", "conv5_1"], "block5", 5],
     "06_convention_factor": [1 / 64, 16, 4 * 56 * 56 / 256, 1024, 4 * 64 * 64 / 512],
+    "06_style_loss": [mistake for mistake, _ in STYLE_LOSS_MISTAKES.values()],
+    "06_largest_texture": ["conv1_1", "conv2_1", "conv3_1", "conv1_1…conv5_1", ["conv1_1", "conv5_1"], 5],
     "07_half_sum_beta": [lambda b, s: b * 512 * (s // 8) ** 2,  # forgot the ½
                          lambda b, s: b / (512 * (s // 8) ** 2 / 2),  # upside down
                          lambda b, s: b * 131072,  # right at 256 px only
@@ -137,3 +196,15 @@ def test_param_count_mistakes_get_their_own_hint(forgot, hint, capsys):
 
     assert exercises.check("10_param_count", count) is False
     assert hint in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name, mistakes", [("05_gram", GRAM_MISTAKES), ("06_style_loss", STYLE_LOSS_MISTAKES)])
+def test_each_fill_in_mistake_gets_its_own_hint(name, mistakes, capsys):
+    hints = {}
+    for mistake, (answer, words) in mistakes.items():
+        assert exercises.check(name, answer) is False
+        out = capsys.readouterr().out
+        assert words in out, f"{mistake}: {out}"
+        hints.setdefault(words, set()).add(out)
+    assert all(len(outs) == 1 for outs in hints.values())  # the same kind of mistake, the same hint
+    assert len(set.union(*hints.values())) == len(hints)  # and each kind of mistake a hint of its own
