@@ -16,7 +16,9 @@ import hashlib
 import io
 import json
 import os
+import warnings
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -100,10 +102,11 @@ def _pack(result: Result) -> bytes:
 def load(key: str, folder: Path | None = None) -> Result | None:
     """The cached result for ``key``, or None if absent, corrupt or partial (then it is deleted)."""
     path = (folder or cache_dir()) / f"{key}.pt"
-    if not path.exists():
-        return None
     try:
         blob = path.read_bytes()
+    except OSError:  # absent, or in a folder that cannot be read: computed instead
+        return None
+    try:
         digest, payload = blob[:64].decode("ascii"), blob[64:]
         if hashlib.sha256(payload).hexdigest() != digest:
             raise ValueError("checksum mismatch")
@@ -112,7 +115,8 @@ def load(key: str, folder: Path | None = None) -> Result | None:
                       steps=int(data["steps"]), seconds=float(data["seconds"]),
                       weights=dict(data.get("weights", {})))
     except Exception:  # noqa: BLE001 - any unreadable entry is recomputed
-        path.unlink(missing_ok=True)
+        with suppress(OSError):  # a read-only cache keeps it; the run computes all the same
+            path.unlink(missing_ok=True)
         return None
 
 
@@ -148,5 +152,18 @@ def cached(params: dict[str, Any], compute: Callable[[], Result], enabled: bool 
                         "run `make precompute` to fill it")
     result = compute()
     if not result.interrupted:
-        store(key, result)
+        try:
+            store(key, result)
+        except (OSError, StlibError) as err:  # a cache that cannot be written never costs the result
+            _warn_once(f"stlib: cannot write the cache {cache_dir()} ({getattr(err, 'strerror', None) or err}); "
+                       "runs are computed but not kept: set STLIB_CACHE_DIR to a writable folder")
     return result
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, stacklevel=3)

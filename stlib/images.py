@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torchvision.transforms import functional as TF
 
 from .errors import StlibError
 from .memory import check_image
@@ -215,13 +214,26 @@ def _as_batch(tensor: torch.Tensor) -> torch.Tensor:
 
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB PIL image → ``(1, 3, H, W)`` float in [0, 1]."""
-    return TF.to_tensor(to_rgb(image)).unsqueeze(0)
+    array = np.asarray(to_rgb(image), dtype=np.uint8)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255)
 
 
 def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
-    """``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] → RGB PIL image (values clipped)."""
+    """``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] → RGB PIL image (values clipped; ×255, then truncated)."""
     t = _as_batch(tensor.detach())[0].clamp(0, 1).cpu()
-    return TF.to_pil_image(t)
+    return Image.fromarray(t.mul(255).byte().permute(1, 2, 0).numpy(), mode="RGB")
+
+
+def crop_to_aspect(image: Image.Image, height: int, width: int) -> Image.Image:
+    """The largest centred crop of ``image`` with the aspect ratio ``width / height`` (no scaling)."""
+    w, h = image.size
+    if w * height > h * width:  # too wide
+        new_w = max(1, round(h * width / height))
+        left = (w - new_w) // 2
+        return image.crop((left, 0, left + new_w, h))
+    new_h = max(1, round(w * height / width))
+    top = (h - new_h) // 2
+    return image.crop((0, top, w, top + new_h))
 
 
 DISPLAY_PX = 256  # pictures on screen (viewers, live view) have this width whatever their size (fast mode is 64 px)
@@ -279,12 +291,14 @@ def umask() -> int:
     return mask
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overwrite: bool = True) -> Path:
     """``write(tmp)`` into a temporary file next to ``path``, then rename it over ``path`` in one step.
 
     A crash or an error inside ``write`` leaves ``path`` as it was (absent or the old file) and no
     temporary file behind. The new file gets the permissions an ordinary ``open(path, "w")`` would: the
     existing file's mode if it replaces one, else ``0o666`` minus the umask (``tempfile`` alone gives 0600).
+    With ``overwrite=False`` the file is linked into place only if ``path`` still does not exist (also one
+    created by someone else while ``write`` ran): else a `StlibError`, and ``path`` is left alone.
     """
     path = Path(path)
     try:
@@ -296,7 +310,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         os.close(fd)
         write(tmp)
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if path exists, in the same step that would create it
+            except FileExistsError:
+                raise StlibError(f"{path} already exists; choose another name or allow overwriting") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -309,13 +329,26 @@ def save_image(tensor: torch.Tensor, path: str | os.PathLike, *, overwrite: bool
     With ``overwrite=False`` an existing file is never replaced. A new file's permissions follow the umask.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise StlibError(f"{path} already exists; choose another name or allow overwriting")
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise StlibError(f"{path}: unknown image suffix; use .png or .jpg")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    writable_folder(path.parent)
     image = tensor_to_pil(tensor)
     try:
-        return atomic_write(path, image.save)
+        return atomic_write(path, image.save, overwrite=overwrite)
     except OSError as err:
-        raise StlibError(f"cannot write {path} ({err}); check the folder's permissions and free space") from None
+        raise StlibError(f"cannot write {path} ({err.strerror or err}); check the folder's permissions and "
+                         "free space") from None
+
+
+def writable_folder(folder: str | os.PathLike) -> Path:
+    """``folder``, created if missing, or a one-line `StlibError` saying why nothing can be written there."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StlibError(f"{folder} is a file, not a folder; choose another folder") from None
+    except OSError as err:
+        raise StlibError(f"cannot create the folder {folder} ({err.strerror or err})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StlibError(f"cannot write into {folder}: permission denied; choose another folder")
+    return folder

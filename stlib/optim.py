@@ -42,6 +42,7 @@ class Result:
     seconds: float = 0.0
     cached: bool = False  # replayed from the on-disk cache (stlib.cache), not recomputed
     weights: dict[str, torch.Tensor] = field(default_factory=dict)  # a trained network's (stlib.fastnet)
+    memory_bytes: int = 0  # the runner's estimate of what the run needs (stlib.memory), not stored in the cache
 
     def losses(self, key: str = "total") -> list[float]:
         """One loss term (``total``, ``content``, ``style``, ``tv``) per step."""
@@ -80,8 +81,10 @@ def pick_device(device: torch.device | str | None = None) -> torch.device:
     if device is not None:
         try:
             dev = torch.device(device)
-        except RuntimeError:
-            raise StlibError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'mps'") from None
+        except (RuntimeError, TypeError):
+            dev = None
+        if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+            raise StlibError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'mps'")
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise StlibError("device 'cuda' asked for but no CUDA GPU is available; use --device cpu")
         if dev.type == "mps" and not torch.backends.mps.is_available():
@@ -253,7 +256,8 @@ def run_steps(
     if _CellStop.armed and _CellStop.requested:
         result.interrupted = True
         result.snapshots = {0: result.image} if 0 in epochs else {}
-        tqdm.write(f"skipped ({num_steps} steps): a run before it in this cell was interrupted; run the cell again")
+        tqdm.write(f"skipped ({num_steps} steps): a run before it in this cell was interrupted; run the cell again",
+                   file=sys.stderr)
         for obs in watching:
             obs.finish(label, result)
         return result
@@ -299,7 +303,7 @@ def run_steps(
     except KeyboardInterrupt:
         result.interrupted = True
         _CellStop.requested = True
-        tqdm.write(f"interrupted at step {result.steps}/{num_steps}: returning what it has so far")
+        tqdm.write(f"interrupted at step {result.steps}/{num_steps}: returning what it has so far", file=sys.stderr)
     finally:
         bar.close()
     result.image = picture().cpu().clone()
