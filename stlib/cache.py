@@ -1,8 +1,8 @@
 """Cache finished runs on disk so a lesson cell replays instantly in class.
 
 An entry is keyed by a SHA-256 of everything that determines the run: its parameters (the input
-images' pixels, layers, weights, epochs, optimiser, lr, size, seed: `stlib.transfer`'s run configuration
-and objective) and a fingerprint of the `stlib` source files that compute results (`SOURCE_FILES`), so
+images' pixels, layers, weights, epochs, optimiser, lr, size, seed: `stlib.runner`'s run configuration
+and objective) and a fingerprint of the `stlib` source files that compute results (`source_files`), so
 editing e.g. ``losses.py`` makes every earlier run a miss instead of a stale replay. Entries are written
 atomically with their own checksum; a corrupt or partial entry is detected, deleted and recomputed, never shown.
 Location: ``$STLIB_CACHE_DIR`` or ``.stlib-cache/`` in the repository (git-ignored).
@@ -12,6 +12,7 @@ uses it to replay full mode only where ``make precompute`` filled the cache.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
@@ -29,11 +30,27 @@ from .errors import StlibError
 from .images import atomic_write
 from .optim import Result
 
-# The modules whose code decides a run's numbers, or how an entry is stored. Not the ones that only show or
-# steer runs (live, widgets, plot, exercises, lessons, memory, errors, config, data).
-SOURCE_FILES = ("images.py", "models.py", "losses.py", "optim.py", "presets.py", "transfer.py", "variants.py",
-                "cache.py", "fastnet.py")
 SOURCE_DIR = Path(__file__).resolve().parent
+RUNS = ("runner.py", "transfer.py", "fastnet.py", "cache.py")  # what computes and stores every run
+
+
+def source_files(folder: Path = SOURCE_DIR, roots: tuple[str, ...] = RUNS) -> tuple[str, ...]:
+    """The modules of ``folder`` that ``roots`` import, directly or not (read from their source, function-level
+    imports included): the code that decides a run's numbers or how an entry is stored. A loss moved into a
+    new module is covered the moment a run imports it; the notebook side (live, widgets, plot) is not."""
+    found, todo = set(), list(roots)
+    while todo:
+        name = todo.pop()
+        if name in found or not (folder / name).is_file():
+            continue
+        found.add(name)
+        for node in ast.walk(ast.parse((folder / name).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:  # from .x import y / from . import x
+                todo += [f"{node.module}.py"] if node.module else [f"{a.name}.py" for a in node.names]
+    return tuple(sorted(found))
+
+
+SOURCE_FILES = source_files()
 
 
 class CacheMiss(StlibError):
@@ -60,9 +77,9 @@ def fingerprint(sources: Mapping[str, bytes]) -> str:
 
 @lru_cache(maxsize=8)
 def source_fingerprint(folder: Path = SOURCE_DIR) -> str:
-    """`fingerprint` of `SOURCE_FILES` in ``folder``, read once per process: the code this process runs is
+    """`fingerprint` of `source_files` in ``folder``, read once per process: the code this process runs is
     the code it imported, so a file edited since is not yet what computes (a restart picks it up)."""
-    return fingerprint({name: (folder / name).read_bytes() for name in SOURCE_FILES})
+    return fingerprint({name: (folder / name).read_bytes() for name in source_files(folder)})
 
 
 def make_key(params: dict[str, Any]) -> str:

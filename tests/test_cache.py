@@ -299,3 +299,47 @@ def test_crash_mid_write_leaves_no_partial_entry(cache_folder, monkeypatch):
     with pytest.raises(OSError):
         cache.store("b" * 64, Result(image=torch.zeros(1, 3, 2, 2)))
     assert list(cache_folder.iterdir()) == []  # no entry, no temporary file
+
+
+def test_source_files_follow_the_imports(tmp_path):
+    """A loss moved into a new module is fingerprinted as soon as a run imports it (function-level too)."""
+    assert {"runner.py", "perceptual.py", "variants.py", "fastnet.py"} <= set(cache.SOURCE_FILES)
+    (tmp_path / "runner.py").write_text("from .newloss import f\n")
+    (tmp_path / "newloss.py").write_text("def f():\n    from . import deeper\n")
+    (tmp_path / "deeper.py").write_text("")
+    (tmp_path / "live.py").write_text("")  # imported by nothing a run imports
+    assert cache.source_files(tmp_path, ("runner.py",)) == ("deeper.py", "newloss.py", "runner.py")
+
+
+def test_a_cache_that_cannot_be_written_costs_nothing(tmp_path, monkeypatch):
+    """STLIB_CACHE_DIR is a file: the run computes, warns once, and returns its result."""
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("STLIB_CACHE_DIR", str(blocker))
+    monkeypatch.setattr(cache, "_warned", set())
+    compute = Counter()
+    with pytest.warns(UserWarning, match="cannot write the cache"):
+        result = cache.cached(PARAMS, compute)
+    assert compute.calls == 1 and result.steps == 2
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second time: no warning
+        cache.cached(PARAMS, compute)
+
+
+def test_a_corrupt_entry_in_a_read_only_cache_is_recomputed(cache_folder, monkeypatch):
+    compute = Counter()
+    cache.cached(PARAMS, compute)
+    (entry,) = entries(cache_folder)
+    entry.write_bytes(b"0" * 64 + b"garbage")
+
+    def read_only(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "unlink", read_only)
+    assert cache.load(entry.stem) is None  # not deleted, not raised
+    monkeypatch.setattr(cache, "store", lambda *a, **k: read_only(entry))
+    monkeypatch.setattr(cache, "_warned", set())
+    with pytest.warns(UserWarning):
+        assert cache.cached(PARAMS, compute).steps == 2 and compute.calls == 2
