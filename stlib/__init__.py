@@ -24,5 +24,5 @@ __all__ = [
     "total_variation", "vgg19",
 ]
 
-install_ipython_handler()
-live.install()  # in a notebook kernel: every labelled run shows its picture while it computes
+install_ipython_handler()  # in IPython: a StlibError prints one line (nothing is imported outside IPython)
+optim.first_run_hooks.append(live.install)  # in a kernel, the first run installs the live view

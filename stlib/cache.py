@@ -50,9 +50,6 @@ def source_files(folder: Path = SOURCE_DIR, roots: tuple[str, ...] = RUNS) -> tu
     return tuple(sorted(found))
 
 
-SOURCE_FILES = source_files()
-
-
 class CacheMiss(StlibError):
     """A run that is not in the cache, asked for with ``STLIB_CACHE_ONLY=1``."""
 

@@ -71,6 +71,7 @@ observers: list[RunObserver] = []
 
 def announce_replay(label: str | bool, result: Result) -> None:
     """Tell the observers about a run that did not compute (a replay from the cache)."""
+    _notebook_hooks()
     if label:
         for obs in list(observers):
             obs.finish(label if isinstance(label, str) else "run", result)
@@ -120,9 +121,15 @@ class _CellStop:
         cls.armed = True
 
 
-_shell = ipython_shell()
-if hasattr(_shell, "events"):  # in a notebook: a new cell clears the stop
-    _CellStop.install(_shell)
+first_run_hooks: list[Callable[[object], object]] = [_CellStop.install]
+"""Called with the IPython shell before the first run in a notebook (`stlib.live` adds its view); empty after."""
+
+
+def _notebook_hooks() -> None:
+    shell = ipython_shell() if first_run_hooks else None
+    if hasattr(shell, "events"):  # in IPython: a new cell clears the stop, the live view shows runs
+        while first_run_hooks:
+            first_run_hooks.pop(0)(shell)
 
 
 @contextmanager
@@ -249,6 +256,7 @@ def run_steps(
     (`DivergedError`, its message ending with ``advice``) are handled here, once for every kind of run.
     """
     epochs = check_steps(num_steps, snapshot_at)
+    _notebook_hooks()
     preview = preview or picture
     result = Result(image=picture().cpu().clone())
     label = progress if isinstance(progress, str) else "optimising"

@@ -188,12 +188,12 @@ def test_keys_change_with_every_parameter():
 
 
 def test_fingerprint_changes_with_one_byte_of_any_source_file():
-    sources = {name: (cache.SOURCE_DIR / name).read_bytes() for name in cache.SOURCE_FILES}
+    sources = {name: (cache.SOURCE_DIR / name).read_bytes() for name in cache.source_files()}
     base = cache.fingerprint(sources)
     assert cache.source_fingerprint() == base  # what make_key uses: the package's own files
     assert cache.fingerprint(dict(reversed(list(sources.items())))) == base
-    assert {"losses.py", "models.py", "optim.py", "transfer.py"} <= set(cache.SOURCE_FILES)
-    assert not {"live.py", "widgets.py", "plot.py", "exercises.py"} & set(cache.SOURCE_FILES)
+    assert {"losses.py", "models.py", "optim.py", "transfer.py"} <= set(cache.source_files())
+    assert not {"live.py", "widgets.py", "plot.py", "exercises.py"} & set(cache.source_files())
     for name, data in sources.items():
         edited = bytearray(data)
         edited[len(data) // 2] ^= 0x01
@@ -203,7 +203,7 @@ def test_fingerprint_changes_with_one_byte_of_any_source_file():
 def _source_copy(folder: Path, edit_losses: bool = False) -> Path:
     """The fingerprinted files copied into ``folder``; with ``edit_losses`` one byte of losses.py differs."""
     folder.mkdir()
-    for name in cache.SOURCE_FILES:
+    for name in cache.source_files():
         data = bytearray((cache.SOURCE_DIR / name).read_bytes())
         if edit_losses and name == "losses.py":
             first = next(i for i, b in enumerate(data) if chr(b).isalpha())
@@ -303,7 +303,7 @@ def test_crash_mid_write_leaves_no_partial_entry(cache_folder, monkeypatch):
 
 def test_source_files_follow_the_imports(tmp_path):
     """A loss moved into a new module is fingerprinted as soon as a run imports it (function-level too)."""
-    assert {"runner.py", "perceptual.py", "variants.py", "fastnet.py"} <= set(cache.SOURCE_FILES)
+    assert {"runner.py", "perceptual.py", "variants.py", "fastnet.py"} <= set(cache.source_files())
     (tmp_path / "runner.py").write_text("from .newloss import f\n")
     (tmp_path / "newloss.py").write_text("def f():\n    from . import deeper\n")
     (tmp_path / "deeper.py").write_text("")
