@@ -18,7 +18,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import StlibError
-from .memory import check_image
+from .memory import check_image, scaled
 
 ImageSource = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
@@ -171,10 +171,9 @@ def resize(image: Image.Image, size: int | tuple[int, int] | None = None, max_si
     elif max_size is not None:
         if max_size < 1:
             raise StlibError(f"max_size must be positive, got {max_size!r}")
-        scale = max_size / max(image.size)
-        if scale >= 1:
+        if max_size >= max(image.size):
             return image
-        w, h = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+        h, w = scaled(max_size, image.height, image.width)
     else:
         return image
     if min(h, w) < 1:
