@@ -163,8 +163,6 @@ class VGG19(nn.Module):
                 out[name] = x
         return {n: out[wanted[n]] for n in requested}
 
-    extract = forward
-
 
 def _check_image(image: torch.Tensor, layers: list[str]) -> None:
     if image.dim() != 4 or image.shape[1] != 3:
@@ -235,9 +233,6 @@ def _random_init(features: nn.Sequential, seed: int) -> None:
             with torch.no_grad():
                 module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * std)
                 module.bias.zero_()
-
-
-WEIGHTS = ("pretrained", "random")
 
 
 def vgg19(

@@ -2,8 +2,8 @@
 
 The image is the variable and the model is a constant (lecture, "inputs as
 variables"). Every loss evaluation is one step, for SGD, Adam and L-BFGS alike,
-so budgets compare honestly. This module never imports matplotlib or ipywidgets:
-progress bars, plots and widgets are callbacks or live elsewhere.
+so budgets compare honestly. The text progress bar is here (`progress_bar`); plots, widgets
+and the live view never are: they watch runs as callbacks or `observers` (`stlib.live`).
 """
 
 from __future__ import annotations

@@ -77,7 +77,6 @@ PRESETS: dict[str, Preset] = {
     "balanced": Preset("balanced", ("conv4_2",), {l: 1.0 for l in ("conv1_1", "conv2_1", "conv3_1", "conv4_1")},
                        "mean", "paper", 1.0, 1e7, style_normalization="target", num_steps=40),
 }
-STYLE_NORMALIZATIONS = ("none", "target")
 
 
 def get_preset(name: str) -> Preset:

@@ -255,7 +255,7 @@ def test_one_interrupt_stops_the_rest_of_a_notebook_cell(monkeypatch, capsys):
     monkeypatch.setattr(_CellStop, "requested", False)
     shell = _FakeShell()
     _CellStop.install(shell)
-    _CellStop.install(shell)  # importing stlib twice must not register twice
+    _CellStop.install(shell)  # installing twice must not register twice
     assert shell.events.callbacks["pre_run_cell"].count(_CellStop.new_cell) == 1
 
     def interrupted_loss(im):
