@@ -42,14 +42,13 @@ def _parser() -> argparse.ArgumentParser:
                     help="keep the content's colours")
     st.add_argument("--max-size", "--size", dest="max_size", type=int, default=256,
                     help="longest side of the output in pixels; the content's aspect ratio is kept (default 256)")
-    st.add_argument("--steps", type=_count, default=None,
+    st.add_argument("--steps", type=int, default=None,
                     help="optimisation steps = loss evaluations (default: the preset's, 40 for balanced, else 300)")
     st.add_argument("--multires", action="store_true",
-                    help="coarse to fine: optimise at a fraction of --size first (see --scales), upsample, continue; "
-                         "--steps is split across the scales in proportion to 1/scale (300 steps at 0.5 1: 200 at "
-                         "half size, then 100 at full size)")
+                    help="coarse to fine: optimise at fractions of --max-size (--scales), upsampling in between; "
+                         "--steps split in proportion to 1/scale (300 at 0.5 1: 200 at half size, then 100)")
     st.add_argument("--scales", nargs="+", type=float, metavar="S", default=None,
-                    help="--multires's fractions of --size, ascending, the last 1 (default 0.5 1); implies --multires")
+                    help="--multires's fractions of --max-size, ascending, the last 1 (default 0.5 1); implies it")
     st.add_argument("--preset", choices=list(PRESETS), default="balanced",
                     help="layers, normalisations, alpha, beta and optimiser of one convention (stlib.presets); "
                          "default balanced: every style layer counts by its relative error, 40 steps")
@@ -70,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--weights", default="pretrained", help="'pretrained', 'random' or a path to vgg19-*.pth")
     st.add_argument("--seed", type=int, default=0)
     st.add_argument("--device", default=None, help="cpu, cuda or mps (default: the fastest available)")
-    st.add_argument("--save-every", type=_count, default=None, metavar="N",
+    st.add_argument("--save-every", type=int, default=None, metavar="N",
                     help="also write the image every N steps into --snapshots DIR")
     st.add_argument("--snapshots", type=Path, default=None, metavar="DIR",
                     help="folder for --save-every's images (step_00050.png, …)")
@@ -98,7 +97,7 @@ def _train_parser(sub) -> None:
                                     "stylize's losses on photos, once; then `stylize PHOTO --net NET.pt`.")
     tr.add_argument("style", help="style image: a path or a sample name (e.g. ihc)")
     tr.add_argument("-o", "--output", required=True, type=Path, help="where to write the network (.pt)")
-    tr.add_argument("--steps", type=_count, default=d.steps, help=f"training steps (default {d.steps})")
+    tr.add_argument("--steps", type=int, default=d.steps, help=f"training steps (default {d.steps})")
     tr.add_argument("--crop", type=int, default=d.crop, help=f"side of the training crops in px (default {d.crop})")
     tr.add_argument("--photo-side", type=int, default=d.photo_side,
                     help=f"photos and the style are first scaled to this shorter side (default {d.photo_side})")
@@ -115,17 +114,6 @@ def _train_parser(sub) -> None:
     tr.add_argument("--seed", type=int, default=d.seed)
     tr.add_argument("--device", default=None, help="cpu, cuda or mps (default: the fastest available)")
     tr.add_argument("--overwrite", action="store_true", help="replace NET.pt if it exists")
-
-
-def _count(text: str) -> int:
-    """A whole number, also written as ``1e3``."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid whole number: {text!r}") from None
-    if not value.is_integer():
-        raise argparse.ArgumentTypeError(f"invalid whole number: {text!r}")
-    return int(value)
 
 
 def _check_output(out: Path, overwrite: bool) -> None:

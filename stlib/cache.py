@@ -97,19 +97,12 @@ def make_key(params: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+STORED = ("image", "snapshots", "history", "steps", "seconds", "weights")  # a Result's fields kept on disk
+
+
 def _pack(result: Result) -> bytes:
     buf = io.BytesIO()
-    torch.save(
-        {
-            "image": result.image,
-            "snapshots": result.snapshots,
-            "history": result.history,
-            "steps": result.steps,
-            "seconds": result.seconds,
-            "weights": result.weights,
-        },
-        buf,
-    )
+    torch.save({name: getattr(result, name) for name in STORED}, buf)
     return buf.getvalue()
 
 
@@ -125,9 +118,7 @@ def load(key: str, folder: Path | None = None) -> Result | None:
         if hashlib.sha256(payload).hexdigest() != digest:
             raise ValueError("checksum mismatch")
         data = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
-        return Result(image=data["image"], snapshots=dict(data["snapshots"]), history=list(data["history"]),
-                      steps=int(data["steps"]), seconds=float(data["seconds"]),
-                      weights=dict(data.get("weights", {})))
+        return Result(**{name: data[name] for name in STORED})
     except Exception:  # noqa: BLE001 - any unreadable entry is recomputed
         with suppress(OSError):  # a read-only cache keeps it; the run computes all the same
             path.unlink(missing_ok=True)
@@ -144,12 +135,8 @@ def store(key: str, result: Result, folder: Path | None = None) -> Path:
     return atomic_write(folder / f"{key}.pt", _writer(blob))
 
 
-def _writer(blob: bytes) -> Callable[[str], None]:
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            f.write(blob)
-
-    return write
+def _writer(blob: bytes) -> Callable[[str], object]:
+    return lambda tmp: Path(tmp).write_bytes(blob)
 
 
 def cached(params: dict[str, Any], compute: Callable[[], Result], enabled: bool = True) -> Result:
@@ -174,10 +161,6 @@ def cached(params: dict[str, Any], compute: Callable[[], Result], enabled: bool 
     return result
 
 
-_warned: set[str] = set()
-
-
+@lru_cache(maxsize=64)  # each distinct message once per process
 def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
-        warnings.warn(message, stacklevel=3)
+    warnings.warn(message, stacklevel=4)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from collections.abc import Callable
+from contextlib import suppress
+from itertools import count
 from pathlib import Path
 
 import numpy as np
@@ -276,26 +277,12 @@ def ssim(image: torch.Tensor, target: torch.Tensor) -> float:
     return float(structural_similarity(a, b, channel_axis=-1, data_range=1.0, win_size=SSIM_WINDOW))
 
 
-def umask() -> int:
-    """The process's umask, read without changing it where Linux allows (``/proc/self/status``)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)  # elsewhere: read by setting it, and put it back at once
-    os.umask(mask)
-    return mask
-
-
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overwrite: bool = True) -> Path:
     """``write(tmp)`` into a temporary file next to ``path``, then rename it over ``path`` in one step.
 
     A crash or an error inside ``write`` leaves ``path`` as it was (absent or the old file) and no
     temporary file behind. The new file gets the permissions an ordinary ``open(path, "w")`` would: the
-    existing file's mode if it replaces one, else ``0o666`` minus the umask (``tempfile`` alone gives 0600).
+    existing file's mode if it replaces one, else ``0o666`` minus the umask (``tempfile`` would give 0600).
     With ``overwrite=False`` the file is linked into place only if ``path`` still does not exist (also one
     created by someone else while ``write`` ran): else a `StlibError`, and ``path`` is left alone.
     """
@@ -303,12 +290,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overw
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
-        mode = 0o666 & ~umask()
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+        mode = None
+    for attempt in count():  # created by os.open with 0o666: the OS subtracts the umask, as for open(path, "w")
+        tmp = path.parent / f".tmp-{os.getpid()}-{attempt}{path.suffix}"
+        with suppress(FileExistsError):
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
     try:
-        os.close(fd)
-        write(tmp)
-        os.chmod(tmp, mode)
+        write(str(tmp))
+        if mode is not None:
+            os.chmod(tmp, mode)
         if overwrite:
             os.replace(tmp, path)
         else:
@@ -317,8 +308,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overw
             except FileExistsError:
                 raise StlibError(f"{path} already exists; choose another name or allow overwriting") from None
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -65,22 +65,16 @@ def execute(path: Path, *, fast: bool, cache_only: bool = False, timeout: int = 
     """Run the notebook at ``path`` in a fresh kernel (in memory: the file is not changed) with ``STLIB_FAST``
     and ``STLIB_CACHE_ONLY`` set for it, ``cells`` appended; return the executed notebook. ``client``: more
     `nbclient.NotebookClient` options (``store_widget_state=True`` for the site)."""
+    from unittest.mock import patch
+
     import nbformat
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
     notebook.cells += [nbformat.v4.new_code_cell(source) for source in cells]
-    saved = {k: os.environ.get(k) for k in ("STLIB_FAST", "STLIB_CACHE_ONLY")}
-    os.environ.update(STLIB_FAST="1" if fast else "0", STLIB_CACHE_ONLY="1" if cache_only else "0")  # inherited
-    try:
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+    with patch.dict(os.environ, STLIB_FAST="1" if fast else "0", STLIB_CACHE_ONLY="1" if cache_only else "0"):
+        NotebookClient(notebook, timeout=timeout, kernel_name="python3",  # the kernel inherits the environment
                        resources={"metadata": {"path": str(path.parent)}}, **client).execute()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     return notebook
 
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import StlibError
-from .models import VGG_LAYOUT, resolve_layer
+from .models import LAYER_INDEX, LAYER_NAMES, VGG_LAYOUT, resolve_layer
 
 FLOAT = 4  # bytes per float32
 BASE_RSS = 720 * 2**20  # a Python process with torch and stlib imported (measured: 713 MiB)
@@ -37,28 +37,16 @@ LBFGS_HISTORY = 50  # stlib.optim.make_optimizer's history_size
 DEFAULT_LAYERS = ("conv4_2", "conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 
-def _layer_table() -> list[tuple[str, int, int]]:
-    """``(name, channels, downsampling 4**pools)`` of every VGG19 layer, in order."""
-    table = []
-    for pools, (block, convs, channels) in enumerate(VGG_LAYOUT):
-        for i in range(1, convs + 1):
-            table += [(f"conv{block}_{i}", channels, 4**pools), (f"relu{block}_{i}", channels, 4**pools)]
-        table.append((f"pool{block}", channels, 4 ** (pools + 1)))
-    return table
-
-
-_LAYERS = _layer_table()
-_INDEX = {name: i for i, (name, _, _) in enumerate(_LAYERS)}
-
-
 def activation_floats(layers: Iterable[str] = DEFAULT_LAYERS, pooling: str = "max") -> float:
     """Floats per input pixel kept for the backward pass through VGG19 up to the deepest of ``layers``."""
     names = [resolve_layer(n) for n in layers]
-    deepest = max(_INDEX[n] for n in names) if names else 0
+    deepest = max(LAYER_INDEX[n] for n in names) if names else 0
     total = 3.0 * 3  # the preprocessed input (scale, shift, channel flip)
-    for name, channels, down in _LAYERS[: deepest + 1]:
+    for name in LAYER_NAMES[: deepest + 1]:  # block b: C_b channels on 1/4**(b-1) of the pixels, pool b on 1/4**b
+        block, pool = int(name[4]), name.startswith("pool")
+        channels, down = VGG_LAYOUT[block - 1][2], 4 ** (block - 1 + pool)
         total += channels / down
-        if name.startswith("pool") and pooling == "max":
+        if pool and pooling == "max":
             total += 2 * channels / down  # int64 indices: two floats' worth each
     return total
 

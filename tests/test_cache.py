@@ -316,7 +316,7 @@ def test_a_cache_that_cannot_be_written_costs_nothing(tmp_path, monkeypatch):
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("x")
     monkeypatch.setenv("STLIB_CACHE_DIR", str(blocker))
-    monkeypatch.setattr(cache, "_warned", set())
+    cache._warn_once.cache_clear()
     compute = Counter()
     with pytest.warns(UserWarning, match="cannot write the cache"):
         result = cache.cached(PARAMS, compute)
@@ -340,6 +340,6 @@ def test_a_corrupt_entry_in_a_read_only_cache_is_recomputed(cache_folder, monkey
     monkeypatch.setattr(Path, "unlink", read_only)
     assert cache.load(entry.stem) is None  # not deleted, not raised
     monkeypatch.setattr(cache, "store", lambda *a, **k: read_only(entry))
-    monkeypatch.setattr(cache, "_warned", set())
+    cache._warn_once.cache_clear()
     with pytest.warns(UserWarning):
         assert cache.cached(PARAMS, compute).steps == 2 and compute.calls == 2

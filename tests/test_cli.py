@@ -487,7 +487,7 @@ def test_hand_edited_net_file(net_file, tmp_path, capsys):
     (["--style-blend", "nan", "1", "--style", "gravel", "brick"], "--style-blend"),
     (["--device", "xpu"], "unknown device 'xpu'"),
     (["--seed", "99999999999999999999999"], "seed"),
-    (["--steps", "1e7", "--save-every", "1", "--snapshots", "s"], "--save-every"),
+    (["--steps", "10000000", "--save-every", "1", "--snapshots", "s"], "--save-every"),
 ])
 def test_more_one_line_errors(tmp_path, capsys, monkeypatch, extra, fragment):
     monkeypatch.chdir(tmp_path)
