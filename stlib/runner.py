@@ -1,10 +1,6 @@
-"""The one runner every run goes through (`stlib.transfer`'s experiments, `stlib.fastnet`'s training).
-
-An experiment is an `Objective` (what identifies it; its start image and loss, or its own training loop,
-built on a cache miss) and a frozen `RunConfig` (optimiser, lr, steps, snapshots, seed, device, the VGG's
-weights and pooling). `run` does the rest for all of them, once: the memory check (`stlib.memory`), the
-model, the cache key (`stlib.cache`: configuration, objective and the source fingerprint) and
-`optim.optimize`. With ``cache=True`` a finished run is replayed from disk.
+"""The one runner every run goes through (`stlib.transfer`'s experiments, `stlib.fastnet`'s training):
+an `Objective` (what to optimise) under a `RunConfig` (how), and `run`, which checks the memory, loads the
+model, and computes or replays the run from the cache (`stlib.cache`), once for every kind of run.
 """
 
 from __future__ import annotations
@@ -19,7 +15,7 @@ import torch
 from . import cache as _cache
 from .errors import StlibError
 from .memory import check_run
-from .models import VGG19, resolve_layer, vgg19
+from .models import VGG19, vgg19
 from .optim import LossFn, Result, announce_replay, check_steps, optimize, pick_device
 
 
@@ -80,16 +76,14 @@ def run(objective: Objective, config: RunConfig, model: VGG19 | str | os.PathLik
     and pooling), then optimise ``objective`` under ``config`` (`optimize`) or replay it from the cache
     (`stlib.cache`), shown to the live view at once. ``result.memory_bytes``: the memory check's estimate."""
     check_steps(config.num_steps, config.snapshot_at)
-    if model is not None and not isinstance(model, VGG19):
+    if not (given := isinstance(model, VGG19)) and model is not None:  # weights by name or path
         config = replace(config, weights=str(model))
-    pooling = _pooling(model) if isinstance(model, VGG19) else config.pooling
-    layers = tuple(resolve_layer(l) for l in objective.layers)
+    pooling = ("avg" if isinstance(model.features.pool1, torch.nn.AvgPool2d) else "max") if given else config.pooling
     height, width = objective.shape[-2:]  # a batch of B costs about what one image B times as wide does
-    estimate = check_run(height, width * objective.shape[0], layers=layers, optimizer=config.optimizer,
+    estimate = check_run(height, width * objective.shape[0], layers=objective.layers, optimizer=config.optimizer,
                          num_steps=config.num_steps, pooling=pooling, snapshots=len(set(config.snapshot_at)),
                          device=config.device.type, **{"what": "size", **objective.memory})
-    net = model.to(config.device) if isinstance(model, VGG19) else vgg19(config.weights, pooling=config.pooling,
-                                                                          device=config.device)
+    net = model.to(config.device) if given else vgg19(config.weights, pooling=config.pooling, device=config.device)
     params = {**objective.identity, **config.identity(), "kind": objective.kind, "model": net.weights_name,
               "pooling": pooling}
 
@@ -106,7 +100,3 @@ def run(objective: Objective, config: RunConfig, model: VGG19 | str | os.PathLik
         announce_replay(progress, result)
     result.memory_bytes = estimate.run
     return result
-
-
-def _pooling(net: VGG19) -> str:
-    return "avg" if isinstance(net.features.pool1, torch.nn.AvgPool2d) else "max"

@@ -14,7 +14,7 @@ from dataclasses import asdict, replace
 import torch
 
 from .errors import StlibError
-from .images import ImageSource, load_image
+from .images import ImageSource, load_image, scaled_shape
 from .losses import LossTerms, content_loss, style_loss
 from .models import VGG19
 from .optim import LossFn, Result, check_steps
@@ -26,14 +26,8 @@ INITS = ("noise", "content", "style")
 COLOR_METHODS = (None, "luminance", "histogram")  # see stlib.variants.preserve_color
 
 
-def initial_image(
-    init: str | torch.Tensor,
-    shape: Sequence[int],
-    *,
-    content: torch.Tensor | None = None,
-    style: torch.Tensor | None = None,
-    seed: int = 0,
-) -> torch.Tensor:
+def initial_image(init: str | torch.Tensor, shape: Sequence[int], *, content: torch.Tensor | None = None,
+                  style: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
     """The starting image ``(1, 3, H, W)``: ``"noise"`` (uniform white noise, seeded),
     ``"content"``, ``"style"`` (resized to ``shape``) or a given tensor."""
     if isinstance(init, torch.Tensor):
@@ -55,12 +49,8 @@ def _device(net: VGG19) -> torch.device:
     return next(net.parameters()).device
 
 
-def content_reconstruction_loss(
-    net: VGG19,
-    targets: Sequence[torch.Tensor],
-    layers: Sequence[str],
-    target_weights: Sequence[float] | None = None,
-) -> LossFn:
+def content_reconstruction_loss(net: VGG19, targets: Sequence[torch.Tensor], layers: Sequence[str],
+                                target_weights: Sequence[float] | None = None) -> LossFn:
     """The loss `reconstruct_content` minimises: Σ over ``targets`` ``(1, 3, H, W)`` of its weight times the
     mean over ``layers`` of the content loss against that target's features (extracted here, once)."""
     weights = [1.0] * len(targets) if target_weights is None else list(target_weights)
@@ -86,22 +76,12 @@ def style_reconstruction_loss(net: VGG19, target: torch.Tensor, weights: Mapping
     return loss
 
 
-def reconstruct_content(
-    targets: torch.Tensor | Sequence[torch.Tensor],
-    layers: str | Sequence[str],
-    *,
-    target_weights: Sequence[float] | None = None,
-    model: VGG19 | str | None = None,
-    num_steps: int = 91,
-    snapshot_at: Sequence[int] = (),
-    optimizer: str = "adam",
-    lr: float | None = None,
-    init: str | torch.Tensor = "noise",
-    seed: int = 0,
-    device: torch.device | str | None = None,
-    cache: bool = False,
-    progress: bool | str = True,
-) -> Result:
+def reconstruct_content(targets: torch.Tensor | Sequence[torch.Tensor], layers: str | Sequence[str], *,
+                        target_weights: Sequence[float] | None = None, model: VGG19 | str | None = None,
+                        num_steps: int = 91, snapshot_at: Sequence[int] = (), optimizer: str = "adam",
+                        lr: float | None = None, init: str | torch.Tensor = "noise", seed: int = 0,
+                        device: torch.device | str | None = None, cache: bool = False,
+                        progress: bool | str = True) -> Result:
     """Optimise an image (noise by default) so its features at ``layers`` match the target's.
 
     Several ``targets`` (same size) pull with ``target_weights`` (lecture: "two targets").
@@ -123,23 +103,12 @@ def reconstruct_content(
     return run(objective, config, model, cache=cache, progress=progress)
 
 
-def reconstruct_style(
-    target: torch.Tensor,
-    layers: str | Sequence[str] | Mapping[str, float],
-    *,
-    model: VGG19 | str | None = None,
-    num_steps: int = 90,
-    snapshot_at: Sequence[int] = (),
-    optimizer: str = "adam",
-    lr: float | None = None,
-    shape: Sequence[int] | None = None,
-    init: str | torch.Tensor = "noise",
-    convention: str = "paper",
-    seed: int = 0,
-    device: torch.device | str | None = None,
-    cache: bool = False,
-    progress: bool | str = True,
-) -> Result:
+def reconstruct_style(target: torch.Tensor, layers: str | Sequence[str] | Mapping[str, float], *,
+                      model: VGG19 | str | None = None, num_steps: int = 90, snapshot_at: Sequence[int] = (),
+                      optimizer: str = "adam", lr: float | None = None, shape: Sequence[int] | None = None,
+                      init: str | torch.Tensor = "noise", convention: str = "paper", seed: int = 0,
+                      device: torch.device | str | None = None, cache: bool = False,
+                      progress: bool | str = True) -> Result:
     """Texture synthesis: optimise noise so its Gram matrices at ``layers`` match the target's; ``shape``
     ``(H, W)`` of the synthesised image (default: the target's)."""
     weights = dict(layers) if isinstance(layers, Mapping) else (
@@ -164,15 +133,9 @@ DEFAULT_TV_WEIGHT = 0.0
 NOT_TERMS = ("name", "optimizer", "lr", "num_steps")  # a preset's fields that are not its loss
 
 
-def transfer_loss(
-    net: VGG19,
-    content: torch.Tensor,
-    styles: torch.Tensor | Sequence[torch.Tensor],
-    *,
-    preset: str | Preset = "default",
-    blend: Sequence[float] | None = None,
-    tv_weight: float = DEFAULT_TV_WEIGHT,
-) -> LossFn:
+def transfer_loss(net: VGG19, content: torch.Tensor, styles: torch.Tensor | Sequence[torch.Tensor], *,
+                  preset: str | Preset = "default", blend: Sequence[float] | None = None,
+                  tv_weight: float = DEFAULT_TV_WEIGHT) -> LossFn:
     """The loss `stylize` minimises, for anything that wants to time or inspect one step of it.
 
     ``α·content + β·style + γ·TV`` as `LossTerms`, with ``preset``'s layers, normalisations, α and β (a
@@ -197,33 +160,15 @@ def transfer_loss(
     return loss
 
 
-def stylize(
-    content: ImageSource,
-    style: ImageSource | list[ImageSource] | tuple[ImageSource, ...],
-    *,
-    preset: str = "default",
-    style_blend: Sequence[float] | None = None,
-    style_scale: float = 1.0,
-    preserve_color: str | None = None,
-    size: int | None = None,
-    num_steps: int = 300,
-    optimizer: str | None = None,
-    lr: float | None = None,
-    content_weight: float | None = None,
-    style_weight: float | None = None,
-    tv_weight: float = DEFAULT_TV_WEIGHT,
-    content_layers: Sequence[str] | None = None,
-    style_weights: Mapping[str, float] | None = None,
-    convention: str | None = None,
-    init: str | torch.Tensor = "content",
-    model: VGG19 | str | None = None,
-    pooling: str = "max",
-    seed: int = 0,
-    snapshot_at: Sequence[int] = (),
-    device: torch.device | str | None = None,
-    cache: bool = False,
-    progress: bool | str = True,
-) -> Result:
+def stylize(content: ImageSource, style: ImageSource | list[ImageSource] | tuple[ImageSource, ...], *,
+            preset: str = "default", style_blend: Sequence[float] | None = None, style_scale: float = 1.0,
+            preserve_color: str | None = None, size: int | None = None, num_steps: int = 300,
+            optimizer: str | None = None, lr: float | None = None, content_weight: float | None = None,
+            style_weight: float | None = None, tv_weight: float = DEFAULT_TV_WEIGHT,
+            content_layers: Sequence[str] | None = None, style_weights: Mapping[str, float] | None = None,
+            convention: str | None = None, init: str | torch.Tensor = "content", model: VGG19 | str | None = None,
+            pooling: str = "max", seed: int = 0, snapshot_at: Sequence[int] = (),
+            device: torch.device | str | None = None, cache: bool = False, progress: bool | str = True) -> Result:
     """Gatys et al.'s style transfer: minimise ``α·content + β·style + γ·TV`` over the image (`transfer_loss`).
 
     ``content``/``style``: anything `load_image` takes; ``size``: the content's square side (None: its own
@@ -298,21 +243,9 @@ def whole_style(style: torch.Tensor, output: Sequence[int], scale: float = 1.0) 
     return load_image(style, scaled_shape(h, w, scale * max(output) / max(h, w)))
 
 
-def scaled_shape(height: int, width: int, scale: float, min_side: int = 16) -> tuple[int, int]:
-    """``(H, W)`` times ``scale``, same aspect ratio, but no side under ``min_side`` (conv5_1 needs 16 px)."""
-    factor = max(scale, min_side / min(height, width))
-    return max(1, round(height * factor)), max(1, round(width * factor))
-
-
-def stylize_coarse_to_fine(
-    content: ImageSource,
-    style: ImageSource | list[ImageSource] | tuple[ImageSource, ...],
-    *,
-    size: int | tuple[int, int] | None = None,
-    scales: Sequence[float] = (0.5, 1.0),
-    num_steps: Sequence[int] | int = (100, 50),
-    **kwargs,
-) -> Result:
+def stylize_coarse_to_fine(content: ImageSource, style: ImageSource | list[ImageSource] | tuple[ImageSource, ...], *,
+                           size: int | tuple[int, int] | None = None, scales: Sequence[float] = (0.5, 1.0),
+                           num_steps: Sequence[int] | int = (100, 50), **kwargs) -> Result:
     """Optimise at low resolution first, upsample, continue: big structures settle cheaply.
 
     ``size``: an int makes the image square (the lessons' ``imsize``), ``(H, W)`` is exact, None keeps the
