@@ -1,9 +1,18 @@
 """stlib: the small library behind the Style Transfer lessons (Gatys, Ecker, Bethge 2016).
 
-Modules, in the order the lessons meet them: `images` (load, convert, save),
-`models` (VGG19 with named layers), `losses` (content, Gram, style, TV, total),
-`optim` (one loop with snapshots and callbacks), `transfer` (the lecture's
-experiments), `cache`, `plot`, `widgets`.
+A reading map, each module needing only those before it:
+
+1. The teaching core, in the order the lessons meet it (one sitting): `images` (load, convert, save
+   ``(1, 3, H, W)`` in [0, 1]), `models` (VGG19 with named layers), `losses` (content, Gram, style, TV as
+   functions of tensors), `optim` (one loop: snapshots, callbacks, Ctrl-C), `transfer` (the lecture's
+   experiments: reconstructions and `stylize`).
+2. Around the core: `presets` (what α, β and the layers mean in each convention), `perceptual` (the loss
+   terms `transfer` and `fastnet` share), `runner` (the one runner: memory check, model, cache), `variants`
+   (colour preservation), `fastnet` (a network trained once per style), `quality` (two distances).
+3. The notebook side: `live` (pictures while a run computes), `plot`, `widgets`, `exercises`, `config`
+   (fast mode's sizes).
+4. Operations: `memory` (will it fit?), `cache` (replay finished runs), `lessons` (run every lesson),
+   `errors`, and ``python -m stlib`` (`__main__`, the command line).
 """
 
 from . import images, live, losses, models, optim
@@ -24,5 +33,5 @@ __all__ = [
     "total_variation", "vgg19",
 ]
 
-install_ipython_handler()
-live.install()  # in a notebook kernel: every labelled run shows its picture while it computes
+install_ipython_handler()  # in IPython: a StlibError prints one line (nothing is imported outside IPython)
+optim.first_run_hooks.append(live.install)  # in a kernel, the first run installs the live view

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import tempfile
 import time
-from itertools import pairwise
+from collections.abc import Callable
+from itertools import count, pairwise
 from pathlib import Path
 
 from .errors import StlibError
@@ -33,19 +36,19 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--style-blend", nargs="+", type=float, metavar="W", default=None,
                     help="one weight per --style image (default: equal)")
     st.add_argument("--style-scale", type=float, default=1.0,
-                    help="style image size relative to the output's (smaller: finer strokes; default 1)")
+                    help="the whole style image is used, its longest side this times the output's (smaller: finer "
+                         "strokes; default 1)")
     st.add_argument("--preserve-color", choices=("luminance", "histogram"), default=None,
                     help="keep the content's colours")
-    st.add_argument("--size", type=int, default=256,
+    st.add_argument("--max-size", "--size", dest="max_size", type=int, default=256,
                     help="longest side of the output in pixels; the content's aspect ratio is kept (default 256)")
     st.add_argument("--steps", type=int, default=None,
                     help="optimisation steps = loss evaluations (default: the preset's, 40 for balanced, else 300)")
     st.add_argument("--multires", action="store_true",
-                    help="coarse to fine: optimise at a fraction of --size first (see --scales), upsample, continue; "
-                         "--steps is split across the scales in proportion to 1/scale (300 steps at 0.5 1: 200 at "
-                         "half size, then 100 at full size)")
+                    help="coarse to fine: optimise at fractions of --max-size (--scales), upsampling in between; "
+                         "--steps split in proportion to 1/scale (300 at 0.5 1: 200 at half size, then 100)")
     st.add_argument("--scales", nargs="+", type=float, metavar="S", default=None,
-                    help="--multires's fractions of --size, ascending, the last 1 (default 0.5 1); implies --multires")
+                    help="--multires's fractions of --max-size, ascending, the last 1 (default 0.5 1); implies it")
     st.add_argument("--preset", choices=list(PRESETS), default="balanced",
                     help="layers, normalisations, alpha, beta and optimiser of one convention (stlib.presets); "
                          "default balanced: every style layer counts by its relative error, 40 steps")
@@ -73,7 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="print a machine-readable summary (JSON) instead")
     st.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     st.add_argument("--net", type=Path, default=None, metavar="NET.pt",
-                    help="paint in one forward pass with a network from `train-net` (no STYLE: it knows its style)")
+                    help="paint in one forward pass with a network from `train-net` (no STYLE: it knows its style; "
+                         "only --max-size, --preserve-color, --device, --json and --overwrite apply)")
+    st.set_defaults(options={a.dest: (a.default, a.option_strings[0]) for a in st._actions if a.option_strings})
     _train_parser(sub)
     sub.add_parser("samples", help="list the sample image names")
     pre = sub.add_parser("precompute", help="fill the snapshot cache for every lesson (full mode) before a class")
@@ -93,7 +98,7 @@ def _train_parser(sub) -> None:
     tr.add_argument("style", help="style image: a path or a sample name (e.g. ihc)")
     tr.add_argument("-o", "--output", required=True, type=Path, help="where to write the network (.pt)")
     tr.add_argument("--steps", type=int, default=d.steps, help=f"training steps (default {d.steps})")
-    tr.add_argument("--size", type=int, default=d.crop, help=f"side of the training crops in px (default {d.crop})")
+    tr.add_argument("--crop", type=int, default=d.crop, help=f"side of the training crops in px (default {d.crop})")
     tr.add_argument("--photo-side", type=int, default=d.photo_side,
                     help=f"photos and the style are first scaled to this shorter side (default {d.photo_side})")
     tr.add_argument("--batch", type=int, default=d.batch, help=f"crops per step (default {d.batch})")
@@ -111,52 +116,83 @@ def _train_parser(sub) -> None:
     tr.add_argument("--overwrite", action="store_true", help="replace NET.pt if it exists")
 
 
-def _keep_existing(out: Path, overwrite: bool) -> None:
-    """Nothing is overwritten unless ``--overwrite`` is given."""
+def _check_output(out: Path, overwrite: bool) -> None:
+    """Before any work: nothing is overwritten unless ``--overwrite`` is given, and the folder can be written."""
+    from .images import writable_folder
+
     if out.exists() and not overwrite:
         raise StlibError(f"output {out} already exists; choose another name or pass --overwrite")
+    writable_folder(out.parent)
+
+
+def _keep(write: Callable[[Path, bool], Path], out: Path, overwrite: bool) -> Path:
+    """``write(out, overwrite)``; if that fails (a file appeared there, the disk is full), the result goes to a
+    free name beside it or in the temporary folder instead, and the one-line error says where."""
+    try:
+        return write(out, overwrite)
+    except (StlibError, OSError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+    for folder in (out.parent, Path(tempfile.gettempdir())):
+        spare = next(folder / f"{out.stem}-{n}{out.suffix}" for n in count(1)
+                     if not (folder / f"{out.stem}-{n}{out.suffix}").exists())
+        try:
+            write(spare, False)
+        except (StlibError, OSError):
+            continue
+        raise StlibError(f"could not write {out} ({reason}); the result is kept in {spare}")
+    raise StlibError(f"could not write {out} ({reason}), nor a copy beside it or in {tempfile.gettempdir()}")
 
 
 def train_command(args: argparse.Namespace) -> int:
-    from . import memory
     from .fastnet import TRAIN_PHOTOS, TrainSettings, train_net
-    from .optim import pick_device
 
     out: Path = args.output
     if out.suffix.lower() != ".pt":
         raise StlibError(f"output {out}: a network is saved as a .pt file, e.g. -o net.pt")
-    _keep_existing(out, args.overwrite)
-    settings = TrainSettings(steps=args.steps, crop=args.size, photo_side=args.photo_side, batch=args.batch,
-                             lr=args.lr, content_weight=args.content_weight, style_weight=args.style_weight,
-                             tv_weight=args.tv_weight, width=args.width, blocks=args.blocks, norm=args.norm,
-                             seed=args.seed)
-    device = pick_device(args.device)
-    # a batch of B crops costs about what one image B crops wide does
-    memory.check_run(settings.crop, settings.crop * settings.batch, optimizer="adam", num_steps=settings.steps,
-                     device=device.type)
+    _check_output(out, args.overwrite)
+    settings = TrainSettings(**{name: getattr(args, name) for name in ("steps", "crop", "photo_side", "batch", "lr",
+                             "content_weight", "style_weight", "tv_weight", "width", "blocks", "norm", "seed")})
     start = time.perf_counter()
-    trained = train_net(args.style, settings, photos=args.photos or TRAIN_PHOTOS, device=device, progress="train-net")
-    trained.save(out)
+    trained = train_net(args.style, settings, photos=args.photos or TRAIN_PHOTOS, device=args.device,
+                        progress="train-net")
+    saved = _keep(lambda path, overwrite: trained.save(path, overwrite=overwrite), out, args.overwrite)
     state = "interrupted, saved the network so far" if trained.result.interrupted else "done"
-    print(f"{state}: {trained.result.steps} steps in {time.perf_counter() - start:.0f} s on {device.type} → {out}; "
-          f"use it: python -m stlib stylize PHOTO --net {out} -o out.png")
+    print(f"{state}: {trained.result.steps} steps in {time.perf_counter() - start:.0f} s on "
+          f"{next(trained.net.parameters()).device.type} → {saved}; "
+          f"use it: python -m stlib stylize PHOTO --net {saved} -o out.png")
     return 0
+
+
+NET_OPTIONS = ("max_size", "preserve_color", "device", "json", "overwrite", "net", "output", "help")
 
 
 def _stylize_with_net(args: argparse.Namespace) -> int:
     from .fastnet import load_net
-    from .images import save_image
+    from .images import load_image, save_image
 
-    if args.style is not None or args.styles is not None:
-        raise StlibError("--net paints in the style it was trained on: drop the style image")
+    given = ["STYLE"] if args.style is not None else []
+    given += [flag for dest, (default, flag) in args.options.items()
+              if dest not in NET_OPTIONS and getattr(args, dest) != default]
+    if given:
+        raise StlibError(f"--net paints in one pass, in the style it was trained on: {' '.join(given)} cannot "
+                         f"apply; drop {'it' if len(given) == 1 else 'them'}")
     trained = load_net(args.net, device=args.device)
+    photo = load_image(args.content, max_size=args.max_size)
     start = time.perf_counter()
-    image = trained(args.content, args.size)
+    image = trained(photo)
     seconds = time.perf_counter() - start
-    save_image(image, args.output, overwrite=True)
+    if args.preserve_color is not None:
+        from .variants import preserve_color
+
+        image = preserve_color(image, photo, method=args.preserve_color)
+    saved = _keep(lambda path, overwrite: save_image(image, path, overwrite=overwrite), args.output, args.overwrite)
     height, width = image.shape[-2:]
+    if args.json:
+        print(json.dumps({"output": str(saved), "width": width, "height": height, "seconds": round(seconds, 3),
+                          "net": str(args.net), "style": trained.style, "content": args.content}))
+        return 0
     print(f"done: {width}×{height} px in {1000 * seconds:.0f} ms with {args.net} (style: {trained.style}) "
-          f"→ {args.output}")
+          f"→ {saved}")
     return 0
 
 
@@ -182,19 +218,6 @@ def _style_layers(specs: list[str] | None, preset_weights: dict[str, float]) -> 
     return weights
 
 
-def _crop_to_aspect(image, height: int, width: int):
-    """The largest centred crop of a PIL ``image`` with the aspect ratio ``width / height``: a style image of
-    another shape is cropped, not stretched, before it is scaled to the output's size."""
-    w, h = image.size
-    if w * height > h * width:  # too wide
-        new_w = max(1, round(h * width / height))
-        left = (w - new_w) // 2
-        return image.crop((left, 0, left + new_w, h))
-    new_h = max(1, round(w * height / width))
-    top = (h - new_h) // 2
-    return image.crop((0, top, w, top + new_h))
-
-
 def _snapshot_epochs(save_every: int | None, snapshots: Path | None, steps: int) -> list[int]:
     if save_every is None and snapshots is None:
         return []
@@ -202,9 +225,16 @@ def _snapshot_epochs(save_every: int | None, snapshots: Path | None, steps: int)
         raise StlibError("--save-every N and --snapshots DIR go together: give both")
     if save_every < 1:
         raise StlibError(f"--save-every {save_every}: give a number of steps ≥ 1")
-    if snapshots.exists() and not snapshots.is_dir():
-        raise StlibError(f"--snapshots {snapshots} is a file; give a folder")
+    if steps // save_every + 1 > MAX_SNAPSHOTS:
+        raise StlibError(f"--save-every {save_every} with --steps {steps} would write {steps // save_every + 1} "
+                         f"images; at most {MAX_SNAPSHOTS}: use --save-every {-(-steps // (MAX_SNAPSHOTS - 1))}")
+    from .images import writable_folder
+
+    writable_folder(snapshots)
     return sorted(set(range(0, max(steps, 0) + 1, save_every)) | {max(steps, 0)})
+
+
+MAX_SNAPSHOTS = 1000
 
 
 def _multires_steps(scales: list[float] | None, steps: int) -> tuple[list[float], list[int]]:
@@ -223,9 +253,9 @@ def _multires_steps(scales: list[float] | None, steps: int) -> tuple[list[float]
 
 
 def stylize_command(args: argparse.Namespace) -> int:
-    from . import memory
     from .images import IMAGE_SUFFIXES, load_image, save_image, to_pil
-    from .models import min_image_side, resolve_layer, vgg19
+    from .memory import scaled
+    from .models import min_image_side, resolve_layer
     from .optim import check_steps, pick_device
     from .presets import get_preset
     from .transfer import INITS, stylize, stylize_coarse_to_fine
@@ -233,9 +263,9 @@ def stylize_command(args: argparse.Namespace) -> int:
     out: Path = args.output
     if out.suffix.lower() not in IMAGE_SUFFIXES:
         raise StlibError(f"output {out}: unknown image suffix; use .png or .jpg")
-    _keep_existing(out, args.overwrite)
-    if args.size < 16:
-        raise StlibError(f"--size {args.size} is too small: conv5_1 needs at least 16 px per side")
+    _check_output(out, args.overwrite)
+    if args.max_size < 16:
+        raise StlibError(f"--max-size {args.max_size} is too small: conv5_1 needs at least 16 px per side")
     if args.net is not None:
         return _stylize_with_net(args)
     if args.styles is not None and args.style is not None:
@@ -246,8 +276,10 @@ def stylize_command(args: argparse.Namespace) -> int:
     if args.style_blend is not None and len(args.style_blend) != len(styles):
         raise StlibError(f"--style-blend has {len(args.style_blend)} weights for {len(styles)} style images; "
                          "give one per style")
-    if not args.style_scale > 0:
-        raise StlibError(f"--style-scale {args.style_scale}: give a number > 0, e.g. 0.5")
+    if args.style_blend is not None and not all(math.isfinite(w) and w >= 0 for w in args.style_blend):
+        raise StlibError(f"--style-blend {' '.join(map(str, args.style_blend))}: give finite weights ≥ 0")
+    if not (math.isfinite(args.style_scale) and args.style_scale > 0):
+        raise StlibError(f"--style-scale {args.style_scale}: give a finite number > 0, e.g. 0.5")
     if args.steps is None:
         args.steps = get_preset(args.preset).num_steps
     check_steps(args.steps)
@@ -265,17 +297,13 @@ def stylize_command(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
 
     photo = to_pil(args.content)  # bad images fail here, before the model loads
-    height, width = memory.scaled(args.size, photo.height, photo.width)
+    height, width = scaled(args.max_size, photo.height, photo.width)
     need = min_image_side(layers)
     if min(height, width) < need:
         longest = -(-need * max(photo.height, photo.width) // min(photo.height, photo.width))
-        raise StlibError(f"--size {args.size} makes this {photo.width}×{photo.height} image {width}×{height} px; "
-                         f"its layers need at least {need} px per side: use --size {longest} or more")
-    estimate = memory.check_run(height, width, layers=layers, optimizer=optimizer, num_steps=args.steps,
-                                pooling=args.pooling, styles=len(styles), style_scale=args.style_scale,
-                                snapshots=len(epochs), device=device.type)
+        raise StlibError(f"--max-size {args.max_size} makes this {photo.width}×{photo.height} image {width}×{height} "
+                         f"px; its layers need at least {need} px per side: use --max-size {longest} or more")
     content = load_image(photo, (height, width))
-    style_images = [_crop_to_aspect(to_pil(s), height, width) for s in styles]
     if args.init in INITS:
         init = args.init
     else:
@@ -283,60 +311,70 @@ def stylize_command(args: argparse.Namespace) -> int:
         if not init_path.is_file():
             raise StlibError(f"--init {args.init}: neither {', '.join(INITS)} nor an image file; check the path")
         init = load_image(init_path, (height, width))
-    model = vgg19(args.weights, pooling=args.pooling, device=device)
-    if epochs:
-        args.snapshots.mkdir(parents=True, exist_ok=True)
     options = dict(
         preset=args.preset, style_blend=args.style_blend, style_scale=args.style_scale,
         preserve_color=args.preserve_color, optimizer=args.optimizer, lr=args.lr,
         content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
-        content_layers=args.content_layers, style_weights=style_weights, init=init, model=model, seed=args.seed,
-        snapshot_at=epochs, device=device, progress="stylize",
+        content_layers=args.content_layers, style_weights=style_weights, init=init, model=args.weights,
+        pooling=args.pooling, seed=args.seed, snapshot_at=epochs, device=device, progress="stylize",
     )
     start = time.perf_counter()
     if multires:
-        result = stylize_coarse_to_fine(content, style_images, scales=scales, num_steps=scale_steps, **options)
+        result = stylize_coarse_to_fine(content, list(styles), scales=scales, num_steps=scale_steps, **options)
     else:
-        result = stylize(content, style_images, num_steps=args.steps, **options)
+        result = stylize(content, list(styles), num_steps=args.steps, **options)
     seconds = time.perf_counter() - start
-    save_image(result.image, out, overwrite=True)
+    saved = _keep(lambda path, overwrite: save_image(result.image, path, overwrite=overwrite), out, args.overwrite)
     written = [str(save_image(image, args.snapshots / f"step_{epoch:05d}.png", overwrite=True))
                for epoch, image in sorted(result.snapshots.items())]
     if args.json:
         last = result.history[-1] if result.history else {}
         print(json.dumps({
-            "output": str(out), "width": width, "height": height, "steps": result.steps,
+            "output": str(saved), "width": width, "height": height, "steps": result.steps,
             "interrupted": result.interrupted, "seconds": round(seconds, 3), "device": device.type,
             "content": args.content, "styles": styles, "preset": args.preset, "optimizer": optimizer,
             "losses": {k: v for k, v in last.items() if k not in ("step", "time")}, "snapshots": written,
-            "memory_estimate_bytes": estimate.run,
+            "memory_estimate_bytes": result.memory_bytes,
         }))
         return 0
     state = "interrupted, saved partial result" if result.interrupted else "done"
-    print(f"{state}: {result.steps} steps in {seconds:.1f} s on {device.type}, {width}×{height} px → {out}")
+    print(f"{state}: {result.steps} steps in {seconds:.1f} s on {device.type}, {width}×{height} px → {saved}")
     return 0
 
 
+def samples_command(args: argparse.Namespace) -> int:
+    from .images import sample_names
+
+    print("\n".join(sample_names()))
+    return 0
+
+
+def precompute_command(args: argparse.Namespace) -> int:
+    from .lessons import precompute
+
+    return precompute(fast=args.fast, lessons=args.lessons)
+
+
+COMMANDS = {"stylize": stylize_command, "train-net": train_command, "samples": samples_command,
+            "precompute": precompute_command}
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every error a user can cause ends as one ``error:`` line and exit status 2."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "stylize":
-            return stylize_command(args)
-        if args.command == "train-net":
-            return train_command(args)
-        if args.command == "samples":
-            from .images import sample_names
-
-            print("\n".join(sample_names()))
-            return 0
-        if args.command == "precompute":
-            from .lessons import precompute
-
-            return precompute(fast=args.fast, lessons=args.lessons)
+        return COMMANDS[args.command](args)
     except StlibError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 1
+        message = str(err)
+    except KeyboardInterrupt:
+        message = "interrupted before the run began; nothing was written"
+    except OSError as err:  # a path, a permission, a full disk: named, without a traceback
+        message = f"{err.filename}: {err.strerror}" if err.filename and err.strerror else str(err)
+    except (RuntimeError, ValueError, OverflowError, MemoryError) as err:  # torch's, e.g. an unusable device
+        lines = str(err).strip().splitlines()
+        message = f"{type(err).__name__}: {lines[0][:200] if lines else 'no message'}"
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

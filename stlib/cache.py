@@ -1,8 +1,8 @@
 """Cache finished runs on disk so a lesson cell replays instantly in class.
 
 An entry is keyed by a SHA-256 of everything that determines the run: its parameters (the input
-images' pixels, layers, weights, epochs, optimiser, lr, size, seed: `stlib.transfer`'s run configuration
-and objective) and a fingerprint of the `stlib` source files that compute results (`SOURCE_FILES`), so
+images' pixels, layers, weights, epochs, optimiser, lr, size, seed: `stlib.runner`'s run configuration
+and objective) and a fingerprint of the `stlib` source files that compute results (`source_files`), so
 editing e.g. ``losses.py`` makes every earlier run a miss instead of a stale replay. Entries are written
 atomically with their own checksum; a corrupt or partial entry is detected, deleted and recomputed, never shown.
 Location: ``$STLIB_CACHE_DIR`` or ``.stlib-cache/`` in the repository (git-ignored).
@@ -12,11 +12,14 @@ uses it to replay full mode only where ``make precompute`` filled the cache.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
 import os
+import warnings
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,11 +30,24 @@ from .errors import StlibError
 from .images import atomic_write
 from .optim import Result
 
-# The modules whose code decides a run's numbers, or how an entry is stored. Not the ones that only show or
-# steer runs (live, widgets, plot, exercises, lessons, memory, errors, config, data).
-SOURCE_FILES = ("images.py", "models.py", "losses.py", "optim.py", "presets.py", "transfer.py", "variants.py",
-                "cache.py", "fastnet.py")
 SOURCE_DIR = Path(__file__).resolve().parent
+RUNS = ("runner.py", "transfer.py", "fastnet.py", "cache.py")  # what computes and stores every run
+
+
+def source_files(folder: Path = SOURCE_DIR, roots: tuple[str, ...] = RUNS) -> tuple[str, ...]:
+    """The modules of ``folder`` that ``roots`` import, directly or not (read from their source, function-level
+    imports included): the code that decides a run's numbers or how an entry is stored. A loss moved into a
+    new module is covered the moment a run imports it; the notebook side (live, widgets, plot) is not."""
+    found, todo = set(), list(roots)
+    while todo:
+        name = todo.pop()
+        if name in found or not (folder / name).is_file():
+            continue
+        found.add(name)
+        for node in ast.walk(ast.parse((folder / name).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:  # from .x import y / from . import x
+                todo += [f"{node.module}.py"] if node.module else [f"{a.name}.py" for a in node.names]
+    return tuple(sorted(found))
 
 
 class CacheMiss(StlibError):
@@ -58,9 +74,9 @@ def fingerprint(sources: Mapping[str, bytes]) -> str:
 
 @lru_cache(maxsize=8)
 def source_fingerprint(folder: Path = SOURCE_DIR) -> str:
-    """`fingerprint` of `SOURCE_FILES` in ``folder``, read once per process: the code this process runs is
+    """`fingerprint` of `source_files` in ``folder``, read once per process: the code this process runs is
     the code it imported, so a file edited since is not yet what computes (a restart picks it up)."""
-    return fingerprint({name: (folder / name).read_bytes() for name in SOURCE_FILES})
+    return fingerprint({name: (folder / name).read_bytes() for name in source_files(folder)})
 
 
 def make_key(params: dict[str, Any]) -> str:
@@ -81,38 +97,31 @@ def make_key(params: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+STORED = ("image", "snapshots", "history", "steps", "seconds", "weights")  # a Result's fields kept on disk
+
+
 def _pack(result: Result) -> bytes:
     buf = io.BytesIO()
-    torch.save(
-        {
-            "image": result.image,
-            "snapshots": result.snapshots,
-            "history": result.history,
-            "steps": result.steps,
-            "seconds": result.seconds,
-            "weights": result.weights,
-        },
-        buf,
-    )
+    torch.save({name: getattr(result, name) for name in STORED}, buf)
     return buf.getvalue()
 
 
 def load(key: str, folder: Path | None = None) -> Result | None:
     """The cached result for ``key``, or None if absent, corrupt or partial (then it is deleted)."""
     path = (folder or cache_dir()) / f"{key}.pt"
-    if not path.exists():
-        return None
     try:
         blob = path.read_bytes()
+    except OSError:  # absent, or in a folder that cannot be read: computed instead
+        return None
+    try:
         digest, payload = blob[:64].decode("ascii"), blob[64:]
         if hashlib.sha256(payload).hexdigest() != digest:
             raise ValueError("checksum mismatch")
         data = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
-        return Result(image=data["image"], snapshots=dict(data["snapshots"]), history=list(data["history"]),
-                      steps=int(data["steps"]), seconds=float(data["seconds"]),
-                      weights=dict(data.get("weights", {})))
+        return Result(**{name: data[name] for name in STORED})
     except Exception:  # noqa: BLE001 - any unreadable entry is recomputed
-        path.unlink(missing_ok=True)
+        with suppress(OSError):  # a read-only cache keeps it; the run computes all the same
+            path.unlink(missing_ok=True)
         return None
 
 
@@ -126,12 +135,8 @@ def store(key: str, result: Result, folder: Path | None = None) -> Path:
     return atomic_write(folder / f"{key}.pt", _writer(blob))
 
 
-def _writer(blob: bytes) -> Callable[[str], None]:
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            f.write(blob)
-
-    return write
+def _writer(blob: bytes) -> Callable[[str], object]:
+    return lambda tmp: Path(tmp).write_bytes(blob)
 
 
 def cached(params: dict[str, Any], compute: Callable[[], Result], enabled: bool = True) -> Result:
@@ -148,5 +153,14 @@ def cached(params: dict[str, Any], compute: Callable[[], Result], enabled: bool 
                         "run `make precompute` to fill it")
     result = compute()
     if not result.interrupted:
-        store(key, result)
+        try:
+            store(key, result)
+        except (OSError, StlibError) as err:  # a cache that cannot be written never costs the result
+            _warn_once(f"stlib: cannot write the cache {cache_dir()} ({getattr(err, 'strerror', None) or err}); "
+                       "runs are computed but not kept: set STLIB_CACHE_DIR to a writable folder")
     return result
+
+
+@lru_cache(maxsize=64)  # each distinct message once per process
+def _warn_once(message: str) -> None:
+    warnings.warn(message, stacklevel=4)

@@ -1,6 +1,6 @@
 """Fast mode and the lesson sizes it picks.
 
-``STLIB_FAST=1`` (read once, when `stlib` is imported) shrinks images and epoch
+``STLIB_FAST=1`` (read by every call of `settings`, so a kernel may change it) shrinks images and epoch
 counts so every notebook runs in under a minute on a 2-core CPU; that is what CI
 and nbval use. Without it, lessons use the lecture's 256 px and epoch counts.
 """

@@ -6,6 +6,8 @@ it without a traceback, and inside IPython/Jupyter `stlib` shows it the same way
 
 from __future__ import annotations
 
+import sys
+
 
 class StlibError(ValueError):
     """Bad input or a run that cannot go on; the message says what to do."""
@@ -25,11 +27,12 @@ def _show_one_line(shell, etype, value, tb, tb_offset=None):  # pragma: no cover
 
 
 def ipython_shell():
-    """The running IPython (Jupyter) shell, or None in plain Python."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython is optional for the library
+    """The running IPython (Jupyter) shell, or None in plain Python (where IPython is not even imported:
+    a shell imports it before running any code, so plain Python never pays for importing it here)."""
+    if "IPython" not in sys.modules:
         return None
+    from IPython import get_ipython
+
     return get_ipython()
 
 

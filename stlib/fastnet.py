@@ -18,14 +18,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .cache import cached
 from .errors import StlibError
-from .images import ImageSource, atomic_write, load_image
+from .images import ImageSource, atomic_write, load_image, scaled_shape
 from .losses import LossTerms
-from .models import VGG19, vgg19
-from .optim import Callback, Result, announce_replay, pick_device, run_steps
+from .models import VGG19
+from .optim import Callback, Result, pick_device, run_steps
+from .perceptual import layer_weights, perceptual_terms, style_targets
 from .presets import get_preset
-from .transfer import layer_weights, perceptual_terms, style_targets
+from .runner import Objective, run, run_config
 
 NORMS = ("instance", "batch")
 
@@ -244,17 +244,23 @@ class Trained:
     style: str  # the style's name or path, for the record
     result: Result
 
-    def __call__(self, image: ImageSource, size: int | None = None) -> torch.Tensor:
-        """Stylise one photo (anything `load_image` takes; ``size``: its longest side) in one forward pass."""
-        return stylize_with(self.net, image, size)
+    def __call__(self, image: ImageSource, max_size: int | None = None) -> torch.Tensor:
+        """Stylise one photo (anything `load_image` takes; ``max_size``: its longest side) in one forward pass."""
+        return stylize_with(self.net, image, max_size)
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
         return save_net(self, path, overwrite=overwrite)
 
 
-def stylize_with(net: TransformerNet, image: ImageSource, size: int | None = None) -> torch.Tensor:
+MIN_SIDE = 8  # reflection padding needs more pixels than it pads, at every resolution of the network
+
+
+def stylize_with(net: TransformerNet, image: ImageSource, max_size: int | None = None) -> torch.Tensor:
     """``net``'s picture of ``image`` ``(1, 3, H, W)``, clamped to [0, 1]; no autograd."""
-    photo = load_image(image, max_size=size)
+    photo = load_image(image, max_size=max_size)
+    if min(photo.shape[-2:]) < MIN_SIDE:
+        raise StlibError(f"the photo is {photo.shape[-1]}×{photo.shape[-2]} px; the network needs at least "
+                         f"{MIN_SIDE} px per side: use a larger photo or size")
     device = next(net.parameters()).device
     was_training = net.training
     net.eval()
@@ -268,7 +274,7 @@ def stylize_with(net: TransformerNet, image: ImageSource, size: int | None = Non
 def perceptual_loss(vgg: VGG19, out: torch.Tensor, photos: torch.Tensor, grams: dict[str, torch.Tensor],
                     settings: TrainSettings) -> LossTerms:
     """Johnson et al.'s loss of the network's pictures ``out`` of ``photos`` ``(B, 3, H, W)``: `stylize`'s
-    ``α·content + β·style + γ·TV`` (`stlib.transfer.perceptual_terms`, with ``settings.preset``'s layers and
+    ``α·content + β·style + γ·TV`` (`stlib.perceptual.perceptual_terms`, with ``settings.preset``'s layers and
     normalisations and ``settings``' weights), averaged over the batch; ``grams``: the style's `style_targets`."""
     preset = replace(get_preset(settings.preset), content_weight=settings.content_weight,
                      style_weight=settings.style_weight)
@@ -279,47 +285,37 @@ def perceptual_loss(vgg: VGG19, out: torch.Tensor, photos: torch.Tensor, grams: 
     return perceptual_terms(preset, feats, targets, grams, weights, out, settings.tv_weight)
 
 
-def train_net(
-    style: ImageSource,
-    settings: TrainSettings | None = None,
-    *,
-    photos: Sequence[ImageSource] = TRAIN_PHOTOS,
-    held_out: Sequence[ImageSource] = HELD_OUT,
-    preview_height: int = 192,
-    snapshot_at: Sequence[int] = (),
-    callbacks: Sequence[Callback] = (),
-    model: VGG19 | str | None = None,
-    device: torch.device | str | None = None,
-    cache: bool = False,
-    progress: bool | str = True,
-    **overrides,
-) -> Trained:
+def train_net(style: ImageSource, settings: TrainSettings | None = None, *,
+              photos: Sequence[ImageSource] = TRAIN_PHOTOS, held_out: Sequence[ImageSource] = HELD_OUT,
+              preview_height: int = 192, snapshot_at: Sequence[int] = (), callbacks: Sequence[Callback] = (),
+              model: VGG19 | str | None = None, device: torch.device | str | None = None, cache: bool = False,
+              progress: bool | str = True, **overrides) -> Trained:
     """Train a `TransformerNet` for one ``style``: its weights are the variable, the loss is the one
     `stylize` minimises (``settings.preset``), averaged over random crops of ``photos``.
 
     Every step: a batch of crops → the network → VGG19 → ``α·content + β·style + γ·TV`` → Adam. The live view
     and the snapshots show the ``held_out`` photos (never trained on) stylised, side by side, at
     ``preview_height`` px; so do ``callbacks`` (`stlib.optim.Callback`, e.g. to stop early). ``overrides``
-    change single settings (``steps=…``). Ctrl-C keeps the network as it is; a NaN loss stops with
-    `DivergedError`.
+    change single settings (``steps=…``). Like every run it goes through `stlib.runner.run`: the memory
+    check (photos included, before they are scaled), the model, the cache. Ctrl-C keeps the network as it
+    is; a NaN loss stops with `DivergedError`.
     """
     settings = replace(settings or TrainSettings(), **overrides)
-    dev = pick_device(device)
-    vgg = model.to(dev) if isinstance(model, VGG19) else vgg19(model or "pretrained", device=dev)
     preset = get_preset(settings.preset)
-    style_t = _covering(style, settings.photo_side)
-    photo_ts = [_covering(p, settings.photo_side) for p in photos]
+    style_t, photo_ts = load_image(style), [load_image(p) for p in photos]  # as they are: scaled once it fits
     shown = same_height([load_image(p) for p in held_out], preview_height)
-    params = dict(kind="fastnet", style=style_t, photos=photo_ts, held_out=shown, settings=asdict(settings),
-                  model=vgg.weights_name, snapshot_at=list(snapshot_at), device=dev.type)
-    style_name = style if isinstance(style, str) else "an image"
+    side = settings.photo_side  # each scaled so its shorter side is photo_side
+    covered = [scaled_shape(h, w, side / min(h, w), side) for h, w in (t.shape[-2:] for t in (style_t, *photo_ts))]
 
-    def compute() -> Result:
+    def compute(vgg: VGG19, config, progress: bool | str) -> Result:
+        dev = config.device
+        style_in = load_image(style_t, covered[0]).to(dev)
+        photos_in = [load_image(t, shape) for t, shape in zip(photo_ts, covered[1:], strict=True)]
         torch.manual_seed(settings.seed)
         net = TransformerNet(settings.width, settings.blocks, settings.norm, settings.skip).to(dev)
         opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
         generator = torch.Generator().manual_seed(settings.seed)
-        grams = style_targets(vgg, style_t.to(dev), list(preset.style_weights))
+        grams = style_targets(vgg, style_in, list(preset.style_weights))
         held = [photo.to(dev) for photo in shown]
         last = {"at": -math.inf, "image": None}
 
@@ -335,8 +331,8 @@ def train_net(
             return last["image"] if time.perf_counter() - last["at"] < 1.0 else picture()
 
         def step() -> dict[str, float]:
-            photos_in = photo_batch(photo_ts, settings.batch, settings.crop, generator).to(dev)
-            terms = perceptual_loss(vgg, net(photos_in), photos_in, grams, settings)
+            batch = photo_batch(photos_in, settings.batch, settings.crop, generator).to(dev)
+            terms = perceptual_loss(vgg, net(batch), batch, grams, settings)
             if math.isfinite(float(terms.total.detach())):  # else run_steps stops with DivergedError, weights untouched
                 opt.zero_grad(set_to_none=True)
                 terms.total.backward()
@@ -344,26 +340,25 @@ def train_net(
             return terms.items()
 
         net.train()
-        result = run_steps(step, picture, num_steps=settings.steps, snapshot_at=snapshot_at, callbacks=callbacks,
-                           progress=progress, preview=preview,
+        result = run_steps(step, picture, num_steps=settings.steps, snapshot_at=config.snapshot_at,
+                           callbacks=callbacks, progress=progress, preview=preview,
                            advice=f"(lr={settings.lr}): lower the learning rate or the style weight")
         result.weights = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         return result
 
-    result = cached(params, compute, enabled=cache)
-    if result.cached:
-        announce_replay(progress, result)
+    kept = sum(h * w for h, w in covered) + sum(t.shape[-2] * t.shape[-1] for t in shown)
+    objective = Objective("fastnet", dict(style=style_t, photos=photo_ts, held_out=shown, settings=asdict(settings)),
+                          (settings.batch, 3, settings.crop, settings.crop),
+                          (*preset.content_layers, *preset.style_weights), compute=compute,
+                          memory={"pixels_kept": kept, "blame": f"{len(photos)} photos at photo_side "
+                                                                f"{settings.photo_side}", "what": "crop"})
+    config = run_config(num_steps=settings.steps, optimizer="adam", lr=settings.lr, snapshot_at=snapshot_at,
+                        seed=settings.seed, device=device)
+    result = run(objective, config, model, cache=cache, progress=progress)
     net = TransformerNet(settings.width, settings.blocks, settings.norm, settings.skip)
     net.load_state_dict(result.weights)
-    return Trained(net=net.to(dev).eval(), settings=settings, style=style_name, result=result)
-
-
-def _covering(source: ImageSource, side: int) -> torch.Tensor:
-    """``source`` loaded once and scaled so its shorter side is ``side``."""
-    image = load_image(source)
-    h, w = image.shape[-2:]
-    scale = side / min(h, w)
-    return load_image(image, (max(side, round(h * scale)), max(side, round(w * scale))))
+    style_name = style if isinstance(style, str) else "an image"
+    return Trained(net=net.to(config.device).eval(), settings=settings, style=style_name, result=result)
 
 
 # -- files ---------------------------------------------------------------------------------------------
@@ -374,11 +369,9 @@ def save_net(trained: Trained, path: str | os.PathLike, *, overwrite: bool = Tru
     """Write the network, its settings and its style's name to ``path`` (a `torch.save` file that
     `load_net` reads back with ``weights_only=True``); atomically, with the umask's permissions."""
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise StlibError(f"{path} exists; use --overwrite to replace it")
     payload = {"format": FILE_FORMAT, "config": dict(trained.net.config), "settings": asdict(trained.settings),
                "style": trained.style, "state_dict": {k: v.detach().cpu() for k, v in trained.net.state_dict().items()}}
-    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp), overwrite=overwrite)
 
 
 def load_net(path: str | os.PathLike, device: torch.device | str | None = None) -> Trained:
@@ -399,7 +392,7 @@ def load_net(path: str | os.PathLike, device: torch.device | str | None = None) 
         net = TransformerNet(**data["config"])
         net.load_state_dict(data["state_dict"])
         settings = TrainSettings(**data["settings"])
-    except (KeyError, TypeError, RuntimeError) as err:
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise StlibError(f"{path} does not match stlib's network ({first[:120]}); train it again") from None
     result = Result(image=torch.zeros(1, 3, 4, 4), steps=settings.steps)

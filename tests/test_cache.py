@@ -188,12 +188,12 @@ def test_keys_change_with_every_parameter():
 
 
 def test_fingerprint_changes_with_one_byte_of_any_source_file():
-    sources = {name: (cache.SOURCE_DIR / name).read_bytes() for name in cache.SOURCE_FILES}
+    sources = {name: (cache.SOURCE_DIR / name).read_bytes() for name in cache.source_files()}
     base = cache.fingerprint(sources)
     assert cache.source_fingerprint() == base  # what make_key uses: the package's own files
     assert cache.fingerprint(dict(reversed(list(sources.items())))) == base
-    assert {"losses.py", "models.py", "optim.py", "transfer.py"} <= set(cache.SOURCE_FILES)
-    assert not {"live.py", "widgets.py", "plot.py", "exercises.py"} & set(cache.SOURCE_FILES)
+    assert {"losses.py", "models.py", "optim.py", "transfer.py"} <= set(cache.source_files())
+    assert not {"live.py", "widgets.py", "plot.py", "exercises.py"} & set(cache.source_files())
     for name, data in sources.items():
         edited = bytearray(data)
         edited[len(data) // 2] ^= 0x01
@@ -203,7 +203,7 @@ def test_fingerprint_changes_with_one_byte_of_any_source_file():
 def _source_copy(folder: Path, edit_losses: bool = False) -> Path:
     """The fingerprinted files copied into ``folder``; with ``edit_losses`` one byte of losses.py differs."""
     folder.mkdir()
-    for name in cache.SOURCE_FILES:
+    for name in cache.source_files():
         data = bytearray((cache.SOURCE_DIR / name).read_bytes())
         if edit_losses and name == "losses.py":
             first = next(i for i, b in enumerate(data) if chr(b).isalpha())
@@ -299,3 +299,47 @@ def test_crash_mid_write_leaves_no_partial_entry(cache_folder, monkeypatch):
     with pytest.raises(OSError):
         cache.store("b" * 64, Result(image=torch.zeros(1, 3, 2, 2)))
     assert list(cache_folder.iterdir()) == []  # no entry, no temporary file
+
+
+def test_source_files_follow_the_imports(tmp_path):
+    """A loss moved into a new module is fingerprinted as soon as a run imports it (function-level too)."""
+    assert {"runner.py", "perceptual.py", "variants.py", "fastnet.py"} <= set(cache.source_files())
+    (tmp_path / "runner.py").write_text("from .newloss import f\n")
+    (tmp_path / "newloss.py").write_text("def f():\n    from . import deeper\n")
+    (tmp_path / "deeper.py").write_text("")
+    (tmp_path / "live.py").write_text("")  # imported by nothing a run imports
+    assert cache.source_files(tmp_path, ("runner.py",)) == ("deeper.py", "newloss.py", "runner.py")
+
+
+def test_a_cache_that_cannot_be_written_costs_nothing(tmp_path, monkeypatch):
+    """STLIB_CACHE_DIR is a file: the run computes, warns once, and returns its result."""
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("STLIB_CACHE_DIR", str(blocker))
+    cache._warn_once.cache_clear()
+    compute = Counter()
+    with pytest.warns(UserWarning, match="cannot write the cache"):
+        result = cache.cached(PARAMS, compute)
+    assert compute.calls == 1 and result.steps == 2
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second time: no warning
+        cache.cached(PARAMS, compute)
+
+
+def test_a_corrupt_entry_in_a_read_only_cache_is_recomputed(cache_folder, monkeypatch):
+    compute = Counter()
+    cache.cached(PARAMS, compute)
+    (entry,) = entries(cache_folder)
+    entry.write_bytes(b"0" * 64 + b"garbage")
+
+    def read_only(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "unlink", read_only)
+    assert cache.load(entry.stem) is None  # not deleted, not raised
+    monkeypatch.setattr(cache, "store", lambda *a, **k: read_only(entry))
+    cache._warn_once.cache_clear()
+    with pytest.warns(UserWarning):
+        assert cache.cached(PARAMS, compute).steps == 2 and compute.calls == 2

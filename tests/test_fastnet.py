@@ -198,7 +198,7 @@ def test_save_and_load_round_trip(tmp_path):
     assert loaded.settings == trained.settings and loaded.style == "ihc"
     assert torch.equal(loaded("chelsea", 40), trained("chelsea", 40))
     assert loaded("chelsea", 40).shape == (1, 3, 27, 40)  # 300×451 photo, longest side 40
-    with pytest.raises(StlibError, match="exists; use --overwrite"):
+    with pytest.raises(StlibError, match="already exists"):
         trained.save(path, overwrite=False)
 
 
@@ -235,7 +235,7 @@ def test_cli_trains_a_network_and_paints_with_it(tmp_path, capsys):
     from stlib.__main__ import main
 
     net = tmp_path / "net.pt"
-    assert main(["train-net", "ihc", "-o", str(net), "--steps", "2", "--size", "32", "--photo-side", "40",
+    assert main(["train-net", "ihc", "-o", str(net), "--steps", "2", "--crop", "32", "--photo-side", "40",
                  "--batch", "1", "--width", "4", "--blocks", "1", "--photos", "coffee"]) == 0
     assert "done: 2 steps" in capsys.readouterr().out
     assert load_net(net).settings.crop == 32
@@ -249,11 +249,11 @@ def test_cli_trains_a_network_and_paints_with_it(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, fragment", [
     (["stylize", "chelsea", "--net", "{tmp}/none.pt", "-o", "{tmp}/o.png"], "no network file"),
-    (["stylize", "chelsea", "ihc", "--net", "{tmp}/none.pt", "-o", "{tmp}/o.png"], "drop the style image"),
+    (["stylize", "chelsea", "ihc", "--net", "{tmp}/none.pt", "-o", "{tmp}/o.png"], "STYLE cannot apply"),
     (["stylize", "chelsea", "--net", "{tmp}/foreign.pt", "-o", "{tmp}/o.png"], "is not a stlib network"),
     (["train-net", "ihc", "-o", "{tmp}/net.png"], "saved as a .pt file"),
-    (["train-net", "ihc", "-o", "{tmp}/n.pt", "--size", "30"], "crop must be a multiple of 4"),
-    (["train-net", "ihc", "-o", "{tmp}/n.pt", "--size", "512", "--photo-side", "256"], "larger than photo_side"),
+    (["train-net", "ihc", "-o", "{tmp}/n.pt", "--crop", "30"], "crop must be a multiple of 4"),
+    (["train-net", "ihc", "-o", "{tmp}/n.pt", "--crop", "512", "--photo-side", "256"], "larger than photo_side"),
     (["train-net", "nosuchimage", "-o", "{tmp}/n.pt", "--steps", "1"], "nosuchimage"),
 ])
 def test_cli_network_errors_are_one_line(tmp_path, capsys, args, fragment):

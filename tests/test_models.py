@@ -159,7 +159,7 @@ def test_extract_returns_requested_order_and_shapes(vgg):
     assert out["relu3_1"].shape == (2, 256, 8, 12)
     assert out["conv4_2"].shape == (2, 512, 4, 6)
     assert out["pool5"].shape == (2, 512, 1, 1)
-    assert vgg.extract(image[:1], ["conv1_1"])["conv1_1"].shape == (1, 64, 32, 48)
+    assert vgg(image[:1], ["conv1_1"])["conv1_1"].shape == (1, 64, 32, 48)
 
 
 def test_extract_block_shapes(vgg):

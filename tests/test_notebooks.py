@@ -84,3 +84,21 @@ def test_precompute_writes_each_shown_picture_by_lesson_and_cell(tmp_path):
     assert [p.name for p in written] == ["07_style_transfer_01_1.png", "07_style_transfer_01_2.png",
                                          "07_style_transfer_02.png"]
     assert all(p.read_bytes() == b"\x89PNG fake" for p in written)
+
+
+def test_one_executor_for_precompute_and_the_site(tmp_path, monkeypatch):
+    """`stlib.lessons.execute` (precompute's and tools/build_site.py's): the kernel sees the mode, the cells
+    are appended, the file is untouched and the environment restored."""
+    import os
+
+    from stlib.lessons import execute
+
+    path = tmp_path / "99_probe.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import os; print(os.environ['STLIB_FAST'], os.environ['STLIB_CACHE_ONLY'])")]
+    nbformat.write(nb, path)
+    before = path.read_bytes()
+    monkeypatch.setenv("STLIB_FAST", "maybe")
+    done = execute(path, fast=True, cache_only=True, timeout=120, cells=["print('appended')"])
+    assert done.cells[0].outputs[0]["text"].split() == ["1", "1"] and "appended" in done.cells[1].outputs[0]["text"]
+    assert path.read_bytes() == before and os.environ["STLIB_FAST"] == "maybe"

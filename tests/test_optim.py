@@ -255,7 +255,7 @@ def test_one_interrupt_stops_the_rest_of_a_notebook_cell(monkeypatch, capsys):
     monkeypatch.setattr(_CellStop, "requested", False)
     shell = _FakeShell()
     _CellStop.install(shell)
-    _CellStop.install(shell)  # importing stlib twice must not register twice
+    _CellStop.install(shell)  # installing twice must not register twice
     assert shell.events.callbacks["pre_run_cell"].count(_CellStop.new_cell) == 1
 
     def interrupted_loss(im):
@@ -272,7 +272,7 @@ def test_one_interrupt_stops_the_rest_of_a_notebook_cell(monkeypatch, capsys):
     rest = [run(ONES, counting_loss, optimizer="sgd", num_steps=5, snapshot_at=[0, 5]) for _ in range(2)]
     assert first.interrupted and all(r.interrupted and r.steps == 0 for r in rest)
     assert calls == [] and all(sorted(r.snapshots) == [0] for r in rest)
-    assert "a run before it in this cell was interrupted" in capsys.readouterr().out
+    assert "a run before it in this cell was interrupted" in capsys.readouterr().err  # stdout stays for --json
 
     shell.events.trigger("pre_run_cell", None)  # the next cell runs normally
     again = run(ONES, counting_loss, optimizer="sgd", num_steps=5, snapshot_at=[0, 5])

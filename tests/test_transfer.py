@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import stlib
+import stlib.runner
 from stlib import StlibError, memory
 from stlib.models import STYLE_WEIGHTS
 from stlib.transfer import RunConfig, initial_image, style_targets, transfer_loss
@@ -114,7 +115,7 @@ def test_reconstruct_style_lowers_gram_loss(vgg):
     result = stlib.reconstruct_style(gravel, ["conv1_1", "conv2_1"], model=vgg, num_steps=12, progress=False)
     assert result.image.shape == gravel.shape
     assert result.history[-1]["total"] < 0.5 * result.history[0]["total"]
-    resized = stlib.reconstruct_style(gravel, {"conv1_1": 1.0}, size=(16, 24), model=vgg, num_steps=1,
+    resized = stlib.reconstruct_style(gravel, {"conv1_1": 1.0}, shape=(16, 24), model=vgg, num_steps=1,
                                       progress=False)
     assert resized.image.shape == (1, 3, 16, 24)
 
@@ -205,7 +206,7 @@ def one_gib(monkeypatch):
         raise AssertionError("the model was loaded for a run that cannot fit")
 
     monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": 2**30)
-    monkeypatch.setattr(stlib.transfer, "vgg19", no_model)
+    monkeypatch.setattr(stlib.runner, "vgg19", no_model)
 
 
 def test_stylize_refuses_a_size_that_cannot_fit(one_gib, one_line):
@@ -225,7 +226,7 @@ def test_reconstructions_refuse_a_size_that_cannot_fit(one_gib, one_line):
     big = torch.zeros(1, 3, 1024, 1024)
     for run in (lambda: stlib.reconstruct_content(big, "conv4_2", num_steps=1, progress=False),
                 lambda: stlib.reconstruct_style(big, ["conv1_1", "conv5_1"], num_steps=1, progress=False),
-                lambda: stlib.reconstruct_style(big[..., :16, :16], "conv5_1", size=(2048, 2048), progress=False)):
+                lambda: stlib.reconstruct_style(big[..., :16, :16], "conv5_1", shape=(2048, 2048), progress=False)):
         with pytest.raises(StlibError) as err:
             run()
         assert "largest that fits is size" in one_line(err.value)

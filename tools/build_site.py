@@ -140,24 +140,12 @@ def lesson_title(nb) -> str:
 
 
 def execute(path: Path, mode: str, timeout: int):
-    """Run ``path`` in a fresh kernel in ``mode``; return the executed notebook (widget state stored)."""
-    import nbformat
-    from nbclient import NotebookClient
+    """Run ``path`` in a fresh kernel in ``mode`` (full: from the cache only); the executed notebook, widget
+    state stored (`stlib.lessons.execute`)."""
+    from stlib.lessons import execute as run_notebook
 
-    nb = nbformat.read(path, as_version=4)
-    saved = {k: os.environ.get(k) for k in ("STLIB_FAST", "STLIB_CACHE_ONLY")}
-    os.environ["STLIB_FAST"] = "1" if mode == "fast" else "0"  # the kernel inherits them
-    os.environ["STLIB_CACHE_ONLY"] = "1" if mode == "full" else "0"
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return nb
+    return run_notebook(path, fast=mode == "fast", cache_only=mode == "full", timeout=timeout,
+                        store_widget_state=True)
 
 
 def full_mode_cached() -> bool:

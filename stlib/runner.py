@@ -1,0 +1,102 @@
+"""The one runner every run goes through (`stlib.transfer`'s experiments, `stlib.fastnet`'s training):
+an `Objective` (what to optimise) under a `RunConfig` (how), and `run`, which checks the memory, loads the
+model, and computes or replays the run from the cache (`stlib.cache`), once for every kind of run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import torch
+
+from . import cache as _cache
+from .errors import StlibError
+from .memory import check_run
+from .models import VGG19, vgg19
+from .optim import LossFn, Result, announce_replay, check_steps, optimize, pick_device
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How an objective is optimised, the same for every experiment. Frozen: with the objective's identity
+    and the source fingerprint it is the run's cache key. ``snapshot_at``: epochs kept (`optimize`);
+    ``weights`` and ``pooling``: the VGG19 the runner loads (`stlib.models.vgg19`) unless it is given one."""
+
+    num_steps: int
+    optimizer: str = "adam"
+    lr: float | None = None
+    snapshot_at: tuple[int, ...] = ()
+    seed: int = 0  # the start image's noise, or a network's initial weights and crops
+    device: torch.device = torch.device("cpu")
+    weights: str = "pretrained"
+    pooling: str = "max"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise StlibError(f"seed must be a whole number from 0 to 2**63 - 1, got {self.seed!r}")
+
+    def identity(self) -> dict[str, Any]:  # the model is identified by the one loaded (`run`)
+        fields = {k: v for k, v in asdict(self).items() if k not in ("weights", "pooling")}
+        return {**fields, "snapshot_at": sorted(set(self.snapshot_at)), "device": self.device.type}
+
+
+def run_config(*, snapshot_at: Sequence[int] = (), device: torch.device | str | None = None,
+               weights: str | os.PathLike = "pretrained", **fields: Any) -> RunConfig:
+    """A `RunConfig` on `pick_device`'s device."""
+    return RunConfig(snapshot_at=tuple(snapshot_at), device=pick_device(device), weights=str(weights), **fields)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One experiment: what identifies it, and how to build its start image and loss.
+
+    ``build(net, config) -> (start image, loss)`` runs only when the run computes, so a replay from the
+    cache extracts no features; an objective that is not one image's optimisation (a network's training,
+    `stlib.fastnet`) gives ``compute(net, config, progress) -> Result`` instead. ``layers`` (those the loss
+    reads), ``shape`` ``(B, 3, H, W)`` and ``memory`` (`stlib.memory.check_run`'s options) size the memory
+    check. ``finish`` turns the optimised result into the one returned and stored (e.g. colour preservation).
+    """
+
+    kind: str
+    identity: Mapping[str, Any]
+    shape: tuple[int, ...]
+    layers: tuple[str, ...]
+    build: Callable[[VGG19, RunConfig], tuple[torch.Tensor, LossFn]] | None = None
+    finish: Callable[[Result], Result] | None = None
+    memory: Mapping[str, Any] = field(default_factory=dict)
+    compute: Callable[[VGG19, RunConfig, bool | str], Result] | None = None
+
+
+def run(objective: Objective, config: RunConfig, model: VGG19 | str | os.PathLike | None = None, *,
+        cache: bool = False, progress: bool | str = True) -> Result:
+    """The one runner: check the budget and the memory, load the model (``model``, else ``config``'s weights
+    and pooling), then optimise ``objective`` under ``config`` (`optimize`) or replay it from the cache
+    (`stlib.cache`), shown to the live view at once. ``result.memory_bytes``: the memory check's estimate."""
+    check_steps(config.num_steps, config.snapshot_at)
+    if not (given := isinstance(model, VGG19)) and model is not None:  # weights by name or path
+        config = replace(config, weights=str(model))
+    pooling = ("avg" if isinstance(model.features.pool1, torch.nn.AvgPool2d) else "max") if given else config.pooling
+    height, width = objective.shape[-2:]  # a batch of B costs about what one image B times as wide does
+    estimate = check_run(height, width * objective.shape[0], layers=objective.layers, optimizer=config.optimizer,
+                         num_steps=config.num_steps, pooling=pooling, snapshots=len(set(config.snapshot_at)),
+                         device=config.device.type, **{"what": "size", **objective.memory})
+    net = model.to(config.device) if given else vgg19(config.weights, pooling=config.pooling, device=config.device)
+    params = {**objective.identity, **config.identity(), "kind": objective.kind, "model": net.weights_name,
+              "pooling": pooling}
+
+    def compute() -> Result:
+        if objective.compute is not None:
+            return objective.compute(net, config, progress)
+        start, loss = objective.build(net, config)
+        result = optimize(start.to(config.device), loss, num_steps=config.num_steps, optimizer=config.optimizer,
+                          lr=config.lr, snapshot_at=config.snapshot_at, progress=progress)
+        return objective.finish(result) if objective.finish is not None else result
+
+    result = _cache.cached(params, compute, enabled=cache)
+    if result.cached:
+        announce_replay(progress, result)
+    result.memory_bytes = estimate.run
+    return result
