@@ -95,7 +95,7 @@ def _train_parser(sub) -> None:
     tr = sub.add_parser("train-net", help="train a network that paints any photo in STYLE in one forward pass",
                         description="Real-time style transfer (Johnson et al. 2016): train a small network with "
                                     "stylize's losses on photos, once; then `stylize PHOTO --net NET.pt`.")
-    tr.add_argument("style", help="style image: a path or a sample name (e.g. ihc)")
+    tr.add_argument("style", help="style image: a path or a sample name (e.g. starry_night)")
     tr.add_argument("-o", "--output", required=True, type=Path, help="where to write the network (.pt)")
     tr.add_argument("--steps", type=int, default=d.steps, help=f"training steps (default {d.steps})")
     tr.add_argument("--crop", type=int, default=d.crop, help=f"side of the training crops in px (default {d.crop})")

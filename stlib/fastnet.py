@@ -203,10 +203,11 @@ class TrainSettings:
     crop: int = 128  # side of the training crops, px
     photo_side: int = 256  # photos (and the style) are scaled to this shorter side first
     batch: int = 2
-    lr: float = 2e-3
+    lr: float = 2e-3  # 5e-3 (tried with starry_night, 400 steps): a flat grey photo with blob outlines, no strokes
     content_weight: float = 1.0
     # β: 50× stylize's. A network must paint every photo with the same weights, so it reaches the style less
-    # closely than an optimised image; at 5e-4 and 2e-3 the ihc strokes were still faint after 250 steps
+    # closely than an optimised image; at 5e-4 and 2e-3 the ihc strokes were still faint after 250 steps. With
+    # starry_night (lesson 10), 1.5e-2 gave denser stripes and paler faces, not more of the painting's colour
     style_weight: float = 5e-3
     tv_weight: float = 0.0
     preset: str = "default"  # layers, layer weights and normalisations of the losses (stlib.presets)

@@ -31,6 +31,8 @@ ANSWERS = {
     "06_style_loss": ("06_style_loss", "style_loss"),
     "06_largest_texture": ("06_style_loss", "largest_texture"),
     "07_half_sum_beta": ("07_style_transfer", "half_sum_beta"),
+    "09_lbfgs_evaluations": ("09_optimizers", "lbfgs_evaluations"),
+    "09_race_winner": ("09_optimizers", "winner"),
     "10_param_count": ("10_real_time", "count"),
     "10_invariant": ("10_real_time", "invariant"),
 }
@@ -43,6 +45,7 @@ ALSO_RIGHT = {
     "04_floor": [lambda p1, p2, w1, w2: ((p1 - p2) ** 2).mean() / (1 / w1 + 1 / w2)],
     "05_tiles_layer": [["conv5_1"], " conv5_1"],
     "06_convention_factor": [64, torch.tensor(64.0)],
+    "09_race_winner": ["lbfgs", " L-BFGS", "l-bfgs"],
     "10_param_count": [lambda w, b: sum(p.numel() for p in TransformerNet(w, b).parameters())],
     "10_invariant": [("more contrast", "darker", "brighter"), {"brighter", "darker", "more contrast"}],
 }
@@ -117,6 +120,9 @@ WRONG = {
                          lambda b, s: b / (512 * (s // 8) ** 2 / 2),  # upside down
                          lambda b, s: b * 131072,  # right at 256 px only
                          lambda b, s: b * 512 * s**2 / 2],  # no poolings
+    "09_lbfgs_evaluations": [lambda s, m: s * (m + 1), lambda s, m: s * (m * 5 // 4), lambda s, m: s,
+                             lambda s, m: m, lambda s, m: s * m * 100, lambda s, m: "twenty"],
+    "09_race_winner": ["SGD", "adam", "Newton", 3, ["L-BFGS"]],
     "10_param_count": [lambda w, b: 243 * w + 36 * w * w * (2 * b) + 999,  # anything else
                        lambda w, b: 1 / 0],  # a bug becomes a hint
     "10_invariant": [["brighter"], ["brighter", "darker", "more contrast", "negative"], ["mirrored"],
@@ -208,3 +214,49 @@ def test_each_fill_in_mistake_gets_its_own_hint(name, mistakes, capsys):
         hints.setdefault(words, set()).add(out)
     assert all(len(outs) == 1 for outs in hints.values())  # the same kind of mistake, the same hint
     assert len(set.union(*hints.values())) == len(hints)  # and each kind of mistake a hint of its own
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda s, m: s * (m + 1), "one evaluation too many per step"),
+    (lambda s, m: s * (m * 5 // 4), "max_eval"),
+    (lambda s, m: s, "one per step is stlib's L-BFGS"),
+    (lambda s, m: m, "that is one .step()"),
+])
+def test_lbfgs_evaluations_mistakes_get_their_own_hint(wrong, hint, capsys):
+    assert exercises.check("09_lbfgs_evaluations", wrong) is False
+    assert hint in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("steps, max_iter", [(1, 20), (3, 20), (7, 5), (50, 1)])
+def test_lbfgs_evaluations_solution_counts_what_torch_does(steps, max_iter):
+    # Rosenbrock's valley from (-1.5, 2): no tolerance stops L-BFGS early within these iterations
+    x = torch.tensor([-1.5, 2.0], dtype=torch.float64, requires_grad=True)
+    lbfgs = torch.optim.LBFGS([x], max_iter=max_iter)
+    calls = 0
+
+    def closure():
+        nonlocal calls
+        calls += 1
+        lbfgs.zero_grad()
+        loss = (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+        loss.backward()
+        return loss
+
+    for _ in range(steps):
+        lbfgs.step(closure)
+    assert calls == load_solution("09_optimizers").lbfgs_evaluations(steps, max_iter)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    ("SGD", "zigzags across the steep ones"),
+    ("Adam", "a step size chosen by hand"),
+    ("Newton", "one of the race's three optimisers"),
+])
+def test_race_winner_mistakes_get_their_own_hint(wrong, hint, capsys):
+    assert exercises.check("09_race_winner", wrong) is False
+    assert hint in capsys.readouterr().out
+
+
+def test_race_winner_stub_asks_to_fill_in(capsys):
+    assert exercises.check("09_race_winner", "") is False
+    assert "fill in the exercise" in capsys.readouterr().out
