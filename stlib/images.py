@@ -215,8 +215,10 @@ def _as_batch(tensor: torch.Tensor) -> torch.Tensor:
 
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB PIL image → ``(1, 3, H, W)`` float in [0, 1]."""
-    array = np.asarray(to_rgb(image), dtype=np.uint8)
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255)
+    array = np.array(to_rgb(image), dtype=np.uint8)  # a writable copy: torch.from_numpy shares it
+    # contiguous (as torchvision's to_tensor): an optimiser's image copied from it must have plain strides, or
+    # torch.optim.LBFGS's grad.view(-1) fails
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous().float().div_(255)
 
 
 def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:

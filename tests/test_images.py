@@ -484,3 +484,17 @@ def test_the_shipped_paintings_load_by_name_within_the_size_limits(monkeypatch):
         with Image.open(files[name]) as picture:
             assert max(picture.size) <= 1024 and picture.mode == "RGB", name
         assert images.load_image(name, 32).shape == (1, 3, 32, 32)
+
+
+def test_loaded_images_are_contiguous_so_an_lbfgs_image_can_be_stepped():
+    image = load_image("chelsea", 32).clone().requires_grad_(True)
+    assert image.is_contiguous()
+    lbfgs = torch.optim.LBFGS([image], max_iter=2)
+
+    def closure():
+        lbfgs.zero_grad()
+        loss = (image**2).sum()
+        loss.backward()
+        return loss
+
+    lbfgs.step(closure)  # raised "view size is not compatible" when the image kept NumPy's HWC strides
