@@ -141,6 +141,8 @@ class _TinyNet(torch.nn.Module):
         self.target_grad = False
 
     def forward(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        if isinstance(layers, str):
+            raise ValueError("pass a list of layer names, model(x, [layer]), as to stlib's VGG19")
         unknown = [layer for layer in layers if layer not in self.NAMES]
         if unknown:
             raise ValueError(f"this model has no layer {unknown[0]!r}; use the `layer` argument")
