@@ -168,9 +168,13 @@ def _check_style_loss(fn: Callable) -> tuple[bool, str]:
                    "E_l = Σ(G − A)² / (4N²M²); then Σ_l w_l E_l")
 
 
-def _choice(answer: Any, options: Sequence[str], right: set[str], also: set[str], what: str) -> tuple[bool, str]:
+def _choice(answer: Any, options: Sequence[str], right: set[str], also: set[str], what: str, *,
+            look: str = "look again at their last snapshot",
+            look_all: str = "look at every row's last snapshot") -> tuple[bool, str]:
     """A set of runs chosen from a lesson's pictures: every one of ``right``, perhaps some of ``also`` (borderline
-    in the full-mode pictures), nothing else. The hints count, never name, the runs to look at again."""
+    in the full-mode pictures), nothing else. The hints count, never name, the runs to look at again (``look``:
+    what to do about a wrong choice, ``look_all``: about a missing one; a prediction made before the pictures
+    are drawn gets hints that reason instead)."""
     items = [answer] if isinstance(answer, (str, int, float)) else list(answer)
     chosen = {str(item) if isinstance(item, str) else f"{item:g}" for item in items}
     if not chosen:
@@ -180,20 +184,166 @@ def _choice(answer: Any, options: Sequence[str], right: set[str], also: set[str]
         return False, f"{unknown[0]!r} is not one of the {what} above: choose among {', '.join(options)}"
     wrong, missing = len(chosen - right - also), len(right - chosen)
     if wrong:
-        return False, f"{wrong} of your {len(chosen)} choices do not fit: look again at their last snapshot"
+        return False, f"{wrong} of your {len(chosen)} choices do not fit: {look}"
     if missing:
-        return False, f"right so far, but {missing} more {what} fit: look at every row's last snapshot"
+        return False, f"right so far, but {missing} more {what} fit: {look_all}"
     return True, f"those are the {what} that fit"
 
 
+class _TinyNet(torch.nn.Module):
+    """A stand-in for VGG19 in the checks, small enough to run in a blink: ``model(x, [layer])`` returns
+    ``{layer: features (1, 8, H, W)}`` for ``conv1_1, relu1_1, conv1_2, relu1_2``. Its weights require grad,
+    like torchvision's VGG19 before anyone freezes it, so features that are not detached carry a graph.
+    It notes whether a gradient ever reached the features of ``watch`` (the target)."""
+
+    NAMES = ("conv1_1", "relu1_1", "conv1_2", "relu1_2")
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(8, 8, 3, padding=1)
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.3)
+        self.watch: torch.Tensor | None = None
+        self.target_grad = False
+
+    def forward(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        if isinstance(layers, str):
+            raise ValueError("pass a list of layer names, model(x, [layer]), as to stlib's VGG19")
+        unknown = [layer for layer in layers if layer not in self.NAMES]
+        if unknown:
+            raise ValueError(f"this model has no layer {unknown[0]!r}; use the `layer` argument")
+        out, h = {}, x
+        for name, layer in zip(self.NAMES, (self.conv1, torch.relu, self.conv2, torch.relu), strict=True):
+            h = out[name] = layer(h)
+        if self.watch is not None and x.shape == self.watch.shape and torch.equal(x.detach(), self.watch):
+            for f in out.values():
+                if f.requires_grad:
+                    f.register_hook(self._reached_target)
+        return {layer: out[layer] for layer in layers}
+
+    def _reached_target(self, grad: torch.Tensor) -> None:
+        self.target_grad = True
+
+
+def _reconstruct_by_hand(model: _TinyNet, target: torch.Tensor, layer: str | None, start: torch.Tensor,
+                         num_steps: int, lr: float, *, zero_grad: bool = True, clamp: bool = True) -> torch.Tensor:
+    """The reconstruction loop with a known mistake switched on (``layer=None``: compare pixels)."""
+    features = (lambda x: x) if layer is None else (lambda x: model(x, [layer])[layer])
+    with torch.no_grad():
+        P = features(target)
+    image = start.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([image], lr=lr)
+    for _ in range(num_steps):
+        if zero_grad:
+            optimizer.zero_grad()
+        content_loss(features(image), P).backward()
+        optimizer.step()
+        if clamp:
+            with torch.no_grad():
+                image.clamp_(0, 1)
+    return image.detach()
+
+
+def _check_reconstruct(fn: Callable) -> tuple[bool, str]:
+    """Lesson 02: the reconstruction loop by hand, on a tiny random net and a 16 px image, against
+    `stlib.optimize` with `content_reconstruction_loss` (Adam, the content loss, clamping)."""
+    from .optim import optimize
+    from .transfer import content_reconstruction_loss
+
+    layer, num_steps, lr = "conv1_2", 6, 0.05
+    target, start = _random(1, 3, 16, 16, seed=7).float(), _random(1, 3, 16, 16, seed=8).float()
+    reference_net = _TinyNet(seed=9)
+    expected = optimize(start, content_reconstruction_loss(reference_net, [target], [layer]), num_steps=num_steps,
+                        optimizer="adam", lr=lr, progress=False)
+    model = _TinyNet(seed=9)
+    weights = [p.detach().clone() for p in model.parameters()]
+    model.watch = target
+    their_target, their_start = target.clone(), start.clone()
+
+    def same(a: torch.Tensor, b: torch.Tensor) -> bool:
+        return a.shape == b.shape and torch.allclose(a, b, rtol=1e-4, atol=1e-4)
+
+    target_hint = ("the target is a constant, not the variable: make a copy of `start` the variable and give "
+                   "only that image to the optimizer")
+    detach_hint = ("gradients flow into the target's features: compute them once, under torch.no_grad() "
+                   "(or .detach() them), so they are a constant")
+    try:
+        answer = fn(model, their_target, layer, their_start, num_steps, lr)
+    except RuntimeError as err:
+        if their_target.requires_grad or not torch.equal(their_target, target):
+            return False, target_hint
+        if "second time" in str(err):
+            return False, detach_hint
+        if "does not require grad" in str(err):
+            return False, "nothing requires grad: make the image the variable with requires_grad_(True)"
+        raise
+    if not (isinstance(answer, (tuple, list)) and len(answer) == 2):
+        return False, "return two things: (image, losses), the final image and the list of per-step losses"
+    image, history = answer
+    if not isinstance(image, torch.Tensor) or image.shape != start.shape:
+        return False, f"the image should be a tensor shaped like start, {tuple(start.shape)}"
+    image = image.detach().float()
+    if their_target.requires_grad or not torch.equal(their_target, target):
+        return False, target_hint
+    if any(not torch.equal(p, w) for p, w in zip(model.parameters(), weights, strict=True)):
+        return False, "the network's weights changed: they are a constant; give only the image to the optimizer"
+    if not torch.equal(their_start, start):
+        return False, "`start` changed: optimise a copy of it (start.clone()), so the caller keeps the original"
+    if model.target_grad:
+        return False, detach_hint
+    if same(image, start):
+        return False, ("the image never changed: make a copy of `start` the variable (requires_grad_(True)) and "
+                       "give that image to the optimizer")
+    try:
+        history = [float(value) for value in history]
+    except (TypeError, ValueError, RuntimeError):
+        return False, "losses should be a list of numbers, one loss.item() per step"
+    if len(history) != num_steps:
+        return False, f"losses should hold one number per step: {num_steps} steps, {len(history)} numbers"
+    numel = 8 * 16 * 16  # conv1_2 of a 16 px image: 8 maps of 16 × 16
+    first = expected.losses()[0]
+    if _near(history[0], first * numel):
+        return False, "your loss is a sum: the lecture's content loss is the mean of the squared differences"
+    if _near(history[0], first * numel / 2):
+        return False, "that is the paper's ½Σ; here use the lecture's content loss, the mean (losses.content_loss)"
+    if same(image, expected.image):
+        if not all(_near(h, e) for h, e in zip(history, expected.losses(), strict=True)):
+            return False, "the image is right but the losses are not: record loss.item() at every step"
+        return True, f"{num_steps} steps by hand give stlib.optimize's image"
+    if image.min() < 0 or image.max() > 1:
+        return False, "pixels left [0, 1]: after each step clamp the image in place (under torch.no_grad())"
+
+    def mistake(**switches: Any) -> torch.Tensor:
+        return _reconstruct_by_hand(_TinyNet(seed=9), target, switches.pop("layer", layer), start, num_steps, lr,
+                                    **switches)
+
+    if same(image, mistake(zero_grad=False)):
+        return False, "gradients pile up from step to step: call optimizer.zero_grad() before every backward()"
+    if same(image, mistake(layer=None)):
+        return False, "you compared pixels: compare the features at `layer`, model(x, [layer])[layer]"
+    if any(same(image, mistake(layer=other)) for other in _TinyNet.NAMES if other != layer):
+        return False, "those are another layer's features: use model(x, [layer])[layer] with the `layer` given"
+    return False, (f"after {num_steps} steps your image differs from stlib's: each step is zero_grad, the loss, "
+                   "backward, Adam's step, then the clamp")
+
+
 def _check_layout_layers(answer: Any) -> tuple[bool, str]:
-    """Lesson 02, full mode: the reconstructions that keep the cat's layout but not its fine texture."""
-    return _choice(answer, LAYOUT_OPTIONS, LAYOUT_RIGHT, LAYOUT_ALSO, "reconstructions")
+    """Lesson 02, full mode: the reconstructions that keep the cat's layout but not its fine texture (predicted
+    before they are drawn)."""
+    return _choice(answer, LAYOUT_OPTIONS, LAYOUT_RIGHT, LAYOUT_ALSO, "reconstructions",
+                   look="a layer with about as many numbers as the image, or more, stays close to a copy in 91 "
+                        "steps, and one with very few keeps too little; count again in the table",
+                   look_all="count the blocks' outputs too, after their pooling")
 
 
 def _check_cat_balances(answer: Any) -> tuple[bool, str]:
-    """Lesson 04, full mode: the balances whose final image shows the cat."""
-    return _choice(answer, CAT_OPTIONS, CAT_RIGHT, CAT_ALSO, "balances")
+    """Lesson 04, full mode: the balances whose final image shows the cat (predicted before they are drawn)."""
+    return _choice(answer, CAT_OPTIONS, CAT_RIGHT, CAT_ALSO, "balances",
+                   look="the blend leans towards the target with the larger features; which of the two has the "
+                        "stronger contrasts, the cup's rim or the cat's fur?",
+                   look_all="a balance that gives the cat most of the weight shows it")
 
 
 def _check_random_layer(answer: str) -> tuple[bool, str]:
@@ -202,7 +352,8 @@ def _check_random_layer(answer: str) -> tuple[bool, str]:
     except ValueError:
         return False, f"{answer!r} is not a VGG19 layer name"
     if LAYER_INDEX[layer] > LAYER_INDEX["pool1"]:
-        return False, "that layer's random features lose too much; look at the first row of the comparison"
+        return False, ("by that depth random ReLUs and poolings have thrown information away, and nothing trained "
+                       "decided what to keep; which layer sees the pixels themselves?")
     return True, "a random first layer is still an (almost) invertible local linear map"
 
 
@@ -449,6 +600,7 @@ CHECKS: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "01_gradient": _check_gradient,
     "02_loss_factor": _check_loss_factor,
     "02_layout_layers": _check_layout_layers,
+    "02_reconstruct": _check_reconstruct,
     "03_random_layer": _check_random_layer,
     "04_cat_balances": _check_cat_balances,
     "04_floor": _check_floor,

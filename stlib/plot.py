@@ -44,8 +44,9 @@ def epoch_title(epoch: int) -> str:
 
 
 def snapshot_grid(results: Mapping[str, Result], epochs: Sequence[int] | None = None, *,
-                  target: torch.Tensor | None = None, target_title: str = "target", cell: float = CELL) -> Figure:
-    """Rows: one run each (labelled by key); columns: snapshot epochs, then the target."""
+                  target: torch.Tensor | None = None, target_title: str = "target", cell: float = CELL,
+                  row_prefix: str = "") -> Figure:
+    """Rows: one run each (labelled ``row_prefix`` + its key); columns: snapshot epochs, then the target."""
     labels = list(results)
     epochs = list(epochs) if epochs is not None else sorted(next(iter(results.values())).snapshots)
     ncols = len(epochs) + (target is not None)
@@ -65,7 +66,7 @@ def snapshot_grid(results: Mapping[str, Result], epochs: Sequence[int] | None = 
             axes[r, -1].set_yticks([])
             if r == 0:
                 axes[r, -1].set_title(target_title, fontsize=9)
-        axes[r, 0].set_ylabel(label, fontsize=9)
+        axes[r, 0].set_ylabel(f"{row_prefix}{label}", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -215,6 +216,60 @@ def images_and_curves(images: Mapping[str, torch.Tensor], curves: Mapping[str, M
     axes[-1].legend(fontsize=8)
     axes[-1].grid(alpha=0.3)
     fig.tight_layout()
+    return fig
+
+
+def grouped_bars(groups: Sequence[str], series: Mapping[str, Sequence[float]], *, ylabel: str = "",
+                 figsize: tuple[float, float] = (5.5, 2.8)) -> Figure:
+    """One group of bars per entry of ``groups`` (x axis), one bar per series in each (legend: the keys),
+    with a line at 0. Lesson 03: correlation with the target per layer, pretrained vs random."""
+    fig, ax = plt.subplots(figsize=figsize)
+    width = 0.8 / max(len(series), 1)
+    for k, (name, values) in enumerate(series.items()):
+        if len(values) != len(groups):
+            raise ValueError(f"series {name!r} has {len(values)} values for {len(groups)} groups")
+        offset = (k - (len(series) - 1) / 2) * width
+        ax.bar([i + offset for i in range(len(groups))], list(values), width=width, label=name)
+    ax.set_xticks(range(len(groups)), list(groups))
+    ax.set_ylabel(ylabel)
+    ax.axhline(0, color="0.3", lw=0.8)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _box(ax, x: float, y: float, text: str, color: str, w: float = 2.2, h: float = 0.8) -> None:
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.05", fc=color, ec="0.3"))
+    ax.text(x, y, text, ha="center", va="center", fontsize=9)
+
+
+def pipeline_diagram() -> Figure:
+    """The lecture's pipeline (lesson 00): content, output and style image through the same frozen VGG19;
+    the content loss on feature maps, the style loss on Gram matrices, the total loss, and the way back
+    (dashed): its gradient changes the pixels of the output image."""
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    rows = {"content image": 3.0, "output image\n(the variable)": 1.5, "style image": 0.0}
+    for (name, y), color in zip(rows.items(), ["#cfe3f7", "#f7e3a8", "#f4c7c3"], strict=True):
+        _box(ax, 0.8, y, name, color)
+        _box(ax, 4.0, y, "pretrained model\n(VGG19, frozen)", "#e6e6e6")
+        _arrow(ax, (2.85, y), (1.95, y), color="0.3")
+    _box(ax, 7.4, 2.25, "content loss\n(feature maps)", "#d9ead3")
+    _box(ax, 7.4, 0.75, "style loss\n(Gram matrices)", "#d9ead3")
+    _box(ax, 10.4, 1.5, "total loss\nα·content + β·style", "#b6d7a8", w=2.5)
+    for y0, y1 in [(3.0, 2.25), (1.5, 2.25), (1.5, 0.75), (0.0, 0.75)]:
+        _arrow(ax, (6.25, y1), (5.15, y0), color="0.3")
+    _arrow(ax, (9.1, 1.6), (8.55, 2.25), color="0.3")
+    _arrow(ax, (9.1, 1.4), (8.55, 0.75), color="0.3")
+    # the way back: the gradient of the total loss changes the pixels of the output image
+    ax.plot([10.4, 10.4, -0.6, -0.6], [1.95, 3.85, 3.85, 1.5], ls="--", color="0.3", lw=1)
+    _arrow(ax, (-0.3, 1.5), (-0.6, 1.5), color="0.3", ls="--")
+    ax.text(5.0, 3.95, "gradient of the total loss → change the pixels of the output image", ha="center",
+            va="bottom", fontsize=9, style="italic", color="0.3")
+    ax.set_xlim(-0.9, 11.9)
+    ax.set_ylim(-0.6, 4.3)
+    ax.axis("off")
     return fig
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from stlib import exercises
+from stlib import exercises, losses
 from stlib.fastnet import TransformerNet
 
 SOLUTIONS = Path(__file__).resolve().parent.parent / "notebooks" / "solutions"
@@ -22,6 +22,7 @@ ANSWERS = {
     "01_gradient": ("01_inputs_as_variables", "gradient"),
     "02_loss_factor": ("02_content_loss", "loss_factor"),
     "02_layout_layers": ("02_content_loss", "layout_layers"),
+    "02_reconstruct": ("02_content_loss", "reconstruct"),
     "03_random_layer": ("03_random_net", "random_layer"),
     "04_cat_balances": ("04_two_targets", "cat_balances"),
     "04_floor": ("04_two_targets", "floor"),
@@ -107,6 +108,8 @@ WRONG = {
     "01_gradient": [lambda x: 2 * x],  # forgot the chain rule's Σx
     "02_loss_factor": [512 * 32 * 32, 512 * 28 * 28 / 2, 512 * 64 * 64 / 2, 32 * 32 / 2, 1 / 262144, "many", None],
     "02_layout_layers": [["block5"], ["block4", "block5"], ["conv1_1", "block4"], "conv2_1", ["block9"], 4, []],
+    "02_reconstruct": [lambda model, target, layer, start, num_steps, lr: start.clone(),  # not (image, losses)
+                       lambda model, target, layer, start, num_steps, lr: (start.clone(), [0.0] * num_steps)],
     "03_random_layer": ["block5"],
     "04_cat_balances": [[0], [0, 0.25, 0.5, 0.75, 1], [1], ["cat"], 2],
     "04_floor": [lambda p1, p2, w1, w2: w1 * (1 - w1) * ((p1 - p2) ** 2).mean(),  # assumes w1 + w2 = 1
@@ -128,6 +131,43 @@ WRONG = {
     "10_invariant": [["brighter"], ["brighter", "darker", "more contrast", "negative"], ["mirrored"],
                      "sharper", ["brighter", "darker", "more contrast", "rotated"], []],
 }
+
+
+def reconstruct_with(*, detach=True, inside=False, zero_grad=True, clamp=True, reduction="mean",
+                     requires_grad=True, optimise_target=False, copy=True, layer=None, pixels=False):
+    """Lesson 02's reconstruction loop with one typical mistake switched on."""
+
+    def reconstruct(model, target, given_layer, start, num_steps=5, lr=0.05):
+        def features(x):
+            return x if pixels else model(x, [layer or given_layer])[layer or given_layer]
+
+        def target_features():
+            if detach:
+                with torch.no_grad():
+                    return features(target)
+            return features(target)
+
+        P = None if inside else target_features()
+        image = start.clone() if copy else start
+        if requires_grad:
+            image.requires_grad_(True)
+        if optimise_target:
+            target.requires_grad_(True)
+        optimizer = torch.optim.Adam([target if optimise_target else image], lr=lr)
+        history = []
+        for _ in range(num_steps):
+            if zero_grad:
+                optimizer.zero_grad()
+            loss = losses.content_loss(features(image), target_features() if inside else P, reduction=reduction)
+            loss.backward()
+            optimizer.step()
+            if clamp:
+                with torch.no_grad():
+                    image.clamp_(0, 1)
+            history.append(loss.item())
+        return image.detach(), history
+
+    return reconstruct
 
 
 def load_solution(lesson: str):
@@ -260,3 +300,23 @@ def test_race_winner_mistakes_get_their_own_hint(wrong, hint, capsys):
 def test_race_winner_stub_asks_to_fill_in(capsys):
     assert exercises.check("09_race_winner", "") is False
     assert "fill in the exercise" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    (dict(detach=False), "compute them once, under torch.no_grad()"),  # a second backward through the target
+    (dict(detach=False, inside=True), "compute them once, under torch.no_grad()"),  # the target's graph every step
+    (dict(zero_grad=False), "call optimizer.zero_grad() before every backward()"),
+    (dict(clamp=False), "clamp the image"),
+    (dict(reduction="sum"), "your loss is a sum"),
+    (dict(reduction="half_sum"), "that is the paper's ½Σ"),
+    (dict(requires_grad=False), "the image never changed"),
+    (dict(optimise_target=True), "the target is a constant, not the variable"),
+    (dict(copy=False), "optimise a copy of it"),
+    (dict(pixels=True), "you compared pixels"),
+    (dict(layer="relu1_1"), "another layer's features"),
+])
+def test_reconstruct_mistakes_get_their_own_hint(mistake, hint, capsys):
+    assert exercises.check("02_reconstruct", reconstruct_with(**mistake)) is False
+    out = capsys.readouterr().out
+    assert hint in out and out.count("\n") == 1
+
