@@ -30,6 +30,9 @@ ANSWERS = {
     "07_total_loss": ("07_style_transfer", "total_loss"),
     "07_transfer": ("07_style_transfer", "transfer"),
     "07_half_sum_beta": ("07_style_transfer", "half_sum_beta"),
+    "08_colours": ("08_variants", "colours"),
+    "08_pooling_loss": ("08_variants", "pooling_loss"),
+    "08_least_change": ("08_variants", "least_change"),
     "10_param_count": ("10_real_time", "count"),
     "10_invariant": ("10_real_time", "invariant"),
 }
@@ -122,6 +125,19 @@ TRANSFER_MISTAKES = {  # mistake → (the answer, words of its own hint)
     "content optimised in place": (transfer_with(clone=False), "a copy of the content image"),
 }
 
+COLOUR_MISTAKES = {  # mistake → (the answer, words of its own hint)
+    "luminance keeps the style's colours": ({"luminance only": ("style", "transfer"),
+                                             "histogram": ("content", "content")}, "U and V, the two colour channels"),
+    "luminance keeps the content's brightness": ({"luminance only": ("content", "content"),
+                                                  "histogram": ("content", "content")}, "Y, the brightness channel"),
+    "histogram keeps the transfer's brightness": ({"luminance only": ("content", "transfer"),
+                                                   "histogram": ("content", "transfer")}, "brightness included"),
+    "histogram keeps the transfer's colours": ({"luminance only": ("content", "transfer"),
+                                                "histogram": ("transfer", "content")}, "whose mean colour"),
+    "not a dict": ("content", "answer with a dict"),
+    "an unknown picture": ({"luminance only": ("content", "cat"), "histogram": ("content", "content")}, "give two of"),
+}
+
 # typical mistakes: every one must be rejected
 WRONG = {
     "01_gradient": [lambda x: 2 * x],  # forgot the chain rule's Σx
@@ -139,6 +155,9 @@ WRONG = {
                          lambda b, s: b / (512 * (s // 8) ** 2 / 2),  # upside down
                          lambda b, s: b * 131072,  # right at 256 px only
                          lambda b, s: b * 512 * s**2 / 2],  # no poolings
+    "08_colours": [answer for answer, _ in COLOUR_MISTAKES.values()],
+    "08_pooling_loss": ["larger", "about the same", "bigger"],
+    "08_least_change": ["default", "paper", "balanced"],
     "10_param_count": [lambda w, b: 243 * w + 36 * w * w * (2 * b) + 999,  # anything else
                        lambda w, b: 1 / 0],  # a bug becomes a hint
     "10_invariant": [["brighter"], ["brighter", "darker", "more contrast", "negative"], ["mirrored"],
@@ -228,3 +247,21 @@ def test_lesson_07_mistakes_get_their_own_hint(name, mistakes, capsys):
         hints[mistake] = capsys.readouterr().out
         assert words in hints[mistake], (mistake, hints[mistake])
     assert len(set(hints.values())) == len(hints), "two mistakes share a hint"
+
+
+def test_lesson_08_colour_mistakes_get_their_own_hint(capsys):
+    hints = {}
+    for mistake, (answer, words) in COLOUR_MISTAKES.items():
+        assert exercises.check("08_colours", answer) is False
+        hints[mistake] = capsys.readouterr().out
+        assert words in hints[mistake], (mistake, hints[mistake])
+    assert len(set(hints.values())) == len(hints), "two mistakes share a hint"
+
+
+@pytest.mark.parametrize("name, wrong", [("08_pooling_loss", ("larger", "about the same")),
+                                         ("08_least_change", ("default", "paper"))])
+def test_lesson_08_predictions_hint_without_the_answer(name, wrong, capsys):
+    for answer in wrong:
+        assert exercises.check(name, answer) is False
+        out = capsys.readouterr().out
+        assert "smaller" not in out and "udacity" not in out, out
