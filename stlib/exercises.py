@@ -454,15 +454,15 @@ def _check_pooling_loss(answer: Any) -> tuple[bool, str]:
                   "and the loss with them")
 
 
-PRESET_OPTIONS = ("default", "paper", "udacity")
+PRESET_OPTIONS = ("default", "paper", "udacity", "balanced")
 
 
 def _check_least_change(answer: Any) -> tuple[bool, str]:
     """Lesson 08, predict before running: the preset whose result stays closest to the cat after the same
     (small) number of steps: `udacity`, whose Adam moves a pixel by about its learning rate per step."""
     if answer not in PRESET_OPTIONS:
-        return False, f"{answer!r} is not one of the three presets the question offers: copy one of their names"
-    if answer in ("default", "paper"):
+        return False, f"{answer!r} is not one of the presets the question offers: copy one of their names"
+    if answer in ("default", "paper", "balanced"):
         return False, ("β is in each preset's own units, so compare something else: the optimiser column, and how "
                        "far Adam with that learning rate can move a pixel in this many steps")
     return True, "Adam moves each pixel by about lr per step, so a few dozen steps barely change the cat"

@@ -157,7 +157,7 @@ WRONG = {
                          lambda b, s: b * 512 * s**2 / 2],  # no poolings
     "08_colours": [answer for answer, _ in COLOUR_MISTAKES.values()],
     "08_pooling_loss": ["larger", "about the same", "bigger"],
-    "08_least_change": ["default", "paper", "balanced"],
+    "08_least_change": ["default", "paper", "balanced", "adam"],
     "10_param_count": [lambda w, b: 243 * w + 36 * w * w * (2 * b) + 999,  # anything else
                        lambda w, b: 1 / 0],  # a bug becomes a hint
     "10_invariant": [["brighter"], ["brighter", "darker", "more contrast", "negative"], ["mirrored"],
