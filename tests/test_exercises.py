@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from stlib import exercises, losses
+from stlib import exercises, losses, models
 from stlib.fastnet import TransformerNet
 
 SOLUTIONS = Path(__file__).resolve().parent.parent / "notebooks" / "solutions"
@@ -34,6 +34,11 @@ ANSWERS = {
     "07_half_sum_beta": ("07_style_transfer", "half_sum_beta"),
     "09_lbfgs_evaluations": ("09_optimizers", "lbfgs_evaluations"),
     "09_race_winner": ("09_optimizers", "winner"),
+    "07_total_loss": ("07_style_transfer", "total_loss"),
+    "07_transfer": ("07_style_transfer", "transfer"),
+    "08_colours": ("08_variants", "colours"),
+    "08_pooling_loss": ("08_variants", "pooling_loss"),
+    "08_least_change": ("08_variants", "least_change"),
     "10_param_count": ("10_real_time", "count"),
     "10_invariant": ("10_real_time", "invariant"),
 }
@@ -103,6 +108,95 @@ STYLE_LOSS_MISTAKES = {
 }
 
 
+def total_loss_with(swap=False, tv="weighted", own_grams=False, equal=False):
+    """Lesson 07's total loss with one typical mistake (the keyword that is not its default)."""
+    def total_loss(image, f_image, f_content, style_grams, alpha, beta, gamma):
+        if swap:
+            alpha, beta = beta, alpha
+        grams = {l: losses.gram_matrix(f_image[l]) for l in style_grams} if own_grams else style_grams
+        weights = {l: 1 / len(grams) for l in grams} if equal else models.STYLE_WEIGHTS
+        c = losses.content_loss(f_image["conv4_2"], f_content["conv4_2"])
+        s = losses.style_loss(f_image, grams, weights)
+        t = {"weighted": gamma * losses.total_variation(image), "unweighted": losses.total_variation(image),
+             "missing": 0, "sum": gamma * losses.total_variation(image, reduction="sum")}[tv]
+        return alpha * c + beta * s + t
+    return total_loss
+
+
+TOTAL_LOSS_MISTAKES = {  # mistake → (the answer, words of its own hint)
+    "α and β swapped": (total_loss_with(swap=True), "α and β are swapped"),
+    "TV not weighted": (total_loss_with(tv="unweighted"), "unweighted: multiply it by γ"),
+    "TV missing": (total_loss_with(tv="missing"), "the third term is missing"),
+    "TV summed": (total_loss_with(tv="sum"), "the mean over all values"),
+    "style Grams from the image": (total_loss_with(own_grams=True), "your style term is zero"),
+    "equal layer weights": (total_loss_with(equal=True), "models.STYLE_WEIGHTS"),
+}
+
+
+def transfer_with(zero_grad=True, returns=True, detach=True, grams_from_image=False, clamp=True, max_iter=1,
+                  swap=False, tv_unweighted=False, clone=True, clamp_no_grad=True):
+    """Lesson 07's transfer loop with one typical mistake (the keyword that is not its default)."""
+    total_loss = total_loss_with()
+
+    def transfer(content, style, model, num_steps, alpha=1.0, beta=1e-4, gamma=0.0):
+        if swap:
+            alpha, beta = beta, alpha
+        gamma = 1.0 if tv_unweighted else gamma
+        layers = ["conv4_2", *models.STYLE_WEIGHTS]
+        image = content.clone().requires_grad_(True) if clone else content.requires_grad_(True)
+        with torch.no_grad():
+            f_content = model(content, ["conv4_2"])
+            grams = {l: losses.gram_matrix(f) for l, f in model(style, list(models.STYLE_WEIGHTS)).items()}
+        if not detach:  # a target taken from the image being optimised, graph and all
+            f_content = model(image, ["conv4_2"])
+        optimizer = torch.optim.LBFGS([image], max_iter=max_iter, history_size=50)
+
+        def closure():
+            if zero_grad:
+                optimizer.zero_grad()
+            f = model(image, layers)
+            g = {l: losses.gram_matrix(f[l]) for l in grams} if grams_from_image else grams
+            loss = total_loss(image, f, f_content, g, alpha, beta, gamma)
+            loss.backward()
+            return loss if returns else None
+
+        for _ in range(num_steps):
+            optimizer.step(closure)
+            if clamp and clamp_no_grad:
+                with torch.no_grad():
+                    image.clamp_(0, 1)
+            elif clamp:
+                image.clamp_(0, 1)
+        return image.detach()
+    return transfer
+
+
+TRANSFER_MISTAKES = {  # mistake → (the answer, words of its own hint)
+    "no zero_grad in the closure": (transfer_with(zero_grad=False), "optimizer.zero_grad()"),
+    "closure returns nothing": (transfer_with(returns=False), "the closure must return the loss"),
+    "target not detached": (transfer_with(detach=False), "without gradients"),
+    "style Grams from the image": (transfer_with(grams_from_image=True), "the style term does nothing"),
+    "no clamp": (transfer_with(clamp=False), "clamp the image after every step"),
+    "clamp with gradients on": (transfer_with(clamp_no_grad=False), "inside `with torch.no_grad():`"),
+    "max_iter left at 20": (transfer_with(max_iter=20), "max_iter=1"),
+    "α and β swapped": (transfer_with(swap=True), "α and β are swapped"),
+    "TV not weighted": (transfer_with(tv_unweighted=True), "unweighted: multiply it by γ"),
+    "content optimised in place": (transfer_with(clone=False), "a copy of the content image"),
+}
+
+COLOUR_MISTAKES = {  # mistake → (the answer, words of its own hint)
+    "luminance keeps the style's colours": ({"luminance only": ("style", "transfer"),
+                                             "histogram": ("content", "content")}, "U and V, the two colour channels"),
+    "luminance keeps the content's brightness": ({"luminance only": ("content", "content"),
+                                                  "histogram": ("content", "content")}, "Y, the brightness channel"),
+    "histogram keeps the transfer's brightness": ({"luminance only": ("content", "transfer"),
+                                                   "histogram": ("content", "transfer")}, "brightness included"),
+    "histogram keeps the transfer's colours": ({"luminance only": ("content", "transfer"),
+                                                "histogram": ("transfer", "content")}, "whose mean colour"),
+    "not a dict": ("content", "answer with a dict"),
+    "an unknown picture": ({"luminance only": ("content", "cat"), "histogram": ("content", "content")}, "give two of"),
+}
+
 # typical mistakes: every one must be rejected
 WRONG = {
     "01_gradient": [lambda x: 2 * x],  # forgot the chain rule's Σx
@@ -119,6 +213,8 @@ WRONG = {
     "06_convention_factor": [1 / 64, 16, 4 * 56 * 56 / 256, 1024, 4 * 64 * 64 / 512],
     "06_style_loss": [mistake for mistake, _ in STYLE_LOSS_MISTAKES.values()],
     "06_largest_texture": ["conv1_1", "conv2_1", "conv3_1", "conv1_1…conv5_1", ["conv1_1", "conv5_1"], 5],
+    "07_total_loss": [answer for answer, _ in TOTAL_LOSS_MISTAKES.values()],
+    "07_transfer": [answer for answer, _ in TRANSFER_MISTAKES.values()],
     "07_half_sum_beta": [lambda b, s: b * 512 * (s // 8) ** 2,  # forgot the ½
                          lambda b, s: b / (512 * (s // 8) ** 2 / 2),  # upside down
                          lambda b, s: b * 131072,  # right at 256 px only
@@ -126,6 +222,9 @@ WRONG = {
     "09_lbfgs_evaluations": [lambda s, m: s * (m + 1), lambda s, m: s * (m * 5 // 4), lambda s, m: s,
                              lambda s, m: m, lambda s, m: s * m * 100, lambda s, m: "twenty"],
     "09_race_winner": ["SGD", "adam", "Newton", 3, ["L-BFGS"]],
+    "08_colours": [answer for answer, _ in COLOUR_MISTAKES.values()],
+    "08_pooling_loss": ["larger", "about the same", "bigger"],
+    "08_least_change": ["default", "paper", "balanced", "adam"],
     "10_param_count": [lambda w, b: 243 * w + 36 * w * w * (2 * b) + 999,  # anything else
                        lambda w, b: 1 / 0],  # a bug becomes a hint
     "10_invariant": [["brighter"], ["brighter", "darker", "more contrast", "negative"], ["mirrored"],
@@ -244,7 +343,9 @@ def test_param_count_mistakes_get_their_own_hint(forgot, hint, capsys):
     assert hint in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name, mistakes", [("05_gram", GRAM_MISTAKES), ("06_style_loss", STYLE_LOSS_MISTAKES)])
+@pytest.mark.parametrize("name, mistakes", [("05_gram", GRAM_MISTAKES), ("06_style_loss", STYLE_LOSS_MISTAKES),
+                                            ("07_total_loss", TOTAL_LOSS_MISTAKES),
+                                            ("07_transfer", TRANSFER_MISTAKES), ("08_colours", COLOUR_MISTAKES)])
 def test_each_fill_in_mistake_gets_its_own_hint(name, mistakes, capsys):
     hints = {}
     for mistake, (answer, words) in mistakes.items():
@@ -320,3 +421,11 @@ def test_reconstruct_mistakes_get_their_own_hint(mistake, hint, capsys):
     out = capsys.readouterr().out
     assert hint in out and out.count("\n") == 1
 
+
+@pytest.mark.parametrize("name, wrong", [("08_pooling_loss", ("larger", "about the same")),
+                                         ("08_least_change", ("default", "paper"))])
+def test_lesson_08_predictions_hint_without_the_answer(name, wrong, capsys):
+    for answer in wrong:
+        assert exercises.check(name, answer) is False
+        out = capsys.readouterr().out
+        assert "smaller" not in out and "udacity" not in out, out
