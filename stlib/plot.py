@@ -1,15 +1,13 @@
 """Static pictures: image rows, snapshot grids, loss curves, vectors as arrows, Gram heatmaps (matplotlib).
 
 Every widget in `stlib.widgets` has a static twin here, so a lesson also reads on
-GitHub and in nbval's output. ``export(fig, name)`` saves a PNG when
-``$STLIB_FIGURE_DIR`` is set (how we look at every figure a lesson makes).
+GitHub and in nbval's output. To look at every figure a lesson shows, run it with
+``STLIB_FIGURE_DIR=… python -m stlib precompute NN`` (`stlib.lessons.save_figures`).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
@@ -272,13 +270,3 @@ def pipeline_diagram() -> Figure:
     ax.axis("off")
     return fig
 
-
-def export(fig: Figure, name: str) -> Path | None:
-    """Save ``fig`` as ``$STLIB_FIGURE_DIR/<name>.png`` when that variable is set."""
-    folder = os.environ.get("STLIB_FIGURE_DIR")
-    if not folder:
-        return None
-    path = Path(folder) / f"{name}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    return path

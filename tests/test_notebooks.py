@@ -33,8 +33,8 @@ def test_lesson_is_small_and_checks_some_output(name):
     path = NOTEBOOKS / f"{name}.ipynb"
     assert path.stat().st_size < MAX_KB * 1024, f"{path.name} is {path.stat().st_size // 1024} KB"
     nb = nbformat.read(path, as_version=4)
-    checked = [c for c in nb.cells if c.cell_type == "code" and "NBVAL_CHECK_OUTPUT" in c.source]
-    assert checked, f"{name} has no '# NBVAL_CHECK_OUTPUT' cell: nbval would check none of its output"
+    checked = [c for c in nb.cells if c.cell_type == "code" and "nbval-check-output" in c.metadata.get("tags", [])]
+    assert checked, f"{name} has no cell tagged 'nbval-check-output': nbval would check none of its output"
     assert all(c.execution_count is not None and c.outputs for c in checked), (
         f"{name}: a checked cell has no stored output; execute the notebook, then run tools/nbclean.py"
     )

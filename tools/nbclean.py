@@ -1,6 +1,6 @@
 """Keep committed notebooks small and diffable: strip every output except the checked ones.
 
-Cells whose source contains ``# NBVAL_CHECK_OUTPUT`` keep their (text) outputs and
+Cells tagged ``nbval-check-output`` (nbval reads the tag) keep their (text) outputs and
 execution count, so ``pytest --nbval-lax`` compares them; every other cell loses
 its outputs and count (pictures are regenerated when a lesson runs).
 
@@ -15,7 +15,7 @@ import sys
 
 import nbformat
 
-MARK = "NBVAL_CHECK_OUTPUT"
+TAG = "nbval-check-output"
 TEXT_TYPES = {"text/plain"}
 
 
@@ -25,7 +25,7 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             continue
-        if MARK in cell.source:
+        if TAG in cell.metadata.get("tags", []):
             kept = []
             for out in cell.get("outputs", []):
                 if out.output_type == "stream" and out.name == "stdout":
