@@ -436,33 +436,37 @@ def _one_layer(answer: Any) -> str | None:
     return str(items[0]).strip() if len(items) == 1 else None
 
 
+def _layer_choice(answer: Any, name_it: str, right: str, at_conv1_1: str, otherwise: str) -> tuple[bool, str]:
+    """A predicted style layer: conv5_1 is right; conv1_1 and the rest each get their hint."""
+    layer = _one_layer(answer)
+    if layer not in STYLE_LAYER_NAMES:
+        return False, name_it
+    if layer == "conv5_1":
+        return True, right
+    return False, at_conv1_1 if layer == "conv1_1" else otherwise
+
+
 def _check_tiles_layer(answer: Any) -> tuple[bool, str]:
     """Lesson 05, predict: shuffling 4 × 4 tiles of the cat changes the Gram most at conv5_1 (full and fast mode;
     the change grows with depth)."""
-    layer = _one_layer(answer)
-    if layer not in STYLE_LAYER_NAMES:
-        return False, "name one of the five style layers, as a string such as 'conv2_1'"
-    if layer == "conv5_1":
-        return True, "the deepest layer sees the largest regions, and the most of them straddle a seam between tiles"
-    if layer == "conv1_1":
-        return False, ("conv1_1 sees 3×3 pixels, and almost every 3×3 patch is still there after the shuffle: "
-                       "which layer sees the most of the image at once?")
-    return False, ("a feature changes when the region it sees straddles a seam between tiles: "
-                   "which layer sees the largest regions?")
+    return _layer_choice(
+        answer, "name one of the five style layers, as a string such as 'conv2_1'",
+        "the deepest layer sees the largest regions, and the most of them straddle a seam between tiles",
+        "conv1_1 sees 3×3 pixels, and almost every 3×3 patch is still there after the shuffle: "
+        "which layer sees the most of the image at once?",
+        "a feature changes when the region it sees straddles a seam between tiles: "
+        "which layer sees the largest regions?")
 
 
 def _check_largest_texture(answer: Any) -> tuple[bool, str]:
     """Lesson 06, predict: of the growing layer sets conv1_1; conv1_1…conv2_1; …; conv1_1…conv5_1, the one ending at
     conv5_1 gives the largest texture elements (full mode, 90 steps: looked at)."""
-    layer = _one_layer(answer)
-    if layer not in STYLE_LAYER_NAMES:
-        return False, "name the set by its deepest layer, as a string such as 'conv2_1'"
-    if layer == "conv5_1":
-        return True, "each deeper layer sees a larger patch of the image, and its Gram pins down texture at that scale"
-    if layer == "conv1_1":
-        return False, ("conv1_1 sees 3×3 pixels: its Gram can only ask for the colours and the finest grain. "
-                       "Which layer sees the largest patch?")
-    return False, "a feature describes the patch it sees, its receptive field: which layer's patch is the largest?"
+    return _layer_choice(
+        answer, "name the set by its deepest layer, as a string such as 'conv2_1'",
+        "each deeper layer sees a larger patch of the image, and its Gram pins down texture at that scale",
+        "conv1_1 sees 3×3 pixels: its Gram can only ask for the colours and the finest grain. "
+        "Which layer sees the largest patch?",
+        "a feature describes the patch it sees, its receptive field: which layer's patch is the largest?")
 
 
 def _check_half_sum_beta(fn: Callable) -> tuple[bool, str]:
