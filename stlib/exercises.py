@@ -602,7 +602,7 @@ def _total_inputs(seed: int) -> tuple[torch.Tensor, dict, dict, dict]:
 
 @contextlib.contextmanager
 def _one_thread():
-    """Tensors this small: threads only add waiting (50× slower on a busy 2-core CPU)."""
+    """Tensors this small: threads only add waiting (50× slower on a busy 2-core CPU). Also a decorator."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -611,13 +611,9 @@ def _one_thread():
         torch.set_num_threads(threads)
 
 
+@_one_thread()
 def _check_total_loss(fn: Callable) -> tuple[bool, str]:
     """Lesson 07: α·content + β·style + γ·TV, checked against `stlib.losses` on fresh random features."""
-    with _one_thread():
-        return _check_total_loss_tiny(fn)
-
-
-def _check_total_loss_tiny(fn: Callable) -> tuple[bool, str]:
     for seed, (alpha, beta, gamma) in ((40, (1.0, 3.0, 0.5)), (50, (2.0, 0.25, 4.0))):
         image, f_image, f_content, grams = _total_inputs(seed)
         args = (image, f_image, f_content, grams, alpha, beta, gamma)
@@ -640,12 +636,10 @@ def _check_total_loss_tiny(fn: Callable) -> tuple[bool, str]:
             ((image, f_image, f_content, own, alpha, beta, gamma), {},
              "your style term is zero: compare the image's Grams with the style's targets (style_grams), "
              "not with Grams computed from the image itself"),
-            (args, {"style_weights": None},
+            (args, {"style_weights": {l: 1 / len(grams) for l in grams}},
              "weigh each style layer with models.STYLE_WEIGHTS (1, 0.75, 0.2, …), not equally"),
         ]
         for twin_args, keywords, hint in twins:
-            if keywords.get("style_weights", 1) is None:
-                keywords = {"style_weights": {l: 1 / len(grams) for l in grams}}
             if _close(value.reshape(()), _reference_total(*twin_args, **keywords)):
                 return False, hint
         return False, (f"wrong at α = {alpha:g}, β = {beta:g}, γ = {gamma:g}: content at conv4_2 "
@@ -704,14 +698,10 @@ _TRANSFER_ERRORS = (  # what PyTorch says → the mistake behind it
 )
 
 
+@_one_thread()
 def _check_transfer(fn: Callable) -> tuple[bool, str]:
     """Lesson 07: the L-BFGS loop with its closure, against `optim.optimize` of `stylize`'s loss, on a tiny
     random VGG (`_TinyVGG`) and random 32 px images; each typical mistake is recognised by what it does."""
-    with _one_thread():
-        return _check_transfer_tiny(fn)
-
-
-def _check_transfer_tiny(fn: Callable) -> tuple[bool, str]:
     num_steps = 4
     for seed, (alpha, beta, gamma), lo in ((60, (1.0, 0.5, 0.0), 0.3), (70, (1.0, 2.0, 0.05), 0.0)):
         model = _TinyVGG(seed)
