@@ -37,7 +37,7 @@ _HERE = Path(__file__).resolve().parent
 # (measured on a 256 px noisy cat: 39 KB JPEG 4:2:0, 38 KB WebP, 78 KB JPEG 4:4:4; uniform noise 50, 49, 104 KB)
 FRAME_FORMAT = "jpeg"
 # quality 65: lesson 02's full-mode frames (noisy reconstructions) look the same side by side as at 85, at 0.6 of the
-# bytes (3.3 → 2.0 MB for its 63 frames), which keeps its site page under 5 MB
+# bytes (3.3 → 2.0 MB for its 63 frames), which keeps its site page under 5 MB; the site's snapshot grids use it too
 FRAME_QUALITY = 65
 
 

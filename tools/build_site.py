@@ -176,7 +176,6 @@ def run_lesson(path: Path, fast: bool, timeout: int):
 
 
 BIG_PNG = 150_000  # bytes: larger figure outputs go on the site as JPEG
-SITE_JPEG_QUALITY = 65  # the snapshot grids: 0.55 of quality 85's bytes, the same to the eye (lesson 02, full mode)
 
 
 def compact_figures(nb) -> int:
@@ -188,6 +187,8 @@ def compact_figures(nb) -> int:
     import io
 
     from PIL import Image
+
+    from stlib.widgets import FRAME_QUALITY
 
     count = 0
     for cell in nb.cells:
@@ -203,7 +204,8 @@ def compact_figures(nb) -> int:
                 flat.paste(image, mask=image.getchannel("A"))
                 image = flat
             buf = io.BytesIO()
-            image.convert("RGB").save(buf, format="jpeg", quality=SITE_JPEG_QUALITY)
+            # the viewers' frame quality: the grids show the same snapshots (0.55 of quality 85's bytes on lesson 02)
+            image.convert("RGB").save(buf, format="jpeg", quality=FRAME_QUALITY)
             if buf.tell() < len(png) * 3 // 4:
                 del data["image/png"]
                 data["image/jpeg"] = base64.b64encode(buf.getvalue()).decode("ascii")
