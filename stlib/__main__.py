@@ -1,5 +1,6 @@
 """Command line: ``python -m stlib stylize CONTENT STYLE -o OUT.png``; ``train-net STYLE -o NET.pt`` and
-``stylize CONTENT --net NET.pt -o OUT.png`` for real-time style transfer.
+``stylize CONTENT --net NET.pt -o OUT.png`` for real-time style transfer; ``train-decoders`` once, then
+``stylize CONTENT STYLE --method wct -o OUT.png`` for any style in one pass.
 
 Errors print one line (``error: …``) and exit with status 2; nothing is overwritten
 unless ``--overwrite`` is given.
@@ -78,9 +79,25 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--net", type=Path, default=None, metavar="NET.pt",
                     help="paint in one forward pass with a network from `train-net` (no STYLE: it knows its style; "
                          "only --max-size, --preserve-color, --device, --json and --overwrite apply)")
+    st.add_argument("--method", choices=("gatys", "wct", "adain"), default="gatys",
+                    help="gatys: optimise the image (default); wct or adain: any style in one pass through decoders "
+                         "from `train-decoders` (Li et al. 2017; only --strength, --decoders, --max-size, "
+                         "--style-scale, --preserve-color, --device, --json and --overwrite apply)")
+    st.add_argument("--strength", type=float, default=None,
+                    help="--method wct/adain: 0 keeps the content's features, 1 (default) takes the style's")
+    st.add_argument("--decoders", type=Path, default=None, metavar="DECODERS.pt",
+                    help="--method wct/adain: the decoders' file (default: the one `train-decoders` writes)")
     st.set_defaults(options={a.dest: (a.default, a.option_strings[0]) for a in st._actions if a.option_strings})
     _train_parser(sub)
     sub.add_parser("samples", help="list the sample image names")
+    td = sub.add_parser("train-decoders", help="train the decoders `stylize --method wct` paints with (once)",
+                        description="Universal style transfer (Li et al. 2017): train one decoder per VGG19 level to "
+                                    "turn features back into the photo (no style image); then any style in one pass.")
+    td.add_argument("-o", "--output", type=Path, default=None,
+                    help="where to write them (.pt; default: where `stylize --method wct` looks)")
+    td.add_argument("--steps", type=int, default=None, help="training steps (default: DecoderSettings')")
+    td.add_argument("--device", default=None, help="cpu, cuda or mps (default: the fastest available)")
+    td.add_argument("--overwrite", action="store_true", help="replace the file if it exists")
     pre = sub.add_parser("precompute", help="fill the snapshot cache for every lesson (full mode) before a class")
     pre.add_argument("--fast", action="store_true", help="fast mode's sizes instead (what CI uses)")
     pre.add_argument("lessons", nargs="*", metavar="LESSON",
@@ -160,6 +177,65 @@ def train_command(args: argparse.Namespace) -> int:
     print(f"{state}: {trained.result.steps} steps in {time.perf_counter() - start:.0f} s on "
           f"{next(trained.net.parameters()).device.type} → {saved}; "
           f"use it: python -m stlib stylize PHOTO --net {saved} -o out.png")
+    return 0
+
+
+def train_decoders_command(args: argparse.Namespace) -> int:
+    from .wct import default_path, train_decoders
+
+    out: Path = args.output or default_path()
+    if out.suffix.lower() != ".pt":
+        raise StlibError(f"output {out}: decoders are saved as a .pt file, e.g. -o decoders.pt")
+    _check_output(out, args.overwrite)
+    trained = train_decoders(device=args.device, cache=True, progress="train-decoders",
+                             **({} if args.steps is None else {"steps": args.steps}))
+    saved = _keep(lambda path, overwrite: trained.save(path, overwrite=overwrite), out, args.overwrite)
+    state = "interrupted, saved the decoders so far" if trained.result.interrupted else "done"
+    how = "replayed from the cache" if trained.result.cached else f"in {trained.result.seconds:.0f} s"
+    print(f"{state}: {trained.result.steps} steps {how} → {saved}; use them: python -m stlib stylize PHOTO STYLE "
+          f"--method wct{'' if args.output is None else f' --decoders {saved}'} -o out.png")
+    return 0
+
+
+WCT_OPTIONS = ("max_size", "style_scale", "preserve_color", "device", "json", "overwrite", "output", "help", "method",
+               "strength", "decoders")
+
+
+def _stylize_one_pass(args: argparse.Namespace) -> int:
+    from .images import load_image, save_image
+    from .wct import load_decoders, stylize_wct
+
+    given = [flag for dest, (default, flag) in args.options.items()
+             if dest not in WCT_OPTIONS and getattr(args, dest) != default and not (dest == "styles" and
+                                                                                   len(args.styles) == 1)]
+    if given:
+        raise StlibError(f"--method {args.method} paints in one pass, with one style: {' '.join(given)} cannot "
+                         f"apply; drop {'it' if len(given) == 1 else 'them'}")
+    style = args.style if args.style is not None else (args.styles or [None])[0]
+    if style is None or (args.style is not None and args.styles):
+        raise StlibError("give one style image: after the content image, or with --style")
+    strength = 1.0 if args.strength is None else args.strength
+    if not 0 <= strength <= 1:
+        raise StlibError(f"--strength {strength}: give a number from 0 (the content) to 1 (the style)")
+    if not (math.isfinite(args.style_scale) and args.style_scale > 0):
+        raise StlibError(f"--style-scale {args.style_scale}: give a finite number > 0, e.g. 0.5")
+    decoders = load_decoders(args.decoders, device=args.device)
+    photo = load_image(args.content, max_size=args.max_size)
+    start = time.perf_counter()
+    image = stylize_wct(photo, style, decoders, strength=strength, method=args.method,
+                        style_size=max(16, round(args.style_scale * max(photo.shape[-2:]))))
+    seconds = time.perf_counter() - start
+    if args.preserve_color is not None:
+        from .variants import preserve_color
+
+        image = preserve_color(image, photo, method=args.preserve_color)
+    saved = _keep(lambda path, overwrite: save_image(image, path, overwrite=overwrite), args.output, args.overwrite)
+    height, width = image.shape[-2:]
+    if args.json:
+        print(json.dumps({"output": str(saved), "width": width, "height": height, "seconds": round(seconds, 3),
+                          "method": args.method, "strength": strength, "style": style, "content": args.content}))
+        return 0
+    print(f"done: {width}×{height} px in {seconds:.2f} s ({args.method}, strength {strength:g}) → {saved}")
     return 0
 
 
@@ -268,6 +344,11 @@ def stylize_command(args: argparse.Namespace) -> int:
         raise StlibError(f"--max-size {args.max_size} is too small: conv5_1 needs at least 16 px per side")
     if args.net is not None:
         return _stylize_with_net(args)
+    if args.method != "gatys":
+        return _stylize_one_pass(args)
+    for flag, value in (("--strength", args.strength), ("--decoders", args.decoders)):
+        if value is not None:
+            raise StlibError(f"{flag} applies to --method wct or adain only; add --method wct or drop it")
     if args.styles is not None and args.style is not None:
         raise StlibError("give the style image either as the second argument or with --style, not both")
     styles = args.styles if args.styles is not None else [args.style] if args.style is not None else None
@@ -355,8 +436,8 @@ def precompute_command(args: argparse.Namespace) -> int:
     return precompute(fast=args.fast, lessons=args.lessons)
 
 
-COMMANDS = {"stylize": stylize_command, "train-net": train_command, "samples": samples_command,
-            "precompute": precompute_command}
+COMMANDS = {"stylize": stylize_command, "train-net": train_command, "train-decoders": train_decoders_command,
+            "samples": samples_command, "precompute": precompute_command}
 
 
 def main(argv: list[str] | None = None) -> int:

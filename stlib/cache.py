@@ -31,7 +31,7 @@ from .images import atomic_write
 from .optim import Result
 
 SOURCE_DIR = Path(__file__).resolve().parent
-RUNS = ("runner.py", "transfer.py", "fastnet.py", "cache.py")  # what computes and stores every run
+RUNS = ("runner.py", "transfer.py", "fastnet.py", "wct.py", "cache.py")  # what computes and stores every run
 
 
 def source_files(folder: Path = SOURCE_DIR, roots: tuple[str, ...] = RUNS) -> tuple[str, ...]:

@@ -552,3 +552,73 @@ def test_train_net_memory_counts_the_photos(tmp_path, capsys, monkeypatch):
     code, _, err = run_main(["train-net", "ihc", "-o", str(tmp_path / "n.pt"), "--photo-side", "3000",
                              "--crop", "16", "--batch", "1"], capsys)
     assert code == 2 and "photo_side 3000" in assert_one_line_error(err)
+
+
+@pytest.fixture
+def decoders_file(tmp_path) -> Path:
+    """Untrained decoders at two levels (the file format and the wiring are what these tests need)."""
+    from stlib.optim import Result
+    from stlib.wct import Decoders, DecoderSettings, TrainedDecoders
+
+    path = tmp_path / "decoders.pt"
+    settings = DecoderSettings(levels=("relu2_1", "relu1_1"), shrink=8)
+    TrainedDecoders(Decoders(settings.levels, settings.shrink), settings, Result(image=torch.zeros(1, 3, 4, 4))).save(
+        path)
+    return path
+
+
+def test_wct_writes_the_image_and_json(decoders_file, tmp_path, capsys):
+    import json
+
+    from stlib.images import load_image
+    from stlib.wct import load_decoders, stylize_wct
+
+    out = tmp_path / "o.png"
+    code, stdout, err = run_main(["stylize", "chelsea", "starry_night", "--method", "wct", "--strength", "0.5",
+                                  "--decoders", str(decoders_file), "-o", str(out), "--size", "40", "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert (summary["width"], summary["method"], summary["strength"]) == (40, "wct", 0.5)
+    expected = stylize_wct(load_image("chelsea", max_size=40), "starry_night", load_decoders(decoders_file),
+                           strength=0.5)
+    assert torch.allclose(load_image(out), expected, atol=1 / 255 + 1e-6)
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--method", "wct", "--steps", "5"], "--steps cannot apply"),
+    (["--method", "adain", "--preset", "paper"], "--preset cannot apply"),
+    (["--method", "wct", "--strength", "2"], "--strength 2.0"),
+    (["--strength", "0.5"], "--strength applies to --method wct or adain only"),
+    (["--decoders", "d.pt"], "--decoders applies"),
+])
+def test_wct_refuses_what_does_not_apply(decoders_file, tmp_path, capsys, extra, fragment):
+    extra = [str(decoders_file) if e == "d.pt" else e for e in extra]
+    args = ["stylize", "chelsea", "gravel", "-o", str(tmp_path / "o.png"), "--size", "32", *extra]
+    if "--decoders" not in extra:
+        args += ["--decoders", str(decoders_file)]
+    code, _, err = run_main(args, capsys)
+    assert code == 2 and fragment in assert_one_line_error(err)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_wct_without_decoders_says_how_to_make_them(tmp_path, capsys):
+    code, _, err = run_main(["stylize", "chelsea", "gravel", "--method", "wct", "-o", str(tmp_path / "o.png"),
+                             "--decoders", str(tmp_path / "none.pt")], capsys)
+    assert code == 2 and "python -m stlib train-decoders" in assert_one_line_error(err)
+
+
+def test_train_decoders_writes_a_file_stylize_reads(tmp_path, capsys, monkeypatch):
+    import stlib.wct
+
+    real = stlib.wct.train_decoders  # a tiny training: what the command does with it is under test
+    monkeypatch.setattr(stlib.wct, "train_decoders", lambda **kw: real(
+        **{**kw, "steps": 2, "crop": 16, "photo_side": 24, "batch": 1, "levels": ("relu1_1",)},
+        photos=("coffee",), held_out=("chelsea",), preview_height=16))
+    out = tmp_path / "d.pt"
+    code, stdout, err = run_main(["train-decoders", "-o", str(out)], capsys)
+    assert code == 0 and "2 steps" in stdout and out.is_file(), err
+    code, _, err = run_main(["train-decoders", "-o", str(out)], capsys)
+    assert code == 2 and "already exists" in assert_one_line_error(err)
+    code, _, err = run_main(["stylize", "chelsea", "gravel", "--method", "adain", "--decoders", str(out), "-o",
+                             str(tmp_path / "o.png"), "--size", "24"], capsys)
+    assert code == 0 and (tmp_path / "o.png").is_file(), err

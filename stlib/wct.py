@@ -1,0 +1,313 @@
+"""Universal style transfer (Li et al. 2017): any style in one pass, no per-style training.
+
+Lesson 05's Gram matrix, divided by the positions, minus the mean's outer product, is the features'
+covariance. `wct` whitens the content's features (covariance → identity) and colours them with the style's
+(identity → the style's covariance), both by an eigendecomposition: the style's covariance is matched
+exactly, in closed form. `adain` (Huang & Belongie 2017) is the diagonal case: means and variances only.
+A `Decoder` per VGG19 level, trained once on photos to turn features back into the image (`train_decoders`,
+through `stlib.runner`), paints the result; `stylize_wct` runs the levels coarse to fine.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .cache import cache_dir
+from .errors import StlibError
+from .fastnet import HELD_OUT, TRAIN_PHOTOS, ConvLayer, photo_batch, same_height
+from .images import ImageSource, atomic_write, load_image, scaled_shape
+from .losses import gram_matrix
+from .models import VGG19, VGG_LAYOUT, vgg19
+from .optim import Result, run_steps
+from .runner import Objective, run, run_config
+
+LEVELS = ("relu4_1", "relu3_1", "relu2_1", "relu1_1")  # coarse to fine, as Li et al. (without relu5_1)
+METHODS = ("wct", "adain")
+
+
+def covariance(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean ``(C, 1)`` and covariance ``(C, C)`` of features ``(1, C, H, W)`` over the H·W positions, in float64:
+    the Gram matrix ÷ H·W (`stlib.losses.gram_matrix`) minus the mean's outer product."""
+    if features.dim() != 4 or features.shape[0] != 1:
+        raise StlibError(f"features of shape {tuple(features.shape)}: expected one image's (1, C, H, W)")
+    flat = features[0].flatten(1).double()
+    mean = flat.mean(1, keepdim=True)
+    return mean, gram_matrix(flat, normalize="hw") - mean @ mean.T
+
+
+def _power(cov: torch.Tensor, power: float, eps: float) -> torch.Tensor:
+    """``cov ** power`` by its eigendecomposition; directions with an eigenvalue under ``eps`` × the largest
+    (channels that never fire) are dropped rather than blown up."""
+    values, vectors = torch.linalg.eigh(cov)
+    keep = values > eps * values.max().clamp_min(1e-30)
+    return vectors @ torch.diag(torch.where(keep, values, 1.0).pow(power) * keep) @ vectors.T
+
+
+def _check_pair(content: torch.Tensor, style: torch.Tensor, strength: float) -> None:
+    if content.dim() != 4 or style.dim() != 4 or content.shape[:2] != style.shape[:2] or content.shape[0] != 1:
+        raise StlibError(f"content features {tuple(content.shape)} and style features {tuple(style.shape)}: "
+                         "expected (1, C, H, W) and (1, C, h, w) from the same layer")
+    if not (isinstance(strength, (int, float)) and 0 <= strength <= 1):
+        raise StlibError(f"strength must be a number from 0 (the content) to 1 (the style), got {strength!r}")
+
+
+def wct(content: torch.Tensor, style: torch.Tensor, strength: float = 1.0, eps: float = 1e-5) -> torch.Tensor:
+    """The whitening–colouring transform of content features ``(1, C, H, W)`` with style features
+    ``(1, C, h, w)``: afterwards their mean and covariance are the style's. ``strength`` α blends
+    ``α·wct + (1 − α)·content``."""
+    _check_pair(content, style, strength)
+    (mc, cc), (ms, cs) = covariance(content), covariance(style)
+    flat = content[0].flatten(1).double()
+    white = _power(cc, -0.5, eps) @ (flat - mc)  # covariance: the identity
+    coloured = _power(cs, 0.5, eps) @ white + ms  # covariance: the style's
+    return (strength * coloured + (1 - strength) * flat).reshape(content.shape).to(content.dtype)
+
+
+def adain(content: torch.Tensor, style: torch.Tensor, strength: float = 1.0, eps: float = 1e-5) -> torch.Tensor:
+    """Adaptive instance normalisation: each channel of ``content`` gets the style's mean and standard deviation
+    (`wct` with both covariances cut to their diagonals)."""
+    _check_pair(content, style, strength)
+    dims = (2, 3)
+    mc, sc = content.mean(dims, keepdim=True), content.var(dims, keepdim=True, correction=0).add(eps).sqrt()
+    ms, ss = style.mean(dims, keepdim=True), style.var(dims, keepdim=True, correction=0).add(eps).sqrt()
+    return strength * ((content - mc) / sc * ss + ms) + (1 - strength) * content
+
+
+# -- decoders --------------------------------------------------------------------------------------------
+def _encoder_convs(level: str) -> list[tuple[int, int, bool]]:
+    """``(in, out, pooled before)`` for each of VGG19's convolutions up to ``level`` (``"reluB_1"``)."""
+    if level not in LEVELS:
+        raise StlibError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
+    convs, cin = [], 3
+    for block, count, channels in VGG_LAYOUT[: int(level[4])]:
+        for i in range(count if block < int(level[4]) else 1):
+            convs.append((cin, channels, i == 0 and block > 1))
+            cin = channels
+    return convs
+
+
+class Decoder(nn.Sequential):
+    """VGG19 up to ``level`` mirrored: features ``(B, C, H/2ᵏ, W/2ᵏ)`` → image ``(B, 3, H, W)`` (unclamped).
+    Each convolution of the encoder becomes one back (3×3, reflection padding, ReLU; a pooling becomes
+    nearest ×2 upsampling), its inner channels ÷ ``shrink`` (Li et al.'s: ``shrink=1``)."""
+
+    def __init__(self, level: str, shrink: int = 2):
+        layers, convs, up = [], _encoder_convs(level)[::-1], False
+        for n, (cin, cout, pooled) in enumerate(convs):  # the conv after a pooling's mirror upsamples first
+            last = n == len(convs) - 1
+            layers.append(ConvLayer(cout if n == 0 else max(1, cout // shrink), cin if last else max(1, cin // shrink),
+                                    3, norm=None, relu=not last, upsample=up))
+            up = pooled
+        super().__init__(*layers)
+        self.level, self.shrink = level, shrink
+        self.register_buffer("scale", torch.ones(()))  # the features' RMS on the training photos (`train_decoders`)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return super().forward(features / self.scale)  # about unit size in: the first steps do not kill the ReLUs
+
+
+class Decoders(nn.ModuleDict):
+    """One `Decoder` per level, by level name."""
+
+    def __init__(self, levels: Sequence[str] = LEVELS, shrink: int = 2):
+        super().__init__({level: Decoder(level, shrink) for level in levels})
+        self.config = {"levels": list(levels), "shrink": shrink}
+
+
+@dataclass(frozen=True)
+class DecoderSettings:
+    """How the decoders are trained; stored with their weights. Loss: ``‖decoded − photo‖²`` (pixels in [0, 1])
+    plus ``feature_weight`` × the error of the decoded image's features at the decoder's level, ÷ their mean square
+    on the training photos."""
+
+    steps: int = 600
+    crop: int = 128
+    photo_side: int = 256
+    batch: int = 4
+    lr: float = 1e-3
+    feature_weight: float = 0.1
+    shrink: int = 2
+    levels: tuple[str, ...] = LEVELS
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "crop", "photo_side", "batch", "shrink"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise StlibError(f"{name} must be a whole number ≥ 1, got {value!r}")
+        if self.crop % 8 or self.crop > self.photo_side:
+            raise StlibError(f"crop {self.crop}: give a multiple of 8 no larger than photo_side {self.photo_side}")
+        for name in ("lr", "feature_weight"):
+            if not (isinstance(getattr(self, name), (int, float)) and math.isfinite(getattr(self, name))
+                    and getattr(self, name) >= 0):
+                raise StlibError(f"{name} must be a number ≥ 0, got {getattr(self, name)!r}")
+        for level in self.levels:
+            _encoder_convs(level)
+
+
+def decoder_loss(vgg: VGG19, decoders: Decoders, photos: torch.Tensor, feature_weight: float) -> dict:
+    """Per level: the pixel error of the decoded photos plus ``feature_weight`` × their features' error relative
+    to the level's mean square (the decoder's ``scale``²); ``total`` sums the levels (each decoder's weights see
+    only their own term)."""
+    with torch.no_grad():
+        feats = vgg(photos, list(decoders))
+    terms = {}
+    for level, decoder in decoders.items():
+        out = decoder(feats[level])
+        again = vgg(out, [level])[level]
+        terms[level] = ((out - photos) ** 2).mean() + feature_weight * ((again - feats[level]) ** 2).mean() / (
+            decoder.scale**2)
+    terms["total"] = sum(terms.values())
+    return terms
+
+
+@dataclass
+class TrainedDecoders:
+    """Decoders with what made them (``result``: the loss history, the held-out photos decoded)."""
+
+    decoders: Decoders
+    settings: DecoderSettings
+    result: Result
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+        return save_decoders(self, path, overwrite=overwrite)
+
+
+def train_decoders(settings: DecoderSettings | None = None, *, photos: Sequence[ImageSource] = TRAIN_PHOTOS,
+                   held_out: Sequence[ImageSource] = HELD_OUT, preview_height: int = 128,
+                   snapshot_at: Sequence[int] = (), model: VGG19 | str | None = None,
+                   device: torch.device | str | None = None, cache: bool = False, progress: bool | str = True,
+                   **overrides) -> TrainedDecoders:
+    """Train one decoder per level to invert VGG19 (`decoder_loss`, Adam) on random crops of ``photos``: no
+    style image at all. Through `stlib.runner.run` (memory check, cache); the live view and snapshots show the
+    ``held_out`` photos decoded at each level, one row per level. Ctrl-C keeps the decoders as they are."""
+    settings = replace(settings or DecoderSettings(), **overrides)
+    photo_ts = [load_image(p) for p in photos]
+    shown = torch.cat(same_height([load_image(p) for p in held_out], preview_height), dim=-1)
+    side = settings.photo_side
+    covered = [scaled_shape(h, w, side / min(h, w), side) for h, w in (t.shape[-2:] for t in photo_ts)]
+
+    def compute(vgg: VGG19, config, progress: bool | str) -> Result:
+        dev = config.device
+        photos_in = [load_image(t, shape) for t, shape in zip(photo_ts, covered, strict=True)]
+        torch.manual_seed(settings.seed)
+        decoders = Decoders(settings.levels, settings.shrink).to(dev)
+        with torch.no_grad():  # each level's RMS over the training photos
+            feats = [vgg(photo.to(dev), list(decoders)) for photo in photos_in]
+            for level, decoder in decoders.items():
+                decoder.scale.fill_(sum(float(f[level].pow(2).mean()) for f in feats) / len(feats)).sqrt_()
+        opt = torch.optim.Adam(decoders.parameters(), lr=settings.lr)
+        generator = torch.Generator().manual_seed(settings.seed)
+        held = pad_to(shown, 8).to(dev)
+
+        def picture() -> torch.Tensor:  # the held-out photos decoded from each level, one row per level
+            with torch.no_grad():
+                feats = vgg(held, list(decoders))
+                rows = [decoders[level](feats[level]).clamp(0, 1) for level in decoders]
+            return torch.cat(rows, dim=-2)[..., : shown.shape[-1]]
+
+        def step() -> dict[str, float]:
+            batch = photo_batch(photos_in, settings.batch, settings.crop, generator).to(dev)
+            terms = decoder_loss(vgg, decoders, batch, settings.feature_weight)
+            if math.isfinite(float(terms["total"].detach())):
+                opt.zero_grad(set_to_none=True)
+                terms["total"].backward()
+                opt.step()
+            return {k: float(v.detach()) for k, v in terms.items()}
+
+        result = run_steps(step, picture, num_steps=settings.steps, snapshot_at=config.snapshot_at,
+                           progress=progress, advice=f"(lr={settings.lr}): lower the learning rate")
+        result.weights = {k: v.detach().cpu().clone() for k, v in decoders.state_dict().items()}
+        return result
+
+    objective = Objective("decoders", dict(photos=photo_ts, held_out=shown, settings=asdict(settings)),
+                          (settings.batch, 3, settings.crop, settings.crop), tuple(settings.levels), compute=compute,
+                          memory={"pixels_kept": sum(h * w for h, w in covered) + shown[0, 0].numel(),
+                                  "blame": f"{len(photos)} photos at photo_side {side}", "what": "crop"})
+    config = run_config(num_steps=settings.steps, optimizer="adam", lr=settings.lr, snapshot_at=snapshot_at,
+                        seed=settings.seed, device=device)
+    result = run(objective, config, model, cache=cache, progress=progress)
+    decoders = Decoders(settings.levels, settings.shrink)
+    decoders.load_state_dict(result.weights)
+    return TrainedDecoders(decoders.to(config.device).eval(), settings, result)
+
+
+# -- stylising -------------------------------------------------------------------------------------------
+def pad_to(image: torch.Tensor, multiple: int) -> torch.Tensor:
+    """``image`` reflection-padded on the bottom and right to a multiple of ``multiple`` px."""
+    ph, pw = -image.shape[-2] % multiple, -image.shape[-1] % multiple
+    return nn.functional.pad(image, (0, pw, 0, ph), mode="reflect") if ph or pw else image
+
+
+def stylize_wct(content: ImageSource, style: ImageSource, decoders: Decoders | TrainedDecoders, *,
+                strength: float = 1.0, method: str = "wct", levels: Sequence[str] | None = None,
+                max_size: int | None = None, style_size: int | None = None, net: VGG19 | None = None) -> torch.Tensor:
+    """``content`` painted in ``style``'s features, ``(1, 3, H, W)`` in [0, 1]: at each of ``levels`` (default:
+    the decoders', coarse to fine) encode the current image, transform its features (``method``: `wct` or
+    `adain`, at ``strength``) and decode. The style is used whole, its longest side ``style_size`` (default: the
+    content's). No autograd."""
+    decoders = decoders.decoders if isinstance(decoders, TrainedDecoders) else decoders
+    if method not in METHODS:
+        raise StlibError(f"unknown method {method!r}: use 'wct' or 'adain'")
+    levels = [lv for lv in LEVELS if lv in (levels or list(decoders))]
+    missing = [lv for lv in (levels or ["no level"]) if lv not in decoders]
+    if missing:
+        raise StlibError(f"no decoder for {', '.join(missing)}: the decoders have {', '.join(decoders)}")
+    photo = load_image(content, max_size=max_size)
+    if min(photo.shape[-2:]) < 16:
+        raise StlibError(f"the photo is {photo.shape[-1]}×{photo.shape[-2]} px; use at least 16 px per side")
+    device = next(decoders.parameters()).device
+    net = vgg19(device=device) if net is None else net
+    style_t = load_image(style, max_size=style_size or max(photo.shape[-2:])).to(device)
+    transform = wct if method == "wct" else adain
+    with torch.inference_mode():
+        targets = net(style_t, levels)
+        image = pad_to(photo.to(device), 8)
+        for level in levels:
+            feats = transform(net(image, [level])[level], targets[level], strength)
+            image = decoders[level](feats).clamp(0, 1)
+    return image[..., : photo.shape[-2], : photo.shape[-1]].cpu()
+
+
+# -- files -----------------------------------------------------------------------------------------------
+FILE_FORMAT = "stlib-decoders-1"
+
+
+def default_path() -> Path:
+    """Where `python -m stlib train-decoders` writes the decoders and ``stylize --method wct`` reads them."""
+    return cache_dir() / "decoders.pt"
+
+
+def save_decoders(trained: TrainedDecoders, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+    """Write the decoders and their settings (a `torch.save` file `load_decoders` reads with ``weights_only``)."""
+    payload = {"format": FILE_FORMAT, "settings": {**asdict(trained.settings), "levels": list(trained.settings.levels)},
+               "seconds": trained.result.seconds,
+               "state_dict": {k: v.detach().cpu() for k, v in trained.decoders.state_dict().items()}}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(Path(path), lambda tmp: torch.save(payload, tmp), overwrite=overwrite)
+
+
+def load_decoders(path: str | os.PathLike | None = None, device: torch.device | str | None = None) -> TrainedDecoders:
+    """Decoders written by `save_decoders` (default: `default_path`), read with ``weights_only=True``;
+    a missing or foreign file gets a one-line `StlibError` saying how to make one."""
+    path = Path(path) if path is not None else default_path()
+    make = f"make them once with `python -m stlib train-decoders -o {path}` (about 15 min on a 2-core CPU)"
+    if not path.is_file():
+        raise StlibError(f"no decoder file {path}: {make}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        settings = DecoderSettings(**{**data["settings"], "levels": tuple(data["settings"]["levels"])})
+        decoders = Decoders(settings.levels, settings.shrink)
+        decoders.load_state_dict(data["state_dict"])
+        assert data["format"] == FILE_FORMAT
+    except Exception as err:  # noqa: BLE001 - any unreadable or foreign file gets the same one line
+        raise StlibError(f"{path} is not a stlib decoder file ({type(err).__name__}); {make}") from None
+    result = Result(image=torch.zeros(1, 3, 4, 4), steps=settings.steps, seconds=float(data.get("seconds", 0.0)))
+    return TrainedDecoders(decoders.to(device or "cpu").eval(), settings, result)
