@@ -18,7 +18,7 @@ NOTEBOOKS = ROOT / "notebooks"
 LESSONS = [
     "00_introduction", "01_inputs_as_variables", "02_content_loss", "03_random_net",
     "04_two_targets", "05_gram_matrices", "06_style_loss", "07_style_transfer", "08_variants", "09_optimizers",
-    "10_real_time",
+    "10_real_time", "11_universal",
 ]
 MAX_KB = 200  # committed notebooks carry text only; pictures are made when a lesson runs
 
