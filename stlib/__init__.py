@@ -9,7 +9,7 @@ A reading map, each module needing only those before it:
 2. Around the core: `presets` (what α, β and the layers mean in each convention), `perceptual` (the loss
    terms `transfer` and `fastnet` share), `runner` (the one runner: memory check, model, cache), `variants`
    (colour preservation), `fastnet` (a network trained once per style), `quality` (two distances).
-3. The notebook side: `live` (pictures while a run computes), `plot`, `widgets`, `exercises`, `config`
+3. The notebook side: `live` (pictures while a run computes), `plot`, `widgets`, `config`
    (fast mode's sizes).
 4. Operations: `memory` (will it fit?), `cache` (replay finished runs), `lessons` (run every lesson),
    `errors`, and ``python -m stlib`` (`__main__`, the command line).
