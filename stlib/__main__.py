@@ -294,7 +294,7 @@ def _style_layers(specs: list[str] | None, preset_weights: dict[str, float]) -> 
     return weights
 
 
-def _snapshot_epochs(save_every: int | None, snapshots: Path | None, steps: int) -> list[int]:
+def _snapshot_epochs(save_every: int | None, snapshots: Path | None, steps: int, overwrite: bool) -> list[int]:
     if save_every is None and snapshots is None:
         return []
     if save_every is None or snapshots is None:
@@ -307,10 +307,17 @@ def _snapshot_epochs(save_every: int | None, snapshots: Path | None, steps: int)
     from .images import writable_folder
 
     writable_folder(snapshots)
-    return sorted(set(range(0, max(steps, 0) + 1, save_every)) | {max(steps, 0)})
+    epochs = sorted(set(range(0, max(steps, 0) + 1, save_every)) | {max(steps, 0)})
+    taken = [name for e in epochs if (snapshots / (name := SNAPSHOT_NAME.format(e))).exists()]
+    if taken and not overwrite:
+        raise StlibError(f"--snapshots {snapshots} already holds {taken[0]}"
+                         f"{f' and {len(taken) - 1} more' if len(taken) > 1 else ''}; "
+                         "choose an empty folder or pass --overwrite")
+    return epochs
 
 
 MAX_SNAPSHOTS = 1000
+SNAPSHOT_NAME = "step_{:05d}.png"
 
 
 def _multires_steps(scales: list[float] | None, steps: int) -> tuple[list[float], list[int]]:
@@ -367,7 +374,7 @@ def stylize_command(args: argparse.Namespace) -> int:
     multires = args.multires or args.scales is not None
     if multires:
         scales, scale_steps = _multires_steps(args.scales, args.steps)
-    epochs = _snapshot_epochs(args.save_every, args.snapshots, args.steps)
+    epochs = _snapshot_epochs(args.save_every, args.snapshots, args.steps, args.overwrite)
     preset = get_preset(args.preset)
     content_layers = args.content_layers or list(preset.content_layers)
     for name in content_layers:
@@ -406,7 +413,7 @@ def stylize_command(args: argparse.Namespace) -> int:
         result = stylize(content, list(styles), num_steps=args.steps, **options)
     seconds = time.perf_counter() - start
     saved = _keep(lambda path, overwrite: save_image(result.image, path, overwrite=overwrite), out, args.overwrite)
-    written = [str(save_image(image, args.snapshots / f"step_{epoch:05d}.png", overwrite=True))
+    written = [str(save_image(image, args.snapshots / SNAPSHOT_NAME.format(epoch), overwrite=args.overwrite))
                for epoch, image in sorted(result.snapshots.items())]
     if args.json:
         last = result.history[-1] if result.history else {}

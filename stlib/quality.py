@@ -8,6 +8,11 @@ of different tools, optimisers or sizes compare on one scale:
   same sum for the content image: **1.0 = no more styled than the photo, 0 = the style's statistics.**
 * `content_distance`: ``‖F(image) − F(content)‖²`` at conv4_2, divided by the same for a seeded
   uniform-noise image: **0 = the content's features, 1 = as far as noise.**
+* `sliced_wasserstein`: a second, independent style judge (Heitz et al. 2021), because a Gram matrix
+  is only the features' second moment, and a preset that optimises the Gram distance can score well on
+  it while looking unlike the painting: the squared 1-D Wasserstein distance between the image's and the
+  style's features along seeded random directions, over the same layers, each layer divided by the
+  style's own spread. With ``content=``, relative to the photo's, like `style_distance`.
 
 Images are ``(1, 3, H, W)`` tensors in [0, 1] or anything `stlib.images.load_image` takes (a path,
 a sample name such as ``"chelsea"``). The image fixes the size: the content and the style are centre-cropped
@@ -78,3 +83,40 @@ def content_distance(image: ImageSource, content: ImageSource, *, net: VGG19 | N
         feats = model(torch.cat([x, fit_to(content, x).to(x.device), noise.to(x.device)]), [CONTENT_LAYER])
     out, target, reference = feats[CONTENT_LAYER].double()
     return float(((out - target) ** 2).sum() / ((reference - target) ** 2).sum())
+
+
+def _projected(feats: torch.Tensor, directions: torch.Tensor, count: int) -> torch.Tensor:
+    """``(C, N)`` features projected on ``(K, C)`` directions, each row sorted and resampled to ``count``
+    quantiles (so point clouds of different sizes compare)."""
+    values = (directions @ feats.flatten(1).double()).sort(dim=1).values
+    return torch.nn.functional.interpolate(values[None], size=count, mode="linear", align_corners=True)[0]
+
+
+def _swd(net: VGG19, image: torch.Tensor, style: dict[str, torch.Tensor], directions: dict[str, torch.Tensor]) -> float:
+    with torch.no_grad():
+        feats = net(image.to(next(iter(style.values())).device), STYLE_LAYERS)
+    total = 0.0
+    for layer, target in style.items():
+        ours = _projected(feats[layer][0], directions[layer], target.shape[1])
+        total += float(((ours - target) ** 2).mean() / target.var(dim=1, unbiased=False).mean())
+    return total
+
+
+def sliced_wasserstein(image: ImageSource, style: ImageSource, *, content: ImageSource | None = None,
+                       net: VGG19 | None = None, directions: int = 64, seed: int = 0) -> float:
+    """Sliced Wasserstein distance of ``image``'s VGG features to ``style``'s over conv1_1 … conv4_1
+    (Heitz et al. 2021): per layer, the mean squared difference of the sorted projections on ``directions``
+    seeded unit vectors, divided by the style's variance along them; **raw** without ``content``, **relative**
+    to the content image's with it (1.0 = as far as the photo, 0 = the style's feature distribution)."""
+    x = load_image(image)
+    model = _net(net, x)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        feats = model(fit_to(style, x).to(x.device), STYLE_LAYERS)
+    units = {}
+    for layer, f in feats.items():
+        d = torch.randn(directions, f.shape[1], generator=generator, dtype=torch.float64)
+        units[layer] = (d / d.norm(dim=1, keepdim=True)).to(x.device)
+    target = {layer: _projected(f[0], units[layer], f[0, 0].numel()) for layer, f in feats.items()}
+    raw = _swd(model, x, target, units)
+    return raw if content is None else raw / _swd(model, fit_to(content, x), target, units)

@@ -267,6 +267,23 @@ def test_peer_options_reach_stylize(photo, tmp_path, capsys, fake_stylize):
     assert len(summary["snapshots"]) == 4
 
 
+def test_snapshots_already_in_the_folder_are_kept_unless_overwrite(photo, tmp_path, capsys, fake_stylize):
+    snaps = tmp_path / "snaps"
+    snaps.mkdir()
+    (snaps / "step_00004.png").write_bytes(b"mine")
+    (snaps / "notes.txt").write_text("kept")
+    argv = ["stylize", str(photo), "gravel", "--size", "32", "--steps", "8", "--save-every", "4",
+            "--snapshots", str(snaps)]
+    code, _, err = run_main([*argv, "-o", str(tmp_path / "a.png")], capsys)
+    assert code != 0 and "step_00004.png" in err and "--overwrite" in err and err.count("\n") == 1
+    assert not fake_stylize and (snaps / "step_00004.png").read_bytes() == b"mine"  # refused before computing
+    code, _, err = run_main([*argv, "-o", str(tmp_path / "b.png"), "--overwrite"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in snaps.iterdir()) == ["notes.txt", "step_00000.png", "step_00004.png",
+                                                       "step_00008.png"]
+    assert (snaps / "step_00004.png").read_bytes() != b"mine"
+
+
 @pytest.mark.parametrize("extra, fragment", [
     (["--style", "brick"], "not both"),
     (["--style-blend", "1", "2"], "--style-blend"),

@@ -7,15 +7,19 @@ loaded as modules and handed to the same `exercises.check` the lessons call.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from stlib import exercises, losses, models
+from stlib import losses, models
 from stlib.fastnet import TransformerNet
 
-SOLUTIONS = Path(__file__).resolve().parent.parent / "notebooks" / "solutions"
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+SOLUTIONS = NOTEBOOKS / "solutions"
+sys.path.insert(0, str(NOTEBOOKS))  # the checks live beside the lessons, which `import exercises`
+import exercises  # noqa: E402
 
 # exercise → (solution file, name in it)
 ANSWERS = {

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from stlib.images import load_image
-from stlib.quality import STYLE_LAYERS, content_distance, style_distance
+from stlib.quality import STYLE_LAYERS, content_distance, sliced_wasserstein, style_distance
 
 
 def _identity_net(image: torch.Tensor, layers) -> dict[str, torch.Tensor]:
@@ -57,3 +57,27 @@ def test_saved_files_and_sample_names_are_fitted_to_the_image(vgg, chelsea, tmp_
     # the sample is 451×300 (content) and 512×512 (style): both are cropped and resized to 48×32
     assert content_distance(path, "chelsea", net=vgg) < 0.1
     assert 0.0 < style_distance(path, "immunohistochemistry", content="chelsea", net=vgg) < 2.0
+
+
+def test_sliced_wasserstein_by_hand():
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    x = x - x.mean(dim=(2, 3), keepdim=True)  # zero mean: every projection of 2·x is 2× that of x
+    # per layer and direction: mean(p²) / var(2p) = 1/4 whatever the directions; four layers
+    assert sliced_wasserstein(x, 2 * x, net=_identity_net) == pytest.approx(4 * 1 / 4)
+    shuffled = x.flatten(2)[..., torch.randperm(64, generator=torch.Generator().manual_seed(0))].view_as(x)
+    assert sliced_wasserstein(shuffled, x, net=_identity_net) == pytest.approx(0.0, abs=1e-12)  # same distribution
+
+
+def test_sliced_wasserstein_sees_what_the_gram_matrix_does_not():
+    style = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    signs = torch.randint(0, 2, (1, 1, 16, 16), generator=torch.Generator().manual_seed(4)) * 2 - 1
+    flipped = style * signs  # Σ y yᵀ = Σ x xᵀ: the same Gram matrix, a different distribution
+    assert style_distance(flipped, style, net=_identity_net) == pytest.approx(0.0, abs=1e-10)
+    assert sliced_wasserstein(flipped, style, net=_identity_net) > 0.5
+
+
+def test_relative_sliced_wasserstein_is_one_for_the_content_and_zero_for_the_style(vgg, chelsea):
+    style = load_image("immunohistochemistry", (32, 48))
+    assert sliced_wasserstein(chelsea, style, content=chelsea, net=vgg) == pytest.approx(1.0)
+    assert sliced_wasserstein(style, style, content=chelsea, net=vgg) == pytest.approx(0.0, abs=1e-12)
+    assert 0.0 < sliced_wasserstein(0.5 * chelsea + 0.5 * style, style, content=chelsea, net=vgg) < 1.0

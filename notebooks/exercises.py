@@ -1,7 +1,9 @@
 """Checks for the lessons' exercises: one line, right or not yet, never the solution.
 
 In a lesson: ``exercises.check("05_gram", gram_matrix)`` prints ``✓ correct …`` or
-``✗ not yet: <hint>`` and returns True/False. Solutions for instructors live in
+``✗ not yet: <hint>`` and returns True/False. The checks are course material, not library:
+they live beside the lessons (a kernel starts in ``notebooks/``, so ``import exercises``
+finds this file), not in ``stlib``. Solutions for instructors live in
 ``notebooks/solutions/``; the tests run every check against them and against
 wrong answers.
 """
@@ -15,8 +17,8 @@ from typing import Any
 
 import torch
 
-from .losses import content_loss, gram_matrix
-from .models import LAYER_INDEX, resolve_layer
+from stlib.losses import content_loss, gram_matrix
+from stlib.models import LAYER_INDEX, resolve_layer
 
 # what the full-mode pictures show (looked at; the lessons say which pictures to look at)
 LAYOUT_OPTIONS = ("block1", "block2", "block3", "block4", "block5", "conv1_1", "conv2_1", "conv3_1", "conv4_1")
@@ -123,7 +125,7 @@ STYLE_LOSS_HINTS = {
 def _check_style_loss(fn: Callable) -> tuple[bool, str]:
     """Lesson 06: Σ_l w_l E_l with the paper's E_l = Σ(G − A)² / (4N²M²) (raw Grams), on random features;
     compared with stlib.losses.style_loss(…, convention="paper")."""
-    from .losses import style_loss
+    from stlib.losses import style_loss
 
     shapes = {"conv1_1": (3, 4, 5), "conv2_1": (6, 2, 3), "conv3_1": (4, 3, 3)}  # (N, H, W): tiny, all different
     weights = {"conv1_1": 1.0, "conv2_1": 0.5, "conv3_1": 0.25}
@@ -250,8 +252,8 @@ def _reconstruct_by_hand(model: _TinyNet, target: torch.Tensor, layer: str | Non
 def _check_reconstruct(fn: Callable) -> tuple[bool, str]:
     """Lesson 02: the reconstruction loop by hand, on a tiny random net and a 16 px image, against
     `stlib.optimize` with `content_reconstruction_loss` (Adam, the content loss, clamping)."""
-    from .optim import optimize
-    from .transfer import content_reconstruction_loss
+    from stlib.optim import optimize
+    from stlib.transfer import content_reconstruction_loss
 
     layer, num_steps, lr = "conv1_2", 6, 0.05
     target, start = _random(1, 3, 16, 16, seed=7).float(), _random(1, 3, 16, 16, seed=8).float()
@@ -578,8 +580,8 @@ class _TinyVGG(torch.nn.Module):
 def _reference_total(image: torch.Tensor, f_image: dict, f_content: dict, grams: dict, alpha: float, beta: float,
                      gamma: float, *, style_weights: dict | None = None, tv: str = "mean") -> torch.Tensor:
     """`stylize`'s total loss (the default preset) from its parts; the keywords make the checks' wrong twins."""
-    from .losses import style_loss, total_loss, total_variation
-    from .models import STYLE_WEIGHTS
+    from stlib.losses import style_loss, total_loss, total_variation
+    from stlib.models import STYLE_WEIGHTS
 
     weights = STYLE_WEIGHTS if style_weights is None else style_weights
     return total_loss(content_loss(f_image["conv4_2"], f_content["conv4_2"]), style_loss(f_image, grams, weights),
@@ -589,7 +591,7 @@ def _reference_total(image: torch.Tensor, f_image: dict, f_content: dict, grams:
 
 def _total_inputs(seed: int) -> tuple[torch.Tensor, dict, dict, dict]:
     """Fresh random features for `_check_total_loss`: an 8×8 image and a few channels per layer."""
-    from .models import STYLE_WEIGHTS
+    from stlib.models import STYLE_WEIGHTS
 
     shapes = {"conv1_1": (4, 8, 8), "conv2_1": (6, 4, 4), "conv3_1": (8, 4, 4), "conv4_1": (8, 2, 2),
               "conv4_2": (8, 2, 2), "conv5_1": (8, 2, 2)}
@@ -650,7 +652,7 @@ def _check_total_loss(fn: Callable) -> tuple[bool, str]:
 def _reference_transfer(content: torch.Tensor, style: torch.Tensor, model: torch.nn.Module, num_steps: int,
                         alpha: float, beta: float, gamma: float, *, zero_grad: bool = True) -> torch.Tensor:
     """The loop of lesson 07 written plainly (`_check_transfer`'s twin with a forgotten ``zero_grad``)."""
-    from .models import STYLE_WEIGHTS
+    from stlib.models import STYLE_WEIGHTS
 
     layers = ["conv4_2", *STYLE_WEIGHTS]
     with torch.no_grad():
@@ -678,9 +680,9 @@ def _stlib_transfer(content: torch.Tensor, style: torch.Tensor, model: torch.nn.
     """The same transfer as `stylize` runs it: `transfer_loss` (default preset) optimised by `optim.optimize`."""
     from dataclasses import replace
 
-    from .optim import optimize
-    from .presets import get_preset
-    from .transfer import transfer_loss
+    from stlib.optim import optimize
+    from stlib.presets import get_preset
+    from stlib.transfer import transfer_loss
 
     preset = replace(get_preset("default"), content_weight=alpha, style_weight=beta)
     loss = transfer_loss(model, content, style, preset=preset, tv_weight=gamma)  # type: ignore[arg-type]
@@ -819,7 +821,7 @@ def _check_least_change(answer: Any) -> tuple[bool, str]:
 
 def _check_param_count(fn: Callable) -> tuple[bool, str]:
     """Lesson 10: the number of weights of `stlib.fastnet.TransformerNet(width, blocks)`, as a formula."""
-    from .fastnet import TransformerNet
+    from stlib.fastnet import TransformerNet
 
     for width, blocks in ((16, 5), (8, 2), (32, 5), (4, 0)):
         right = sum(p.numel() for p in TransformerNet(width, blocks).parameters())
