@@ -45,6 +45,9 @@ ANSWERS = {
     "08_least_change": ("08_variants", "least_change"),
     "10_param_count": ("10_real_time", "count"),
     "10_invariant": ("10_real_time", "invariant"),
+    "11_covariance": ("11_universal", "covariance"),
+    "11_wct": ("11_universal", "whiten_colour"),
+    "11_strength_zero": ("11_universal", "strength_zero"),
 }
 
 # other right answers: every one must be accepted
@@ -58,6 +61,9 @@ ALSO_RIGHT = {
     "09_race_winner": ["lbfgs", " L-BFGS", "l-bfgs"],
     "10_param_count": [lambda w, b: sum(p.numel() for p in TransformerNet(w, b).parameters())],
     "10_invariant": [("more contrast", "darker", "brighter"), {"brighter", "darker", "more contrast"}],
+    "11_covariance": [lambda f: torch.cov(f[0].flatten(1), correction=0),
+                      lambda f: torch.cov(f[0].flatten(1), correction=0)[None]],  # (1, C, C), as the features
+    "11_strength_zero": [" Redrawn"],
 }
 
 
@@ -202,6 +208,45 @@ COLOUR_MISTAKES = {  # mistake → (the answer, words of its own hint)
 }
 
 # typical mistakes: every one must be rejected
+def _centred(f):
+    flat = f[0].flatten(1)
+    return flat - flat.mean(1, keepdim=True)
+
+
+# lesson 11: each typical mistake → (answer, the words its own hint must contain)
+COVARIANCE_MISTAKES = {
+    "raw Gram": (lambda f: f[0].flatten(1) @ f[0].flatten(1).T, "that is the Gram matrix: divide"),
+    "uncentred": (lambda f: f[0].flatten(1) @ f[0].flatten(1).T / f[0, 0].numel(), "uncentred covariance"),
+    "M − 1": (lambda f: torch.cov(f[0].flatten(1)), "off by M/(M − 1)"),
+    "not divided": (lambda f: _centred(f) @ _centred(f).T, "off by the number of positions"),
+    "positions": (lambda f: _centred(f).T @ _centred(f) / f[0, 0].numel(), "one entry per pair of positions"),
+}
+
+
+def _power(cov, power):
+    d, e = torch.linalg.eigh(cov)
+    return e @ torch.diag(d**power) @ e.T
+
+
+def wct_with(style_mean=True, centre=True, whiten=-0.5, colour=0.5):
+    def transform(content, style):
+        mc, ms = content.mean(1, keepdim=True), style.mean(1, keepdim=True)
+        cov_c, cov_s = torch.cov(content, correction=0), torch.cov(style, correction=0)
+        white = (_power(cov_c, whiten) if whiten else torch.eye(len(content), dtype=content.dtype)) @ (
+            content - mc if centre else content)
+        return _power(cov_s, colour) @ white + (ms if style_mean else 0)
+    return transform
+
+
+WCT_MISTAKES = {
+    "no style mean": (wct_with(style_mean=False), "add the style's mean"),
+    "not centred": (wct_with(centre=False), "centre the content's features"),
+    "not whitened": (wct_with(whiten=0), "whiten first"),
+    "variances": (wct_with(whiten=-1.0), "not the variances D_c^(-1)"),
+    "colour by variances": (wct_with(colour=1.0), "not its variances D_s"),
+}
+
+
 WRONG = {
     "01_gradient": [lambda x: 2 * x],  # forgot the chain rule's Σx
     "02_loss_factor": [512 * 32 * 32, 512 * 28 * 28 / 2, 512 * 64 * 64 / 2, 32 * 32 / 2, 1 / 262144, "many", None],
@@ -233,6 +278,9 @@ WRONG = {
                        lambda w, b: 1 / 0],  # a bug becomes a hint
     "10_invariant": [["brighter"], ["brighter", "darker", "more contrast", "negative"], ["mirrored"],
                      "sharper", ["brighter", "darker", "more contrast", "rotated"], []],
+    "11_covariance": [answer for answer, _ in COVARIANCE_MISTAKES.values()],
+    "11_wct": [answer for answer, _ in WCT_MISTAKES.values()],
+    "11_strength_zero": ["photo", "style", "grey", "blurred"],
 }
 
 
@@ -349,7 +397,8 @@ def test_param_count_mistakes_get_their_own_hint(forgot, hint, capsys):
 
 @pytest.mark.parametrize("name, mistakes", [("05_gram", GRAM_MISTAKES), ("06_style_loss", STYLE_LOSS_MISTAKES),
                                             ("07_total_loss", TOTAL_LOSS_MISTAKES),
-                                            ("07_transfer", TRANSFER_MISTAKES), ("08_colours", COLOUR_MISTAKES)])
+                                            ("07_transfer", TRANSFER_MISTAKES), ("08_colours", COLOUR_MISTAKES),
+                                            ("11_covariance", COVARIANCE_MISTAKES), ("11_wct", WCT_MISTAKES)])
 def test_each_fill_in_mistake_gets_its_own_hint(name, mistakes, capsys):
     hints = {}
     for mistake, (answer, words) in mistakes.items():
