@@ -965,11 +965,11 @@ def _check_strength_zero(answer: Any) -> tuple[bool, str]:
     if chosen not in STRENGTH_ZERO_OPTIONS:
         return False, f"{chosen!r} is not one of the {len(STRENGTH_ZERO_OPTIONS)} words in the table above: choose one"
     if chosen == "photo":
-        return False, ("α = 0 keeps the photo's features at every level, but the decoders must still turn them into "
-                       "pixels four times over: are they perfect?")
+        return False, ("α = 0 keeps the photo's features at every level, but a decoder must still turn them into "
+                       "pixels at each level: are the decoders perfect?")
     if chosen in ("style", "grey"):
         return False, "α is the style's share of the features: at 0 none of the style's statistics are used"
-    return True, ("the photo's own features, decoded four times over: the photo as the decoders redraw it; the "
+    return True, ("the photo's own features, decoded once per level: the photo as the decoders redraw it; the "
                   "picture below shows what they lose")
 
 

@@ -22,5 +22,5 @@ def whiten_colour(content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
     return _power(torch.cov(style, correction=0), 0.5) @ white + ms
 
 
-# α = 0 keeps the photo's features; the decoders still redraw it, four times over
+# α = 0 keeps the photo's features; the decoders still redraw it, once per level
 strength_zero = "redrawn"
