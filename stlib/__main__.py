@@ -43,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--max-size", "--size", dest="max_size", type=int, default=256,
                     help="longest side of the output in pixels; the content's aspect ratio is kept (default 256)")
     st.add_argument("--steps", type=int, default=None,
-                    help="optimisation steps = loss evaluations (default: the preset's, 40 for balanced, else 300)")
+                    help="exactly this many optimisation steps (= loss evaluations); default: until the picture "
+                         "has settled, at most 300 (the preset's settle)")
     st.add_argument("--multires", action="store_true",
                     help="coarse to fine: optimise at fractions of --max-size (--scales), upsampling in between; "
                          "--steps split in proportion to 1/scale (300 at 0.5 1: 200 at half size, then 100)")
@@ -287,6 +288,7 @@ def stylize_command(args: argparse.Namespace) -> int:
         raise StlibError(f"--style-blend {' '.join(map(str, args.style_blend))}: give finite weights ≥ 0")
     if not (math.isfinite(args.style_scale) and args.style_scale > 0):
         raise StlibError(f"--style-scale {args.style_scale}: give a finite number > 0, e.g. 0.5")
+    settle = get_preset(args.preset).settle if args.steps is None else None
     if args.steps is None:
         args.steps = get_preset(args.preset).num_steps
     check_steps(args.steps)
@@ -323,7 +325,7 @@ def stylize_command(args: argparse.Namespace) -> int:
         preserve_color=args.preserve_color, optimizer=args.optimizer, lr=args.lr,
         content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
         content_layers=args.content_layers, style_weights=style_weights, init=init, model=args.weights,
-        pooling=args.pooling, seed=args.seed, snapshot_at=epochs, device=device, progress="stylize",
+        pooling=args.pooling, seed=args.seed, snapshot_at=epochs, settle=settle, device=device, progress="stylize",
     )
     start = time.perf_counter()
     if multires:

@@ -226,6 +226,18 @@ def optimize(image: torch.Tensor, loss_fn: LossFn, *, num_steps: int, optimizer:
                                                    "lower the learning rate or the loss weights")
 
 
+def settled(tolerance: float, window: int = 10) -> Callback:
+    """A callback that stops a run once its total loss has fallen by less than ``tolerance`` of itself over
+    the last ``window`` steps: the picture has settled (the command line's default, not a fixed step count)."""
+    totals: list[float] = []
+
+    def stop(step: int, image: torch.Tensor, losses: dict) -> bool:
+        totals.append(losses["total"])
+        return len(totals) > window and totals[-window - 1] - totals[-1] < tolerance * abs(totals[-1])
+
+    return stop
+
+
 def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.Tensor], *, num_steps: int,
               snapshot_at: Iterable[int] = (), callbacks: Iterable[Callback] = (), progress: bool | str = True,
               preview: Callable[[], torch.Tensor] | None = None,
