@@ -64,7 +64,7 @@ def command(method: str, photo: Path, style: Path, size: int, out: Path, nets: P
 
 
 def run(method: str, photo: Path, style: Path, size: int, args, net, weight: float | None = None) -> dict | None:
-    tag = "" if weight in (None, FRONTIER[method][1]) else f"_w{weight:g}"  # its own weight: the default run
+    tag = "" if weight in (None, FRONTIER.get(method, (None, None))[1]) else f"_w{weight:g}"  # its own: the default run
     out = args.out / f"{size}_{photo.stem}_{style.stem}_{method}{tag}.png"
     record = out.with_suffix(".json")
     if not args.rerun and record.exists() and out.exists():
