@@ -67,18 +67,19 @@ def run(method: str, photo: Path, style: Path, size: int, args, net, weight: flo
     tag = "" if weight in (None, FRONTIER.get(method, (None, None))[1]) else f"_w{weight:g}"  # its own: the default run
     out = args.out / f"{size}_{photo.stem}_{style.stem}_{method}{tag}.png"
     record = out.with_suffix(".json")
-    if not args.rerun and record.exists() and out.exists():
-        seconds = json.loads(record.read_text())["seconds"]
-    else:
+    if args.rerun or not (record.exists() and out.exists()):
         cmd = command(method, photo, style, size, out, args.nets, weight)
         if isinstance(cmd, str):
             print(f"skipped {method}: {cmd}", flush=True)
             return None
-        seconds, _ = timed(cmd)
-        record.write_text(json.dumps({"seconds": seconds}))
+        seconds, stdout = timed(cmd)
+        steps = json.loads(stdout.strip().splitlines()[-1]).get("steps") if "--json" in cmd else None
+        record.write_text(json.dumps({"seconds": seconds, "steps": steps or (300 if method == "pastiche" else None)}))
+    seconds, steps = (json.loads(record.read_text()).get(key) for key in ("seconds", "steps"))
     scores = {name: round(judge(out, style, content=photo, net=net), 4) for name, judge in
               (("gram", quality.style_distance), ("swd", quality.sliced_wasserstein))}
-    row = dict(size=size, photo=photo.stem, style=style.stem, method=method, weight=weight, seconds=round(seconds, 1),
+    row = dict(size=size, photo=photo.stem, style=style.stem, method=method, weight=weight, steps=steps,
+               seconds=round(seconds, 1),
                **scores, content=round(quality.content_distance(out, photo, net=net), 4), image=str(out))
     print(f"{size:>4} px {photo.stem:<10} {style.stem:<16} {method:<9}{tag:<7} {seconds:7.1f} s  "
           f"gram {row['gram']:.3f}  swd {row['swd']:.3f}  content {row['content']:.3f}", flush=True)
@@ -161,11 +162,12 @@ def main(argv: list[str] | None = None) -> int:
                  if (row := run(method, photos[0], styles[0], args.sizes[0], args, net, weight))]
         frontier(rows, ROOT / "benchmarks" / f"frontier_{args.sizes[0]}.png")
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
-    print("\n| size | photo | style | method | weight | wall s | Gram style | sliced Wasserstein | content |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| size | photo | style | method | weight | steps | wall s | Gram style | sliced Wasserstein | content |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         weight = "" if r["weight"] is None else f"{r['weight']:g}"
-        print(f"| {r['size']} | {r['photo']} | {r['style']} | {r['method']} | {weight} | {r['seconds']} | "
+        print(f"| {r['size']} | {r['photo']} | {r['style']} | {r['method']} | {weight} | {r['steps'] or ''} | "
+              f"{r['seconds']} | "
               f"{r['gram']:.3f} | {r['swd']:.3f} | {r['content']:.3f} |")
     for size in args.sizes:
         grid(rows, size, args.out / f"grid_{size}.jpg")
