@@ -18,7 +18,7 @@ LAB_FLAGS += --LabApp.default_url=/lab/tree/00_introduction.ipynb
 FAST ?=
 LESSONS ?=
 
-.PHONY: install lab test lint bench bench-peer bench-net clean-notebooks precompute site
+.PHONY: install lab test lint bench bench-peer bench-net bench-lab clean-notebooks precompute site serve
 
 install:
 	$(PIP_INSTALL)
@@ -42,6 +42,10 @@ bench-peer:
 bench-net:
 	$(PYTHON) benchmarks/bench_net.py
 
+# the Live lab in headless Chromium: frames/s from the fake camera, time to the first picture, sizes
+bench-lab:
+	$(PYTHON) benchmarks/bench_lab.py
+
 clean-notebooks:
 	$(PYTHON) tools/nbclean.py notebooks/*.ipynb
 
@@ -52,3 +56,7 @@ precompute:
 # require.js, the widget manager and MathJax once with `npm pack` into build/npm (no CDN on the site)
 site: install
 	$(PYTHON) tools/build_site.py $(strip $(if $(filter-out 0,$(FAST)),--fast) $(LESSONS))
+
+# build/site on http://127.0.0.1:8000 with the headers that let the Live lab use threads (and the camera: localhost)
+serve:
+	$(PYTHON) -m stlib serve-site

@@ -349,7 +349,8 @@ def stylize_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from .fastnet import export_onnx, load_net
+    from .fastnet import load_net
+    from .widgets import export_onnx
 
     if args.output.suffix.lower() != ".onnx":
         raise StlibError(f"output {args.output}: an ONNX network is saved as a .onnx file, e.g. -o net.onnx")

@@ -8,11 +8,9 @@ normalises each image on its own; ``norm="batch"`` swaps in batch normalisation 
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -21,7 +19,7 @@ import torch
 from torch import nn
 
 from .errors import StlibError
-from .images import ImageSource, atomic_write, load_image, scaled_shape, writable_folder
+from .images import ImageSource, atomic_write, load_image, scaled_shape
 from .losses import LossTerms
 from .models import VGG19
 from .optim import Callback, Result, pick_device, run_steps
@@ -87,9 +85,6 @@ class UpsampleConv(nn.Module):
         self.conv = nn.Conv2d(cin, cout, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.onnx.is_in_onnx_export():  # the plain layer: the same numbers, a quarter of the weights in the file
-            x = nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
-            return self.conv(nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"))
         phases = _PHASES.to(self.conv.weight)
         kernels = torch.einsum("apq,oiqs,brs->oabipr", phases, self.conv.weight, phases)
         weight = kernels.reshape(-1, *self.conv.weight.shape[1:])
@@ -157,8 +152,7 @@ class TransformerNet(nn.Module):
             raise StlibError(f"image of shape {tuple(image.shape)}: expected (B, 3, H, W), RGB in [0, 1]")
         h, w = image.shape[-2:]
         ph, pw = -h % 4, -w % 4  # pad to a multiple of 4, crop back afterwards
-        exporting = torch.onnx.is_in_onnx_export()  # then any size: the padding is part of the graph
-        x = nn.functional.pad(image, (0, pw, 0, ph), mode="reflect") if ph or pw or exporting else image
+        x = nn.functional.pad(image, (0, pw, 0, ph), mode="reflect") if ph or pw else image
         out = self.body(x)[..., :h, :w]
         return out + self.skip(image) if self.skip is not None else out
 
@@ -405,29 +399,3 @@ def load_net(path: str | os.PathLike, device: torch.device | str | None = None) 
     result = Result(image=torch.zeros(1, 3, 4, 4), steps=settings.steps)
     return Trained(net=net.to(pick_device(device)).eval(), settings=settings, style=str(data.get("style", "")),
                    result=result)
-
-
-def export_onnx(net: TransformerNet | Trained | str | os.PathLike, out: str | os.PathLike, size: int = 256, *,
-                overwrite: bool = True) -> Path:
-    """Write ``net`` (a network, or a `save_net` file) to ``out`` as ONNX, for onnxruntime and the browser.
-
-    The graph takes a photo ``(1, 3, H, W)`` in [0, 1] of any ``H, W`` ≥ `MIN_SIDE` (traced at ``size``×``size``)
-    and returns the unclamped picture, as `TransformerNet` does. PyTorch's ``torch.export``-based exporter (the
-    default since 2.9; the TorchScript one is deprecated) folds the constants; the fx notes on each node are
-    dropped (a third of the file).
-    """
-    out = Path(out)
-    if out.suffix.lower() != ".onnx":
-        raise StlibError(f"output {out}: an ONNX network is saved as a .onnx file, e.g. -o net.onnx")
-    writable_folder(out.parent)  # before the minutes of loading and tracing
-    if isinstance(net, (str, os.PathLike)):
-        net = load_net(net, device="cpu")
-    model = copy.deepcopy(net.net if isinstance(net, Trained) else net).cpu().eval()
-    side = {2: torch.export.Dim("h", min=MIN_SIDE, max=4096), 3: torch.export.Dim("w", min=MIN_SIDE, max=4096)}
-    with warnings.catch_warnings():  # the exporter's chatter about its own passes
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(model, (torch.rand(1, 3, size, size),), dynamo=True, verbose=False,
-                                    input_names=["photo"], output_names=["image"], dynamic_shapes=(side,))
-    for node in program.model.graph:
-        node.metadata_props.clear()
-    return atomic_write(out, lambda tmp: program.save(tmp), overwrite=overwrite)
