@@ -237,6 +237,10 @@ function render({ model, el }) {
   });
 
   (async () => {
+    if (model.get("problem")) {
+      status.textContent = "";
+      return say(`no runtime: ${model.get("problem")}`, true);
+    }
     try {
       stats.backend = (await loadRuntime(model)).backend;
       status.textContent = stats.backend;

@@ -323,11 +323,11 @@ def npm_tarball(spec: str, name: str, sha512: str, folder: Path = NPM_DIR) -> Pa
     return path
 
 
-def ort_runtime(folder: Path = NPM_DIR) -> dict[str, bytes]:
+def ort_runtime(folder: Path | None = None) -> dict[str, bytes]:
     """onnxruntime-web's files the Live lab needs (`ORT_FILES`), name → bytes, from the npm tarball."""
     import tarfile
 
-    with tarfile.open(npm_tarball(*ORT_WEB, folder=folder)) as tar:
+    with tarfile.open(npm_tarball(*ORT_WEB, folder=folder or NPM_DIR)) as tar:
         return {name: tar.extractfile(f"package/dist/{name}").read() for name in ORT_FILES}
 
 
@@ -349,6 +349,7 @@ class LiveLab(anywidget.AnyWidget):
     runtime_url = T.Unicode("").tag(sync=True)
     runtime = T.Dict().tag(sync=True)  # file name → bytes, when there is no runtime_url
     threads = T.Int(0).tag(sync=True)  # 0: as many as the page may use (one without cross-origin isolation)
+    problem = T.Unicode("").tag(sync=True)  # why the runtime is missing, said in the page (Run All goes on)
 
     def __init__(self, networks: Mapping[str, object], photo: str = "chelsea", runtime_url: str | None = None):
         import tempfile
@@ -359,8 +360,12 @@ class LiveLab(anywidget.AnyWidget):
         with tempfile.TemporaryDirectory() as tmp:
             onnx = {str(style): export_onnx(net, Path(tmp) / f"{i}.onnx").read_bytes()
                     for i, (style, net) in enumerate(networks.items())}
+        try:
+            runtime, problem = ({} if runtime_url else ort_runtime()), ""
+        except StlibError as err:
+            runtime, problem = {}, str(err)
         super().__init__(networks=onnx, photo=frame_url(load_image(photo, max_size=DISPLAY_PX)),
-                         runtime_url=runtime_url, runtime={} if runtime_url else ort_runtime())
+                         runtime_url=runtime_url, runtime=runtime, problem=problem)
 
 
 def live_lab(networks: Mapping[str, object], **kwargs) -> LiveLab:

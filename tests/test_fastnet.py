@@ -6,8 +6,6 @@ import pytest
 import torch
 
 from stlib import fastnet
-from stlib import images as stlib_images
-from stlib import widgets as stlib_widgets
 from stlib.errors import DivergedError, StlibError
 from stlib.fastnet import TrainSettings, TransformerNet, load_net, train_net
 from stlib.losses import content_loss, gram_matrix, style_loss
@@ -304,45 +302,3 @@ def test_network_benchmark_counts_the_multiplications_by_hand():
               (8 * 8, 16, 8, 3), (16 * 16, 8, 2, 3), (16 * 16, 2, 3, 9)]
     expected = sum(pixels * cin * cout * k * k for pixels, cin, cout, k in layers)
     assert bench["multiplications"](TransformerNet(width=4, blocks=1), 16) == expected
-
-
-# -- ONNX: the same network for onnxruntime and the browser ---------------------------------------------
-def test_onnx_export_paints_the_sample_photos_as_pytorch_does(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
-    torch.manual_seed(0)
-    net = TransformerNet().eval()  # the lessons' size; every weight moved so no layer is left at its start
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    path = stlib_widgets.export_onnx(net, tmp_path / "net.onnx")
-    assert path.stat().st_size <= 2**20  # the browser downloads it
-    session = ort.InferenceSession(str(path))
-    for name in fastnet.HELD_OUT:  # their own sizes, neither side a multiple of 4: the graph pads as the net does
-        photo = stlib_images.load_image(name, max_size=254)
-        ours = session.run(None, {"photo": photo.numpy()})[0]
-        with torch.no_grad():
-            expected = net(photo).numpy()
-        assert ours.shape == expected.shape == (1, 3, *photo.shape[-2:])
-        assert abs(ours.clip(0, 1) - expected.clip(0, 1)).max() <= 1 / 255
-
-
-def test_cli_exports_a_network_file_and_refuses_bad_input(tmp_path, capsys):
-    ort = pytest.importorskip("onnxruntime")
-    from stlib.__main__ import main
-
-    trained = _tiny_train(settings=dict(steps=1))
-    net = trained.save(tmp_path / "net.pt")
-    assert main(["export-onnx", str(net), "-o", str(tmp_path / "net.onnx")]) == 0
-    assert "(style: ihc)" in capsys.readouterr().out
-    photo = torch.rand(1, 3, 20, 28)
-    ours = ort.InferenceSession(str(tmp_path / "net.onnx")).run(None, {"photo": photo.numpy()})[0]
-    torch.testing.assert_close(torch.from_numpy(ours), trained.net(photo).detach(), atol=1e-4, rtol=1e-4)
-    (tmp_path / "junk.pt").write_bytes(b"junk")
-    (tmp_path / "file").write_text("")
-    for args, fragment in [([str(tmp_path / "none.pt"), "-o", str(tmp_path / "a.onnx")], "no network file"),
-                           ([str(tmp_path / "junk.pt"), "-o", str(tmp_path / "a.onnx")], "not a network file"),
-                           ([str(net), "-o", str(tmp_path / "net.onnx")], "already exists"),
-                           ([str(net), "-o", str(tmp_path / "a.png")], "a .onnx file"),
-                           ([str(net), "-o", str(tmp_path / "file" / "a.onnx")], "cannot make the folder")]:
-        assert main(["export-onnx", *args]) == 2
-        assert fragment in _one_line_error(capsys)
