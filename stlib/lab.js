@@ -220,9 +220,9 @@ function render({ model, el }) {
           busy = false;
         }
       }
-      requestAnimationFrame(tick);
+      setTimeout(tick, 0); // the next frame at once: waiting for the display's refresh would cost up to 16 ms
     };
-    requestAnimationFrame(tick);
+    tick();
   }
 
   file.addEventListener("change", () => openFile(file.files[0]));
