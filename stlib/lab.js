@@ -76,6 +76,7 @@ function render({ model, el }) {
   const ictx = input.getContext("2d", { willReadFrequently: true });
   const octx = output.getContext("2d");
   const sessions = {};
+  const warm = new Set(); // styles that have painted once: a session's first run also sets itself up
   let stream = null;
   let busy = false;
 
@@ -96,7 +97,7 @@ function render({ model, el }) {
   // the input canvas → the network → the output canvas; returns the milliseconds the network took
   async function stylise() {
     const { ort } = await loadRuntime(model);
-    const s = await session(select.value);
+    const style = select.value, s = await session(style);
     const w = input.width, hgt = input.height, n = w * hgt;
     const rgba = ictx.getImageData(0, 0, w, hgt).data;
     const planes = new Float32Array(3 * n);
@@ -108,6 +109,8 @@ function render({ model, el }) {
     const t0 = performance.now();
     const result = await s.run({ [s.inputNames[0]]: new ort.Tensor("float32", planes, [1, 3, hgt, w]) });
     const ms = performance.now() - t0;
+    stats.warmup = !warm.has(style);
+    warm.add(style);
     const out = result[s.outputNames[0]].data;
     const image = octx.createImageData(w, hgt);
     for (let i = 0; i < n; i++) {
@@ -126,7 +129,8 @@ function render({ model, el }) {
   }
 
   function show(ms, fps) {
-    status.textContent = `${stats.backend} · ${ms.toFixed(0)} ms per frame` + (fps ? ` · ${fps.toFixed(1)} frames/s` : "");
+    const what = stats.warmup ? " for the first frame (it sets the runtime up; the next are faster)" : " per frame";
+    status.textContent = `${stats.backend} · ${ms.toFixed(0)} ms${what}` + (fps ? ` · ${fps.toFixed(1)} frames/s` : "");
   }
 
   async function still(source, what) {
