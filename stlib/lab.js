@@ -69,9 +69,10 @@ function render({ model, el }) {
       h("label", { class: "stlib-lab-choose", text: "photo " }, file), camera, status),
     message,
     h("div", { class: "stlib-lab-pictures" },
-      h("figure", {}, input, h("figcaption", { text: "photo (or drop one here)" })),
+      h("figure", {}, input, h("figcaption", { class: "stlib-lab-source", text: "photo (or drop one here)" })),
       h("figure", {}, output, h("figcaption", { class: "stlib-lab-caption", text: "stylised" }))));
   el.append(root);
+  const sourceCaption = root.querySelector(".stlib-lab-source");
   const stats = (root.stlibLab = { backend: "", frames: 0, ms: [], first: null, source: "" });
   const ictx = input.getContext("2d", { willReadFrequently: true });
   const octx = output.getContext("2d");
@@ -133,8 +134,10 @@ function render({ model, el }) {
     status.textContent = `${stats.backend} · ${ms.toFixed(0)} ms${what}` + (fps ? ` · ${fps.toFixed(1)} frames/s` : "");
   }
 
+  const idle = async () => { while (busy) await new Promise((r) => setTimeout(r, 5)); }; // the frame being painted
+
   async function still(source, what) {
-    if (busy) return;
+    await idle();
     busy = true;
     try {
       const w = source.width, hgt = source.height;
@@ -144,6 +147,7 @@ function render({ model, el }) {
       ictx.drawImage(source, 0, 0, input.width, input.height);
       if (scale < 1) say(`${what} is ${w}×${hgt} px: scaled down to ${input.width}×${input.height} first (the network's time grows with the pixels)`);
       stats.source = what;
+      sourceCaption.textContent = what;
       show(await stylise());
     } catch (err) {
       say(`could not stylise ${what}: ${err.message || err}`, true);
@@ -198,7 +202,7 @@ function render({ model, el }) {
     video.srcObject = stream;
     await video.play();
     input.width = input.height = CAMERA_SIDE;
-    stats.source = "camera";
+    stats.source = sourceCaption.textContent = "camera";
     let count = 0, since = performance.now();
     const tick = async () => {
       if (!stream) return;
@@ -229,13 +233,18 @@ function render({ model, el }) {
     tick();
   }
 
-  file.addEventListener("change", () => openFile(file.files[0]));
+  file.addEventListener("change", () => { // cleared, so choosing the same file again paints it again
+    const f = file.files[0];
+    file.value = "";
+    openFile(f);
+  });
   camera.addEventListener("click", startCamera);
   root.addEventListener("dragover", (e) => { e.preventDefault(); root.classList.add("drop"); });
   root.addEventListener("dragleave", () => root.classList.remove("drop"));
   root.addEventListener("drop", (e) => { e.preventDefault(); root.classList.remove("drop"); openFile(e.dataTransfer.files[0]); });
   select.addEventListener("change", async () => { // a still picture is painted again in the new style
-    if (stream || busy || input.width <= 1) return;
+    if (stream || input.width <= 1) return; // the camera's next frame takes the new style anyway
+    await idle();
     busy = true;
     try { show(await stylise()); } finally { busy = false; }
   });

@@ -255,7 +255,8 @@ body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 60em; margin: 2em auto;
 <b>{mode_text}</b></div>
 <h1>Live lab</h1>
 <p>Lesson 10's real-time network (Johnson, Alahi &amp; Fei-Fei 2016), trained once per painting the course ships
-({styles}), runs here in the page with onnxruntime-web
+(Van Gogh's <i>The Starry Night</i>, Munch's <i>The Scream</i>, Kandinsky's <i>Composition VII</i>), runs here in
+the page with onnxruntime-web
 (WebAssembly, served by this site: nothing leaves your computer). Choose a style, then a photo (or drop one on the
 pictures), or start the camera; the milliseconds per frame are the network's alone. The camera and several
 threads need the page served from <code>localhost</code> with cross-origin isolation: <code>make serve</code>.</p>
@@ -293,8 +294,7 @@ def build_lab(out: Path, fast: bool, built: str) -> tuple[str, int]:
     files = {style: export_onnx(net, out / "lab" / f"{style}.onnx") for style, net in nets.items()}
     state = {"networks": {style: f"lab/{style}.onnx" for style in files}, "runtime_url": "static/onnxruntime-web/",
              "photo": frame_url(load_image("chelsea", max_size=DISPLAY_PX))}
-    page = LAB.format(built=built, mode_text=MODES[mode], styles=", ".join(s.replace("_", " ") for s in LAB_STYLES),
-                      state=json.dumps(state))
+    page = LAB.format(built=built, mode_text=MODES[mode], state=json.dumps(state))
     (out / "lab.html").write_text(page, encoding="utf-8")
     parts = [out / "lab.html", files[LAB_STYLES[0]], *(out / "static" / "onnxruntime-web").iterdir(),
              *(out / "static" / "lab").iterdir()]
