@@ -78,6 +78,28 @@ def camera_fps(browser, base: str, query: str, seconds: float) -> dict:
         context.close()
 
 
+def native_ms(site: Path) -> dict:
+    """The same ONNX file in onnxruntime's native build (Python), 256×256, one thread and two: the reference the
+    WebAssembly figures compare with on the same load (median of 20 runs after 3)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    photo = {"photo": np.random.default_rng(0).random((1, 3, 256, 256), dtype=np.float32)}
+    times = {}
+    for threads in (1, 2):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(str(next((site / "lab").glob("*.onnx"))), options)
+        runs = []
+        for i in range(23):
+            t0 = time.perf_counter()
+            session.run(None, photo)
+            if i >= 3:
+                runs.append(1e3 * (time.perf_counter() - t0))
+        times[f"{threads} thread{'s' if threads > 1 else ''}"] = statistics.median(runs)
+    return times
+
+
 def sizes(site: Path) -> dict:
     nets = {p.name: p.stat().st_size for p in sorted((site / "lab").glob("*.onnx"))}
     runtime = {p.name: p.stat().st_size for p in sorted((site / "static" / "onnxruntime-web").iterdir())}
@@ -122,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         httpd.shutdown()
         httpd.server_close()
+    results["native_onnxruntime_ms"] = native_ms(site)
     results["load_average_end"] = os.getloadavg()[0]
 
     s = results["sizes"]
@@ -131,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\nfake camera at 256×256 (frames/s of the whole loop; the network's median ms per frame):")
     for label, r in results["camera"].items():
         print(f"  {label:14s} {r['backend']:28s} {r['fps']:5.1f} frames/s   {r['network_ms_median']:6.1f} ms")
+    print("  the same network in onnxruntime's native build: " + ", ".join(
+        f"{k} {v:.1f} ms" for k, v in results["native_onnxruntime_ms"].items()))
     firsts = results["first_picture"]
     print("\nfirst stylised picture (ms from navigation start; after the load event), fresh contexts:")
     for f in firsts:

@@ -114,9 +114,12 @@ function render({ model, el }) {
     warm.add(style);
     const out = result[s.outputNames[0]].data;
     const image = octx.createImageData(w, hgt);
+    const px = image.data; // a Uint8ClampedArray: it clamps to 0…255 and rounds, as PyTorch's clamp(0, 1)·255 does
     for (let i = 0; i < n; i++) {
-      for (let c = 0; c < 3; c++) image.data[4 * i + c] = Math.round(Math.min(1, Math.max(0, out[c * n + i])) * 255);
-      image.data[4 * i + 3] = 255;
+      px[4 * i] = 255 * out[i];
+      px[4 * i + 1] = 255 * out[n + i];
+      px[4 * i + 2] = 255 * out[2 * n + i];
+      px[4 * i + 3] = 255;
     }
     output.width = w;
     output.height = hgt;
