@@ -14,7 +14,7 @@ LAB_FLAGS = $(if $(filter 0,$(LAB_UID)),--allow-root) $(if $(LAB_DESKTOP),,--no-
 LAB_FLAGS += --LabApp.default_url=/lab/tree/00_introduction.ipynb
 
 # make precompute FAST=1 LESSONS="00 07"  — fast mode's sizes, only the lessons named by their number
-# make site [FAST=1] [LESSONS="02 07"]     — the lessons as a static website in build/site (tools/build_site.py)
+# make site [FAST=1] [LESSONS="02 07 lab"] — the lessons and the Live lab as a static website in build/site
 FAST ?=
 LESSONS ?=
 
