@@ -96,7 +96,7 @@ def precompute(fast: bool = False, lessons: Sequence[str] = (), timeout: int = 3
         tqdm.write(f"{path.name}: {time.perf_counter() - t:.0f} s{shown}")
         if os.environ.get("STLIB_FIGURE_DIR"):
             save_figures(notebook, path.stem, Path(os.environ["STLIB_FIGURE_DIR"]))
-    if not lessons:  # the site's Live lab: a network per painting (lesson 10's Starry Night among them, replayed)
+    if not lessons:  # the site's Live lab: a network per painting
         from .widgets import lab_networks
 
         t = time.perf_counter()

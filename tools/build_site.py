@@ -255,8 +255,8 @@ body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 60em; margin: 2em auto;
 <b>{mode_text}</b></div>
 <h1>Live lab</h1>
 <p>Lesson 10's real-time network (Johnson, Alahi &amp; Fei-Fei 2016), trained once per painting the course ships
-(Van Gogh's <i>The Starry Night</i>, Munch's <i>The Scream</i>, Kandinsky's <i>Composition VII</i>), runs here in
-the page with onnxruntime-web
+(Van Gogh's <i>The Starry Night</i>, Munch's <i>The Scream</i>, Kandinsky's <i>Composition VII</i>) with the
+balanced objective of lesson 08, runs here in the page with onnxruntime-web
 (WebAssembly, served by this site: nothing leaves your computer). Choose a style, then a photo (or drop one on the
 pictures), or start the camera; the milliseconds per frame are the network's alone. The camera and several
 threads need the page served from <code>localhost</code> with cross-origin isolation: <code>make serve</code>.</p>
