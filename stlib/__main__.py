@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--max-size", "--size", dest="max_size", type=int, default=256,
                     help="longest side of the output in pixels; the content's aspect ratio is kept (default 256)")
     st.add_argument("--steps", type=int, default=None,
-                    help="optimisation steps = loss evaluations (default: the preset's, 40 for balanced, else 300)")
+                    help="exactly this many optimisation steps (= loss evaluations); default: until the picture "
+                         "has settled, at most 300 (the preset's settle)")
     st.add_argument("--multires", action="store_true",
                     help="coarse to fine: optimise at fractions of --max-size (--scales), upsampling in between; "
                          "--steps split in proportion to 1/scale (300 at 0.5 1: 200 at half size, then 100)")
@@ -89,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
                     help="--method wct/adain: the decoders' file (default: the one `train-decoders` writes)")
     st.set_defaults(options={a.dest: (a.default, a.option_strings[0]) for a in st._actions if a.option_strings})
     _train_parser(sub)
+    ex = sub.add_parser("export-onnx", help="write a network from train-net as ONNX (onnxruntime, the browser)")
+    ex.add_argument("net", type=Path, metavar="NET.pt", help="a network written by train-net")
+    ex.add_argument("-o", "--output", required=True, type=Path, help="where to write it (.onnx)")
+    ex.add_argument("--overwrite", action="store_true", help="replace NET.onnx if it exists")
+    sub.add_parser("serve-site", help="serve build/site on 127.0.0.1 (the Live lab's camera and threads need it)"
+                   ).add_argument("--port", type=int, default=8000, help="default 8000")
     sub.add_parser("samples", help="list the sample image names")
     td = sub.add_parser("train-decoders", help="train the decoders `stylize --method wct` paints with (once)",
                         description="Universal style transfer (Li et al. 2017): train one decoder per VGG19 level to "
@@ -368,6 +375,7 @@ def stylize_command(args: argparse.Namespace) -> int:
         raise StlibError(f"--style-blend {' '.join(map(str, args.style_blend))}: give finite weights ≥ 0")
     if not (math.isfinite(args.style_scale) and args.style_scale > 0):
         raise StlibError(f"--style-scale {args.style_scale}: give a finite number > 0, e.g. 0.5")
+    settle = get_preset(args.preset).settle if args.steps is None else None
     if args.steps is None:
         args.steps = get_preset(args.preset).num_steps
     check_steps(args.steps)
@@ -404,7 +412,7 @@ def stylize_command(args: argparse.Namespace) -> int:
         preserve_color=args.preserve_color, optimizer=args.optimizer, lr=args.lr,
         content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
         content_layers=args.content_layers, style_weights=style_weights, init=init, model=args.weights,
-        pooling=args.pooling, seed=args.seed, snapshot_at=epochs, device=device, progress="stylize",
+        pooling=args.pooling, seed=args.seed, snapshot_at=epochs, settle=settle, device=device, progress="stylize",
     )
     start = time.perf_counter()
     if multires:
@@ -430,6 +438,58 @@ def stylize_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def export_command(args: argparse.Namespace) -> int:
+    from .fastnet import load_net
+    from .widgets import export_onnx
+
+    if args.output.suffix.lower() != ".onnx":
+        raise StlibError(f"output {args.output}: an ONNX network is saved as a .onnx file, e.g. -o net.onnx")
+    _check_output(args.output, args.overwrite)
+    trained = load_net(args.net, device="cpu")  # a missing or foreign file fails here, in one line
+    saved = _keep(lambda path, overwrite: export_onnx(trained, path, overwrite=overwrite), args.output, args.overwrite)
+    print(f"done: {args.net} (style: {trained.style}) → {saved}, {saved.stat().st_size / 1e6:.2f} MB")
+    return 0
+
+
+def isolated_handler(site: Path):
+    """An `http.server` handler for ``site`` that sends COOP/COEP: the page is then cross-origin isolated, and
+    onnxruntime-web may use threads (SharedArrayBuffer); everything is served from the site itself anyway."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler
+
+    class Handler(SimpleHTTPRequestHandler):
+        def end_headers(self) -> None:
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+            super().end_headers()
+
+        def log_message(self, *args) -> None:  # quiet: the lab page fetches a dozen files
+            pass
+
+    return partial(Handler, directory=str(site))
+
+
+def serve_command(args: argparse.Namespace, site: Path = Path("build/site")) -> int:
+    from http.server import ThreadingHTTPServer
+
+    if not (site / "index.html").is_file():
+        raise StlibError(f"no site in {site.resolve()}: build it first with `make site`")
+    try:
+        httpd = ThreadingHTTPServer(("127.0.0.1", args.port), isolated_handler(site))
+    except OSError as err:
+        raise StlibError(f"cannot serve on 127.0.0.1:{args.port} ({err.strerror}): is another server running "
+                         "there? choose another port with --port") from None
+    page = "lab.html" if (site / "lab.html").is_file() else "index.html"
+    print(f"serving {site} on http://127.0.0.1:{args.port}/{page} (threads and the camera work there); Ctrl-C stops",
+          flush=True)
+    with httpd:
+        try:
+            httpd.serve_forever()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
 def samples_command(args: argparse.Namespace) -> int:
     from .images import sample_names
 
@@ -444,7 +504,8 @@ def precompute_command(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"stylize": stylize_command, "train-net": train_command, "train-decoders": train_decoders_command,
-            "samples": samples_command, "precompute": precompute_command}
+            "samples": samples_command, "precompute": precompute_command, "export-onnx": export_command,
+            "serve-site": serve_command}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -226,6 +226,23 @@ def optimize(image: torch.Tensor, loss_fn: LossFn, *, num_steps: int, optimizer:
                                                    "lower the learning rate or the loss weights")
 
 
+def settled(tolerance: float, window: int = 10) -> Callback:
+    """A callback that stops a run once its lowest total loss has fallen by less than ``tolerance`` of itself
+    over the last ``window`` steps and the loss is back at that low: the picture has settled (the command
+    line's default, not a fixed step count). L-BFGS's first steps can overshoot far and recover: a loss
+    jumping about above its lowest value has not settled."""
+    totals: list[float] = []
+
+    def stop(step: int, image: torch.Tensor, losses: dict) -> bool:
+        totals.append(losses["total"])
+        if len(totals) <= window:
+            return False
+        best = min(totals)
+        return min(totals[:-window]) - best < tolerance * best and totals[-1] <= (1 + tolerance) * best
+
+    return stop
+
+
 def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.Tensor], *, num_steps: int,
               snapshot_at: Iterable[int] = (), callbacks: Iterable[Callback] = (), progress: bool | str = True,
               preview: Callable[[], torch.Tensor] | None = None,

@@ -9,7 +9,7 @@ preset       layers            style layer weights              content term   s
 ``default``  conv (pre-ReLU)   the notes', 1/.75/.2/.2/.2        mean           paper      L-BFGS
 ``paper``    relu              equal, 1/5 each                  ½Σ             paper      L-BFGS
 ``udacity``  relu (see below)  the notes as printed, 1/.75/.1…  mean           udacity    Adam
-``balanced`` conv (pre-ReLU)   1 each, conv1_1…conv4_1, ÷ ‖A_l‖² mean           paper      L-BFGS
+``balanced`` relu, conv4_2     1 each, relu1_1…relu4_1, ÷ ‖A_l‖² mean           paper      L-BFGS
 ============ ================= ================================ ============== ========== ===========
 
 * ``paper``: Gatys, Ecker & Bethge 2016: content from ``relu4_2`` with ``½Σ(F − P)²`` (eq. 1), style
@@ -18,13 +18,15 @@ preset       layers            style layer weights              content term   s
   ``w · mean((G − A)²) / (d·h·w)`` style, Adam. Its "conv" layers are read from torchvision's VGG19,
   whose ReLUs are ``inplace=True``: the stored conv output is overwritten by the next ReLU before the
   loss sees it, so the features it compares are **post-ReLU** ones, as here.
-* ``balanced``: the command line's default (40 steps). Each layer's weight is divided by its target's
-  size, ``‖A_l‖²/4``, so every layer counts by its relative Gram error, the units of `stlib.quality`'s style
-  distance. With the default's weights, conv4_1 is 98 % of the style loss at the start, so conv1_1 (colour,
-  fine texture) is left far from the style; balanced, 40 steps reach a lower style *and* content distance
-  than pastiche's 300 in 0.27 (256 px) and 0.15 (512 px) of its time (benchmarks/README.md). β = 1e7 per
-  unit of relative error; it needs no change with the image's size (style distance 0.09, 0.08, 0.09 after
-  30 steps at 128, 256, 512 px).
+* ``balanced``: the command line's default. Each layer's weight is divided by its target's size,
+  ``‖A_l‖²/4``, so every layer counts by its relative Gram error, the units of `stlib.quality`'s style
+  distance (with the default's weights conv4_1 is 98 % of the style loss and conv1_1, colour and fine
+  texture, is left far from the style). Its style layers are the ReLUs' outputs: conv1_1 is a linear
+  function of each 3×3 patch, so its Gram matrix holds only the patches' second moments (which a beige cat
+  and a blue painting can share); after the ReLU it pins down much more of their distribution (the sliced
+  Wasserstein distance of the cat with Starry Night fell from 0.14 to 0.04, benchmarks/README.md). β = 1e7
+  per unit of relative error needs no change with the image's size. The command line runs it until the
+  picture has settled (``settle``: the loss falls by less than 2 % of itself in 10 steps), at most 300 steps.
 * ``default``: what the lessons use: the paper's E_l, the notes' layer weights and mean content loss on
   the conv (pre-ReLU) outputs, whose negative values the style Grams also see.
 
@@ -61,7 +63,8 @@ class Preset:
     # "target": each style layer's weight is divided by ‖A_l‖²/4 (A_l: the style's Gram ÷ C·H·W), so with the
     # paper's E_l each layer counts as its relative Gram error ‖G_l − A_l‖² / ‖A_l‖² (stlib.quality's units)
     style_normalization: str = "none"
-    num_steps: int = 300  # what the command line runs when --steps is not given
+    num_steps: int = 300  # what the command line runs when --steps is not given: at most this many,
+    settle: float | None = None  # stopping once the loss falls by less than this share in 10 steps (optim.settled)
 
 
 _FIRST_RELUS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -74,8 +77,8 @@ PRESETS: dict[str, Preset] = {
                       dict(zip(_FIRST_RELUS, (1.0, 0.75, 0.1, 0.1, 0.1), strict=True)),
                       "mean", "udacity", 1.0, 3e-8, optimizer="adam", lr=0.003 * 0.226),
     # the command line's default: every layer counts by its relative error (benchmarks/README.md, the peer table)
-    "balanced": Preset("balanced", ("conv4_2",), {l: 1.0 for l in ("conv1_1", "conv2_1", "conv3_1", "conv4_1")},
-                       "mean", "paper", 1.0, 1e7, style_normalization="target", num_steps=40),
+    "balanced": Preset("balanced", ("conv4_2",), {l: 1.0 for l in ("relu1_1", "relu2_1", "relu3_1", "relu4_1")},
+                       "mean", "paper", 1.0, 1e7, style_normalization="target", settle=0.02),
 }
 
 

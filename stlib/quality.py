@@ -15,8 +15,10 @@ of different tools, optimisers or sizes compare on one scale:
   style's own spread. With ``content=``, relative to the photo's, like `style_distance`.
 
 Images are ``(1, 3, H, W)`` tensors in [0, 1] or anything `stlib.images.load_image` takes (a path,
-a sample name such as ``"chelsea"``). The image fixes the size: the content and the style are centre-cropped
-to its aspect ratio and resized (`fit_to`), so tools that treat the style's shape differently compare alike.
+a sample name such as ``"chelsea"``). The image fixes the size: the content is centre-cropped to its aspect
+ratio and resized (`fit_to`); the style is used whole, its longest side the image's (`whole_style`: Gram
+matrices and feature distributions do not care about shape, and a crop would judge a portrait painting by
+its middle band only).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch
 from .images import ImageSource, crop_to_aspect, load_image, to_pil
 from .losses import gram_matrix
 from .models import VGG19, vgg19
+from .transfer import whole_style
 
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1")
 CONTENT_LAYER = "conv4_2"
@@ -37,6 +40,12 @@ def fit_to(source: ImageSource, like: torch.Tensor) -> torch.Tensor:
     if isinstance(source, torch.Tensor) and tuple(source.shape[-2:]) == (height, width):
         return load_image(source)  # already that size: used as it is, not re-quantised through PIL
     return load_image(crop_to_aspect(to_pil(source), height, width), (height, width))
+
+
+def _whole(style: ImageSource, like: torch.Tensor) -> torch.Tensor:
+    """The whole ``style``, its longest side ``like``'s (as it is if it already is: not re-quantised)."""
+    style = load_image(style)
+    return style if max(style.shape[-2:]) == max(like.shape[-2:]) else whole_style(style, like.shape[-2:])
 
 
 def _net(net: VGG19 | None, image: torch.Tensor) -> VGG19:
@@ -65,7 +74,7 @@ def style_distance(
     x = load_image(image)
     model = _net(net, x)
     with torch.no_grad():
-        style_feats = model(fit_to(style, x).to(x.device), STYLE_LAYERS)
+        style_feats = model(_whole(style, x).to(x.device), STYLE_LAYERS)
     grams = {layer: gram_matrix(f).double() for layer, f in style_feats.items()}
     raw = _gram_distance(model, x, grams)
     if content is None:
@@ -112,7 +121,7 @@ def sliced_wasserstein(image: ImageSource, style: ImageSource, *, content: Image
     model = _net(net, x)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        feats = model(fit_to(style, x).to(x.device), STYLE_LAYERS)
+        feats = model(_whole(style, x).to(x.device), STYLE_LAYERS)
     units = {}
     for layer, f in feats.items():
         d = torch.randn(directions, f.shape[1], generator=generator, dtype=torch.float64)

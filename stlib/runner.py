@@ -16,7 +16,7 @@ from . import cache as _cache
 from .errors import StlibError
 from .memory import check_run
 from .models import VGG19, vgg19
-from .optim import LossFn, Result, announce_replay, check_steps, optimize, pick_device
+from .optim import LossFn, Result, announce_replay, check_steps, optimize, pick_device, settled
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,13 @@ class RunConfig:
     device: torch.device = torch.device("cpu")
     weights: str = "pretrained"
     pooling: str = "max"
+    settle: float | None = None  # stop once the loss falls by less than this share in 10 steps (`optim.settled`)
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
             raise StlibError(f"seed must be a whole number from 0 to 2**63 - 1, got {self.seed!r}")
+        if self.settle is not None and not 0 < self.settle < 1:
+            raise StlibError(f"settle must be a share of the loss between 0 and 1 (e.g. 0.01), got {self.settle!r}")
 
     def identity(self) -> dict[str, Any]:  # the model is identified by the one loaded (`run`)
         fields = {k: v for k, v in asdict(self).items() if k not in ("weights", "pooling")}
@@ -92,7 +95,8 @@ def run(objective: Objective, config: RunConfig, model: VGG19 | str | os.PathLik
             return objective.compute(net, config, progress)
         start, loss = objective.build(net, config)
         result = optimize(start.to(config.device), loss, num_steps=config.num_steps, optimizer=config.optimizer,
-                          lr=config.lr, snapshot_at=config.snapshot_at, progress=progress)
+                          lr=config.lr, snapshot_at=config.snapshot_at, progress=progress,
+                          callbacks=[settled(config.settle)] if config.settle else ())
         return objective.finish(result) if objective.finish is not None else result
 
     result = _cache.cached(params, compute, enabled=cache)

@@ -167,7 +167,7 @@ def stylize(content: ImageSource, style: ImageSource | list[ImageSource] | tuple
             style_weight: float | None = None, tv_weight: float = DEFAULT_TV_WEIGHT,
             content_layers: Sequence[str] | None = None, style_weights: Mapping[str, float] | None = None,
             convention: str | None = None, init: str | torch.Tensor = "content", model: VGG19 | str | None = None,
-            pooling: str = "max", seed: int = 0, snapshot_at: Sequence[int] = (),
+            pooling: str = "max", seed: int = 0, snapshot_at: Sequence[int] = (), settle: float | None = None,
             device: torch.device | str | None = None, cache: bool = False, progress: bool | str = True) -> Result:
     """Gatys et al.'s style transfer: minimise ``α·content + β·style + γ·TV`` over the image (`transfer_loss`).
 
@@ -181,7 +181,9 @@ def stylize(content: ImageSource, style: ImageSource | list[ImageSource] | tuple
     normalisations, α, β and the optimiser; any of those given here overrides the preset's. ``model``: a
     `VGG19`, or the weights the runner loads (`stlib.models.vgg19`, with ``pooling``). A size that cannot
     fit in memory is refused at once (`stlib.memory`).
-    Returns a `Result`; ``result.history`` has every term per step.
+    ``settle``: stop before ``num_steps`` once the loss falls by less than this share of itself in 10 steps
+    (`stlib.optim.settled`; ``result.steps`` says when). Returns a `Result`; ``result.history`` has every
+    term per step.
     """
     chosen = get_preset(preset)
     overrides = dict(content_weight=content_weight, style_weight=style_weight, convention=convention,
@@ -227,7 +229,7 @@ def stylize(content: ImageSource, style: ImageSource | list[ImageSource] | tuple
                           (*terms.content_layers, *terms.style_weights), build, finish,
                           memory={"styles": len(styles), "style_scale": style_scale})
     config = run_config(num_steps=num_steps, optimizer=optimizer, lr=lr, snapshot_at=snapshot_at, seed=seed,
-                        device=device, pooling=pooling)
+                        device=device, pooling=pooling, settle=settle)
     return run(objective, config, model, cache=cache, progress=progress)
 
 

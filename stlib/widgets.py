@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -238,3 +239,157 @@ def load_uploaded(name: str, content: bytes) -> torch.Tensor:
             return load_image(ImageOps.exif_transpose(im))
     except (UnidentifiedImageError, OSError, SyntaxError):
         raise StlibError(f"{name}: not an image file (or truncated); upload a JPEG or PNG") from None
+
+
+# -- the Live lab: a style network in the page (onnxruntime-web), on a photo or the webcam -------------------
+def export_onnx(net, out: str | os.PathLike, size: int = 256, *, overwrite: bool = True) -> Path:
+    """Write ``net`` (a `stlib.fastnet.TransformerNet`, a ``Trained`` network or a ``save_net`` file) to ``out``
+    as ONNX, for onnxruntime and the browser.
+
+    The graph takes a photo ``(1, 3, H, W)`` in [0, 1] of any ``H, W`` ≥ 8 (traced at ``size``×``size``) and
+    returns the unclamped picture, as the network does. PyTorch's ``torch.export``-based exporter (the default
+    since 2.9; the TorchScript one is deprecated) folds the constants; the fx notes on each node are dropped
+    (a third of the file). Here, not in `fastnet`: a byte changed there would make every cached run a miss.
+    """
+    import copy
+    import warnings
+
+    from .fastnet import MIN_SIDE, Trained, UpsampleConv, load_net
+    from .images import atomic_write, writable_folder
+
+    out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise StlibError(f"output {out}: an ONNX network is saved as a .onnx file, e.g. -o net.onnx")
+    writable_folder(out.parent)  # before loading and tracing
+    if isinstance(net, (str, os.PathLike)):
+        net = load_net(net, device="cpu")
+    net = copy.deepcopy(net.net if isinstance(net, Trained) else net).cpu().eval()
+    for layer in net.modules():  # UpsampleConv's plain twin: the same numbers, a quarter of the weights in the file
+        if isinstance(layer, torch.nn.Sequential) and len(layer) and isinstance(layer[0], UpsampleConv):
+            layer[0] = torch.nn.Sequential(torch.nn.Upsample(scale_factor=2.0), torch.nn.ReflectionPad2d(1),
+                                           layer[0].conv)
+    side = {2: torch.export.Dim("h", min=MIN_SIDE, max=4096), 3: torch.export.Dim("w", min=MIN_SIDE, max=4096)}
+    with warnings.catch_warnings():  # the exporter's notes on its own passes
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(_AnySize(net), (torch.rand(1, 3, size, size),), dynamo=True, verbose=False,
+                                    input_names=["photo"], output_names=["image"], dynamic_shapes=(side,))
+    for node in program.model.graph:
+        node.metadata_props.clear()
+    return atomic_write(out, lambda tmp: program.save(tmp), overwrite=overwrite)
+
+
+class _AnySize(torch.nn.Module):
+    """`TransformerNet.forward` with its padding to a multiple of 4 always in the graph, so any size works."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        h, w = image.shape[-2:]
+        out = self.net.body(torch.nn.functional.pad(image, (0, -w % 4, 0, -h % 4), mode="reflect"))[..., :h, :w]
+        return out + self.net.skip(image) if self.net.skip is not None else out
+
+
+# onnxruntime-web from the npm registry (`npm pack`, this exact version, its SHA-512 checked), never a CDN: the
+# site serves these two files (tools/build_site.py); in a kernel the widget sends them (14 MB, once per widget)
+ORT_WEB = ("onnxruntime-web@1.30.0", "onnxruntime-web-1.30.0.tgz",
+           "q0y+JrrtukXSzsBWEMccVfqX25LRmosXHF+CaRJmg8pZClzcV7svNc4rKY3jL02Vb7QmRMDs1SigqR4CXAfKYQ==")
+# the WebAssembly build (its JavaScript glue bundled in): the WebGPU build's .wasm alone is 28 MB, over the budget
+ORT_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
+NPM_DIR = _HERE.parent / "build" / "npm"  # where `make site` keeps its npm tarballs too
+
+
+def npm_tarball(spec: str, name: str, sha512: str, folder: Path = NPM_DIR) -> Path:
+    """``npm pack`` one exact package version into ``folder`` (once, then offline) and check its SHA-512."""
+    import hashlib
+    import shutil
+    import subprocess
+
+    path = Path(folder) / name
+    if not path.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise StlibError(f"npm is needed once to fetch {spec} (install Node.js: apt-get install nodejs npm)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run([npm, "pack", spec, "--pack-destination", str(path.parent), "--silent"],
+                              capture_output=True, text=True)
+        if proc.returncode != 0 or not path.exists():
+            raise StlibError(f"npm pack {spec} failed: {(proc.stderr.strip().splitlines() or ['no message'])[-1]}")
+    digest = base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
+    if digest != sha512:
+        path.unlink()
+        raise StlibError(f"{name}: SHA-512 {digest} is not the registry's {sha512}; deleted it, run again")
+    return path
+
+
+def ort_runtime(folder: Path | None = None) -> dict[str, bytes]:
+    """onnxruntime-web's files the Live lab needs (`ORT_FILES`), name → bytes, from the npm tarball."""
+    import tarfile
+
+    with tarfile.open(npm_tarball(*ORT_WEB, folder=folder or NPM_DIR)) as tar:
+        return {name: tar.extractfile(f"package/dist/{name}").read() for name in ORT_FILES}
+
+
+class LiveLab(anywidget.AnyWidget):
+    """Style networks running in the page (onnxruntime-web, WebAssembly): a photo chosen or dropped, or the
+    webcam, stylised beside it with the milliseconds per frame; nothing goes through the kernel once shown.
+
+    ``networks``: style → a `TransformerNet`, a `Trained` network or a ``.pt`` file (each exported with
+    `stlib.fastnet.export_onnx`); ``photo``: what is stylised first. ``runtime_url``: a folder that serves
+    onnxruntime-web's files (default ``$STLIB_LAB_RUNTIME``, which `make site` sets); without one they are sent
+    with the widget, from the npm tarball (fetched once with ``npm pack``, then offline).
+    """
+
+    _esm = (_HERE / "lab.js").read_text(encoding="utf-8")
+    _css = (_HERE / "lab.css").read_text(encoding="utf-8")
+
+    networks = T.Dict().tag(sync=True)  # style → ONNX bytes
+    photo = T.Unicode("").tag(sync=True)  # data URL
+    runtime_url = T.Unicode("").tag(sync=True)
+    runtime = T.Dict().tag(sync=True)  # file name → bytes, when there is no runtime_url
+    threads = T.Int(0).tag(sync=True)  # 0: as many as the page may use (one without cross-origin isolation)
+    problem = T.Unicode("").tag(sync=True)  # why the runtime is missing, said in the page (Run All goes on)
+
+    def __init__(self, networks: Mapping[str, object], photo: str = "chelsea", runtime_url: str | None = None):
+        import tempfile
+
+        if not isinstance(networks, Mapping) or not networks:
+            raise StlibError("nothing to show: the Live lab needs at least one network (style name → network)")
+        runtime_url = os.environ.get("STLIB_LAB_RUNTIME", "") if runtime_url is None else runtime_url
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx = {str(style): export_onnx(net, Path(tmp) / f"{i}.onnx").read_bytes()
+                    for i, (style, net) in enumerate(networks.items())}
+        try:
+            runtime, problem = ({} if runtime_url else ort_runtime()), ""
+        except StlibError as err:
+            runtime, problem = {}, str(err)
+        super().__init__(networks=onnx, photo=frame_url(load_image(photo, max_size=DISPLAY_PX)),
+                         runtime_url=runtime_url, runtime=runtime, problem=problem)
+
+
+def live_lab(networks: Mapping[str, object], **kwargs) -> LiveLab:
+    """`LiveLab` as a function, for ``display(live_lab({"starry_night": trained}))``."""
+    return LiveLab(networks, **kwargs)
+
+
+LAB_STYLES = ("starry_night", "the_scream", "composition_vii")  # the paintings the course ships (data/)
+# the site's networks learn stylize's balanced objective (each style layer against its own target, β = 10⁷, lesson
+# 08) instead of lesson 10's default preset: on the held-out photos Starry Night's network then paints in the
+# painting's blues and yellows instead of a grey-green cast (both keep the faces, both draw fine stripes; a TV weight
+# of 3·10⁸ did not remove them)
+LAB_TRAINING = {"preset": "balanced", "style_weight": 1e7}
+
+
+def lab_networks(styles: Sequence[str] = LAB_STYLES, fast: bool | None = None, progress: bool | str = False) -> dict:
+    """Style → `stlib.fastnet.Trained`, one network per painting for the site's Live lab: lesson 10's sizes and
+    steps (``fast``: default ``$STLIB_FAST``) with `LAB_TRAINING`'s objective. Cached: `make precompute` trains
+    them once, `make site` replays them."""
+    from .config import FAST, FULL, settings
+    from .fastnet import TrainSettings, train_net
+
+    S = settings() if fast is None else FAST if fast else FULL
+    train = TrainSettings(steps=S.net_steps, crop=S.net_crop, photo_side=S.net_photo_side, **LAB_TRAINING)
+    epochs = sorted({0, S.net_steps // 4, S.net_steps // 2, S.net_steps})
+    return {style: train_net(style, train, snapshot_at=epochs, cache=True, preview_height=S.imsize * 3 // 4,
+                             progress=progress and f"{progress}: {style}") for style in styles}

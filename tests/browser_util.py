@@ -35,16 +35,50 @@ SERVER_START_TIMEOUT = 60.0
 
 
 @contextmanager
-def launched_chromium():
-    """Headless Debian Chromium through Playwright, closed on exit (the browser tests' module fixtures)."""
+def launched_chromium(*args: str):
+    """Headless Debian Chromium through Playwright (``args``: more flags), closed on exit (module fixtures)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *args], headless=True)
         try:
             yield browser
         finally:
             browser.close()
+
+# ---------------------------------------------------------------------------------------------
+# the static site, offline
+
+
+class Offline:
+    """A browser context where only ``base`` answers; everything else is blocked and recorded."""
+
+    def __init__(self, chromium, base: str):
+        self.base = base
+        self.blocked: list[str] = []
+        self.failed: list[str] = []
+        self.errors: list[str] = []
+        self.context = chromium.new_context(viewport={"width": 1300, "height": 1000})
+        self.context.set_default_timeout(30_000)
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
+        self.page.on("requestfailed", lambda r: r.url.startswith(base) and self.failed.append(f"failed {r.url}"))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def _route(self, route) -> None:
+        url = route.request.url
+        if url.startswith(self.base + "/"):
+            route.continue_()
+        else:
+            self.blocked.append(url)
+            route.abort()
+
+    def check(self, what: str) -> None:
+        assert not self.blocked, f"{what}: requests to other servers (a CDN?) were blocked: {self.blocked}"
+        assert not self.failed, f"{what}: requests failed: {self.failed}"
+        assert not self.errors, f"{what}: JavaScript errors: {self.errors}"
+
 
 # ---------------------------------------------------------------------------------------------
 # availability

@@ -81,3 +81,12 @@ def test_relative_sliced_wasserstein_is_one_for_the_content_and_zero_for_the_sty
     assert sliced_wasserstein(chelsea, style, content=chelsea, net=vgg) == pytest.approx(1.0)
     assert sliced_wasserstein(style, style, content=chelsea, net=vgg) == pytest.approx(0.0, abs=1e-12)
     assert 0.0 < sliced_wasserstein(0.5 * chelsea + 0.5 * style, style, content=chelsea, net=vgg) < 1.0
+
+
+@pytest.mark.parametrize("judge", [style_distance, sliced_wasserstein])
+def test_the_whole_style_is_judged_not_its_centre_crop(judge):
+    colours = torch.tensor([[0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.1, 0.9]])
+    style = colours.repeat_interleave(16, dim=0).T.reshape(3, 1, 48).expand(3, 16, 48)[None]  # red | green | blue
+    mixture = colours.repeat_interleave(16, dim=0).T.reshape(3, 1, 48).expand(3, 16, 48).reshape(1, 3, 48, 16)
+    middle = colours[1].view(1, 3, 1, 1).expand(1, 3, 48, 16)  # all green: what a centre crop would keep
+    assert judge(mixture, style, net=_identity_net) < judge(middle, style, net=_identity_net)

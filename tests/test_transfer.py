@@ -232,16 +232,21 @@ def test_reconstructions_refuse_a_size_that_cannot_fit(one_gib, one_line):
         assert "largest that fits is size" in one_line(err.value)
 
 
-def test_balanced_preset_style_term_is_the_quality_style_distance():
-    """With ``style_normalization="target"`` each layer counts by its relative Gram error, so the unweighted
-    style term of the ``balanced`` preset is `stlib.quality.style_distance` (raw) of the same image."""
-    from stlib import quality
+def test_balanced_preset_style_term_is_the_relative_gram_error_of_each_relu_layer():
+    """With ``style_normalization="target"`` each layer counts by its relative Gram error ‖G − A‖² / ‖A‖²,
+    on the ReLUs' outputs relu1_1 … relu4_1 (`stlib.quality.style_distance`'s units)."""
+    from stlib.losses import gram_matrix
     from stlib.models import vgg19
 
     net = vgg19("random", seed=1)
     content, style, image = (torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(s)) for s in (0, 1, 2))
     terms = transfer_loss(net, content, style, preset="balanced")(image)
-    expected = quality.style_distance(image, style, net=net)
+    layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
+    assert list(stlib.presets.get_preset("balanced").style_weights) == layers
+    with torch.no_grad():
+        ours, theirs = net(image, layers), net(style, layers)
+    grams = [(gram_matrix(ours[l]), gram_matrix(theirs[l])) for l in layers]
+    expected = sum(float(((g - a) ** 2).sum() / (a**2).sum()) for g, a in grams)
     assert terms.style.item() == pytest.approx(expected, rel=1e-4)
     assert terms.total.item() == pytest.approx(terms.content.item() + 1e7 * expected, rel=1e-4)
     # the normalisation divides out each convention's own factor: the lecture's E_l gives the same term
@@ -251,11 +256,37 @@ def test_balanced_preset_style_term_is_the_quality_style_distance():
     assert transfer_loss(net, content, style, preset=lecture)(image).style.item() == pytest.approx(expected, rel=1e-4)
 
 
-def test_the_command_line_defaults_to_the_balanced_preset_and_its_40_steps(tmp_path, capsys):
+def test_the_command_line_defaults_to_balanced_until_settled_and_steps_is_exact(tmp_path, capsys):
     import json
 
     from stlib.__main__ import main
 
     assert main(["stylize", "chelsea", "ihc", "-o", str(tmp_path / "o.png"), "--size", "32", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["preset"] == "balanced" and summary["steps"] == 40
+    assert summary["preset"] == "balanced" and 10 < summary["steps"] < 300  # stopped once settled
+    assert main(["stylize", "chelsea", "ihc", "-o", str(tmp_path / "p.png"), "--size", "32", "--json",
+                 "--steps", "7"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 7  # --steps: exactly that many
+
+
+def test_settled_stops_once_the_loss_falls_by_less_than_its_share():
+    from stlib.optim import settled
+
+    stop = settled(0.1, window=2)
+    # drops over two steps: 10 → 4 (6 ≥ 0.4), 5 → 3.8 (1.2 ≥ 0.38), 4 → 3.7 (0.3 < 0.37): stop at the fifth
+    assert [stop(i, None, {"total": t}) for i, t in enumerate([10, 5, 4, 3.8, 3.7], 1)] == [False] * 4 + [True]
+    # an overshoot has not settled: the lowest loss, 5, stops improving at step 4, but 30 and 29.9 are far above
+    # it; at step 6 the loss is back within 10 % of it (5.2) and the low has not moved in two steps
+    stop = settled(0.1, window=2)
+    assert [stop(i, None, {"total": t}) for i, t in enumerate([10, 5, 20, 30, 29.9, 5.2], 1)] == [False] * 5 + [True]
+
+
+def test_stylize_settle_stops_early_and_is_checked():
+    net = stlib.vgg19("random", seed=0)
+    content, style = (torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(s)) for s in (0, 1))
+    result = stlib.stylize(content, style, preset="balanced", num_steps=100, settle=0.2, model=net, progress=False)
+    assert 10 < result.steps < 100 and len(result.history) == result.steps
+    totals = [h["total"] for h in result.history]
+    assert totals[-11] - totals[-1] < 0.2 * totals[-1] <= totals[-12] - totals[-2]  # it stopped at the first
+    with pytest.raises(StlibError, match="settle"):
+        stlib.stylize(content, style, num_steps=5, settle=2.0, model=net, progress=False)

@@ -14,8 +14,11 @@ manager (``@jupyter-widgets/html-manager``) and MathJax are fetched once from th
 anywidget front end comes from the installed ``anywidget`` Python package; all are served from
 ``static/`` on the site. Usage::
 
-    python tools/build_site.py [--fast] [--out build/site] [LESSON ...]   # lessons: "02", "07_style…"
-    python -m http.server -d build/site 8000                              # preview
+    python tools/build_site.py [--fast] [--out build/site] [LESSON ...]   # lessons: "02", "07_style…", "lab"
+    make serve                       # python -m stlib serve-site: 127.0.0.1:8000, cross-origin isolated
+
+The **Live lab** page (``lab.html``) runs one network per painting in the page with onnxruntime-web (its
+WebAssembly build from ``npm pack``, like the scripts above), full mode where ``make precompute`` trained them.
 """
 
 from __future__ import annotations
@@ -23,12 +26,11 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
-import hashlib
 import html
+import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tarfile
 import time
@@ -75,22 +77,14 @@ def fail(message: str) -> None:
 
 
 def npm_tarball(spec: str, name: str, sha512: str, folder: Path) -> Path:
-    """``npm pack`` one exact package version into ``folder`` (once) and check its SHA-512."""
-    path = folder / name
-    if not path.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            fail(f"npm is needed once to fetch {spec} (install Node.js: apt-get install nodejs npm)")
-        folder.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run([npm, "pack", spec, "--pack-destination", str(folder), "--silent"],
-                              capture_output=True, text=True)
-        if proc.returncode != 0 or not path.exists():
-            fail(f"npm pack {spec} failed:\n{proc.stderr.strip()[-2000:]}")
-    digest = base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
-    if digest != sha512:
-        path.unlink()
-        fail(f"{name}: SHA-512 {digest} is not the registry's {sha512}; deleted it, run again")
-    return path
+    """``npm pack`` one exact package version into ``folder`` (once) and check its SHA-512 (`stlib.widgets`)."""
+    from stlib.errors import StlibError
+    from stlib.widgets import npm_tarball as fetch
+
+    try:
+        return fetch(spec, name, sha512, folder)
+    except StlibError as err:
+        fail(str(err))
 
 
 def install_static(site: Path, npm_folder: Path) -> None:
@@ -115,6 +109,16 @@ def install_static(site: Path, npm_folder: Path) -> None:
                     found.add(pattern)
             if set(members) - found:
                 fail(f"{name} lacks {sorted(map(str, set(members) - found))}")
+    # the Live lab's front end (stlib/lab.js, the widget's own module) and onnxruntime-web's WebAssembly build
+    from stlib.widgets import ORT_FILES, ORT_WEB
+
+    with tarfile.open(npm_tarball(*ORT_WEB, npm_folder)) as tar:
+        for name in ORT_FILES:
+            (static / "onnxruntime-web").mkdir(exist_ok=True)
+            (static / "onnxruntime-web" / name).write_bytes(tar.extractfile(f"package/dist/{name}").read())
+    (static / "lab").mkdir(exist_ok=True)
+    for name in ("lab.js", "lab.css"):
+        shutil.copyfile(ROOT / "stlib" / name, static / "lab" / name)
     # anywidget's front end for the widget manager: an AMD module in the Python package, the same
     # version as the kernel side that wrote the widget state
     import anywidget
@@ -238,6 +242,65 @@ def export(nb, title: str) -> str:
     return body
 
 
+LAB_LIMIT = 15 * 2**20  # the Live lab page, its runtime and its first network (what loads before the first picture)
+LAB = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Live lab — Style Transfer lessons</title>
+<link rel="stylesheet" href="static/lab/lab.css"><link rel="icon" href="data:,">
+<style>
+body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; color: #222; }}
+.stlib-site-banner {{ background: #f4f4f4; padding: .4em .8em; border-radius: 4px; font-size: 14px; }}
+</style></head><body>
+<div class="stlib-site-banner"><a href="index.html">← all lessons</a> · built {built}; networks trained in
+<b>{mode_text}</b></div>
+<h1>Live lab</h1>
+<p>Lesson 10's real-time network (Johnson, Alahi &amp; Fei-Fei 2016), trained once per painting the course ships
+(Van Gogh's <i>The Starry Night</i>, Munch's <i>The Scream</i>, Kandinsky's <i>Composition VII</i>) with the
+balanced objective of lesson 08, runs here in the page with onnxruntime-web
+(WebAssembly, served by this site: nothing leaves your computer). Choose a style, then a photo (or drop one on the
+pictures), or start the camera; the milliseconds per frame are the network's alone. The camera and several
+threads need the page served from <code>localhost</code> with cross-origin isolation: <code>make serve</code>.</p>
+<div id="lab"></div>
+<script type="module">
+import lab from "./static/lab/lab.js";
+const state = {state};
+state.threads = Number(new URLSearchParams(location.search).get("threads")) || 0;  // ?threads=1: one thread
+const model = {{ get: (key) => state[key], set() {{}}, save_changes() {{}}, on() {{}}, off() {{}} }};
+lab.render({{ model, el: document.getElementById("lab") }});
+</script>
+</body></html>
+"""
+
+
+def build_lab(out: Path, fast: bool, built: str) -> tuple[str, int]:
+    """``out/lab.html``, the Live lab: one network per painting (`stlib.widgets.lab_networks`, full mode from the
+    cache when `make precompute` trained them, else fast mode's tiny ones), exported to ``out/lab/*.onnx``;
+    returns (mode, bytes of what loads before the first picture: the page, its runtime, its first network)."""
+    from unittest.mock import patch
+
+    from stlib.cache import CacheMiss
+    from stlib.images import DISPLAY_PX, load_image
+    from stlib.widgets import LAB_STYLES, export_onnx, frame_url, lab_networks
+
+    mode = "fast"
+    if not fast and full_mode_cached():
+        try:
+            with patch.dict(os.environ, STLIB_CACHE_ONLY="1"):
+                nets, mode = lab_networks(fast=False), "full"
+        except CacheMiss:
+            print("  lab: a network is not in the full-mode cache; fast mode instead", flush=True)
+    if mode == "fast":
+        nets = lab_networks(fast=True)
+    files = {style: export_onnx(net, out / "lab" / f"{style}.onnx") for style, net in nets.items()}
+    state = {"networks": {style: f"lab/{style}.onnx" for style in files}, "runtime_url": "static/onnxruntime-web/",
+             "photo": frame_url(load_image("chelsea", max_size=DISPLAY_PX))}
+    page = LAB.format(built=built, mode_text=MODES[mode], state=json.dumps(state))
+    (out / "lab.html").write_text(page, encoding="utf-8")
+    parts = [out / "lab.html", files[LAB_STYLES[0]], *(out / "static" / "onnxruntime-web").iterdir(),
+             *(out / "static" / "lab").iterdir()]
+    return mode, sum(p.stat().st_size for p in parts)
+
+
 INDEX = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Style Transfer lessons</title>
@@ -251,6 +314,8 @@ td.n {{ font-variant-numeric: tabular-nums; text-align: right; color: #555; whit
 <p>Neural style transfer (Gatys, Ecker &amp; Bethge, CVPR 2016) step by step in PyTorch, as executed notebooks.
 Every snapshot viewer works in the page: drag the epoch slider, press Play, pick a layer — no Python needed.
 To run the lessons yourself: clone the repository and <code>make lab</code>.</p>
+<p><a href="lab.html"><b>Live lab</b></a>: lesson 10's network, one per painting, paints a photo or your camera
+in the page.</p>
 <table><tr><th>#</th><th>lesson</th><th>mode</th><th class="n">page</th></tr>
 {rows}
 </table>
@@ -261,7 +326,7 @@ To run the lessons yourself: clone the repository and <code>make lab</code>.</p>
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("lessons", nargs="*", help="lesson numbers or names (default: all)")
+    parser.add_argument("lessons", nargs="*", help="lesson numbers or names, and/or 'lab' (default: all and the lab)")
     parser.add_argument("--fast", action="store_true", help="fast mode for every lesson, even with a filled cache")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "site", help="output folder (default build/site)")
     parser.add_argument("--npm-cache", type=Path, default=ROOT / "build" / "npm",
@@ -281,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         found = sorted(args.notebooks.glob("[0-9][0-9]_*.ipynb")) if args.notebooks else lesson_paths()
         if not found:
             fail(f"no lessons in {args.notebooks}")
-        paths = select_lessons(found, args.lessons)
+        named = [name for name in args.lessons if name != "lab"]
+        paths = select_lessons(found, named) if named or not args.lessons else []
     except StlibError as err:
         fail(str(err))
     out: Path = args.out
@@ -289,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(out)
     install_static(out, args.npm_cache)
     built = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    os.environ["STLIB_LAB_RUNTIME"] = "static/onnxruntime-web/"  # lesson 10's lab uses the site's runtime
     rows, viewers, oversized = [], 0, []
     start = time.perf_counter()
     for path in paths:
@@ -306,14 +373,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {path.stem}.html: {mode} mode, {size / 2**20:.2f} MB, {time.perf_counter() - t:.0f} s", flush=True)
         rows.append(f'<tr><td>{path.stem[:2]}</td><td><a href="{path.stem}.html">{html.escape(title)}</a></td>'
                     f'<td>{mode}</td><td class="n">{size / 2**20:.1f} MB</td></tr>')
+    lab = not args.lessons or "lab" in args.lessons
+    if lab:
+        t = time.perf_counter()
+        lab_mode, lab_size = build_lab(out, args.fast, built)
+        print(f"  lab.html: {lab_mode} mode, {lab_size / 2**20:.2f} MB with its runtime and first network, "
+              f"{time.perf_counter() - t:.0f} s", flush=True)
+        if lab_size > LAB_LIMIT:
+            oversized.append("lab")
     (out / "index.html").write_text(INDEX.format(rows="\n".join(rows), built=built, nbconvert=nbconvert.__version__,
                                                  viewers=viewers), encoding="utf-8")
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    lessons = f"{len(paths)} lesson" + ("s" if len(paths) != 1 else "")
+    lessons = f"{len(paths)} lesson" + ("s" if len(paths) != 1 else "") + (" and the Live lab" if lab else "")
     print(f"site: {lessons} in {out} ({total / 2**20:.1f} MB in all) in {time.perf_counter() - start:.0f} s;"
-          f" preview: python -m http.server -d {os.path.relpath(out)} 8000")
+          f" preview: make serve (python -m stlib serve-site)")
     if oversized:
-        fail(f"pages over {PAGE_LIMIT // 2**20} MB: {', '.join(oversized)} (frames too large?)")
+        fail(f"pages over their limit ({PAGE_LIMIT // 2**20} MB, the lab {LAB_LIMIT // 2**20} MB with its runtime): "
+             f"{', '.join(oversized)} (frames or networks too large?)")
     return 0
 
 
