@@ -196,7 +196,7 @@ def test_run_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.num_steps = 4
     assert config.identity() == {"num_steps": 3, "optimizer": "adam", "lr": None, "snapshot_at": [0, 3],
-                                 "seed": 0, "device": "cpu"}
+                                 "seed": 0, "device": "cpu", "settle": None}
 
 
 @pytest.fixture
