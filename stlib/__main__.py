@@ -209,7 +209,7 @@ WCT_OPTIONS = ("max_size", "style_scale", "preserve_color", "device", "json", "o
 
 
 def _stylize_one_pass(args: argparse.Namespace) -> int:
-    from .images import load_image, save_image
+    from .images import load_image
     from .wct import load_decoders, stylize_wct
 
     given = [flag for dest, (default, flag) in args.options.items()
@@ -228,9 +228,20 @@ def _stylize_one_pass(args: argparse.Namespace) -> int:
         raise StlibError(f"--style-scale {args.style_scale}: give a finite number > 0, e.g. 0.5")
     decoders = load_decoders(args.decoders, device=args.device)
     photo = load_image(args.content, max_size=args.max_size)
+    style_size = max(16, round(args.style_scale * max(photo.shape[-2:])))
+    return _one_pass(args, photo, lambda: stylize_wct(photo, style, decoders, strength=strength, method=args.method,
+                                                      style_size=style_size),
+                     {"method": args.method, "strength": strength, "style": style},
+                     lambda seconds: f"{seconds:.2f} s ({args.method}, strength {strength:g})")
+
+
+def _one_pass(args: argparse.Namespace, photo, paint: Callable, summary: dict, took: Callable[[float], str]) -> int:
+    """``paint()`` the photo in one pass (a network, WCT), apply --preserve-color, save it without losing it,
+    and print the one-line (or --json) summary with ``summary`` and ``took(seconds)``."""
+    from .images import save_image
+
     start = time.perf_counter()
-    image = stylize_wct(photo, style, decoders, strength=strength, method=args.method,
-                        style_size=max(16, round(args.style_scale * max(photo.shape[-2:]))))
+    image = paint()
     seconds = time.perf_counter() - start
     if args.preserve_color is not None:
         from .variants import preserve_color
@@ -240,9 +251,9 @@ def _stylize_one_pass(args: argparse.Namespace) -> int:
     height, width = image.shape[-2:]
     if args.json:
         print(json.dumps({"output": str(saved), "width": width, "height": height, "seconds": round(seconds, 3),
-                          "method": args.method, "strength": strength, "style": style, "content": args.content}))
-        return 0
-    print(f"done: {width}×{height} px in {seconds:.2f} s ({args.method}, strength {strength:g}) → {saved}")
+                          **summary, "content": args.content}))
+    else:
+        print(f"done: {width}×{height} px in {took(seconds)} → {saved}")
     return 0
 
 
@@ -251,7 +262,7 @@ NET_OPTIONS = ("max_size", "preserve_color", "device", "json", "overwrite", "net
 
 def _stylize_with_net(args: argparse.Namespace) -> int:
     from .fastnet import load_net
-    from .images import load_image, save_image
+    from .images import load_image
 
     given = ["STYLE"] if args.style is not None else []
     given += [flag for dest, (default, flag) in args.options.items()
@@ -261,22 +272,8 @@ def _stylize_with_net(args: argparse.Namespace) -> int:
                          f"apply; drop {'it' if len(given) == 1 else 'them'}")
     trained = load_net(args.net, device=args.device)
     photo = load_image(args.content, max_size=args.max_size)
-    start = time.perf_counter()
-    image = trained(photo)
-    seconds = time.perf_counter() - start
-    if args.preserve_color is not None:
-        from .variants import preserve_color
-
-        image = preserve_color(image, photo, method=args.preserve_color)
-    saved = _keep(lambda path, overwrite: save_image(image, path, overwrite=overwrite), args.output, args.overwrite)
-    height, width = image.shape[-2:]
-    if args.json:
-        print(json.dumps({"output": str(saved), "width": width, "height": height, "seconds": round(seconds, 3),
-                          "net": str(args.net), "style": trained.style, "content": args.content}))
-        return 0
-    print(f"done: {width}×{height} px in {1000 * seconds:.0f} ms with {args.net} (style: {trained.style}) "
-          f"→ {saved}")
-    return 0
+    return _one_pass(args, photo, lambda: trained(photo), {"net": str(args.net), "style": trained.style},
+                     lambda seconds: f"{1000 * seconds:.0f} ms with {args.net} (style: {trained.style})")
 
 
 def _style_layers(specs: list[str] | None, preset_weights: dict[str, float]) -> dict[str, float] | None:
