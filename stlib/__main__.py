@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import tempfile
 import time
@@ -298,6 +299,16 @@ def _style_layers(specs: list[str] | None, preset_weights: dict[str, float]) -> 
     return weights
 
 
+def _flag_names(message: str, style_scale: float) -> str:
+    """A library message in the command line's words: ``size N`` is ``--max-size N``, ``style_scale=X`` is
+    ``--style-scale X``, and an image too big to load with a ``--style-scale`` other than 1 is the style's."""
+    message = re.sub(r"^size (\d+)", r"--max-size \1", message).replace("fits is size ", "fits is --max-size ")
+    message = re.sub(r"^style_scale=(\S+):", r"--style-scale \1:", message)
+    if message.startswith("an image of") and style_scale != 1:
+        message = f"--style-scale {style_scale:g} makes the style image too big: {message}"
+    return message
+
+
 def _snapshot_epochs(save_every: int | None, snapshots: Path | None, steps: int, overwrite: bool) -> list[int]:
     if save_every is None and snapshots is None:
         return []
@@ -412,10 +423,13 @@ def stylize_command(args: argparse.Namespace) -> int:
         pooling=args.pooling, seed=args.seed, snapshot_at=epochs, settle=settle, device=device, progress="stylize",
     )
     start = time.perf_counter()
-    if multires:
-        result = stylize_coarse_to_fine(content, list(styles), scales=scales, num_steps=scale_steps, **options)
-    else:
-        result = stylize(content, list(styles), num_steps=args.steps, **options)
+    try:
+        if multires:
+            result = stylize_coarse_to_fine(content, list(styles), scales=scales, num_steps=scale_steps, **options)
+        else:
+            result = stylize(content, list(styles), num_steps=args.steps, **options)
+    except StlibError as err:  # the memory check speaks the library's names: say the command line's
+        raise StlibError(_flag_names(str(err), args.style_scale)) from None
     seconds = time.perf_counter() - start
     saved = _keep(lambda path, overwrite: save_image(result.image, path, overwrite=overwrite), out, args.overwrite)
     written = [str(save_image(image, args.snapshots / SNAPSHOT_NAME.format(epoch), overwrite=args.overwrite))

@@ -518,7 +518,18 @@ def test_style_scale_too_big_for_memory_is_blamed(tmp_path, capsys, monkeypatch)
     monkeypatch.setenv("STLIB_MAX_MEMORY", "2G")
     code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", str(tmp_path / "o.png"), "--size", "32",
                              "--style-scale", "1e6"], capsys)
-    assert code == 2 and assert_one_line_error(err).startswith("error: style_scale=1e+06")
+    assert code == 2 and assert_one_line_error(err).startswith("error: --style-scale 1e+06:")
+
+
+@pytest.mark.parametrize("extra, start, also", [
+    (["--max-size", "3000"], "error: --max-size 3000:", "the largest that fits is --max-size "),
+    (["--style-scale", "30"], "error: --style-scale 30 makes the style image too big: an image of", "px"),
+])
+def test_memory_errors_name_the_command_lines_flags(tmp_path, capsys, monkeypatch, extra, start, also):
+    monkeypatch.setenv("STLIB_MAX_MEMORY", "1G")
+    code, _, err = run_main(["stylize", "chelsea", "starry_night", "-o", str(tmp_path / "o.png"), *extra], capsys)
+    line = assert_one_line_error(err)
+    assert code == 2 and line.startswith(start) and also in line and "size 3000:" not in line.replace("-size", "")
 
 
 @pytest.mark.parametrize("where", ["-o", "--snapshots"])
