@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -35,13 +34,14 @@ from PIL import Image
 from stlib import quality, vgg19
 from stlib.fastnet import HELD_OUT
 from stlib.images import PAINTINGS, to_pil
+from stlib.wct import default_path
 
 METHODS = ("stlib", "net", "wct", "pastiche", "lite")
 FRONTIER = {"stlib": (3e6, 1e7, 3e7), "pastiche": (0.3, 1.0, 3.0)}  # style weights; the middle is each one's own
 
 
 def command(method: str, photo: Path, style: Path, size: int, out: Path, nets: Path, weight: float | None):
-    """The process that makes ``out``, or None with the reason it cannot run here."""
+    """The process that makes ``out``, or a string: why it cannot run here."""
     if method == "stlib":
         return stlib_command(photo, style, size, [] if weight is None else ["--style-weight", f"{weight:g}"], out)
     if method == "net":
@@ -50,10 +50,9 @@ def command(method: str, photo: Path, style: Path, size: int, out: Path, nets: P
             return f"no {net} (a network trained for {style.stem})"
         return [arg for arg in stlib_command(photo, style, size, ["--net", str(net)], out) if arg != str(style)]
     if method == "wct":
-        help_text = subprocess.run([sys.executable, "-m", "stlib", "stylize", "--help"], capture_output=True,
-                                   text=True, env=dict(os.environ, PYTHONPATH=str(ROOT))).stdout
-        return stlib_command(photo, style, size, ["--method", "wct"], out) if "--method" in help_text else (
-            "stylize has no --method wct here")
+        if not default_path().exists():
+            return f"no decoders in {default_path()} (python -m stlib train-decoders)"
+        return stlib_command(photo, style, size, ["--method", "wct"], out)
     if method == "pastiche":
         cmd = pastiche_command(photo, style, size, 300, out)
         return cmd if weight is None else [*cmd, "--style-weights", f"{weight:g}"]

@@ -19,11 +19,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import nbformat
@@ -167,6 +169,19 @@ def code_cell_count(path: Path) -> int:
 
 # ---------------------------------------------------------------------------------------------
 # the server
+
+
+@contextmanager
+def serving(handler):
+    """Serve with ``handler`` on a free port of 127.0.0.1 from a background thread; yields the base URL and
+    stops the server afterwards."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def free_port() -> int:

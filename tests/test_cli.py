@@ -584,9 +584,9 @@ def test_train_net_memory_counts_the_photos(tmp_path, capsys, monkeypatch):
 
 def test_serve_site_sends_the_isolation_headers_and_refuses_bad_setups(tmp_path, capsys, monkeypatch):
     import socket
-    import threading
     import urllib.request
-    from http.server import ThreadingHTTPServer
+
+    from browser_util import serving
 
     from stlib.__main__ import isolated_handler, main
 
@@ -597,10 +597,8 @@ def test_serve_site_sends_the_isolation_headers_and_refuses_bad_setups(tmp_path,
     site.mkdir(parents=True)
     (site / "index.html").write_text("<p>lab</p>")
     (site / "net.wasm").write_bytes(b"\0asm")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), isolated_handler(site))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{httpd.server_address[1]}/net.wasm") as resp:
+    with serving(isolated_handler(site)) as url:
+        with urllib.request.urlopen(f"{url}/net.wasm") as resp:
             assert resp.headers["Cross-Origin-Opener-Policy"] == "same-origin"
             assert resp.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
             assert resp.headers["Content-Type"] == "application/wasm"  # streaming compilation needs it
@@ -610,9 +608,6 @@ def test_serve_site_sends_the_isolation_headers_and_refuses_bad_setups(tmp_path,
             assert main(["serve-site", "--port", str(taken.getsockname()[1])]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "cannot serve on 127.0.0.1" in err[0] and "--port" in err[0]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 @pytest.fixture

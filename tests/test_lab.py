@@ -18,15 +18,13 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from browser_util import Offline, launched_chromium, missing_browser_reason, wait_for
+from browser_util import Offline, launched_chromium, missing_browser_reason, serving, wait_for
 from PIL import Image
 
 pytestmark = pytest.mark.browser
@@ -59,13 +57,8 @@ def site(tmp_path_factory) -> Path:
 def server(site):
     from stlib.__main__ import isolated_handler
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), isolated_handler(site))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(isolated_handler(site)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

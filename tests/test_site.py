@@ -25,12 +25,19 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from browser_util import Offline, ViewerUI, changed_fraction, launched_chromium, missing_browser_reason, wait_for
+from browser_util import (
+    Offline,
+    ViewerUI,
+    changed_fraction,
+    launched_chromium,
+    missing_browser_reason,
+    serving,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -70,14 +77,8 @@ class QuietHandler(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server(site):
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(functools.partial(QuietHandler, directory=str(site))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
