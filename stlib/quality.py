@@ -42,10 +42,14 @@ def fit_to(source: ImageSource, like: torch.Tensor) -> torch.Tensor:
     return load_image(crop_to_aspect(to_pil(source), height, width), (height, width))
 
 
-def _whole(style: ImageSource, like: torch.Tensor) -> torch.Tensor:
-    """The whole ``style``, its longest side ``like``'s (as it is if it already is: not re-quantised)."""
+def _style_features(net: VGG19, style: ImageSource, like: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The features of the whole ``style`` at `STYLE_LAYERS`, its longest side ``like``'s (used as it is if it
+    already is: not re-quantised)."""
     style = load_image(style)
-    return style if max(style.shape[-2:]) == max(like.shape[-2:]) else whole_style(style, like.shape[-2:])
+    if max(style.shape[-2:]) != max(like.shape[-2:]):
+        style = whole_style(style, like.shape[-2:])
+    with torch.no_grad():
+        return net(style.to(like.device), STYLE_LAYERS)
 
 
 def _net(net: VGG19 | None, image: torch.Tensor) -> VGG19:
@@ -73,9 +77,7 @@ def style_distance(
     """
     x = load_image(image)
     model = _net(net, x)
-    with torch.no_grad():
-        style_feats = model(_whole(style, x).to(x.device), STYLE_LAYERS)
-    grams = {layer: gram_matrix(f).double() for layer, f in style_feats.items()}
+    grams = {layer: gram_matrix(f).double() for layer, f in _style_features(model, style, x).items()}
     raw = _gram_distance(model, x, grams)
     if content is None:
         return raw
@@ -120,8 +122,7 @@ def sliced_wasserstein(image: ImageSource, style: ImageSource, *, content: Image
     x = load_image(image)
     model = _net(net, x)
     generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        feats = model(_whole(style, x).to(x.device), STYLE_LAYERS)
+    feats = _style_features(model, style, x)
     units = {}
     for layer, f in feats.items():
         d = torch.randn(directions, f.shape[1], generator=generator, dtype=torch.float64)

@@ -130,7 +130,7 @@ def reconstruct_style(target: torch.Tensor, layers: str | Sequence[str] | Mappin
 DEFAULT_CONTENT_WEIGHT = PRESETS["default"].content_weight
 DEFAULT_STYLE_WEIGHT = PRESETS["default"].style_weight
 DEFAULT_TV_WEIGHT = 0.0
-NOT_TERMS = ("name", "optimizer", "lr", "num_steps")  # a preset's fields that are not its loss
+NOT_TERMS = ("name", "optimizer", "lr", "num_steps", "settle")  # a preset's fields that are not its loss
 
 
 def transfer_loss(net: VGG19, content: torch.Tensor, styles: torch.Tensor | Sequence[torch.Tensor], *,
