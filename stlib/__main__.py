@@ -383,15 +383,15 @@ def stylize_command(args: argparse.Namespace) -> int:
         raise StlibError(f"--style-blend {' '.join(map(str, args.style_blend))}: give finite weights ≥ 0")
     if not (math.isfinite(args.style_scale) and args.style_scale > 0):
         raise StlibError(f"--style-scale {args.style_scale}: give a finite number > 0, e.g. 0.5")
-    settle = get_preset(args.preset).settle if args.steps is None else None
+    preset = get_preset(args.preset)
+    settle = preset.settle if args.steps is None else None  # without --steps: until settled, at most num_steps
     if args.steps is None:
-        args.steps = get_preset(args.preset).num_steps
+        args.steps = preset.num_steps
     check_steps(args.steps)
     multires = args.multires or args.scales is not None
     if multires:
         scales, scale_steps = _multires_steps(args.scales, args.steps)
     epochs = _snapshot_epochs(args.save_every, args.snapshots, args.steps, args.overwrite)
-    preset = get_preset(args.preset)
     content_layers = args.content_layers or list(preset.content_layers)
     for name in content_layers:
         resolve_layer(name)
