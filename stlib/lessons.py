@@ -79,8 +79,8 @@ def execute(path: Path, *, fast: bool, cache_only: bool = False, timeout: int = 
 
 
 def precompute(fast: bool = False, lessons: Sequence[str] = (), timeout: int = 3600) -> int:
-    """Run every lesson (or those ``lessons`` name, e.g. ``["00", "07"]``) once, in full mode unless ``fast``, and
-    (all lessons only) train the Live lab's networks; print the time and the cache folder."""
+    """Run every lesson (or those ``lessons`` name, e.g. ``["00", "07"]``) once, in full mode unless ``fast``;
+    print the time and the cache folder. (The Live lab's networks ship trained, in data/networks/.)"""
     paths = lesson_paths()
     if not paths:
         raise StlibError(f"no lessons found in {notebooks_dir()}; run this from a clone of the repository")
@@ -96,13 +96,7 @@ def precompute(fast: bool = False, lessons: Sequence[str] = (), timeout: int = 3
         tqdm.write(f"{path.name}: {time.perf_counter() - t:.0f} s{shown}")
         if os.environ.get("STLIB_FIGURE_DIR"):
             save_figures(notebook, path.stem, Path(os.environ["STLIB_FIGURE_DIR"]))
-    if not lessons:  # the site's Live lab: a network per painting
-        from .widgets import lab_networks
-
-        t = time.perf_counter()
-        lab_networks(fast=fast, progress="Live lab")
-        tqdm.write(f"Live lab networks: {time.perf_counter() - t:.0f} s")
     noun = "lesson" if len(paths) == 1 else "lessons"
-    print(f"precomputed {len(paths)} {noun}{'' if lessons else ' and the Live lab'} in "
+    print(f"precomputed {len(paths)} {noun} in "
           f"{time.perf_counter() - start:.0f} s; cache: {cache_dir()}")
     return 0

@@ -246,7 +246,7 @@ def settled(tolerance: float, window: int = 10) -> Callback:
 def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.Tensor], *, num_steps: int,
               snapshot_at: Iterable[int] = (), callbacks: Iterable[Callback] = (), progress: bool | str = True,
               preview: Callable[[], torch.Tensor] | None = None,
-              advice: str = ": lower the learning rate or the loss weights") -> Result:
+              advice: str = ": lower the learning rate or the loss weights", resume: Result | None = None) -> Result:
     """The loop every run shares (`optimize`'s image, `stlib.fastnet`'s network training): call ``step()``
     ``num_steps`` times and keep what it returns (the loss terms) as the history.
 
@@ -254,11 +254,13 @@ def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.
     result's image. ``preview()`` (default ``picture``) is what callbacks and the live view see after every
     step; make it cheap. Progress bar, observers, Ctrl-C (keeps what it has) and a NaN/inf loss
     (`DivergedError`, its message ending with ``advice``) are handled here, once for every kind of run.
+    ``resume``: a run's result so far (its steps, history and snapshots, from a checkpoint) to continue.
     """
     epochs = check_steps(num_steps, snapshot_at)
     _notebook_hooks()
     preview = preview or picture
-    result = Result(image=picture().cpu().clone())
+    result = resume or Result(image=picture().cpu().clone())
+    epochs = [e for e in epochs if e > result.steps or not resume]
     label = progress if isinstance(progress, str) else "optimising"
     watching = list(observers) if progress else []
     if _CellStop.armed and _CellStop.requested:
@@ -273,7 +275,8 @@ def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.
     pending = list(epochs)
     bar = progress_bar(num_steps, label,
                        disable=not progress or any(getattr(obs, "shows_progress", False) for obs in watching))
-    start = time.perf_counter()
+    bar.update(result.steps)
+    start = time.perf_counter() - result.seconds
 
     def snapshot(done: int) -> None:
         while pending and pending[0] <= done:

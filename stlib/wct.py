@@ -21,7 +21,7 @@ from torch import nn
 
 from .cache import cache_dir
 from .errors import StlibError
-from .fastnet import HELD_OUT, TRAIN_PHOTOS, ConvLayer, photo_batch, same_height
+from .fastnet import HELD_OUT, ConvLayer, photo_batch, same_height
 from .images import ImageSource, atomic_write, load_image, scaled_shape
 from .losses import gram_matrix
 from .models import VGG19, VGG_LAYOUT, vgg19
@@ -180,7 +180,16 @@ class TrainedDecoders:
         return save_decoders(self, path, overwrite=overwrite)
 
 
-def train_decoders(settings: DecoderSettings | None = None, *, photos: Sequence[ImageSource] = TRAIN_PHOTOS,
+# The photos the decoders have been trained on so far (scikit-image's, 9 of 14 grey or textures): lesson 11's
+# figures and text describe decoders trained on these. They move to the colour photos of data/photos/
+# (`stlib.fastnet.TRAIN_PHOTOS`) with decoders trained long enough to ship (issue 28), with lesson 11 rerun.
+DECODER_PHOTOS: tuple[str, ...] = (
+    "coffee", "rocket", "hubble_deep_field", "retina", "colorwheel", "camera", "clock", "coins", "moon",
+    "horse", "grass", "gravel", "brick", "page",
+)
+
+
+def train_decoders(settings: DecoderSettings | None = None, *, photos: Sequence[ImageSource] = DECODER_PHOTOS,
                    held_out: Sequence[ImageSource] = HELD_OUT, preview_height: int = 128,
                    snapshot_at: Sequence[int] = (), model: VGG19 | str | None = None,
                    device: torch.device | str | None = None, cache: bool = False, progress: bool | str = True,

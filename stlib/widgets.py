@@ -373,23 +373,9 @@ def live_lab(networks: Mapping[str, object], **kwargs) -> LiveLab:
     return LiveLab(networks, **kwargs)
 
 
-LAB_STYLES = ("starry_night", "the_scream", "composition_vii")  # the paintings the course ships (data/)
-# the site's networks learn stylize's balanced objective (each style layer against its own target, β = 10⁷, lesson
-# 08) instead of lesson 10's default preset: on the held-out photos Starry Night's network then paints in the
-# painting's blues and yellows instead of a grey-green cast (both keep the faces, both draw fine stripes; a TV weight
-# of 3·10⁸ did not remove them)
-LAB_TRAINING = {"preset": "balanced", "style_weight": 1e7}
+def lab_networks(styles: Sequence[str] | None = None) -> dict:
+    """Style → `stlib.fastnet.Trained`: the networks that ship in ``data/networks/`` (`fastnet.SHIPPED_STYLES`,
+    trained once for thousands of steps), for the site's Live lab. Nothing is trained here."""
+    from .fastnet import SHIPPED_STYLES, load_net
 
-
-def lab_networks(styles: Sequence[str] = LAB_STYLES, fast: bool | None = None, progress: bool | str = False) -> dict:
-    """Style → `stlib.fastnet.Trained`, one network per painting for the site's Live lab: lesson 10's sizes and
-    steps (``fast``: default ``$STLIB_FAST``) with `LAB_TRAINING`'s objective. Cached: `make precompute` trains
-    them once, `make site` replays them."""
-    from .config import FAST, FULL, settings
-    from .fastnet import TrainSettings, train_net
-
-    S = settings() if fast is None else FAST if fast else FULL
-    train = TrainSettings(steps=S.net_steps, crop=S.net_crop, photo_side=S.net_photo_side, **LAB_TRAINING)
-    epochs = sorted({0, S.net_steps // 4, S.net_steps // 2, S.net_steps})
-    return {style: train_net(style, train, snapshot_at=epochs, cache=True, preview_height=S.imsize * 3 // 4,
-                             progress=progress and f"{progress}: {style}") for style in styles}
+    return {style: load_net(style, device="cpu") for style in (styles or SHIPPED_STYLES)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -166,11 +168,11 @@ def test_ctrl_c_keeps_the_network_trained_so_far(monkeypatch):
     calls = {"n": 0}
     real = fastnet.photo_batch
 
-    def interrupt_third(*args):
+    def interrupt_third(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real(*args)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(fastnet, "photo_batch", interrupt_third)
     trained = _tiny_train(settings=dict(steps=10))
@@ -203,7 +205,7 @@ def test_save_and_load_round_trip(tmp_path):
 
 
 def test_bad_network_files_are_one_line_errors(tmp_path):
-    with pytest.raises(StlibError, match="no network file .*missing.pt: train one with"):
+    with pytest.raises(StlibError, match="no network file .*missing.pt: give a shipped network .* or train one with"):
         load_net(tmp_path / "missing.pt")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a torch file")
@@ -302,3 +304,105 @@ def test_network_benchmark_counts_the_multiplications_by_hand():
               (8 * 8, 16, 8, 3), (16 * 16, 8, 2, 3), (16 * 16, 2, 3, 9)]
     expected = sum(pixels * cin * cout * k * k for pixels, cin, cout, k in layers)
     assert bench["multiplications"](TransformerNet(width=4, blocks=1), 16) == expected
+
+
+def test_training_photos_are_colour_photos_and_never_the_held_out_ones():
+    from stlib.images import data_dir, load_image
+
+    assert len(list((data_dir() / "photos").glob("*.jpg"))) == 33
+    assert len(fastnet.TRAIN_PHOTOS) == 33 - 3 - 6 + 2
+    assert not set(fastnet.TRAIN_PHOTOS) & {*fastnet.HELD_OUT, *fastnet.HELD_OUT_PHOTOS, *fastnet.NOT_PHOTOS}
+    for name in fastnet.TRAIN_PHOTOS:
+        photo = load_image(name, max_size=64)[0]
+        chroma = (photo - photo.mean(0)).abs().mean()  # 0 for a grey picture
+        assert chroma > 0.02, name
+
+
+def test_colour_jitter_turns_hue_and_scales_saturation_keeping_luma():
+    torch.manual_seed(0)
+    piece = 0.25 + 0.5 * torch.rand(1, 3, 4, 5)  # away from 0 and 1, so nothing is clamped below
+    torch.testing.assert_close(fastnet.jitter_colour(piece, 0.0, 1.0), piece)
+    torch.testing.assert_close(fastnet.jitter_colour(piece, 2 * torch.pi, 1.0), piece, atol=1e-5, rtol=0)
+    luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    grey = fastnet.jitter_colour(piece, 0.0, 0.0)
+    torch.testing.assert_close(grey, (piece * luma).sum(1, keepdim=True).expand_as(piece), atol=1e-5, rtol=0)
+    turned = fastnet.jitter_colour(piece, 0.3, 1.0)  # a small turn: another colour, the same brightness
+    assert not torch.allclose(turned, piece, atol=1e-3)
+    torch.testing.assert_close((turned * luma).sum(1), (piece * luma).sum(1), atol=1e-5, rtol=0)
+
+
+def test_photo_batch_zoom_scales_larger_pieces_down():
+    photo = torch.linspace(0, 1, 40).view(1, 1, 1, 40).expand(1, 3, 40, 40).contiguous()  # a ramp left to right
+    g = torch.Generator().manual_seed(0)
+    batch = fastnet.photo_batch([photo], 32, 8, g, zoom=3.0)
+    assert batch.shape == (32, 3, 8, 8)
+    spans = (batch[:, 0, 0, -1] - batch[:, 0, 0, 0]).abs()  # how much of the ramp each crop covers
+    step = 1 / 39
+    assert spans.min() >= 7 * step - 1e-5 and spans.max() > 12 * step  # 8 px and up to 24 px pieces
+
+
+def test_a_checkpoint_continues_training_where_it_stopped(tmp_path, monkeypatch):
+    whole = _tiny_train(settings=dict(steps=6))
+    calls = {"n": 0}
+    real = fastnet.photo_batch
+
+    def interrupt_fourth(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    ckpt = tmp_path / "net.ckpt.pt"
+    monkeypatch.setattr(fastnet, "photo_batch", interrupt_fourth)
+    stopped = _tiny_train(settings=dict(steps=6), checkpoint=ckpt)
+    assert stopped.result.interrupted and stopped.result.steps == 3 and ckpt.is_file()
+    monkeypatch.setattr(fastnet, "photo_batch", real)
+    resumed = _tiny_train(settings=dict(steps=6), checkpoint=ckpt)
+    assert resumed.result.steps == 6 and not resumed.result.interrupted
+    assert resumed.result.losses() == pytest.approx(whole.result.losses(), rel=1e-5)
+    for a, b in zip(resumed.net.state_dict().values(), whole.net.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+    longer = _tiny_train(settings=dict(steps=7), checkpoint=ckpt)  # a longer run continues a finished one
+    assert longer.result.steps == 7 and len(longer.result.history) == 7
+    with pytest.raises(StlibError, match="the checkpoint of another training"):
+        _tiny_train(settings=dict(steps=6, lr=1e-3), checkpoint=ckpt)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(StlibError, match="not a checkpoint stlib can read"):
+        _tiny_train(checkpoint=tmp_path / "junk.pt")
+
+
+def test_a_shipped_network_is_loaded_by_its_style_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(fastnet, "NETWORK_DIR", tmp_path)
+    _tiny_train().save(tmp_path / "starry_night.pt")
+    assert load_net("starry_night").style == "ihc"
+    with pytest.raises(StlibError, match="give a shipped network"):
+        load_net("the_scream")
+
+
+def test_separable_blocks_and_the_outer_kernel():
+    net = TransformerNet(width=2, blocks=1, kernel=5, separable=True, skip=False)
+    # 5×5 3→1, 3×3 1→4, 3×3 4→8, a block of two (depthwise 3×3 on 8 + 1×1 8→8), 3×3 8→4, 3×3 4→1, 5×5 1→3
+    convs = [(3, 1, 5), (1, 4, 3), (4, 8, 3), (8, 4, 3), (4, 1, 3), (1, 3, 5)]
+    separable = 2 * (8 * 9 + 8 + 8 * 8 + 8)
+    norms = 2 * (1 + 4 + 8 + 8 + 8 + 4 + 1)
+    expected = sum(cin * cout * k * k + cout for cin, cout, k in convs) + separable + norms
+    assert sum(p.numel() for p in net.parameters()) == expected
+    assert net(torch.rand(1, 3, 21, 30)).shape == (1, 3, 21, 30)
+    with pytest.raises(StlibError, match="kernel must be an odd number"):
+        TransformerNet(kernel=4)
+
+
+def test_cli_recipe_and_flags_make_the_settings(tmp_path, capsys, monkeypatch):
+    from stlib.__main__ import main
+
+    seen = {}
+
+    def fake_train(style, settings, **kw):
+        seen.update(settings=settings, checkpoint=kw["checkpoint"])
+        return _tiny_train()
+
+    monkeypatch.setattr(fastnet, "train_net", fake_train)
+    assert main(["train-net", "ihc", "-o", str(tmp_path / "n.pt"), "--recipe", "shipped", "--steps", "5",
+                 "--no-separable"]) == 0
+    assert seen["settings"] == replace(fastnet.SHIPPED, steps=5, separable=False)
+    assert seen["checkpoint"] == tmp_path / "n.ckpt.pt"

@@ -17,8 +17,8 @@ anywidget front end comes from the installed ``anywidget`` Python package; all a
     python tools/build_site.py [--fast] [--out build/site] [LESSON ...]   # lessons: "02", "07_style…", "lab"
     make serve                       # python -m stlib serve-site: 127.0.0.1:8000, cross-origin isolated
 
-The **Live lab** page (``lab.html``) runs one network per painting in the page with onnxruntime-web (its
-WebAssembly build from ``npm pack``, like the scripts above), full mode where ``make precompute`` trained them.
+The **Live lab** page (``lab.html``) runs the shipped networks (``data/networks/``, one per style) in the page with
+onnxruntime-web (its WebAssembly build from ``npm pack``, like the scripts above).
 """
 
 from __future__ import annotations
@@ -251,12 +251,12 @@ LAB = """<!DOCTYPE html>
 body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; color: #222; }}
 .stlib-site-banner {{ background: #f4f4f4; padding: .4em .8em; border-radius: 4px; font-size: 14px; }}
 </style></head><body>
-<div class="stlib-site-banner"><a href="index.html">← all lessons</a> · built {built}; networks trained in
-<b>{mode_text}</b></div>
+<div class="stlib-site-banner"><a href="index.html">← all lessons</a> · built {built}; the networks that ship
+with the course (<code>data/networks/</code>)</div>
 <h1>Live lab</h1>
-<p>Lesson 10's real-time network (Johnson, Alahi &amp; Fei-Fei 2016), trained once per painting the course ships
-(Van Gogh's <i>The Starry Night</i>, Munch's <i>The Scream</i>, Kandinsky's <i>Composition VII</i>) with the
-balanced objective of lesson 08, runs here in the page with onnxruntime-web
+<p>Lesson 10's real-time network (Johnson, Alahi &amp; Fei-Fei 2016), trained once for thousands of steps per
+style the course ships (Van Gogh's <i>The Starry Night</i>, Munch's <i>The Scream</i>, Kandinsky's
+<i>Composition VII</i> and lesson 11's stained glass), runs here in the page with onnxruntime-web
 (WebAssembly, served by this site: nothing leaves your computer). Choose a style, then a photo (or drop one on the
 pictures), or start the camera; the milliseconds per frame are the network's alone. The camera and several
 threads need the page served from <code>localhost</code> with cross-origin isolation: <code>make serve</code>.</p>
@@ -272,33 +272,22 @@ lab.render({{ model, el: document.getElementById("lab") }});
 """
 
 
-def build_lab(out: Path, fast: bool, built: str) -> tuple[str, int]:
-    """``out/lab.html``, the Live lab: one network per painting (`stlib.widgets.lab_networks`, full mode from the
-    cache when `make precompute` trained them, else fast mode's tiny ones), exported to ``out/lab/*.onnx``;
-    returns (mode, bytes of what loads before the first picture: the page, its runtime, its first network)."""
-    from unittest.mock import patch
-
-    from stlib.cache import CacheMiss
+def build_lab(out: Path, built: str) -> int:
+    """``out/lab.html``, the Live lab: the shipped networks (`stlib.widgets.lab_networks`, data/networks/), exported
+    to ``out/lab/*.onnx``; returns the bytes of what loads before the first picture (the page, its runtime, its
+    first network)."""
     from stlib.images import DISPLAY_PX, load_image
-    from stlib.widgets import LAB_STYLES, export_onnx, frame_url, lab_networks
+    from stlib.widgets import export_onnx, frame_url, lab_networks
 
-    mode = "fast"
-    if not fast and full_mode_cached():
-        try:
-            with patch.dict(os.environ, STLIB_CACHE_ONLY="1"):
-                nets, mode = lab_networks(fast=False), "full"
-        except CacheMiss:
-            print("  lab: a network is not in the full-mode cache; fast mode instead", flush=True)
-    if mode == "fast":
-        nets = lab_networks(fast=True)
+    nets = lab_networks()
     files = {style: export_onnx(net, out / "lab" / f"{style}.onnx") for style, net in nets.items()}
     state = {"networks": {style: f"lab/{style}.onnx" for style in files}, "runtime_url": "static/onnxruntime-web/",
              "photo": frame_url(load_image("chelsea", max_size=DISPLAY_PX))}
-    page = LAB.format(built=built, mode_text=MODES[mode], state=json.dumps(state))
+    page = LAB.format(built=built, state=json.dumps(state))
     (out / "lab.html").write_text(page, encoding="utf-8")
-    parts = [out / "lab.html", files[LAB_STYLES[0]], *(out / "static" / "onnxruntime-web").iterdir(),
+    parts = [out / "lab.html", next(iter(files.values())), *(out / "static" / "onnxruntime-web").iterdir(),
              *(out / "static" / "lab").iterdir()]
-    return mode, sum(p.stat().st_size for p in parts)
+    return sum(p.stat().st_size for p in parts)
 
 
 INDEX = """<!DOCTYPE html>
@@ -376,8 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     lab = not args.lessons or "lab" in args.lessons
     if lab:
         t = time.perf_counter()
-        lab_mode, lab_size = build_lab(out, args.fast, built)
-        print(f"  lab.html: {lab_mode} mode, {lab_size / 2**20:.2f} MB with its runtime and first network, "
+        lab_size = build_lab(out, built)
+        print(f"  lab.html: the shipped networks, {lab_size / 2**20:.2f} MB with its runtime and first network, "
               f"{time.perf_counter() - t:.0f} s", flush=True)
         if lab_size > LAB_LIMIT:
             oversized.append("lab")
