@@ -102,7 +102,7 @@ def grid(rows: list[dict], size: int, path: Path) -> None:
     for j, title in enumerate(["photo", *(LABELS.get(m, m) for m in methods)]):
         draw.text((left + j * tile + 4, 5), title, fill="black")
     for i, (photo, style) in enumerate(pairs):
-        draw.text((4, top + i * tile + tile // 2 - 12), f"{photo}\n× {style}", fill="black")
+        draw.text((4, top + i * tile + tile // 2 - 12), f"{photo}\nx {style}", fill="black")
         cells = [next(r["image"] for r in rows if (r["photo"], r["style"]) == (photo, style))]
         cells[0] = str(Path(cells[0]).parent / f"{photo}.png")
         for m in methods:

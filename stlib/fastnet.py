@@ -308,7 +308,7 @@ class TrainSettings:
 # The networks that ship in data/networks/ (`SHIPPED_STYLES`; `make train-networks`, data/networks/README.md):
 # chosen by measurement (benchmarks/README.md, "Networks worth showing"). Lesson 10's student network keeps
 # `TrainSettings`' defaults: a few hundred steps a laptop trains while the student watches.
-SHIPPED = TrainSettings(steps=2500, crop=128, photo_side=256, batch=2, preset="balanced", style_weight=4e6,
+SHIPPED = TrainSettings(steps=2000, crop=128, photo_side=256, batch=2, preset="balanced", style_weight=2e6,
                         tv_weight=5e7, style_scale=2.0, zoom=2.0, jitter=0.05, width=8, blocks=3, kernel=5,
                         separable=True)
 RECIPES = {"lesson": TrainSettings(), "shipped": SHIPPED}

@@ -406,3 +406,19 @@ def test_cli_recipe_and_flags_make_the_settings(tmp_path, capsys, monkeypatch):
                  "--no-separable"]) == 0
     assert seen["settings"] == replace(fastnet.SHIPPED, steps=5, separable=False)
     assert seen["checkpoint"] == tmp_path / "n.ckpt.pt"
+
+
+@pytest.mark.parametrize("style", fastnet.SHIPPED_STYLES)
+def test_each_shipped_network_is_there_trained_with_the_recipe_and_small(style, tmp_path):
+    from stlib.widgets import export_onnx
+
+    shipped = load_net(style)
+    assert shipped.style == style
+    assert replace(shipped.settings, steps=0) == replace(fastnet.SHIPPED, steps=0)
+    assert shipped.settings.steps >= 2000
+    photo = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        painted = shipped.net(photo)
+        untrained = TransformerNet(**fastnet.net_config(fastnet.SHIPPED)).eval()(photo)
+    assert (painted - untrained).abs().mean() > 0.02  # trained: it no longer returns the photo as it was
+    assert export_onnx(shipped, tmp_path / f"{style}.onnx").stat().st_size <= 2**20  # ≤ 1 MB per style
