@@ -282,9 +282,21 @@ def stylize_wct(content: ImageSource, style: ImageSource, decoders: Decoders | T
 FILE_FORMAT = "stlib-decoders-1"
 
 
+DECODERS_DIR = Path(__file__).resolve().parent.parent / "decoders"  # git-ignored, beside .stlib-cache/
+
+
 def default_path() -> Path:
-    """Where `python -m stlib train-decoders` writes the decoders and ``stylize --method wct`` reads them."""
-    return cache_dir() / "decoders.pt"
+    """Where `python -m stlib train-decoders` writes the decoders: ``decoders/decoders.pt`` in the repository, a
+    folder of their own (git-ignored). Never the run cache (`stlib.cache`): minutes of training are not a cache
+    entry, and nothing there may look like one."""
+    return DECODERS_DIR / "decoders.pt"
+
+
+def trained_path() -> Path:
+    """The decoders ``stylize --method wct`` reads without ``--decoders``: `default_path`, or, while only that is
+    missing, the file an older ``train-decoders`` wrote into the run cache, read where it is."""
+    new, old = default_path(), cache_dir() / "decoders.pt"
+    return old if old.is_file() and not new.is_file() else new
 
 
 def save_decoders(trained: TrainedDecoders, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
@@ -297,9 +309,9 @@ def save_decoders(trained: TrainedDecoders, path: str | os.PathLike, *, overwrit
 
 
 def load_decoders(path: str | os.PathLike | None = None, device: torch.device | str | None = None) -> TrainedDecoders:
-    """Decoders written by `save_decoders` (default: `default_path`), read with ``weights_only=True``;
+    """Decoders written by `save_decoders` (default: `trained_path`), read with ``weights_only=True``;
     a missing or foreign file gets a one-line `StlibError` saying how to make one."""
-    path = Path(path) if path is not None else default_path()
+    path = Path(path) if path is not None else trained_path()
     make = f"make them once with `python -m stlib train-decoders -o {path}` (about 10 min on a 2-core CPU)"
     if not path.is_file():
         raise StlibError(f"no decoder file {path}: {make}")

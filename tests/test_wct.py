@@ -147,3 +147,26 @@ def test_stylize_refuses_levels_it_has_no_decoder_for():
 def test_bad_settings_are_one_line_errors(bad):
     with pytest.raises(StlibError):
         wct.DecoderSettings(**bad)
+
+
+def _untrained(path, shrink: int = 8):
+    """Untrained one-level decoders saved at ``path`` (the file and where it is are what matter)."""
+    from stlib.optim import Result
+
+    settings = wct.DecoderSettings(levels=("relu1_1",), shrink=shrink)
+    trained = wct.TrainedDecoders(wct.Decoders(settings.levels, shrink), settings,
+                                  Result(image=torch.zeros(1, 3, 4, 4)))
+    return trained.save(path)
+
+
+def test_decoders_have_a_folder_of_their_own_and_an_old_file_is_still_read(tmp_path, monkeypatch):
+    from stlib import cache
+
+    monkeypatch.setenv("STLIB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(wct, "DECODERS_DIR", tmp_path / "decoders")
+    assert cache.cache_dir() not in wct.default_path().parents
+    old = _untrained(cache.cache_dir() / "decoders.pt", shrink=8)  # where train-decoders wrote them before
+    assert wct.trained_path() == old and wct.load_decoders().settings.shrink == 8
+    new = _untrained(wct.default_path(), shrink=4)
+    assert wct.trained_path() == new and wct.load_decoders().settings.shrink == 4
+    assert old.is_file()  # read where it was, never moved or deleted
