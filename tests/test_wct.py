@@ -45,6 +45,25 @@ def test_after_wct_the_covariance_and_mean_are_the_styles():
     assert float((c_out - wct.covariance(content)[1]).norm() / c_style.norm()) > 0.5  # it did change
 
 
+def test_float32_features_get_float64_statistics_in_parts():
+    """VGG19's features are float32: the covariance is still summed in float64 (in parts of `POSITIONS`, more than
+    one here), so the small variances whitening divides by are exact (summed in float32: 40 % off here); the one
+    float32 multiply costs the result a few float32 roundings times the whitening's condition number."""
+    gen = torch.Generator().manual_seed(7)
+    scales = torch.tensor([[3.0], [1.0], [0.1], [0.03]], dtype=torch.float64)  # variances 9 … 1e-3: ill-conditioned
+    flat = scales * torch.randn(4, wct.POSITIONS + 292, generator=gen, dtype=torch.float64) + 2  # a mean, as ReLUs have
+    content = flat.reshape(1, 4, -1, 20).float()
+    style = _features(4, 500, 8, shift=1.0)
+    mean, cov = wct.covariance(content)
+    exact = content[0].flatten(1).double()
+    torch.testing.assert_close(cov, torch.cov(exact, correction=0), rtol=1e-7, atol=1e-10)
+    torch.testing.assert_close(mean, exact.mean(1, keepdim=True), rtol=1e-12, atol=1e-12)
+    reference = wct.wct(content.double(), style)  # all in float64
+    out = wct.wct(content, style.float())
+    assert out.dtype == torch.float32
+    assert float((out.double() - reference).norm() / reference.norm()) < 1e-5
+
+
 def test_wct_strength_blends_linearly_and_zero_is_the_content():
     content, style = _features(8, 200, 2).float(), _features(8, 100, 3).float()
     torch.testing.assert_close(wct.wct(content, style, 0.0), content)
