@@ -34,7 +34,7 @@ from PIL import Image
 from stlib import quality, vgg19
 from stlib.fastnet import HELD_OUT, NETWORK_DIR
 from stlib.images import PAINTINGS, to_pil
-from stlib.wct import default_path
+from stlib.wct import trained_path
 
 METHODS = ("stlib", "net", "wct", "pastiche", "lite")
 LABELS = {"stlib": "stylize (default)", "net": "shipped network", "wct": "stylize --method wct",
@@ -52,8 +52,8 @@ def command(method: str, photo: Path, style: Path, size: int, out: Path, nets: P
             return f"no {net} (a network trained for {style.stem})"
         return [arg for arg in stlib_command(photo, style, size, ["--net", str(net)], out) if arg != str(style)]
     if method == "wct":
-        if not default_path().exists():
-            return f"no decoders in {default_path()} (python -m stlib train-decoders)"
+        if not trained_path().exists():
+            return f"no decoders in {trained_path()} (python -m stlib train-decoders)"
         return stlib_command(photo, style, size, ["--method", "wct"], out)
     if method == "pastiche":
         cmd = pastiche_command(photo, style, size, 300, out)

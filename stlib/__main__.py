@@ -89,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--strength", type=float, default=None,
                     help="--method wct/adain: 0 keeps the content's features, 1 (default) takes the style's")
     st.add_argument("--decoders", type=Path, default=None, metavar="DECODERS.pt",
-                    help="--method wct/adain: the decoders' file (default: the one `train-decoders` writes)")
+                    help="--method wct/adain: the decoders' file (default: the one `train-decoders` writes, "
+                         "decoders/decoders.pt)")
     st.set_defaults(options={a.dest: (a.default, a.option_strings[0]) for a in st._actions if a.option_strings})
     _train_parser(sub)
     ex = sub.add_parser("export-onnx", help="write a network from train-net as ONNX (onnxruntime, the browser)")
@@ -103,7 +104,8 @@ def _parser() -> argparse.ArgumentParser:
                         description="Universal style transfer (Li et al. 2017): train one decoder per VGG19 level to "
                                     "turn features back into the photo (no style image); then any style in one pass.")
     td.add_argument("-o", "--output", type=Path, default=None,
-                    help="where to write them (.pt; default: where `stylize --method wct` looks)")
+                    help="where to write them (.pt; default: decoders/decoders.pt in the repository, where "
+                         "`stylize --method wct` looks: a folder of their own, never the run cache)")
     td.add_argument("--steps", type=int, default=None, help="training steps (default: DecoderSettings')")
     td.add_argument("--device", default=None, help="cpu, cuda or mps (default: the fastest available)")
     td.add_argument("--overwrite", action="store_true", help="replace the file if it exists")

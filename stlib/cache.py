@@ -5,7 +5,9 @@ images' pixels, layers, weights, epochs, optimiser, lr, size, seed: `stlib.runne
 and objective) and a fingerprint of the `stlib` source files that compute results (`source_files`), so
 editing e.g. ``losses.py`` makes every earlier run a miss instead of a stale replay. Entries are written
 atomically with their own checksum; a corrupt or partial entry is detected, deleted and recomputed, never shown.
-Location: ``$STLIB_CACHE_DIR`` or ``.stlib-cache/`` in the repository (git-ignored).
+An entry's file is named by its key (`ENTRY`): the cache reads, replaces and deletes only such files, so anything
+else in the folder (decoders an older stlib saved there, your own files) is never touched. Location:
+``$STLIB_CACHE_DIR`` or ``.stlib-cache/`` in the repository (git-ignored).
 ``STLIB_CACHE_ONLY=1`` turns a miss into a `CacheMiss` error instead of a computation: ``make site``
 uses it to replay full mode only where ``make precompute`` filled the cache.
 """
@@ -17,6 +19,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import warnings
 from collections.abc import Callable, Mapping
 from contextlib import suppress
@@ -106,9 +109,28 @@ def _pack(result: Result) -> bytes:
     return buf.getvalue()
 
 
+ENTRY = re.compile(r"([0-9a-f]{64})\.pt")  # `make_key`'s SHA-256 in hex: the only files the cache reads or deletes
+
+
+def _entry_path(key: str, folder: Path | None) -> Path:
+    if not ENTRY.fullmatch(f"{key}.pt"):
+        raise StlibError(f"{key!r} is not a cache key: give 64 hex digits, as `make_key` and `entries` return")
+    return (folder or cache_dir()) / f"{key}.pt"
+
+
+def entries(folder: Path | None = None) -> list[str]:
+    """The keys of the entries in ``folder`` (default `cache_dir`), sorted: its files named like one (`ENTRY`);
+    other files (a decoders file, your own) are not entries."""
+    try:
+        names = [path.name for path in (folder or cache_dir()).iterdir()]
+    except OSError:  # no cache yet, or one that cannot be read: no entries
+        return []
+    return sorted(match[1] for match in map(ENTRY.fullmatch, names) if match)
+
+
 def load(key: str, folder: Path | None = None) -> Result | None:
-    """The cached result for ``key``, or None if absent, corrupt or partial (then it is deleted)."""
-    path = (folder or cache_dir()) / f"{key}.pt"
+    """The cached result for ``key``, or None if absent, corrupt or partial (then that entry is deleted)."""
+    path = _entry_path(key, folder)
     try:
         blob = path.read_bytes()
     except OSError:  # absent, or in a folder that cannot be read: computed instead
@@ -128,11 +150,11 @@ def load(key: str, folder: Path | None = None) -> Result | None:
 def store(key: str, result: Result, folder: Path | None = None) -> Path:
     """Write ``result`` under ``key`` atomically (temporary file, then rename; `stlib.images.atomic_write`),
     with the permissions the umask gives."""
-    folder = folder or cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    path = _entry_path(key, folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
     payload = _pack(result)
     blob = hashlib.sha256(payload).hexdigest().encode("ascii") + payload
-    return atomic_write(folder / f"{key}.pt", _writer(blob))
+    return atomic_write(path, _writer(blob))
 
 
 def _writer(blob: bytes) -> Callable[[str], object]:

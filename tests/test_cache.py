@@ -343,3 +343,31 @@ def test_a_corrupt_entry_in_a_read_only_cache_is_recomputed(cache_folder, monkey
     cache._warn_once.cache_clear()
     with pytest.warns(UserWarning):
         assert cache.cached(PARAMS, compute).steps == 2 and compute.calls == 2
+
+
+FOREIGN = {"decoders.pt": b"minutes of training", "mine.pt": b"not an entry", f"{'a' * 64}.pt.bak": b"a copy",
+           f"{'A' * 64}.pt": b"upper case", f"{'b' * 63}.pt": b"63 digits"}
+
+
+def test_only_entries_are_listed_read_or_deleted(cache_folder):
+    """Decoders an older stlib trained into the cache folder, or any file of yours there, are not entries: not
+    listed, loaded or deleted, whatever the cache does around them (replay, a corrupt entry deleted)."""
+    cache_folder.mkdir()
+    for name, data in FOREIGN.items():
+        (cache_folder / name).write_bytes(data)
+    compute = Counter()
+    cache.cached(PARAMS, compute)
+    assert cache.entries() == [cache.make_key(PARAMS)]
+    assert cache.cached(PARAMS, compute).cached
+    for key in cache.entries():  # what the site's check does: every entry loaded
+        assert cache.load(key) is not None
+    _flip(1)(cache_folder / f"{cache.entries()[0]}.pt")
+    assert cache.load(cache.entries()[0]) is None and cache.entries() == []  # a damaged entry is deleted …
+    for stem in ("decoders", "mine", "A" * 64, "../decoders"):  # … a foreign file cannot even be asked for
+        with pytest.raises(stlib.StlibError, match="not a cache key"):
+            cache.load(stem)
+    assert {p.name: p.read_bytes() for p in cache_folder.iterdir()} == FOREIGN  # all there, unchanged
+
+
+def test_entries_of_a_missing_cache_are_none(tmp_path):
+    assert cache.entries(tmp_path / "none") == []

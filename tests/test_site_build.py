@@ -115,3 +115,24 @@ def test_a_full_mode_page_like_lesson_02_stays_under_the_limit():
     assert build_site.compact_figures(nb) == 2  # the grids go on the site as JPEG
     page = build_site.export(nb, build_site.lesson_title(nb))
     assert len(page.encode()) < build_site.PAGE_LIMIT, f"{len(page.encode()) / 2**20:.2f} MB"  # was 6.73 MB
+
+
+def test_the_full_mode_check_leaves_a_decoders_file_in_the_cache_alone(tmp_path, monkeypatch):
+    """make site asks whether the cache holds a full-mode run: decoders an older `train-decoders` saved in the
+    cache folder (and any other .pt there) are neither read as entries nor deleted (they once were)."""
+    import torch
+
+    from stlib import Result, cache, wct
+    from stlib.config import FULL
+
+    monkeypatch.setenv("STLIB_CACHE_DIR", str(tmp_path))
+    settings = wct.DecoderSettings(levels=("relu1_1",), shrink=8)  # untrained and tiny: the file is what matters
+    decoders = wct.TrainedDecoders(wct.Decoders(settings.levels, settings.shrink), settings,
+                                   Result(image=torch.zeros(1, 3, 4, 4))).save(tmp_path / "decoders.pt")
+    saved = decoders.read_bytes()
+    (tmp_path / "mine.pt").write_bytes(b"not a cache entry")
+    assert not build_site.full_mode_cached()
+    cache.store(cache.make_key({"run": 1}), Result(image=torch.zeros(1, 3, FULL.imsize, FULL.imsize)))
+    assert build_site.full_mode_cached()
+    assert decoders.read_bytes() == saved and (tmp_path / "mine.pt").read_bytes() == b"not a cache entry"
+    assert wct.load_decoders(decoders).settings == settings

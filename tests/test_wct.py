@@ -45,6 +45,25 @@ def test_after_wct_the_covariance_and_mean_are_the_styles():
     assert float((c_out - wct.covariance(content)[1]).norm() / c_style.norm()) > 0.5  # it did change
 
 
+def test_float32_features_get_float64_statistics_in_parts():
+    """VGG19's features are float32: the covariance is still summed in float64 (in parts of `POSITIONS`, more than
+    one here), so the small variances whitening divides by are exact (summed in float32: 40 % off here); the one
+    float32 multiply costs the result a few float32 roundings times the whitening's condition number."""
+    gen = torch.Generator().manual_seed(7)
+    scales = torch.tensor([[3.0], [1.0], [0.1], [0.03]], dtype=torch.float64)  # variances 9 … 1e-3: ill-conditioned
+    flat = scales * torch.randn(4, wct.POSITIONS + 292, generator=gen, dtype=torch.float64) + 2  # a mean, as ReLUs have
+    content = flat.reshape(1, 4, -1, 20).float()
+    style = _features(4, 500, 8, shift=1.0)
+    mean, cov = wct.covariance(content)
+    exact = content[0].flatten(1).double()
+    torch.testing.assert_close(cov, torch.cov(exact, correction=0), rtol=1e-7, atol=1e-10)
+    torch.testing.assert_close(mean, exact.mean(1, keepdim=True), rtol=1e-12, atol=1e-12)
+    reference = wct.wct(content.double(), style)  # all in float64
+    out = wct.wct(content, style.float())
+    assert out.dtype == torch.float32
+    assert float((out.double() - reference).norm() / reference.norm()) < 1e-5
+
+
 def test_wct_strength_blends_linearly_and_zero_is_the_content():
     content, style = _features(8, 200, 2).float(), _features(8, 100, 3).float()
     torch.testing.assert_close(wct.wct(content, style, 0.0), content)
@@ -147,3 +166,26 @@ def test_stylize_refuses_levels_it_has_no_decoder_for():
 def test_bad_settings_are_one_line_errors(bad):
     with pytest.raises(StlibError):
         wct.DecoderSettings(**bad)
+
+
+def _untrained(path, shrink: int = 8):
+    """Untrained one-level decoders saved at ``path`` (the file and where it is are what matter)."""
+    from stlib.optim import Result
+
+    settings = wct.DecoderSettings(levels=("relu1_1",), shrink=shrink)
+    trained = wct.TrainedDecoders(wct.Decoders(settings.levels, shrink), settings,
+                                  Result(image=torch.zeros(1, 3, 4, 4)))
+    return trained.save(path)
+
+
+def test_decoders_have_a_folder_of_their_own_and_an_old_file_is_still_read(tmp_path, monkeypatch):
+    from stlib import cache
+
+    monkeypatch.setenv("STLIB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(wct, "DECODERS_DIR", tmp_path / "decoders")
+    assert cache.cache_dir() not in wct.default_path().parents
+    old = _untrained(cache.cache_dir() / "decoders.pt", shrink=8)  # where train-decoders wrote them before
+    assert wct.trained_path() == old and wct.load_decoders().settings.shrink == 8
+    new = _untrained(wct.default_path(), shrink=4)
+    assert wct.trained_path() == new and wct.load_decoders().settings.shrink == 4
+    assert old.is_file()  # read where it was, never moved or deleted

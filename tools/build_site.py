@@ -158,8 +158,8 @@ def full_mode_cached() -> bool:
     from stlib import cache
     from stlib.config import FULL
 
-    for entry in sorted(cache.cache_dir().glob("*.pt")):
-        result = cache.load(entry.stem)
+    for key in cache.entries():  # only the cache's own files: a decoders file there is not loaded, nor deleted
+        result = cache.load(key)
         if result is not None and max(result.image.shape[-2:]) >= FULL.imsize:
             return True
     return False
