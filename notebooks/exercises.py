@@ -322,9 +322,9 @@ def _check_reconstruct(fn: Callable) -> tuple[bool, str]:
     numel = 8 * 16 * 16  # conv1_2 of a 16 px image: 8 maps of 16 × 16
     first = expected.losses()[0]
     if _near(history[0], first * numel):
-        return False, "your loss is a sum: the lecture's content loss is the mean of the squared differences"
+        return False, "your loss is a sum: losses.content_loss, as in the Udacity notes, is the mean of the squares"
     if _near(history[0], first * numel / 2):
-        return False, "that is the paper's ½Σ; here use the lecture's content loss, the mean (losses.content_loss)"
+        return False, "that is the paper's ½Σ; here use the mean of the squares, as losses.content_loss does"
     if same(image, expected.image):
         if not all(_near(h, e) for h, e in zip(history, expected.losses(), strict=True)):
             return False, "the image is right but the losses are not: record loss.item() at every step"
@@ -350,8 +350,10 @@ def _check_layout_layers(answer: Any) -> tuple[bool, str]:
     """Lesson 02, full mode: the reconstructions that keep the cat's layout but not its fine texture (predicted
     before they are drawn)."""
     return _choice(answer, LAYOUT_OPTIONS, LAYOUT_RIGHT, LAYOUT_ALSO, "reconstructions",
-                   look="a layer with about as many numbers as the image, or more, stays close to a copy in 91 "
-                        "steps, and one with very few keeps too little; count again in the table",
+                   look="a shallow layer with about as many numbers as the image, or more, stays close to a copy "
+                        "in 91 steps and one with very few keeps too little; but the count is not all: the more "
+                        "layers between the pixels and the features, the further 91 steps leave the image from "
+                        "a copy",
                    look_all="count the blocks' outputs too, after their pooling")
 
 
