@@ -119,6 +119,8 @@ STYLE_LOSS_HINTS = {
               "with the target A = targets[layer], not with a Gram recomputed from the image",
     "not_tensor": "return a tensor, not a Python number: the optimiser needs its gradient (.item() or float() "
                   "cut the graph)",
+    "no_grad": "your loss is a tensor but carries no gradient: .detach(), NumPy or torch.tensor(…) cut it from "
+               "the features; compute it from features[layer] with torch operations all the way",
 }
 
 
@@ -141,7 +143,7 @@ def _check_style_loss(fn: Callable) -> tuple[bool, str]:
     if value is None:
         return False, f"return one number (a tensor with one value), not a tensor of shape {tuple(out.shape)}"
     if out.grad_fn is None:
-        return False, STYLE_LOSS_HINTS["not_tensor"]
+        return False, STYLE_LOSS_HINTS["no_grad"]
     if _near(value, expected):
         return True, "Σ_l w_l Σ(G − A)² / (4N²M²): the same as stlib.losses.style_loss(…, convention='paper')"
     squared = {l: float(((gram_matrix(f.detach(), normalize="none") - targets[l]) ** 2).sum())
@@ -210,6 +212,7 @@ class _TinyNet(torch.nn.Module):
                 p.copy_(torch.randn(p.shape, generator=generator) * 0.3)
         self.watch: torch.Tensor | None = None
         self.target_grad = False
+        self.image_grad = False  # whether backward() ever reached an image that is not the target
 
     def forward(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         if isinstance(layers, str):
@@ -224,10 +227,15 @@ class _TinyNet(torch.nn.Module):
             for f in out.values():
                 if f.requires_grad:
                     f.register_hook(self._reached_target)
+        elif x.requires_grad:
+            x.register_hook(self._reached_image)
         return {layer: out[layer] for layer in layers}
 
     def _reached_target(self, grad: torch.Tensor) -> None:
         self.target_grad = True
+
+    def _reached_image(self, grad: torch.Tensor) -> None:
+        self.image_grad = True
 
 
 def _reconstruct_by_hand(model: _TinyNet, target: torch.Tensor, layer: str | None, start: torch.Tensor,
@@ -281,6 +289,9 @@ def _check_reconstruct(fn: Callable) -> tuple[bool, str]:
             return False, detach_hint
         if "does not require grad" in str(err):
             return False, "nothing requires grad: make the image the variable with requires_grad_(True)"
+        if "leaf Variable that requires grad is being used in an in-place operation" in str(err):
+            return False, ("clamp the image inside `with torch.no_grad():`: PyTorch refuses an in-place change to "
+                           "a tensor that requires grad while it records the graph")
         raise
     if not (isinstance(answer, (tuple, list)) and len(answer) == 2):
         return False, "return two things: (image, losses), the final image and the list of per-step losses"
@@ -296,6 +307,9 @@ def _check_reconstruct(fn: Callable) -> tuple[bool, str]:
         return False, "`start` changed: optimise a copy of it (start.clone()), so the caller keeps the original"
     if model.target_grad:
         return False, detach_hint
+    if same(image, start) and model.image_grad:
+        return False, ("the image never changed although backward() reached it: the optimizer's step saw no "
+                       "gradient; call optimizer.zero_grad() before backward(), not between backward() and step()")
     if same(image, start):
         return False, ("the image never changed: make a copy of `start` the variable (requires_grad_(True)) and "
                        "give that image to the optimizer")
@@ -308,9 +322,9 @@ def _check_reconstruct(fn: Callable) -> tuple[bool, str]:
     numel = 8 * 16 * 16  # conv1_2 of a 16 px image: 8 maps of 16 × 16
     first = expected.losses()[0]
     if _near(history[0], first * numel):
-        return False, "your loss is a sum: the lecture's content loss is the mean of the squared differences"
+        return False, "your loss is a sum: losses.content_loss, as in the Udacity notes, is the mean of the squares"
     if _near(history[0], first * numel / 2):
-        return False, "that is the paper's ½Σ; here use the lecture's content loss, the mean (losses.content_loss)"
+        return False, "that is the paper's ½Σ; here use the mean of the squares, as losses.content_loss does"
     if same(image, expected.image):
         if not all(_near(h, e) for h, e in zip(history, expected.losses(), strict=True)):
             return False, "the image is right but the losses are not: record loss.item() at every step"
@@ -336,8 +350,10 @@ def _check_layout_layers(answer: Any) -> tuple[bool, str]:
     """Lesson 02, full mode: the reconstructions that keep the cat's layout but not its fine texture (predicted
     before they are drawn)."""
     return _choice(answer, LAYOUT_OPTIONS, LAYOUT_RIGHT, LAYOUT_ALSO, "reconstructions",
-                   look="a layer with about as many numbers as the image, or more, stays close to a copy in 91 "
-                        "steps, and one with very few keeps too little; count again in the table",
+                   look="a shallow layer with about as many numbers as the image, or more, stays close to a copy "
+                        "in 91 steps and one with very few keeps too little; but the count is not all: the more "
+                        "layers between the pixels and the features, the further 91 steps leave the image from "
+                        "a copy",
                    look_all="count the blocks' outputs too, after their pooling")
 
 
@@ -385,6 +401,9 @@ GRAM_HINTS = {
                    "positions: a matrix product (@ or torch.bmm)",
     "contiguous": "view() cannot flatten a non-contiguous tensor (a transposed one, say): "
                   "use reshape() or flatten(), which copy when they must",
+    "no_grad": "the values are right but carry no gradient: NumPy, .detach(), .item() or torch.tensor(…) cut "
+               "the graph, and the style loss must backpropagate through the Gram to the image; stay with "
+               "torch operations",
 }
 
 
@@ -397,6 +416,7 @@ def _check_gram(fn: Callable) -> tuple[bool, str]:
         b, c, h, w = x.shape
         flat = x.reshape(b, c, h * w)
         right = flat @ flat.transpose(1, 2)
+        x = x.requires_grad_(True)  # the Gram feeds the style loss: the gradient must flow through it
         try:
             out = fn(x.clone(memory_format=torch.preserve_format))
         except RuntimeError as err:
@@ -408,9 +428,14 @@ def _check_gram(fn: Callable) -> tuple[bool, str]:
             if "is invalid for input of size" in text:
                 return False, GRAM_HINTS["batch"]
             raise
+        grad = isinstance(out, torch.Tensor) and out.requires_grad
         out = torch.as_tensor(out).detach().to(torch.float64)
+        right = right.detach()
         if _close(out, right):
+            if not grad:
+                return False, GRAM_HINTS["no_grad"]
             continue
+        flat = flat.detach()
         shape = tuple(out.shape)
         if shape == (b, h * w, h * w) and (c != h * w or _close(out, flat.transpose(1, 2) @ flat)):
             return False, GRAM_HINTS["transpose"]
@@ -565,9 +590,11 @@ class _TinyVGG(torch.nn.Module):
             self.convs[name] = conv
         self.requires_grad_(False)
         self.evaluations = 0
+        self.inputs: list[tuple[bool, torch.Tensor]] = []  # (requires grad, the image) of every call, in order
 
     def forward(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         self.evaluations += int(image.requires_grad)
+        self.inputs.append((image.requires_grad, image.detach().clone()))
         pool, relu, out = torch.nn.functional.max_pool2d, torch.relu, {}
         x = out["conv1_1"] = self.convs["conv1_1"](image)
         for name in ("conv2_1", "conv3_1", "conv4_1"):
@@ -613,39 +640,87 @@ def _one_thread():
         torch.set_num_threads(threads)
 
 
+TOTAL_LOSS_HINTS = {
+    "not_tensor": "return the total as a one-number tensor (the optimiser calls .backward() on it)",
+    "no_grad": "the total is right but carries no gradient: .item(), float(), .detach() or torch.tensor(…) cut "
+               "it from the image, and the optimiser could not change a pixel; add the terms as tensors",
+    "swapped": "α and β are swapped: α weighs the content term, β the style term",
+    "tv_unweighted": "the total-variation term is there but unweighted: multiply it by γ",
+    "tv_missing": "the third term is missing: add γ times the total variation of the image",
+    "tv_sum": "stylize's total variation is the mean over all values (losses.total_variation's default), not the sum",
+    "own_grams": "your style term is zero: compare the image's Grams with the style's targets (style_grams), "
+                 "not with Grams computed from the image itself",
+    "equal": "weigh each style layer with models.STYLE_WEIGHTS (1, 0.75, 0.2, …), not equally",
+    "raw_grams": "your style term compares raw Grams of the image with style_grams, which are divided by C·H·W "
+                 "(losses.gram_matrix's default): lesson 06's style_loss wants raw targets; normalise both sides "
+                 "the same way",
+}
+_TOTAL_TERMS = (("content", (1.0, 0.0, 0.0)), ("style", (0.0, 1.0, 0.0)), ("total-variation", (0.0, 0.0, 1.0)))
+
+
+def _raw_gram_style(f_image: dict, grams: dict) -> torch.Tensor:
+    """Lesson 06's style loss (raw Gram targets) handed `stylize`'s targets (Grams ÷ C·H·W): the twin of a
+    student who reuses it in lesson 07."""
+    from stlib.models import STYLE_WEIGHTS
+
+    total = torch.zeros((), dtype=torch.float64)
+    for layer, w in STYLE_WEIGHTS.items():
+        f = f_image[layer].detach()
+        _, n, h, w_ = f.shape
+        raw = gram_matrix(f, normalize="none")
+        total = total + w * ((raw - grams[layer]) ** 2).sum() / (4 * n**2 * (h * w_) ** 2)
+    return total
+
+
+def _call_total(fn: Callable, image: torch.Tensor, f_image: dict, f_content: dict, grams: dict, alpha: float,
+                beta: float, gamma: float) -> Any:
+    """A student's total loss on copies of the inputs; the image and its features require gradients."""
+    fresh = {l: f.clone().requires_grad_(True) for l, f in f_image.items()}
+    value = fn(image.clone().requires_grad_(True), fresh, {l: f.clone() for l, f in f_content.items()},
+               {l: g.clone() for l, g in grams.items()}, alpha, beta, gamma)
+    return getattr(value, "total", value)  # a LossTerms is fine too
+
+
 @_one_thread()
 def _check_total_loss(fn: Callable) -> tuple[bool, str]:
-    """Lesson 07: α·content + β·style + γ·TV, checked against `stlib.losses` on fresh random features."""
+    """Lesson 07: α·content + β·style + γ·TV, checked against `stlib.losses` on fresh random features (which
+    require gradients: the total must keep them)."""
+    from stlib.losses import total_variation
+
     for seed, (alpha, beta, gamma) in ((40, (1.0, 3.0, 0.5)), (50, (2.0, 0.25, 4.0))):
         image, f_image, f_content, grams = _total_inputs(seed)
         args = (image, f_image, f_content, grams, alpha, beta, gamma)
-        value = fn(*(a.clone() if isinstance(a, torch.Tensor) else a for a in args))
-        value = getattr(value, "total", value)  # a LossTerms is fine too
+        value = _call_total(fn, *args)
         if not isinstance(value, torch.Tensor) or value.numel() != 1:
-            return False, "return the total as a one-number tensor (the optimiser calls .backward() on it)"
-        if _close(value.reshape(()), _reference_total(*args)):
+            return False, TOTAL_LOSS_HINTS["not_tensor"]
+        right = _reference_total(*args)
+        if _close(value.detach().reshape(()), right):
+            if not value.requires_grad:
+                return False, TOTAL_LOSS_HINTS["no_grad"]
             continue
+        value = value.detach().reshape(())
         own = {l: gram_matrix(f_image[l]) for l in grams}
+        content = content_loss(f_image["conv4_2"], f_content["conv4_2"])
         twins = [
-            ((image, f_image, f_content, grams, beta, alpha, gamma), {},
-             "α and β are swapped: α weighs the content term, β the style term"),
-            ((image, f_image, f_content, grams, alpha, beta, 1.0), {},
-             "the total-variation term is there but unweighted: multiply it by γ"),
-            ((image, f_image, f_content, grams, alpha, beta, 0.0), {},
-             "the third term is missing: add γ times the total variation of the image"),
-            (args, {"tv": "sum"},
-             "stylize's total variation is the mean over all values (losses.total_variation's default), not the sum"),
-            ((image, f_image, f_content, own, alpha, beta, gamma), {},
-             "your style term is zero: compare the image's Grams with the style's targets (style_grams), "
-             "not with Grams computed from the image itself"),
-            (args, {"style_weights": {l: 1 / len(grams) for l in grams}},
-             "weigh each style layer with models.STYLE_WEIGHTS (1, 0.75, 0.2, …), not equally"),
+            (_reference_total(image, f_image, f_content, grams, beta, alpha, gamma), "swapped"),
+            (_reference_total(image, f_image, f_content, grams, alpha, beta, 1.0), "tv_unweighted"),
+            (_reference_total(image, f_image, f_content, grams, alpha, beta, 0.0), "tv_missing"),
+            (_reference_total(*args, tv="sum"), "tv_sum"),
+            (_reference_total(image, f_image, f_content, own, alpha, beta, gamma), "own_grams"),
+            (_reference_total(*args, style_weights={l: 1 / len(grams) for l in grams}), "equal"),
+            (alpha * content + beta * _raw_gram_style(f_image, grams) + gamma * total_variation(image), "raw_grams"),
         ]
-        for twin_args, keywords, hint in twins:
-            if _close(value.reshape(()), _reference_total(*twin_args, **keywords)):
-                return False, hint
-        return False, (f"wrong at α = {alpha:g}, β = {beta:g}, γ = {gamma:g}: content at conv4_2 "
-                       "(losses.content_loss), style over models.STYLE_WEIGHTS (losses.style_loss), mean TV")
+        for twin, key in twins:
+            if _close(value, twin):
+                return False, TOTAL_LOSS_HINTS[key]
+        for term, weights in _TOTAL_TERMS:  # which term is off: the others' weights set to 0
+            alone = _call_total(fn, image, f_image, f_content, grams, *weights)
+            alone = alone.detach().reshape(()) if isinstance(alone, torch.Tensor) else alone
+            if not _close(alone, _reference_total(image, f_image, f_content, grams, *weights)):
+                return False, (f"your {term} term alone (its weight 1, the others 0) differs from stylize's: "
+                               "compare it with the description above the stub")
+        return False, (f"each term alone is right but the total is not at α = {alpha:g}, β = {beta:g}, "
+                       f"γ = {gamma:g}: multiply each term by its own weight and add the three")
     return True, "α·content + β·style + γ·TV, term by term as stylize computes it"
 
 
@@ -694,7 +769,6 @@ _TRANSFER_ERRORS = (  # what PyTorch says → the mistake behind it
     ("backward through the graph a second time",
      "compute the targets once, from the content and style images, without gradients (torch.no_grad() or "
      ".detach()): a target built from the image being optimised keeps a graph that the first backward() frees"),
-    ("does not require grad", "the image being optimised must require gradients: requires_grad_(True)"),
     ("leaf Variable that requires grad is being used in an in-place operation",
      "clamp the image inside `with torch.no_grad():` (an in-place change to a leaf that requires grad)"),
 )
@@ -717,6 +791,8 @@ def _check_transfer(fn: Callable) -> tuple[bool, str]:
             for words, hint in _TRANSFER_ERRORS:
                 if words in str(err):
                     return False, hint
+            if "does not require grad" in str(err):
+                return False, _no_grad_hint(model, content, style)
             raise
         if not isinstance(image, torch.Tensor) or image.shape != content.shape:
             return False, "return the optimised image, a tensor of the content's shape (1, 3, H, W)"
@@ -753,6 +829,27 @@ def _check_transfer(fn: Callable) -> tuple[bool, str]:
         return False, (f"after {num_steps} steps your image differs from stylize's (α = {alpha:g}, β = {beta:g}, "
                        f"γ = {gamma:g}): compare your loss and your loop with the docstring, step by step")
     return True, "the same image as stylize's L-BFGS loop, step for step"
+
+
+TRANSFER_HINTS = {
+    "no_grad": "the image being optimised must require gradients: a copy of the content, requires_grad_(True)",
+    "rebound": "after the first step the image lost its gradient: `image = image.clamp(0, 1)` makes a new tensor "
+               "that the optimiser never sees; clamp in place, image.clamp_(0, 1), under torch.no_grad()",
+    "cut": "the image requires gradients but your loss does not carry them: .item(), float(), .detach() or "
+           "torch.tensor(…) cut it from the image (run the total_loss check above)",
+}
+
+
+def _no_grad_hint(model: _TinyVGG, content: torch.Tensor, style: torch.Tensor) -> str:
+    """Why backward() found no gradient, from the images the model saw: none that required gradients; one that
+    did, then a new one that does not (the image rebound by an out-of-place clamp); or the loss cut itself."""
+    grads = [g for g, _ in model.inputs]
+    if not any(grads):
+        return TRANSFER_HINTS["no_grad"]
+    first = grads.index(True)
+    if any(not g and not torch.equal(x, content) and not torch.equal(x, style) for g, x in model.inputs[first:]):
+        return TRANSFER_HINTS["rebound"]
+    return TRANSFER_HINTS["cut"]
 
 
 def _near_image(image: torch.Tensor, expected: torch.Tensor, start: torch.Tensor) -> bool:
@@ -916,9 +1013,17 @@ def _check_covariance(fn: Callable) -> tuple[bool, str]:
 WCT_HINTS = {
     "no_style_mean": "the covariance is right but not the means: add the style's mean μ_s back after colouring",
     "no_centre": "centre the content's features (subtract μ_c) before whitening, or its mean leaks into the result",
-    "no_whiten": "whiten first: E_c D_c^(-1/2) E_cᵀ (f_c − μ_c) must have the identity as its covariance",
+    "no_whiten": "whiten first: after whitening, the content's features must have the identity as their covariance",
     "inverse": "whitening divides by the standard deviations, D_c^(-1/2), not the variances D_c^(-1)",
     "colour_power": "colouring multiplies by the style's standard deviations, D_s^(1/2), not its variances D_s",
+    "not_symmetric": "your result has the style's mean and covariance, but through another whitening or colouring "
+                     "matrix: this exercise asks for the symmetric ones, E D^(±1/2) Eᵀ, which rotate nothing "
+                     "(a Cholesky factor, or D^(-1/2) Eᵀ alone, also whitens but mixes the channels)",
+    "wrong_mean": "the covariance is the style's but the mean is not: the result's mean must be the style's μ_s",
+    "wrong_cov": "the mean is the style's but the covariance is not: check your whitened features alone, "
+                 "their covariance must be the identity",
+    "neither": "neither the mean nor the covariance of your result is the style's: build it stage by stage "
+               "(centre, whiten, colour, add the mean) and check each stage's mean and covariance",
 }
 
 
@@ -928,7 +1033,9 @@ def _matrix_power(cov: torch.Tensor, power: float) -> torch.Tensor:
 
 
 def _check_wct(fn: Callable) -> tuple[bool, str]:
-    """Lesson 11: the whitening–colouring transform of content features (C, M) with style features (C, N)."""
+    """Lesson 11: the whitening–colouring transform of content features (C, M) with style features (C, N), with
+    the symmetric (ZCA) matrices E D^(±1/2) Eᵀ that the lesson asks for. Other transforms that give the style's
+    mean and covariance (Cholesky, PCA whitening) meet the statistics but rotate the channels: their own hint."""
     for seed, (c, m, n) in ((13, (4, 60, 50)), (14, (6, 80, 90))):
         gen = torch.Generator().manual_seed(seed)
         content = torch.randn(c, c, generator=gen, dtype=torch.float64) @ torch.randn(c, m, generator=gen,
@@ -951,8 +1058,10 @@ def _check_wct(fn: Callable) -> tuple[bool, str]:
         for key, wrong in mistakes.items():
             if torch.allclose(out, wrong, rtol=1e-4, atol=1e-6):
                 return False, WCT_HINTS[key]
-        return False, ("the result's covariance is not the style's: whiten with E_c D_c^(-1/2) E_cᵀ, colour with "
-                       "E_s D_s^(1/2) E_sᵀ, then add μ_s")
+        mean_ok = torch.allclose(out.mean(1, keepdim=True), ms, rtol=1e-4, atol=1e-6)
+        cov_ok = torch.allclose(torch.cov(out, correction=0), cs, rtol=1e-4, atol=1e-6)
+        key = {(True, True): "not_symmetric", (False, True): "wrong_mean", (True, False): "wrong_cov"}
+        return False, WCT_HINTS[key.get((mean_ok, cov_ok), "neither")]
     return True, "after your transform the features' mean and covariance are the style's (matches stlib.wct.wct)"
 
 

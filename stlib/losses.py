@@ -10,7 +10,7 @@ matrices ``G = F Fᵀ``):
 =========== ============================== =====================================
 convention  ``E_l``                        where it comes from
 =========== ============================== =====================================
-``paper``   ``Σ(G−A)² / (4 N² M²)``        Gatys et al. 2016, eq. 4 (seed 004)
+``paper``   ``Σ(G−A)² / (4 N² M²)``        Gatys et al. 2016, eq. 4 (the study notes)
 ``udacity`` ``mean((G−A)²) / (N·M)``       the Udacity notes' code
 ``mean``    ``mean((G/(NM) − A/(NM))²)``   PyTorch's tutorial (Gram / (C·H·W), MSE)
 ``sum``     ``Σ(G−A)²``                    no normalisation
@@ -37,7 +37,7 @@ STYLE_CONVENTIONS = ("paper", "udacity", "mean", "sum")
 def content_loss(features: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
     """Squared error between feature maps ``(B, C, H, W)``.
 
-    ``reduction="mean"``: ``mean((F − P)²)`` (the lecture's ``nn.MSELoss``);
+    ``reduction="mean"``: ``mean((F − P)²)`` (``nn.MSELoss``; the Udacity notes' ``torch.mean``);
     ``"half_sum"``: ``½ Σ (F − P)²`` (the paper); ``"sum"``: ``Σ (F − P)²``.
 
     >>> content_loss(torch.ones(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), reduction="half_sum")
@@ -141,7 +141,8 @@ def style_loss(
 
 def total_variation(image: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
     """Squared total variation of ``(B, C, H, W)``: ``Σ (I[i,j] − I[i,j+1])² + (I[i,j] − I[i+1,j])²``
-    (seed 003). ``reduction="mean"`` divides by the number of values B·C·H·W (size-independent)."""
+    (the study notes' total-variation term). ``reduction="mean"`` divides by the number of values B·C·H·W
+    (size-independent)."""
     dh = (image[..., 1:, :] - image[..., :-1, :]).pow(2).sum()
     dw = (image[..., :, 1:] - image[..., :, :-1]).pow(2).sum()
     tv = dh + dw
@@ -174,7 +175,7 @@ def total_loss(
     style_weight: float = 1.0,
     tv_weight: float = 0.0,
 ) -> LossTerms:
-    """``α·content + β·style + γ·tv`` (Gatys et al.; TV from seed 003), with each term reported."""
+    """``α·content + β·style + γ·tv`` (Gatys et al.; TV from the study notes), with each term reported."""
     as_t = lambda v: v if isinstance(v, torch.Tensor) else torch.tensor(float(v))  # noqa: E731
     c, s, t = as_t(content), as_t(style), as_t(tv)
     total = content_weight * c + style_weight * s + tv_weight * t

@@ -52,11 +52,11 @@ BLOCKS: dict[str, str] = {f"block{b}": f"pool{b}" for b, _, _ in VGG_LAYOUT}
 """A block's features are the output of its pooling layer, as on the lecture's slide:
 block1 (64, H/2, W/2), block2 (128, H/4, W/4), …, block5 (512, H/32, W/32)."""
 
-# Gatys et al. 2016 and seed 002: content from conv4_2, style from the first conv of each block
+# Gatys et al. 2016 and the Udacity notes: content from conv4_2, style from the first conv of each block
 CONTENT_LAYERS = ("conv4_2",)
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-# the default preset's style weights: the Udacity notes' layers and their weighting (early layers weigh more),
-# with 0.2 where the notes print 0.1 for conv3_1 … conv5_1 (the `udacity` preset keeps 0.1)
+# the default preset's style weights: the Udacity notes' layers, weighted as in the Udacity solution code (early
+# layers weigh more): 0.2 where the notes print 0.1 for conv3_1 … conv5_1 (the `udacity` preset keeps 0.1)
 STYLE_WEIGHTS = {"conv1_1": 1.0, "conv2_1": 0.75, "conv3_1": 0.2, "conv4_1": 0.2, "conv5_1": 0.2}
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)

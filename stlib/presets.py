@@ -6,7 +6,7 @@ numbers by it. A preset fixes every convention at once, so a β means one thing:
 ============ ================= ================================ ============== ========== ===========
 preset       layers            style layer weights              content term   style E_l  optimiser
 ============ ================= ================================ ============== ========== ===========
-``default``  conv (pre-ReLU)   the notes', 1/.75/.2/.2/.2        mean           paper      L-BFGS
+``default``  conv (pre-ReLU)   Udacity code's 1/.75/.2/.2/.2    mean           paper      L-BFGS
 ``paper``    relu              equal, 1/5 each                  ½Σ             paper      L-BFGS
 ``udacity``  relu (see below)  the notes as printed, 1/.75/.1…  mean           udacity    Adam
 ``balanced`` relu, conv4_2     1 each, relu1_1…relu4_1, ÷ ‖A_l‖² mean           paper      L-BFGS
@@ -14,7 +14,7 @@ preset       layers            style layer weights              content term   s
 
 * ``paper``: Gatys, Ecker & Bethge 2016: content from ``relu4_2`` with ``½Σ(F − P)²`` (eq. 1), style
   ``E_l = Σ(G − A)²/(4N²M²)`` on ``relu1_1 … relu5_1`` with ``w_l = 1/5`` (eqs. 4–5), L-BFGS.
-* ``udacity``: the code of the Udacity notes (seed 002): ``torch.mean`` content loss at "conv4_2",
+* ``udacity``: the code of the Udacity notes: ``torch.mean`` content loss at "conv4_2",
   ``w · mean((G − A)²) / (d·h·w)`` style, Adam. Its "conv" layers are read from torchvision's VGG19,
   whose ReLUs are ``inplace=True``: the stored conv output is overwritten by the next ReLU before the
   loss sees it, so the features it compares are **post-ReLU** ones, as here.
@@ -27,15 +27,16 @@ preset       layers            style layer weights              content term   s
   Wasserstein distance of the cat with Starry Night fell from 0.14 to 0.04, benchmarks/README.md). β = 1e7
   per unit of relative error needs no change with the image's size. The command line runs it until the
   picture has settled (``settle``: the loss falls by less than 2 % of itself in 10 steps), at most 300 steps.
-* ``default``: what the lessons use: the paper's E_l, the notes' layer weights and mean content loss on
-  the conv (pre-ReLU) outputs, whose negative values the style Grams also see.
+* ``default``: what the lessons use: the paper's E_l, the layer weights of the Udacity solution code (the
+  notes print 0.1 where it has 0.2) and the notes' mean content loss on the conv (pre-ReLU) outputs, whose
+  negative values the style Grams also see.
 
 β is not portable between presets (or between networks: the paper normalised its VGG's weights, and
 `stlib`'s is Caffe's VGG19, which sees 0–255 pixels). The default's β = 1e-4 was chosen by eye
 (64–256 px, L-BFGS). The other two are the default's balance carried over by the normalisation factors,
 for 256 px, not yet checked by eye: ``paper``: the ½Σ content term is N·M/2 = 512·32²/2 ≈ 2.6·10⁵ times
-the mean at relu4_2, so β ≈ 1e-4 · 2.6·10⁵ ≈ 30 (α/β ≈ 0.03, inside the paper's 10⁻⁴…10⁻¹);
-``udacity``: the Udacity notes' E_l is 4M/N times the paper's, 4096× at conv1_1 (which dominates), so
+the mean at relu4_2, so β ≈ 1e-4 · 2.6·10⁵ ≈ 30 (α/β ≈ 0.03, inside the 10⁻⁴…10⁻¹ of the paper's results as the study
+notes show them); ``udacity``: the Udacity notes' E_l is 4M/N times the paper's, 4096× at conv1_1 (which dominates), so
 β ≈ 1e-4 / 4096 ≈ 3e-8. Scale the paper's β with the number of pixels for other sizes.
 """
 

@@ -20,7 +20,7 @@ from .images import to_numpy
 LAYER_CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
     # Gatys et al. 2016 use Caffe, whose ReLUs are in-place: their "conv4_2" is really relu4_2
     "paper": {"content": ("relu4_2",), "style": ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")},
-    # seed 002 (Udacity) indexes torchvision's features with in-place ReLUs as well
+    # the Udacity notes' code indexes torchvision's features with in-place ReLUs as well
     "udacity": {"content": ("conv4_2",), "style": ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")},
     # PyTorch's tutorial counts convs across blocks: its conv_4 is conv2_2, conv_1…5 are the first five convs
     "pytorch_tutorial": {"content": ("conv2_2",), "style": ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1")},

@@ -85,15 +85,19 @@ GRAM_MISTAKES = {
     "elementwise sum": (lambda f: (_flat(f) * _flat(f)).sum(-1), "entry by entry"),   # only the diagonal
     "view": (lambda f: f.view(f.shape[0], f.shape[1], -1) @ f.view(f.shape[0], f.shape[1], -1).transpose(1, 2),
              "non-contiguous"),
+    # right values, no gradient: the style loss could not reach the image through them
+    "numpy": (lambda f: torch.from_numpy(_flat(f).detach().numpy() @ _flat(f).detach().numpy().transpose(0, 2, 1)),
+              "carry no gradient"),
+    "detach": (lambda f: (_flat(f) @ _flat(f).transpose(1, 2)).detach(), "carry no gradient"),
 }
 
 
 def _style_loss(features, targets, weights, *, divide=lambda n, m: 4 * n**2 * m**2, weighted=True, average=False,
-                last_only=False, itself=False, item=False):
+                last_only=False, itself=False, item=False, detach=False):
     """The paper's style loss with one typical mistake switched on."""
     total = 0
     for layer, w in weights.items():
-        f = features[layer]
+        f = features[layer].detach() if detach else features[layer]
         _, n, h, w_ = f.shape
         gram = _flat(f) @ _flat(f).transpose(1, 2)
         target = gram if itself else targets[layer]
@@ -115,21 +119,31 @@ STYLE_LOSS_MISTAKES = {
     "last only": (lambda f, t, w: _style_loss(f, t, w, last_only=True), "only one layer counts"),
     "itself": (lambda f, t, w: _style_loss(f, t, w, itself=True), "compare the image's Gram"),
     "item": (lambda f, t, w: _style_loss(f, t, w, item=True), "not a Python number"),
+    "detached features": (lambda f, t, w: _style_loss(f, t, w, detach=True), "is a tensor but carries no gradient"),
 }
 
 
-def total_loss_with(swap=False, tv="weighted", own_grams=False, equal=False):
+def lesson06_style_loss(features, targets, weights):
+    """Lesson 06's solution: the paper's E_l with raw Gram targets (lesson 07 passes Grams ÷ C·H·W)."""
+    return load_solution("06_style_loss").style_loss(features, targets, weights)
+
+
+def total_loss_with(swap=False, tv="weighted", own_grams=False, equal=False, cut=None, raw06=False,
+                    content="mean"):
     """Lesson 07's total loss with one typical mistake (the keyword that is not its default)."""
     def total_loss(image, f_image, f_content, style_grams, alpha, beta, gamma):
         if swap:
             alpha, beta = beta, alpha
         grams = {l: losses.gram_matrix(f_image[l]) for l in style_grams} if own_grams else style_grams
         weights = {l: 1 / len(grams) for l in grams} if equal else models.STYLE_WEIGHTS
-        c = losses.content_loss(f_image["conv4_2"], f_content["conv4_2"])
-        s = losses.style_loss(f_image, grams, weights)
+        c = losses.content_loss(f_image["conv4_2"], f_content["conv4_2"], reduction=content)
+        s = lesson06_style_loss(f_image, grams, weights) if raw06 else losses.style_loss(f_image, grams, weights)
         t = {"weighted": gamma * losses.total_variation(image), "unweighted": losses.total_variation(image),
              "missing": 0, "sum": gamma * losses.total_variation(image, reduction="sum")}[tv]
-        return alpha * c + beta * s + t
+        total = alpha * c + beta * s + t
+        if cut == "tensor":  # a number made a tensor again: the value is right, the graph is gone
+            return torch.tensor(total.item())
+        return total.detach() if cut == "detach" else total
     return total_loss
 
 
@@ -140,20 +154,25 @@ TOTAL_LOSS_MISTAKES = {  # mistake → (the answer, words of its own hint)
     "TV summed": (total_loss_with(tv="sum"), "the mean over all values"),
     "style Grams from the image": (total_loss_with(own_grams=True), "your style term is zero"),
     "equal layer weights": (total_loss_with(equal=True), "models.STYLE_WEIGHTS"),
+    "no gradient, torch.tensor": (total_loss_with(cut="tensor"), "carries no gradient"),
+    "no gradient, detach": (total_loss_with(cut="detach"), "carries no gradient"),
+    "lesson 06's style_loss on ÷ C·H·W Grams": (total_loss_with(raw06=True), "lesson 06's style_loss wants raw"),
+    "content summed": (total_loss_with(content="sum"), "your content term alone"),
 }
 
 
 def transfer_with(zero_grad=True, returns=True, detach=True, grams_from_image=False, clamp=True, max_iter=1,
-                  swap=False, tv_unweighted=False, clone=True, clamp_no_grad=True):
+                  swap=False, tv_unweighted=False, clone=True, clamp_no_grad=True, cut=None, rebind=False,
+                  requires_grad=True):
     """Lesson 07's transfer loop with one typical mistake (the keyword that is not its default)."""
-    total_loss = total_loss_with()
+    total_loss = total_loss_with(cut=cut)
 
     def transfer(content, style, model, num_steps, alpha=1.0, beta=1e-4, gamma=0.0):
         if swap:
             alpha, beta = beta, alpha
         gamma = 1.0 if tv_unweighted else gamma
         layers = ["conv4_2", *models.STYLE_WEIGHTS]
-        image = content.clone().requires_grad_(True) if clone else content.requires_grad_(True)
+        image = content.clone().requires_grad_(requires_grad) if clone else content.requires_grad_(True)
         with torch.no_grad():
             f_content = model(content, ["conv4_2"])
             grams = {l: losses.gram_matrix(f) for l, f in model(style, list(models.STYLE_WEIGHTS)).items()}
@@ -172,7 +191,10 @@ def transfer_with(zero_grad=True, returns=True, detach=True, grams_from_image=Fa
 
         for _ in range(num_steps):
             optimizer.step(closure)
-            if clamp and clamp_no_grad:
+            if rebind:  # a new tensor: the optimiser keeps the old one, the closure sees one without grad
+                with torch.no_grad():
+                    image = image.clamp(0, 1)
+            elif clamp and clamp_no_grad:
                 with torch.no_grad():
                     image.clamp_(0, 1)
             elif clamp:
@@ -192,6 +214,9 @@ TRANSFER_MISTAKES = {  # mistake → (the answer, words of its own hint)
     "α and β swapped": (transfer_with(swap=True), "α and β are swapped"),
     "TV not weighted": (transfer_with(tv_unweighted=True), "unweighted: multiply it by γ"),
     "content optimised in place": (transfer_with(clone=False), "a copy of the content image"),
+    "the image does not require grad": (transfer_with(requires_grad=False), "must require gradients"),
+    "a total loss with no gradient": (transfer_with(cut="tensor"), "your loss does not carry them"),
+    "clamped out of place": (transfer_with(rebind=True), "clamp in place, image.clamp_(0, 1)"),
 }
 
 COLOUR_MISTAKES = {  # mistake → (the answer, words of its own hint)
@@ -238,7 +263,26 @@ def wct_with(style_mean=True, centre=True, whiten=-0.5, colour=0.5):
     return transform
 
 
+def cholesky_wct(content, style):
+    """Whitening and colouring by Cholesky factors: the style's mean and covariance, channels mixed."""
+    mc, ms = content.mean(1, keepdim=True), style.mean(1, keepdim=True)
+    lc = torch.linalg.cholesky(torch.cov(content, correction=0))
+    ls = torch.linalg.cholesky(torch.cov(style, correction=0))
+    return ls @ torch.linalg.solve_triangular(lc, content - mc, upper=False) + ms
+
+
+def pca_zca_wct(content, style):
+    """PCA whitening D^(-1/2) Eᵀ, ZCA colouring: the style's mean and covariance, channels rotated."""
+    mc, ms = content.mean(1, keepdim=True), style.mean(1, keepdim=True)
+    d, e = torch.linalg.eigh(torch.cov(content, correction=0))
+    return _power(torch.cov(style, correction=0), 0.5) @ torch.diag(d**-0.5) @ e.T @ (content - mc) + ms
+
+
 WCT_MISTAKES = {
+    "Cholesky": (cholesky_wct, "the symmetric ones"),
+    "PCA whitening": (pca_zca_wct, "the symmetric ones"),
+    "wrong mean": (lambda c, s: wct_with()(c, s) + 1.0, "the mean is not"),
+    "half whitened": (wct_with(whiten=-0.25), "check your whitened features alone"),
     "no style mean": (wct_with(style_mean=False), "add the style's mean"),
     "not centred": (wct_with(centre=False), "centre the content's features"),
     "not whitened": (wct_with(whiten=0), "whiten first"),
@@ -307,12 +351,16 @@ def reconstruct_with(*, detach=True, inside=False, zero_grad=True, clamp=True, r
         optimizer = torch.optim.Adam([target if optimise_target else image], lr=lr)
         history = []
         for _ in range(num_steps):
-            if zero_grad:
+            if zero_grad is True:
                 optimizer.zero_grad()
             loss = losses.content_loss(features(image), target_features() if inside else P, reduction=reduction)
             loss.backward()
+            if zero_grad == "late":  # between backward() and step(): the step sees no gradient
+                optimizer.zero_grad()
             optimizer.step()
-            if clamp:
+            if clamp == "with grad":
+                image.clamp_(0, 1)
+            elif clamp:
                 with torch.no_grad():
                     image.clamp_(0, 1)
             history.append(loss.item())
@@ -468,6 +516,8 @@ def test_race_winner_stub_asks_to_fill_in(capsys):
     (dict(copy=False), "optimise a copy of it"),
     (dict(pixels=True), "you compared pixels"),
     (dict(layer="relu1_1"), "another layer's features"),
+    (dict(zero_grad="late"), "not between backward() and step()"),
+    (dict(clamp="with grad"), "clamp the image inside `with torch.no_grad():`"),
 ])
 def test_reconstruct_mistakes_get_their_own_hint(mistake, hint, capsys):
     assert exercises.check("02_reconstruct", reconstruct_with(**mistake)) is False
@@ -482,3 +532,25 @@ def test_lesson_08_predictions_hint_without_the_answer(name, wrong, capsys):
         assert exercises.check(name, answer) is False
         out = capsys.readouterr().out
         assert "smaller" not in out and "udacity" not in out, out
+
+
+@pytest.mark.parametrize("name, answer, library", [
+    ("07_total_loss", total_loss_with(content="sum"), ("losses.content_loss", "losses.style_loss",
+                                                       "losses.total_variation")),
+    ("11_wct", lambda c, s: 2 * c, ("E_s D_s^(1/2) E_sᵀ", "E_c D_c^(-1/2) E_cᵀ")),  # no known mistake: the fallback
+])
+def test_fallback_hints_do_not_spell_out_the_solution(name, answer, library, capsys):
+    assert exercises.check(name, answer) is False
+    out = capsys.readouterr().out
+    assert not any(words in out for words in library), out
+
+
+def test_lesson_06_style_loss_is_right_with_raw_gram_targets_in_lesson_07(capsys):
+    """The 07 hint for lesson 06's style_loss is about the targets' scale, not the loss: scaled back, it passes."""
+    def total_loss(image, f_image, f_content, style_grams, alpha, beta, gamma):
+        raw = {l: g * f_image[l][0].numel() for l, g in style_grams.items()}  # ÷ C·H·W undone
+        style = lesson06_style_loss(f_image, raw, models.STYLE_WEIGHTS)
+        return (alpha * losses.content_loss(f_image["conv4_2"], f_content["conv4_2"]) + beta * style
+                + gamma * losses.total_variation(image))
+
+    assert exercises.check("07_total_loss", total_loss) is True

@@ -102,3 +102,27 @@ def test_one_executor_for_precompute_and_the_site(tmp_path, monkeypatch):
     done = execute(path, fast=True, cache_only=True, timeout=120, cells=["print('appended')"])
     assert done.cells[0].outputs[0]["text"].split() == ["1", "1"] and "appended" in done.cells[1].outputs[0]["text"]
     assert path.read_bytes() == before and os.environ["STLIB_FAST"] == "maybe"
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_rerunning_an_earlier_cell_finds_what_it_defined(name):
+    """A lesson defines each function once, and never under the name of something it imported: a student who
+    answers a fill-in and then re-runs an earlier cell must find the same names meaning the same things (02 once
+    redefined `reconstruct` with another signature; 07 defined `transfer` over the module it had imported)."""
+    import ast
+    from collections import Counter
+
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    defined, imported, over_imports = Counter(), set(), []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        lines = [line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+        for node in ast.parse("\n".join(lines)).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                defined[node.name] += 1
+                if node.name in imported:
+                    over_imports.append(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                imported |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    assert [n for n, count in defined.items() if count > 1] == [] and over_imports == []
