@@ -262,7 +262,10 @@ def _one_pass(args: argparse.Namespace, photo, paint: Callable, summary: dict, t
     from .images import save_image
 
     start = time.perf_counter()
-    image = paint()
+    try:
+        image = paint()
+    except StlibError as err:  # the memory check speaks the library's names: say the command line's
+        raise StlibError(_flag_names(str(err), args.style_scale)) from None
     seconds = time.perf_counter() - start
     if args.preserve_color is not None:
         from .variants import preserve_color
@@ -320,9 +323,11 @@ def _style_layers(specs: list[str] | None, preset_weights: dict[str, float]) -> 
 
 
 def _flag_names(message: str, style_scale: float) -> str:
-    """A library message in the command line's words: ``size N`` is ``--max-size N``, ``style_scale=X`` is
-    ``--style-scale X``, and an image too big to load with a ``--style-scale`` other than 1 is the style's."""
-    message = re.sub(r"^size (\d+)", r"--max-size \1", message).replace("fits is size ", "fits is --max-size ")
+    """A library message in the command line's words: ``size N`` or ``max_size N`` is ``--max-size N``,
+    ``style_scale=X`` is ``--style-scale X``, and an image too big to load with a ``--style-scale`` other than 1
+    is the style's."""
+    message = re.sub(r"^(max_)?size (\d+)", r"--max-size \2", message)
+    message = re.sub(r"fits is (max_)?size ", "fits is --max-size ", message)
     message = re.sub(r"^style_scale=(\S+):", r"--style-scale \1:", message)
     if message.startswith("an image of") and style_scale != 1:
         message = f"--style-scale {style_scale:g} makes the style image too big: {message}"

@@ -22,6 +22,7 @@ from . import cache as _cache
 from .errors import StlibError
 from .images import ImageSource, atomic_write, load_image, scaled_shape
 from .losses import LossTerms
+from .memory import check_run
 from .models import LAYER_NAMES, VGG19
 from .optim import Callback, Result, pick_device, run_steps
 from .perceptual import layer_weights, perceptual_terms, style_targets
@@ -338,12 +339,14 @@ MIN_SIDE = 8  # reflection padding needs more pixels than it pads, at every reso
 
 
 def stylize_with(net: TransformerNet, image: ImageSource, max_size: int | None = None) -> torch.Tensor:
-    """``net``'s picture of ``image`` ``(1, 3, H, W)``, clamped to [0, 1]; no autograd."""
+    """``net``'s picture of ``image`` ``(1, 3, H, W)``, clamped to [0, 1]; no autograd; a size that cannot fit
+    in memory is refused first (`stlib.memory.check_run`)."""
     photo = load_image(image, max_size=max_size)
     if min(photo.shape[-2:]) < MIN_SIDE:
         raise StlibError(f"the photo is {photo.shape[-1]}×{photo.shape[-2]} px; the network needs at least "
                          f"{MIN_SIDE} px per side: use a larger photo or size")
     device = next(net.parameters()).device
+    check_run(*photo.shape[-2:], one_pass="net", net_width=net.config["width"], device=device.type, what="max_size")
     was_training = net.training
     net.eval()
     try:

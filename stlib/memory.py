@@ -78,15 +78,28 @@ def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
+# The one-pass methods (inference: nothing is kept for a backward pass): (model, bytes per pixel of the photo, of
+# the style). Slopes of peak RSS (ru_maxrss), CPU, 2026-12-07: WCT's three levels 256 → 768 px with the style at
+# the photo's size and at 3× (+975 B per photo pixel, +640 per style pixel: its features at every level are kept);
+# a network from 256 to 1024 px at width 8 (+126 B per pixel), per unit of its width; no VGG19 for it.
+ONE_PASS = {"wct": (MODEL_BYTES, 1000, 650), "adain": (MODEL_BYTES, 1000, 650), "net": (0, 16, 0)}
+
+
 def estimate_run(height: int, width: int, *, layers: Iterable[str] = DEFAULT_LAYERS, optimizer: str = "lbfgs",
                  num_steps: int | None = None, pooling: str = "max", styles: int = 1, style_scale: float = 1.0,
-                 snapshots: int = 0, pixels_kept: int = 0, device: str = "cpu") -> Estimate:
+                 snapshots: int = 0, pixels_kept: int = 0, one_pass: str | None = None, net_width: int = 8,
+                 device: str = "cpu") -> Estimate:
     """The peak memory of a style transfer (or reconstruction) on a ``height × width`` image.
 
     ``num_steps`` None: L-BFGS's history is full (a long run); a number: the pairs ``num_steps`` steps fill.
     ``pixels_kept``: other RGB pixels held as floats all run long (a network's training photos).
+    ``one_pass``: a method of `ONE_PASS` instead (``"wct"``, ``"adain"``; ``"net"`` of ``net_width``), measured.
     """
     pixels = int(height) * int(width)
+    if one_pass is not None:
+        model, photo, style = ONE_PASS[one_pass]
+        run = model + int(pixels * (photo * (net_width if one_pass == "net" else 1) + style * style_scale**2))
+        return Estimate(int(height), int(width), run, BASE_RSS + run, device)
     per_pixel = activation_floats(layers, pooling)
     # variable, gradient, start image, content, result copies (CPU), style images at style_scale
     images = 6 + optimizer_images(optimizer, num_steps) + snapshots + styles * style_scale**2

@@ -24,6 +24,7 @@ from .errors import StlibError
 from .fastnet import HELD_OUT, ConvLayer, photo_batch, same_height
 from .images import ImageSource, atomic_write, load_image, scaled_shape
 from .losses import gram_matrix
+from .memory import check_run
 from .models import VGG19, VGG_LAYOUT, vgg19
 from .optim import Result, run_steps
 from .runner import Objective, run, run_config
@@ -276,7 +277,7 @@ def stylize_wct(content: ImageSource, style: ImageSource, decoders: Decoders | T
     """``content`` painted in ``style``'s features, ``(1, 3, H, W)`` in [0, 1]: at each of ``levels`` (default:
     the decoders', coarse to fine) encode the current image, transform its features (``method``: `wct` or
     `adain`, at ``strength``) and decode. The style is used whole, its longest side ``style_size`` (default: the
-    content's). No autograd."""
+    content's). No autograd; a size that cannot fit in memory is refused first (`stlib.memory.check_run`)."""
     decoders = decoders.decoders if isinstance(decoders, TrainedDecoders) else decoders
     if method not in METHODS:
         raise StlibError(f"unknown method {method!r}: use 'wct' or 'adain'")
@@ -288,6 +289,9 @@ def stylize_wct(content: ImageSource, style: ImageSource, decoders: Decoders | T
     if min(photo.shape[-2:]) < 16:
         raise StlibError(f"the photo is {photo.shape[-1]}×{photo.shape[-2]} px; use at least 16 px per side")
     device = next(decoders.parameters()).device
+    longest = max(photo.shape[-2:])
+    check_run(*photo.shape[-2:], one_pass=method, style_scale=round((style_size or longest) / longest, 2),
+              device=device.type, what="max_size")  # refused in one line before anything big is allocated
     net = vgg19(device=device) if net is None else net
     last = torch.channels_last  # oneDNN's convolutions are faster on it (VGG19 to relu3_1: 1.4× on 2 CPU cores)
     style_t = load_image(style, max_size=style_size or max(photo.shape[-2:])).to(device, memory_format=last)

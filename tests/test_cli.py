@@ -695,3 +695,33 @@ def test_train_decoders_default_is_their_own_folder_not_the_cache(tmp_path, caps
     code, _, err = run_main(["stylize", "chelsea", "gravel", "--method", "adain", "-o", str(tmp_path / "o.png"),
                              "--size", "24"], capsys)  # found there without --decoders
     assert code == 0 and (tmp_path / "o.png").is_file(), err
+
+
+@pytest.mark.parametrize("how, cap, extra, start", [
+    ("wct", "300M", ["--max-size", "400"], "error: --max-size 400: a 400×266 px run needs about"),
+    ("adain", "320M", ["--max-size", "100", "--style-scale", "4"], "error: --style-scale 4:"),
+    ("net", "4M", ["--max-size", "400"], "error: --max-size 400: a 400×266 px run needs about"),
+])
+def test_one_pass_methods_are_refused_before_they_allocate(decoders_file, net_file, tmp_path, capsys, monkeypatch,
+                                                            how, cap, extra, start):
+    """STLIB_MAX_MEMORY as small as the sizes here (so the test allocates nothing big): refused in one line in the
+    command line's flags, before VGG19 loads or the network runs; the largest size named fits."""
+    import stlib.fastnet
+    import stlib.wct
+    from stlib import memory
+
+    monkeypatch.setenv("STLIB_MAX_MEMORY", cap)
+    monkeypatch.setattr(stlib.wct, "vgg19", lambda **kw: pytest.fail("VGG19 loaded"))
+    monkeypatch.setattr(stlib.fastnet.TransformerNet, "forward", lambda *a: pytest.fail("the network ran"))
+    args = ["--net", str(net_file)] if how == "net" else ["starry_night", "--method", how, "--decoders",
+                                                          str(decoders_file)]
+    code, _, err = run_main(["stylize", "chelsea", *args, "-o", str(tmp_path / "o.png"), *extra], capsys)
+    line = assert_one_line_error(err)
+    assert code == 2 and line.startswith(start) and "available" in line and not (tmp_path / "o.png").exists()
+    if "--style-scale" in extra:
+        return
+    best = int(line.split("the largest that fits is --max-size ")[1].split(",")[0])
+    one_pass = {"one_pass": "net", "net_width": 4} if how == "net" else {"one_pass": how}
+    memory.check_run(*memory.scaled(best, 300, 451), **one_pass)  # chelsea is 451×300: that size fits
+    with pytest.raises(memory.StlibError):
+        memory.check_run(*memory.scaled(best + 8, 300, 451), **one_pass)

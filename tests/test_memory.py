@@ -108,3 +108,25 @@ def test_load_image_refuses_a_size_that_cannot_fit(monkeypatch, one_line):
         assert "available" in one_line(err.value) and "at most about" in str(err.value)
     assert time.perf_counter() - start < 10
     assert stlib.load_image("chelsea", 64).shape == (1, 3, 64, 64)  # the lessons' sizes are never refused
+
+
+# Peak RSS (MiB, ru_maxrss) of the one-pass methods on a square chelsea, CPU, 2026-12-07: (method, side, style scale
+# or the network's width) → measured. Untrained decoders and network: the same sizes as trained ones.
+ONE_PASS_MEASURED = {("wct", 256, 1): 884, ("wct", 768, 1): 1637, ("wct", 256, 3): 1138, ("net", 256, 8): 585,
+                     ("net", 1024, 8): 703}
+
+
+@pytest.mark.parametrize("method, side, knob", sorted(ONE_PASS_MEASURED))
+def test_one_pass_estimate_covers_the_measured_peak(method, side, knob):
+    options = {"net_width": knob} if method == "net" else {"style_scale": knob}
+    estimate = memory.estimate_run(side, side, one_pass=method, **options)
+    assert 1.0 <= estimate.peak_rss / (ONE_PASS_MEASURED[method, side, knob] * MIB) < 1.3  # never under
+
+
+def test_one_pass_estimate_grows_with_pixels_style_and_width():
+    small, big = memory.estimate_run(256, 256, one_pass="wct"), memory.estimate_run(512, 512, one_pass="wct")
+    assert big.run - memory.MODEL_BYTES == pytest.approx(4 * (small.run - memory.MODEL_BYTES), rel=1e-6)
+    assert memory.estimate_run(256, 256, one_pass="wct", style_scale=2).run > small.run
+    assert memory.estimate_run(256, 256, one_pass="net", net_width=32).run > memory.estimate_run(
+        256, 256, one_pass="net").run
+    assert memory.estimate_run(2048, 2048, one_pass="wct").run < memory.estimate_run(2048, 2048).run  # no backward
