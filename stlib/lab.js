@@ -84,7 +84,7 @@ function startWorker() {
   const url = URL.createObjectURL(new Blob([`(${workerMain})();`], { type: "text/javascript" }));
   const worker = new Worker(url, { type: "module" });
   const pending = new Map();
-  let next = 0;
+  let next = 0, failed = null;
   worker.onmessage = ({ data }) => {
     const { resolve, reject } = pending.get(data.id);
     pending.delete(data.id);
@@ -93,11 +93,13 @@ function startWorker() {
   };
   worker.onerror = (event) => { // the worker itself failed (it could not start): every request fails
     event.preventDefault();
-    for (const { reject } of pending.values()) reject(new Error(event.message || "the worker did not start"));
+    failed = new Error(event.message || "the worker did not start");
+    for (const { reject } of pending.values()) reject(failed);
     pending.clear();
   };
   return {
     call: (type, fields = {}, transfer = []) => new Promise((resolve, reject) => {
+      if (failed) return reject(failed);
       pending.set(++next, { resolve, reject });
       worker.postMessage({ id: next, type, ...fields }, transfer);
     }),
