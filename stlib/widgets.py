@@ -332,8 +332,9 @@ def ort_runtime(folder: Path | None = None) -> dict[str, bytes]:
 
 
 class LiveLab(anywidget.AnyWidget):
-    """Style networks running in the page (onnxruntime-web, WebAssembly): a photo chosen or dropped, or the
-    webcam, stylised beside it with the milliseconds per frame; nothing goes through the kernel once shown.
+    """Style networks running in the page (onnxruntime-web, WebAssembly, in a Web Worker): a photo chosen or
+    dropped, or the webcam, stylised beside it with the milliseconds per frame; nothing goes through the kernel
+    once shown. Camera frames under ``min_fps`` frames/s for 2 s drop from 256 to 192, then 128 px (said in the page).
 
     ``networks``: style → a `TransformerNet`, a `Trained` network or a ``.pt`` file (each exported with
     `stlib.fastnet.export_onnx`); ``photo``: what is stylised first. ``runtime_url``: a folder that serves
@@ -349,6 +350,7 @@ class LiveLab(anywidget.AnyWidget):
     runtime_url = T.Unicode("").tag(sync=True)
     runtime = T.Dict().tag(sync=True)  # file name → bytes, when there is no runtime_url
     threads = T.Int(0).tag(sync=True)  # 0: as many as the page may use (one without cross-origin isolation)
+    min_fps = T.Float(15.0).tag(sync=True)  # camera frames slower than this get a smaller square; 0: always 256 px
     problem = T.Unicode("").tag(sync=True)  # why the runtime is missing, said in the page (Run All goes on)
 
     def __init__(self, networks: Mapping[str, object], photo: str = "chelsea", runtime_url: str | None = None):

@@ -264,7 +264,9 @@ threads need the page served from <code>localhost</code> with cross-origin isola
 <script type="module">
 import lab from "./static/lab/lab.js";
 const state = {state};
-state.threads = Number(new URLSearchParams(location.search).get("threads")) || 0;  // ?threads=1: one thread
+const query = new URLSearchParams(location.search);
+state.threads = Number(query.get("threads")) || 0;  // ?threads=1: one thread
+if (query.has("min_fps")) state.min_fps = Number(query.get("min_fps"));  // ?min_fps=0: camera frames stay 256 px
 const model = {{ get: (key) => state[key], set() {{}}, save_changes() {{}}, on() {{}}, off() {{}} }};
 lab.render({{ model, el: document.getElementById("lab") }});
 </script>
