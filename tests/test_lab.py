@@ -1,6 +1,6 @@
 """The Live lab page (``make site``'s ``lab.html``) in headless Chromium, with no kernel and no network.
 
-Builds only the lab page in fast mode (``tools/build_site.py --fast lab``: tiny networks, trained in seconds),
+Builds only the lab page (``tools/build_site.py --fast lab``: the shipped networks of data/networks/),
 serves it from 127.0.0.1 with the cross-origin isolation headers of ``make serve``, and blocks every request
 that is not to that server. A photo chosen through the file chooser is stylised as PyTorch paints it with the
 same network; Chromium's fake camera is stylised frame after frame (the frame rate is printed: a measurement,
