@@ -57,9 +57,10 @@ def data_images() -> dict[str, Path]:
     """Image files in `data_dir` and its ``photos/`` folder, by stem (``data/starry_night.jpg`` →
     ``"starry_night"``, ``data/photos/lake-sherburne.jpg`` → ``"lake-sherburne"``), and matplotlib's
     ``grace_hopper`` (a public-domain portrait inside its wheel)."""
-    import matplotlib
+    from importlib.util import find_spec
 
-    found = {"grace_hopper": Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"}
+    mpl = find_spec("matplotlib")  # where it is installed, without the half second of importing it
+    found = {"grace_hopper": Path(mpl.origin).parent / "mpl-data" / "sample_data" / "grace_hopper.jpg"} if mpl else {}
     for folder in (data_dir() / "photos", data_dir()):  # a file in data/ wins over a photo of the same name
         if folder.is_dir():
             found.update({p.stem: p for p in sorted(folder.iterdir())
@@ -78,8 +79,8 @@ def _resolve(source: str | os.PathLike) -> Path | str:
     if path.is_file():
         return path
     name = str(source)
-    if name in data_images():
-        return data_images()[name]
+    if (found := data_images().get(name)) is not None:
+        return found
     if name in SKIMAGE_SAMPLES or name in SKIMAGE_ALIASES:
         return name
     if path.suffix or os.sep in name:
