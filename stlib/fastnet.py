@@ -20,7 +20,7 @@ from torch import nn
 
 from . import cache as _cache
 from .errors import StlibError
-from .images import ImageSource, atomic_write, load_image, scaled_shape
+from .images import PAINTINGS, ImageSource, atomic_write, load_image, scaled_shape
 from .losses import LossTerms
 from .memory import check_run
 from .models import LAYER_NAMES, VGG19
@@ -314,7 +314,7 @@ SHIPPED = TrainSettings(steps=2000, crop=128, photo_side=256, batch=2, preset="b
                         separable=True)
 RECIPES = {"lesson": TrainSettings(), "shipped": SHIPPED}
 NETWORK_DIR = Path(__file__).resolve().parent.parent / "data" / "networks"
-SHIPPED_STYLES: tuple[str, ...] = ("starry_night", "the_scream", "composition_vii", "stained_glass")
+SHIPPED_STYLES: tuple[str, ...] = (*PAINTINGS, "stained_glass")  # the paintings and lesson 11's texture
 
 
 @dataclass
@@ -495,19 +495,27 @@ def net_config(settings: TrainSettings) -> dict:
 CHECKPOINT_FORMAT = "stlib-fastnet-checkpoint-1"
 
 
+def _read_marked(path: Path, marker: str, file: str, kind: str, fix: str) -> dict:
+    """A `torch.save` dict whose ``format`` is ``marker``, read with ``weights_only=True`` (no code from the file
+    runs); an unreadable or foreign file gets one line: "``path`` is not ``file`` stlib can read" or "… not
+    ``kind``", then ``fix``."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one line
+        raise StlibError(f"{path} is not {file} stlib can read ({type(err).__name__}); {fix}") from None
+    if not isinstance(data, dict) or data.get("format") != marker:
+        raise StlibError(f"{path} is not {kind} (no {marker!r} marker): {fix}")
+    return data
+
+
 def read_checkpoint(path: str | os.PathLike, identity: str) -> dict | None:
     """A checkpoint `write_checkpoint` wrote for the same training (``identity``), or None if there is no file;
     one that belongs to another training is refused in one line (never overwritten)."""
     path = Path(path)
     if not path.exists():
         return None
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one line
-        raise StlibError(f"{path} is not a checkpoint stlib can read ({type(err).__name__}); "
-                         "move it away or choose another output name") from None
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise StlibError(f"{path} is not a stlib training checkpoint; move it away or choose another output name")
+    data = _read_marked(path, CHECKPOINT_FORMAT, "a checkpoint", "a stlib training checkpoint",
+                        "move it away or choose another output name")
     if data.get("identity") != identity:
         raise StlibError(f"{path} is the checkpoint of another training (style, photos or settings differ); "
                          "train with the same ones to continue it, or move it away to start again")
@@ -547,14 +555,8 @@ def load_net(path: str | os.PathLike, device: torch.device | str | None = None) 
     if not path.is_file():
         raise StlibError(f"no network file {path}: give a shipped network ({', '.join(SHIPPED_STYLES)}) or train "
                          f"one with `python -m stlib train-net STYLE -o {path.name}`")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one line
-        raise StlibError(f"{path} is not a network file stlib can read ({type(err).__name__}); "
-                         "train one with `python -m stlib train-net`") from None
-    if not isinstance(data, dict) or data.get("format") != FILE_FORMAT:
-        raise StlibError(f"{path} is not a stlib network (no {FILE_FORMAT!r} marker): "
-                         "train one with `python -m stlib train-net`")
+    data = _read_marked(path, FILE_FORMAT, "a network file", "a stlib network",
+                        "train one with `python -m stlib train-net`")
     try:
         net = TransformerNet(**data["config"])
         net.load_state_dict(data["state_dict"])

@@ -164,17 +164,22 @@ def test_training_changes_the_network_keeps_snapshots_and_replays_from_cache(tmp
         assert torch.equal(again.net(x), first.net(x))
 
 
-def test_ctrl_c_keeps_the_network_trained_so_far(monkeypatch):
+def _ctrl_c_at_batch(monkeypatch, n: int) -> None:
+    """Ctrl-C while the ``n``-th batch of crops is drawn (after ``n - 1`` whole steps)."""
     calls = {"n": 0}
     real = fastnet.photo_batch
 
-    def interrupt_third(*args, **kwargs):
+    def interrupt(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == n:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(fastnet, "photo_batch", interrupt_third)
+    monkeypatch.setattr(fastnet, "photo_batch", interrupt)
+
+
+def test_ctrl_c_keeps_the_network_trained_so_far(monkeypatch):
+    _ctrl_c_at_batch(monkeypatch, 3)
     trained = _tiny_train(settings=dict(steps=10))
     assert trained.result.interrupted and trained.result.steps == 2
     assert trained.result.weights  # the weights after two steps
@@ -343,20 +348,11 @@ def test_photo_batch_zoom_scales_larger_pieces_down():
 
 def test_a_checkpoint_continues_training_where_it_stopped(tmp_path, monkeypatch):
     whole = _tiny_train(settings=dict(steps=6))
-    calls = {"n": 0}
-    real = fastnet.photo_batch
-
-    def interrupt_fourth(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
     ckpt = tmp_path / "net.ckpt.pt"
-    monkeypatch.setattr(fastnet, "photo_batch", interrupt_fourth)
-    stopped = _tiny_train(settings=dict(steps=6), checkpoint=ckpt)
+    with monkeypatch.context() as interrupted:
+        _ctrl_c_at_batch(interrupted, 4)
+        stopped = _tiny_train(settings=dict(steps=6), checkpoint=ckpt)
     assert stopped.result.interrupted and stopped.result.steps == 3 and ckpt.is_file()
-    monkeypatch.setattr(fastnet, "photo_batch", real)
     resumed = _tiny_train(settings=dict(steps=6), checkpoint=ckpt)
     assert resumed.result.steps == 6 and not resumed.result.interrupted
     assert resumed.result.losses() == pytest.approx(whole.result.losses(), rel=1e-5)
