@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from stlib.losses import content_loss, gram_matrix
-from stlib.models import LAYER_INDEX, resolve_layer
+from stlib.losses import content_loss, gram_matrix, total_variation
+from stlib.models import LAYER_INDEX, VGG_LAYOUT, resolve_layer
 
 # what the full-mode pictures show (looked at; the lessons say which pictures to look at)
 LAYOUT_OPTIONS = ("block1", "block2", "block3", "block4", "block5", "conv1_1", "conv2_1", "conv3_1", "conv4_1")
@@ -27,6 +27,17 @@ LAYOUT_ALSO = {"conv4_1"}
 CAT_OPTIONS = ("0", "0.25", "0.5", "0.75", "1")
 CAT_RIGHT = {"0.75", "1"}
 CAT_ALSO = {"0.5"}
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Tensors this small: threads only add waiting (50× slower on a busy 2-core CPU). Also a decorator."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _random(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -346,6 +357,119 @@ def _check_reconstruct(fn: Callable) -> tuple[bool, str]:
                    "backward, Adam's step, then the clamp")
 
 
+EXTRACTOR_HINTS = {
+    "numbered": "torchvision's layers are numbered 0–36, not named: map each name to its index with "
+                "stlib.LAYER_INDEX",
+    "not_callable": "return the extractor itself, a function that takes (image, layers) and returns "
+                    "{name: features}, as stlib's model(image, [layer]) does",
+    "not_dict": "the extractor returns a dict: one entry name → features for each name asked for",
+    "early": "the deepest layer asked for is missing: your extractor stops one layer early "
+             "(a slice [:i] ends before index i)",
+    "missing": "a name asked for is missing from your dict: keep the output of every layer named in `layers`",
+    "inplace": "your stored conv features have no negative values: the ReLU after them ran in place and "
+               "rectified them; keep a convolution's output as it is (see torchvision's in-place ReLU above)",
+    "off_by_one": "one layer off: those are the features of the layer next to the one asked for; the layer "
+                  "named n is features[stlib.LAYER_INDEX[n]], and its output is what that layer returns",
+    "wrong_layer": "those are another layer's features: look each name up in stlib.LAYER_INDEX "
+                   "(the table above) instead of counting",
+    "no_grad": "your features carry no gradient although the image requires one: torch.no_grad() or .detach() "
+               "in the extractor would stop the reconstruction from reaching the pixels; freeze the weights "
+               "instead",
+    "weights": "the network's weights still require grad: freeze them (requires_grad_(False)), or every step "
+               "also computes gradients for all the weights, which no optimiser uses",
+    "train": "the network is still in training mode: build the extractor in eval mode (.eval()), as a "
+             "frozen network should be",
+    "too_far": "your extractor runs past the deepest layer asked for: stop there, the deeper layers only "
+               "cost time and memory",
+}
+
+
+def _tiny_torchvision_vgg(seed: int) -> torch.nn.Sequential:
+    """VGG19's `features` as torchvision builds them (37 layers numbered 0–36, ReLU(inplace=True), weights that
+    require grad, training mode), 4 channels per convolution: a 32 px image runs through all of it in a blink."""
+    gen, layers, cin = torch.Generator().manual_seed(seed), [], 3
+    for _, convs, _ in VGG_LAYOUT:
+        for _ in range(convs):
+            conv = torch.nn.Conv2d(cin, 4, 3, padding=1)
+            with torch.no_grad():
+                conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * 0.4)
+                conv.bias.copy_(torch.randn(4, generator=gen) * 0.2)
+            layers += [conv, torch.nn.ReLU(inplace=True)]
+            cin = 4
+        layers.append(torch.nn.MaxPool2d(2, 2))
+    return torch.nn.Sequential(*layers)
+
+
+def _every_output(features: torch.nn.Sequential, image: torch.Tensor) -> list[torch.Tensor]:
+    """The output of every layer, each as that layer returns it (ReLUs applied out of place)."""
+    outputs, x = [], image
+    with torch.no_grad():
+        for layer in features:
+            x = torch.relu(x) if isinstance(layer, torch.nn.ReLU) else layer(x)
+            outputs.append(x)
+    return outputs
+
+
+@_one_thread()
+def _check_extractor(fn: Callable) -> tuple[bool, str]:
+    """Lesson 02: an extractor built from VGG19's layers by name, on a torchvision-like VGG19 in miniature
+    (`_tiny_torchvision_vgg`); forward hooks see which layers ran and in which mode."""
+    net = _tiny_torchvision_vgg(seed=3)
+    expected = _every_output(net, image := _random(1, 3, 32, 32, seed=4).float())
+    ran: list[tuple[int, bool]] = []  # (index, training) of every layer of `net` that ran
+    for index, layer in enumerate(net):
+        layer.register_forward_pre_hook(lambda module, args, index=index: ran.append((index, module.training)))
+    try:
+        extractor = fn(net)
+        if not callable(extractor):
+            return False, EXTRACTOR_HINTS["not_callable"]
+        for layers in (["conv1_1", "relu2_1", "conv3_2"], ["pool2"], ["relu1_2", "conv4_1"]):
+            ran.clear()
+            out = extractor(image.clone().requires_grad_(True), list(layers))
+            ok, message = _compare_extracted(out, layers, expected)
+            if not ok:
+                return False, message
+            if any(not f.requires_grad for f in out.values()):
+                return False, EXTRACTOR_HINTS["no_grad"]
+            deepest = max(LAYER_INDEX[name] for name in layers)
+            if any(index > deepest for index, _ in ran):
+                return False, EXTRACTOR_HINTS["too_far"]
+            if any(training for _, training in ran):
+                return False, EXTRACTOR_HINTS["train"]
+            if any(f.requires_grad for f in extractor(image.clone(), list(layers)).values()):
+                return False, EXTRACTOR_HINTS["weights"]
+    except KeyError as err:
+        if err.args and str(err.args[0]) in LAYER_INDEX:
+            return False, EXTRACTOR_HINTS["numbered"]
+        raise
+    return True, "every name's own output, frozen, stopping at the deepest layer asked for"
+
+
+def _compare_extracted(out: Any, layers: Sequence[str], expected: list[torch.Tensor]) -> tuple[bool, str]:
+    """The extractor's dict against every layer's true output: right, or which mistake it looks like."""
+    if not isinstance(out, dict):
+        return False, EXTRACTOR_HINTS["not_dict"]
+    deepest = max(layers, key=LAYER_INDEX.get)
+    if deepest not in out:
+        return False, EXTRACTOR_HINTS["early"]
+    for name in sorted(layers, key=lambda n: n.startswith("conv")):  # a conv's ReLU output may be an index slip
+        if name not in out:
+            return False, EXTRACTOR_HINTS["missing"]
+        f, index = torch.as_tensor(out[name]).detach(), LAYER_INDEX[name]
+        same = [i for i, e in enumerate(expected) if e.shape == f.shape and torch.allclose(f, e, atol=1e-5)]
+        if index in same:
+            continue
+        if name.startswith("conv") and index + 1 in same:  # conv's output equals its ReLU's
+            return False, EXTRACTOR_HINTS["inplace"]
+        if index - 1 in same or index + 1 in same:
+            return False, EXTRACTOR_HINTS["off_by_one"]
+        if same:
+            return False, EXTRACTOR_HINTS["wrong_layer"]
+        return False, (f"wrong features at {name}: run the image through the layers in order and keep what "
+                       "the layer of that name returns")
+    return True, ""
+
+
 def _check_layout_layers(answer: Any) -> tuple[bool, str]:
     """Lesson 02, full mode: the reconstructions that keep the cat's layout but not its fine texture (predicted
     before they are drawn)."""
@@ -607,7 +731,7 @@ class _TinyVGG(torch.nn.Module):
 def _reference_total(image: torch.Tensor, f_image: dict, f_content: dict, grams: dict, alpha: float, beta: float,
                      gamma: float, *, style_weights: dict | None = None, tv: str = "mean") -> torch.Tensor:
     """`stylize`'s total loss (the default preset) from its parts; the keywords make the checks' wrong twins."""
-    from stlib.losses import style_loss, total_loss, total_variation
+    from stlib.losses import style_loss, total_loss
     from stlib.models import STYLE_WEIGHTS
 
     weights = STYLE_WEIGHTS if style_weights is None else style_weights
@@ -629,15 +753,69 @@ def _total_inputs(seed: int) -> tuple[torch.Tensor, dict, dict, dict]:
     return image, f_image, f_content, grams
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Tensors this small: threads only add waiting (50× slower on a busy 2-core CPU). Also a decorator."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+TV_HINTS = {
+    "not_tensor": "return a one-number tensor (γ·TV goes into the loss that backward() runs through)",
+    "no_grad": "the value is right but carries no gradient: .item(), float(), .detach() or torch.tensor(…) cut "
+               "it from the image, and TV could not smooth a single pixel; stay with torch operations",
+    "abs": "you took absolute differences (the L1 total variation): this lesson's TV squares each difference",
+    "sum": "that is the sum over the image: stylize's total variation is the mean, the sum divided by the "
+           "number of values",
+    "per_direction": "you averaged each direction over its own differences: divide the one sum of both "
+                     "directions by the number of values of the image",
+    "pixels": "divided by the number of pixels: divide by the number of values, every channel's included",
+    "one_direction": "only one direction: add the differences to the right neighbour and to the lower neighbour",
+    "twice": "one direction counted twice: one difference along the height (dim 2), one along the width (dim 3)",
+    "channels": "one of your differences runs across the colour channels (dim 1): neighbours are along the "
+                "height (dim 2) and the width (dim 3)",
+    "wrap": "torch.roll wraps around, so the last row and column are compared with the first: slice instead, "
+            "so only real neighbours are compared",
+}
+
+
+def _tv_twins(x: torch.Tensor) -> dict[str, list[torch.Tensor]]:
+    """The typical wrong total variations of ``x`` (B, C, H, W), by mistake."""
+    def diff(dim: int) -> torch.Tensor:
+        return x.diff(dim=dim)
+
+    sq = {d: diff(d).pow(2).sum() for d in (1, 2, 3)}
+    wrap = sum(((x - x.roll(1, d)) ** 2).sum() for d in (2, 3))
+    n, hw = x.numel(), x.shape[0] * x.shape[2] * x.shape[3]
+    return {
+        "abs": [(diff(2).abs().sum() + diff(3).abs().sum()) / n, diff(2).abs().sum() + diff(3).abs().sum()],
+        "sum": [sq[2] + sq[3]],
+        "per_direction": [diff(2).pow(2).mean() + diff(3).pow(2).mean()],
+        "pixels": [(sq[2] + sq[3]) / hw],
+        "one_direction": [sq[2] / n, sq[3] / n, sq[2], sq[3], diff(2).pow(2).mean(), diff(3).pow(2).mean()],
+        "twice": [2 * sq[2] / n, 2 * sq[3] / n],
+        "channels": [(sq[1] + sq[2]) / n, (sq[1] + sq[3]) / n],
+        "wrap": [wrap / n, wrap],
+    }
+
+
+def _check_total_variation(fn: Callable) -> tuple[bool, str]:
+    """Lesson 07: the mean squared total variation, as `losses.total_variation` (stylize's): first on a 2×2 grey
+    image worked out by hand, then on random colour images, where each typical mistake has its own value."""
+    # by hand: [[0, 1], [2, 4]] has right neighbours (1 − 0)², (4 − 2)² and lower ones (2 − 0)², (4 − 1)²:
+    # 1 + 4 + 4 + 9 = 18 over its 4 values
+    hand = torch.tensor([[[[0.0, 1.0], [2.0, 4.0]]]], dtype=torch.float64)
+    cases = [(_random(1, 3, 5, 7, seed=15), None), (_random(2, 3, 4, 6, seed=16), None), (hand, 18 / 4)]
+    for x, by_hand in cases:
+        out = fn(x.clone().requires_grad_(True))
+        if not isinstance(out, torch.Tensor) or out.numel() != 1:
+            return False, TV_HINTS["not_tensor"]
+        right = torch.tensor(by_hand, dtype=torch.float64) if by_hand is not None else total_variation(x)
+        value = out.detach().reshape(()).to(torch.float64)
+        if _close(value, right):
+            if not out.requires_grad:
+                return False, TV_HINTS["no_grad"]
+            continue
+        for key, twins in _tv_twins(x).items():
+            if any(_close(value, twin) for twin in twins):
+                return False, TV_HINTS[key]
+        return False, ("not the mean squared total variation: for the one-channel 2×2 image [[0, 1], [2, 4]] "
+                       f"it is 18 / 4 = 4.5, the sum of four squared neighbour differences over four values; "
+                       f"yours gives {float(fn(hand.clone())):.4g}")
+    return True, "Σ squared differences to the right and lower neighbours, over the number of values"
 
 
 TOTAL_LOSS_HINTS = {
@@ -685,8 +863,6 @@ def _call_total(fn: Callable, image: torch.Tensor, f_image: dict, f_content: dic
 def _check_total_loss(fn: Callable) -> tuple[bool, str]:
     """Lesson 07: α·content + β·style + γ·TV, checked against `stlib.losses` on fresh random features (which
     require gradients: the total must keep them)."""
-    from stlib.losses import total_variation
-
     for seed, (alpha, beta, gamma) in ((40, (1.0, 3.0, 0.5)), (50, (2.0, 0.25, 4.0))):
         image, f_image, f_content, grams = _total_inputs(seed)
         args = (image, f_image, f_content, grams, alpha, beta, gamma)
@@ -1086,6 +1262,7 @@ CHECKS: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "01_gradient": _check_gradient,
     "02_layout_layers": _check_layout_layers,
     "02_loss_factor": _check_loss_factor,
+    "02_extractor": _check_extractor,
     "02_reconstruct": _check_reconstruct,
     "03_random_layer": _check_random_layer,
     "04_cat_balances": _check_cat_balances,
@@ -1097,6 +1274,7 @@ CHECKS: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "06_style_loss": _check_style_loss,
     "07_half_sum_beta": _check_half_sum_beta,
     "07_total_loss": _check_total_loss,
+    "07_total_variation": _check_total_variation,
     "07_transfer": _check_transfer,
     "08_colours": _check_colours,
     "08_least_change": _check_least_change,
