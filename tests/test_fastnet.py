@@ -406,7 +406,7 @@ def test_cli_recipe_and_flags_make_the_settings(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("style", fastnet.SHIPPED_STYLES)
 def test_each_shipped_network_is_there_trained_with_the_recipe_and_small(style, tmp_path):
-    from stlib.widgets import export_onnx
+    from stlib.lab import export_onnx
 
     shipped = load_net(style)
     assert shipped.style == style

@@ -112,7 +112,7 @@ def message(page) -> str:
 def test_a_chosen_photo_is_stylised_as_pytorch_paints_it(server, chromium, artifacts, tmp_path):
     from stlib import load_image, save_image
     from stlib.fastnet import stylize_with
-    from stlib.widgets import lab_networks
+    from stlib.lab import lab_networks
 
     photo = save_image(load_image("astronaut", max_size=200), tmp_path / "astronaut.png")  # PNG: exact pixels
     browser = open_lab(chromium, server)
@@ -275,7 +275,8 @@ def test_the_widget_runs_with_the_runtime_as_bytes(server, chromium, site):
     import json
 
     from stlib import load_image
-    from stlib.widgets import ORT_FILES, frame_url
+    from stlib.images import frame_url
+    from stlib.lab import ORT_FILES
 
     page_text = (KERNEL_PAGE.replace("PHOTO", json.dumps(frame_url(load_image("chelsea", max_size=128))))
                  .replace("RUNTIME", json.dumps(ORT_FILES))
