@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from .config import REPO
 from .errors import StlibError
 from .images import atomic_write
 from .optim import Result
@@ -59,7 +60,7 @@ class CacheMiss(StlibError):
 
 def cache_dir() -> Path:
     env = os.environ.get("STLIB_CACHE_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / ".stlib-cache"
+    return Path(env) if env else REPO / ".stlib-cache"
 
 
 def tensor_digest(tensor: torch.Tensor) -> str:

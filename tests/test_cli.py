@@ -590,10 +590,10 @@ def test_serve_site_sends_the_isolation_headers_and_refuses_bad_setups(tmp_path,
 
     from stlib.__main__ import isolated_handler, main
 
-    monkeypatch.chdir(tmp_path)
-    assert main(["serve-site"]) == 2
-    assert "no site in" in capsys.readouterr().err
     site = tmp_path / "build" / "site"
+    monkeypatch.setattr("stlib.config.SITE_DIR", site)  # the repository's build/site, whatever the current folder
+    assert main(["serve-site"]) == 2
+    assert f"no site in {site}" in capsys.readouterr().err
     site.mkdir(parents=True)
     (site / "index.html").write_text("<p>lab</p>")
     (site / "net.wasm").write_bytes(b"\0asm")
