@@ -18,7 +18,6 @@ wheel whose JupyterLab extension comes with it.
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import traitlets as T
 
 from .errors import StlibError
 from .images import decode_frame, frame_url, load_image, sample_names
+from .live import loss_curve
 from .optim import Result
 from .plot import epoch_title
 
@@ -48,7 +48,7 @@ class SnapshotViewer(anywidget.AnyWidget):
     read what is shown.
     """
 
-    _esm = (_HERE / "viewer.js").read_text(encoding="utf-8")
+    _esm = "".join((_HERE / name).read_text(encoding="utf-8") for name in ("dom.js", "viewer.js"))
     _css = (_HERE / "viewer.css").read_text(encoding="utf-8")
 
     runs = T.List(T.Unicode()).tag(sync=True)
@@ -56,8 +56,8 @@ class SnapshotViewer(anywidget.AnyWidget):
     titles = T.List(T.Unicode()).tag(sync=True)
     frames = T.Dict().tag(sync=True)  # run → [data URL per epoch]
     captions = T.Dict().tag(sync=True)  # run → [caption per epoch]
-    losses = T.Dict().tag(sync=True)  # run → [loss per step] (None where not finite)
-    loss_key = T.Unicode("total").tag(sync=True)
+    curves = T.Dict().tag(sync=True)  # run → its loss curve, an SVG (`stlib.live.loss_curve`)
+    marks = T.Dict().tag(sync=True)  # run → [(x, y) on the curve per epoch, or None]
     target = T.Unicode("").tag(sync=True)  # data URL, or "" for none
     target_title = T.Unicode("target").tag(sync=True)
     label = T.Unicode("layer").tag(sync=True)
@@ -91,16 +91,15 @@ class SnapshotViewer(anywidget.AnyWidget):
             shown = 1 <= epoch <= len(r.history) and "total" in r.history[epoch - 1]
             return epoch_title(epoch) + (f", loss {r.history[epoch - 1]['total']:.4g}" if shown else "")
 
-        def finite(values) -> list[float | None]:
-            return [float(v) if v is not None and math.isfinite(v) else None for v in values]
-
+        curves = {lab: loss_curve(r.losses(key), len(r.history), 215, f"{key} loss") for lab, r in results.items()}
         super().__init__(
             runs=list(results), epochs=[int(e) for e in epochs], titles=[epoch_title(e) for e in epochs],
             frames={lab: [frame_url(r.snapshots[e]) for e in epochs] for lab, r in results.items()},
             captions={lab: [caption(r, e) for e in epochs] for lab, r in results.items()},
-            losses={lab: finite(r.losses(key)) for lab, r in results.items()},
-            loss_key=key, target=frame_url(target) if target is not None else "", target_title=target_title,
-            label=label, run=next(iter(results)), index=0)
+            curves={lab: svg for lab, (svg, _) in curves.items()},
+            marks={lab: [point(e) for e in epochs] for lab, (_, point) in curves.items()},
+            target=frame_url(target) if target is not None else "", target_title=target_title, label=label,
+            run=next(iter(results)), index=0)
 
     @T.validate("run")
     def _check_run(self, proposal):

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 import stlib
-from stlib import widgets
+from stlib import live, widgets
 from stlib.optim import Result
 
 
@@ -67,7 +67,8 @@ def test_viewer_sends_the_loss_curve_data_and_the_target():
     run = _run(1.0)
     run.history[1]["total"] = float("nan")  # JSON has no NaN: a gap in the curve
     viewer = widgets.SnapshotViewer({"a": run}, target=torch.zeros(1, 3, 8, 8))
-    assert viewer.losses == {"a": [100.0, None, 100.0 / 3, 25.0]} and viewer.loss_key == "total"
+    assert viewer.curves["a"] == live.loss_curve(run.losses(), 4, 215, "total loss")[0]  # the live view's curve
+    assert viewer.marks["a"][0] is None and viewer.marks["a"][1] is None and viewer.marks["a"][2] is not None
     assert viewer.target.startswith("data:image/jpeg;base64,") and viewer.target_title == "target"
     assert widgets.SnapshotViewer({"a": _run(1.0)}).target == ""
 
