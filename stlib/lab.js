@@ -123,17 +123,6 @@ function loadRequest(model) {
 }
 
 // -- the page ------------------------------------------------------------------------------------------------------
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
-
 function page(styles) {
   const ui = {
     select: h("select", { class: "stlib-lab-style", title: "the style: a network trained on this painting" },

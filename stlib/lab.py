@@ -112,6 +112,11 @@ def ort_runtime(folder: Path | None = None) -> dict[str, bytes]:
         return {name: tar.extractfile(f"package/dist/{name}").read() for name in ORT_FILES}
 
 
+def front_end() -> str:
+    """The widget's ES module: ``stlib/dom.js`` (the DOM helper it shares with the snapshot viewer), ``lab.js``."""
+    return "".join((_HERE / name).read_text(encoding="utf-8") for name in ("dom.js", "lab.js"))
+
+
 def lab_networks(styles: Sequence[str] | None = None) -> dict:
     """Style → `stlib.fastnet.Trained`: the networks that ship in ``data/networks/`` (`fastnet.SHIPPED_STYLES`,
     trained once for thousands of steps), for the site's Live lab. Nothing is trained here."""
@@ -147,7 +152,7 @@ def _live_lab() -> type:
         are sent with the widget, from the npm tarball (fetched once with ``npm pack``, then offline).
         """
 
-        _esm = (_HERE / "lab.js").read_text(encoding="utf-8")
+        _esm = front_end()
         _css = (_HERE / "lab.css").read_text(encoding="utf-8")
 
         networks = T.Dict().tag(sync=True)  # style → ONNX bytes

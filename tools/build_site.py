@@ -79,7 +79,7 @@ def fail(message: str) -> None:
 
 
 def install_static(site: Path, npm_folder: Path) -> None:
-    from stlib.lab import npm_tarball, ort_runtime
+    from stlib.lab import front_end, npm_tarball, ort_runtime
 
     static = site / "static"
     static.mkdir(parents=True, exist_ok=True)
@@ -107,8 +107,8 @@ def install_static(site: Path, npm_folder: Path) -> None:
     for name, data in ort_runtime(npm_folder).items():
         (site / LAB_RUNTIME / name).write_bytes(data)
     (static / "lab").mkdir(exist_ok=True)
-    for name in ("lab.js", "lab.css"):
-        shutil.copyfile(REPO / "stlib" / name, static / "lab" / name)
+    (static / "lab" / "lab.js").write_text(front_end(), encoding="utf-8")
+    shutil.copyfile(REPO / "stlib" / "lab.css", static / "lab" / "lab.css")
     # anywidget's front end for the widget manager: an AMD module in the Python package, the same
     # version as the kernel side that wrote the widget state
     import anywidget
