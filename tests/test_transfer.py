@@ -19,11 +19,6 @@ from stlib.transfer import RunConfig, initial_image, style_targets, transfer_los
 SIZE = 32
 
 
-@pytest.fixture(scope="module")
-def chelsea():
-    return stlib.load_image("chelsea", SIZE)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_stylize_lowers_style_loss(vgg, chelsea, optimizer):
