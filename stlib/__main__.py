@@ -197,8 +197,12 @@ def train_command(args: argparse.Namespace) -> int:
     changed = {name: value for name, value in vars(args).items() if name in fields and value is not None}
     settings = dataclasses.replace(RECIPES[args.recipe], **changed)
     start = time.perf_counter()
-    trained = train_net(args.style, settings, photos=args.photos or TRAIN_PHOTOS, device=args.device,
-                        progress=f"train-net {args.style}", checkpoint=checkpoint)
+    try:
+        trained = train_net(args.style, settings, photos=args.photos or TRAIN_PHOTOS, device=args.device,
+                            progress=f"train-net {args.style}", checkpoint=checkpoint)
+    except StlibError as err:  # the library's names for the settings, as the flags typed: crop 128 → --crop 128
+        raise StlibError(re.sub(r"\b(crop|batch|photo_side) (\d+)", lambda m: f"--{m[1].replace('_', '-')} {m[2]}",
+                                str(err))) from None
     saved = _keep(lambda path, overwrite: trained.save(path, overwrite=overwrite), out, args.overwrite)
     state = "interrupted, saved the network so far" if trained.result.interrupted else "done"
     more = ("the same command with --overwrite continues it" if trained.result.interrupted

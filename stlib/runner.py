@@ -83,10 +83,10 @@ def run(objective: Objective, config: RunConfig, model: VGG19 | str | os.PathLik
     if not (given := isinstance(model, VGG19)) and model is not None:  # weights by name or path
         config = replace(config, weights=str(model))
     pooling = ("avg" if isinstance(model.features.pool1, torch.nn.AvgPool2d) else "max") if given else config.pooling
-    height, width = objective.shape[-2:]  # a batch of B costs about what one image B times as wide does
-    estimate = check_run(height, width * objective.shape[0], layers=objective.layers, optimizer=config.optimizer,
-                         num_steps=config.num_steps, pooling=pooling, snapshots=len(set(config.snapshot_at)),
-                         device=config.device.type, **{"what": "size", **objective.memory})
+    estimate = check_run(*objective.shape[-2:], batch=objective.shape[0], layers=objective.layers,
+                         optimizer=config.optimizer, num_steps=config.num_steps, pooling=pooling,
+                         snapshots=len(set(config.snapshot_at)), device=config.device.type,
+                         **{"what": "size", **objective.memory})
     given = model.to(config.device) if given else None
     params = {**objective.identity, **config.identity(), "kind": objective.kind, "pooling": pooling,
               "model": weights_name(config.weights) if given is None else given.weights_name}

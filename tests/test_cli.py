@@ -579,7 +579,12 @@ def test_train_net_memory_counts_the_photos(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("STLIB_MAX_MEMORY", "1G")
     code, _, err = run_main(["train-net", "ihc", "-o", str(tmp_path / "n.pt"), "--photo-side", "3000",
                              "--crop", "16", "--batch", "1"], capsys)
-    assert code == 2 and "photo_side 3000" in assert_one_line_error(err)
+    assert code == 2 and "photos at --photo-side 3000" in assert_one_line_error(err)
+    monkeypatch.setenv("STLIB_MAX_MEMORY", "500M")  # the crops themselves too big, in the flags typed
+    code, _, err = run_main(["train-net", "ihc", "-o", str(tmp_path / "n.pt"), "--photo-side", "256",
+                             "--crop", "256", "--batch", "4", "--photos", "coffee"], capsys)
+    assert code == 2 and "--crop 256: a batch of 4 images of 256×256 px" in assert_one_line_error(err)
+    assert "or --batch 1 at --crop 256" in err
 
 
 def test_serve_site_sends_the_isolation_headers_and_refuses_bad_setups(tmp_path, capsys, monkeypatch):

@@ -254,7 +254,7 @@ def test_cli_trains_a_network_and_paints_with_it(tmp_path, capsys, cli_error):
     (["stylize", "chelsea", "--net", "{tmp}/foreign.pt", "-o", "{tmp}/o.png"], "is not a stlib network"),
     (["train-net", "ihc", "-o", "{tmp}/net.png"], "saved as a .pt file"),
     (["train-net", "ihc", "-o", "{tmp}/n.pt", "--crop", "30"], "crop must be a multiple of 4"),
-    (["train-net", "ihc", "-o", "{tmp}/n.pt", "--crop", "512", "--photo-side", "256"], "larger than photo_side"),
+    (["train-net", "ihc", "-o", "{tmp}/n.pt", "--crop", "512", "--photo-side", "256"], "larger than --photo-side 256"),
     (["train-net", "nosuchimage", "-o", "{tmp}/n.pt", "--steps", "1"], "nosuchimage"),
 ])
 def test_cli_network_errors_are_one_line(tmp_path, args, fragment, cli_error):
