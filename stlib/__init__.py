@@ -8,7 +8,8 @@ A reading map by topic (not by import order: `images` already asks `memory`, `tr
    experiments: reconstructions and `stylize`).
 2. Around the core: `presets` (what α, β and the layers mean in each convention), `perceptual` (the loss
    terms `transfer` and `fastnet` share), `runner` (the one runner: memory check, model, cache), `variants`
-   (colour preservation), `fastnet` (a network trained once per style), `wct` (any style in one pass: the
+   (colour preservation), `training` (the photo set and the one loop that trains networks and decoders),
+   `fastnet` (a network trained once per style), `wct` (any style in one pass: the
    whitening–colouring transform and its decoders), `quality` (distances between an image and a style).
 3. The notebook side: `live` (pictures while a run computes), `plot`, `widgets` (the snapshot viewer, the image
    picker), `lab` (the Live lab: a network exported to ONNX, running in the page), `config` (fast mode's sizes).

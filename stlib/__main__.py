@@ -107,7 +107,11 @@ def _parser() -> argparse.ArgumentParser:
     td.add_argument("-o", "--output", type=Path, default=None,
                     help="where to write them (.pt; default: decoders/decoders.pt in the repository, where "
                          "`stylize --method wct` looks: a folder of their own, never the run cache)")
-    td.add_argument("--steps", type=int, default=None, help="training steps (default: DecoderSettings')")
+    td.add_argument("--steps", type=int, default=None, help="training steps (default: the shipped recipe's, "
+                                                            "stlib.wct.SHIPPED)")
+    td.add_argument("--checkpoint", type=Path, default=None, metavar="CKPT.pt",
+                    help="the training so far, every 100 steps and on Ctrl-C (default: OUTPUT.ckpt.pt); the same "
+                         "command continues from it")
     td.add_argument("--device", default=None, help="cpu, cuda or mps (default: the fastest available)")
     td.add_argument("--overwrite", action="store_true", help="replace the file if it exists")
     pre = sub.add_parser("precompute", help="fill the snapshot cache for every lesson (full mode) before a class")
@@ -195,9 +199,9 @@ def train_command(args: argparse.Namespace) -> int:
     writable_folder(checkpoint.parent)
     fields = {f.name for f in dataclasses.fields(RECIPES[args.recipe])}
     changed = {name: value for name, value in vars(args).items() if name in fields and value is not None}
-    settings = dataclasses.replace(RECIPES[args.recipe], **changed)
     start = time.perf_counter()
     try:
+        settings = dataclasses.replace(RECIPES[args.recipe], **changed)
         trained = train_net(args.style, settings, photos=args.photos or TRAIN_PHOTOS, device=args.device,
                             progress=f"train-net {args.style}", checkpoint=checkpoint)
     except StlibError as err:  # the library's names for the settings, as the flags typed: crop 128 → --crop 128
@@ -214,13 +218,16 @@ def train_command(args: argparse.Namespace) -> int:
 
 
 def train_decoders_command(args: argparse.Namespace) -> int:
-    from .wct import default_path, train_decoders
+    from .images import writable_folder
+    from .wct import SHIPPED, default_path, train_decoders
 
     out: Path = args.output or default_path()
     if out.suffix.lower() != ".pt":
         raise StlibError(f"output {out}: decoders are saved as a .pt file, e.g. -o decoders.pt")
     _check_output(out, args.overwrite)
-    trained = train_decoders(device=args.device, cache=True, progress="train-decoders",
+    checkpoint = args.checkpoint or out.with_suffix(".ckpt.pt")
+    writable_folder(checkpoint.parent)
+    trained = train_decoders(SHIPPED, device=args.device, progress="train-decoders", checkpoint=checkpoint,
                              **({} if args.steps is None else {"steps": args.steps}))
     saved = _keep(lambda path, overwrite: trained.save(path, overwrite=overwrite), out, args.overwrite)
     state = "interrupted, saved the decoders so far" if trained.result.interrupted else "done"

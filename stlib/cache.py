@@ -83,8 +83,8 @@ def source_fingerprint(folder: Path = SOURCE_DIR) -> str:
     return fingerprint({name: (folder / name).read_bytes() for name in source_files(folder)})
 
 
-def make_key(params: dict[str, Any]) -> str:
-    """SHA-256 of ``params`` (tensors by the digest of their pixels) and of `source_fingerprint`."""
+def make_key(params: dict[str, Any], *, source: bool = True) -> str:
+    """SHA-256 of ``params`` (tensors by the digest of their pixels) and (``source``) of `source_fingerprint`."""
 
     def encode(value: Any) -> Any:
         if isinstance(value, torch.Tensor):
@@ -97,7 +97,8 @@ def make_key(params: dict[str, Any]) -> str:
             return value
         return repr(value)
 
-    blob = json.dumps({"source": source_fingerprint(SOURCE_DIR), "params": encode(params)}, sort_keys=True)
+    blob = json.dumps({"source": source_fingerprint(SOURCE_DIR) if source else None, "params": encode(params)},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -18,16 +17,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import cache as _cache
 from .errors import StlibError
 from .images import PAINTINGS, ImageSource, atomic_write, load_image, scaled_shape
 from .losses import LossTerms
 from .memory import check_run
 from .models import LAYER_NAMES, VGG19
-from .optim import Callback, Result, pick_device, run_steps
+from .optim import Callback, Result, pick_device
 from .perceptual import layer_weights, perceptual_terms, style_targets
 from .presets import get_preset
-from .runner import Objective, run, run_config
+from .training import HELD_OUT, TRAIN_PHOTOS, PhotoSettings, Trainee, read_marked, train
 
 NORMS = ("instance", "batch")
 
@@ -183,81 +181,13 @@ PHOTO_STD, PHOTO_MEAN = 0.25, 0.45  # roughly, per colour channel, of a typical 
 
 
 # -- training ------------------------------------------------------------------------------------------
-# Colour photos of the world: the 33 CC0 photographs in data/photos/ (data/photos/README.md) less three held out
-# and six that are not colour photos, plus two colour photos inside wheels the course installs (a face among
-# them). The lessons' cat and the astronaut are held out too: the network never sees them while it trains, so
-# they show what it does with a new photo.
-HELD_OUT: tuple[str, ...] = ("chelsea", "astronaut")
-HELD_OUT_PHOTOS: tuple[str, ...] = ("oakland-zoo-otters", "san-francisco-skyline", "lake-sherburne")
-# a Klee-like drawing; then pictures whose colours are almost all grey or black (a mean distance of a pixel's
-# channels from their mean under 0.01, against 0.03–0.21 for the others): a building, the Moon, space
-NOT_PHOTOS: tuple[str, ...] = ("rich-port", "abstract-spiral", "piazza-gae-aulenti", "apollo-11-earth",
-                               "saturnian-profile", "ufo-galaxy")
-TRAIN_PHOTOS: tuple[str, ...] = (
-    *sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "data" / "photos").glob("*.jpg")
-            if p.stem not in HELD_OUT_PHOTOS + NOT_PHOTOS),
-    "grace_hopper", "motorcycle_left",
-)
-
-# YIQ: luma and two chroma axes; a hue shift is a rotation in the chroma plane
-_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
-
-
-def jitter_colour(piece: torch.Tensor, hue: float, saturation: float) -> torch.Tensor:
-    """``piece`` ``(1, 3, H, W)`` with its hue turned by ``hue`` radians and its chroma scaled by ``saturation``."""
-    c, s = math.cos(hue) * saturation, math.sin(hue) * saturation
-    turn = torch.tensor([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
-    matrix = torch.linalg.inv(_YIQ) @ turn @ _YIQ
-    return torch.einsum("ij,bjhw->bihw", matrix, piece).clamp(0, 1)
-
-
-def photo_batch(photos: Sequence[torch.Tensor], batch: int, crop: int, generator: torch.Generator, *,
-                zoom: float = 1.0, jitter: float = 0.0) -> torch.Tensor:
-    """``batch`` random ``crop``×``crop`` crops (each from a random photo, flipped left-right half the time).
-
-    ``zoom`` > 1: each crop is cut at a random side from ``crop`` to ``zoom·crop`` px (as the photo allows) and
-    scaled down to ``crop``, so the network sees things at several sizes; ``jitter``: hue turned by up to
-    ``±jitter·π`` and saturation scaled by ``1 ± 2·jitter``, so it meets colours the photos lack."""
-    def uniform() -> float:
-        return float(torch.rand((), generator=generator))
-
-    crops = []
-    for _ in range(batch):
-        photo = photos[int(torch.randint(len(photos), (1,), generator=generator))]
-        h, w = photo.shape[-2:]
-        side = min(h, w, round(crop * (1 + (zoom - 1) * uniform()))) if zoom > 1 else crop
-        top = int(torch.randint(h - side + 1, (1,), generator=generator))
-        left = int(torch.randint(w - side + 1, (1,), generator=generator))
-        piece = photo[..., top:top + side, left:left + side]
-        if side != crop:
-            piece = nn.functional.interpolate(piece, size=(crop, crop), mode="bilinear", antialias=True,
-                                              align_corners=False).clamp(0, 1)
-        if uniform() < 0.5:
-            piece = piece.flip(-1)
-        if jitter > 0:
-            piece = jitter_colour(piece, (2 * uniform() - 1) * jitter * math.pi, 1 + (2 * uniform() - 1) * 2 * jitter)
-        crops.append(piece)
-    return torch.cat(crops)
-
-
-def same_height(images: Sequence[torch.Tensor], height: int) -> list[torch.Tensor]:
-    """Images ``(1, 3, h, w)`` scaled to one ``height`` (aspect kept, width a multiple of 4)."""
-    scaled = []
-    for image in images:
-        width = max(4, round(image.shape[-1] * height / image.shape[-2] / 4) * 4)
-        scaled.append(nn.functional.interpolate(image, size=(height, width), mode="bilinear", antialias=True,
-                                                align_corners=False).clamp(0, 1))
-    return scaled
-
 
 @dataclass(frozen=True)
-class TrainSettings:
-    """What a network is trained with, besides the style image; stored with its weights."""
+class TrainSettings(PhotoSettings):
+    """What a network is trained with, besides the style image (and `stlib.training.PhotoSettings`' steps, crops,
+    batch, learning rate, zoom, jitter and seed); stored with its weights."""
 
     steps: int = 400  # with these settings, 700 steps drew diagonal stripes over the held-out photos
-    crop: int = 128  # side of the training crops, px
-    photo_side: int = 256  # photos (and the style) are scaled to this shorter side first
-    batch: int = 2
     lr: float = 2e-3  # 5e-3 (tried with starry_night, 400 steps): a flat grey photo with blob outlines, no strokes
     content_weight: float = 1.0
     # β: 50× stylize's. A network must paint every photo with the same weights, so it reaches the style less
@@ -268,41 +198,28 @@ class TrainSettings:
     preset: str = "default"  # layers, layer weights and normalisations of the losses (stlib.presets)
     content_layer: str = ""  # "": the preset's content layer(s); else this VGG19 layer's (e.g. relu3_1)
     style_scale: float = 1.0  # the style's shorter side is photo_side × this: larger, larger strokes
-    zoom: float = 1.0  # crops cut at sides from crop to zoom·crop, scaled to crop (`photo_batch`)
-    jitter: float = 0.0  # hue and saturation jitter of the crops (`photo_batch`)
     width: int = 8
     blocks: int = 5
     norm: str = "instance"
     skip: bool = True  # see TransformerNet
     kernel: int = 9  # the outer convolutions' side
     separable: bool = False  # depthwise-separable residual blocks
-    seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "crop", "photo_side", "batch", "width", "blocks"):
+        super().__post_init__()
+        for name in ("width", "blocks"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise StlibError(f"{name} must be a whole number ≥ 1, got {value!r}")
-        if self.crop > self.photo_side:
-            raise StlibError(f"crop {self.crop} is larger than photo_side {self.photo_side}; crop a smaller piece")
-        if self.crop % 4:
-            raise StlibError(f"crop must be a multiple of 4, got {self.crop}")
-        for name in ("lr", "content_weight", "style_weight", "tv_weight", "jitter"):
+        for name in ("content_weight", "style_weight", "tv_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise StlibError(f"{name} must be a number ≥ 0, got {value!r}")
-        for name in ("zoom", "style_scale"):
-            if not (isinstance(getattr(self, name), (int, float)) and 0.25 <= getattr(self, name) <= 8):
-                raise StlibError(f"{name} must be a number from 0.25 to 8, got {getattr(self, name)!r}")
-        if self.zoom < 1:
-            raise StlibError(f"zoom must be at least 1 (crops are cut at crop to zoom × crop px), got {self.zoom!r}")
-        if self.jitter > 0.5:
-            raise StlibError(f"jitter must be at most 0.5 (hue ±90°), got {self.jitter!r}")
+        if not (isinstance(self.style_scale, (int, float)) and 0.25 <= self.style_scale <= 8):
+            raise StlibError(f"style_scale must be a number from 0.25 to 8, got {self.style_scale!r}")
         if self.content_layer and self.content_layer not in LAYER_NAMES:
             raise StlibError(f"unknown content layer {self.content_layer!r}: use a VGG19 layer such as relu3_1")
         TransformerNet(1, 0, self.norm, kernel=self.kernel)  # the network's own one-line errors
-        if self.norm not in NORMS:
-            raise StlibError(f"unknown normalisation {self.norm!r}: use 'instance' or 'batch'")
         get_preset(self.preset)
 
 
@@ -385,105 +302,35 @@ def train_net(style: ImageSource, settings: TrainSettings | None = None, *,
     """Train a `TransformerNet` for one ``style``: its weights are the variable, the loss is the one
     `stylize` minimises (``settings.preset``), averaged over random crops of ``photos``.
 
-    Every step: a batch of crops → the network → VGG19 → ``α·content + β·style + γ·TV`` → Adam. The live view
-    and the snapshots show the ``held_out`` photos (never trained on) stylised, side by side, at
-    ``preview_height`` px; so do ``callbacks`` (`stlib.optim.Callback`, e.g. to stop early). ``overrides``
-    change single settings (``steps=…``). Like every run it goes through `stlib.runner.run`: the memory
-    check (photos included, before they are scaled), the model, the cache. Ctrl-C keeps the network as it
-    is; a NaN loss stops with `DivergedError`.
-
-    ``checkpoint``: a file where the training so far is saved every ``checkpoint_every`` steps and when it is
-    interrupted (the network, Adam's state, the crops' random state, the history); a run started with the same
-    file, style, photos and settings continues from it, so hours of training survive a Ctrl-C or a new machine.
+    Every step: a batch of crops → the network → VGG19 → ``α·content + β·style + γ·TV`` → Adam
+    (`stlib.training.train`, which also keeps the ``checkpoint``). The live view and the snapshots show the
+    ``held_out`` photos (never trained on) stylised, side by side, at ``preview_height`` px; so do ``callbacks``
+    (`stlib.optim.Callback`, e.g. to stop early). ``overrides`` change single settings (``steps=…``).
     """
     settings = replace(settings or TrainSettings(), **overrides)
     preset = train_preset(settings)
-    style_t, photo_ts = load_image(style), [load_image(p) for p in photos]  # as they are: scaled once it fits
-    shown = same_height([load_image(p) for p in held_out], preview_height)
-    side = settings.photo_side  # each scaled so its shorter side is photo_side (the style's: × style_scale)
-    sides = [round(side * settings.style_scale), *[side] * len(photo_ts)]
-    shapes = [t.shape[-2:] for t in (style_t, *photo_ts)]
-    covered = [scaled_shape(h, w, n / min(h, w), n) for n, (h, w) in zip(sides, shapes, strict=True)]
+    style_t = load_image(style)  # as it is: scaled once the memory check has passed
+    side = round(settings.photo_side * settings.style_scale)  # the style's shorter side
+    style_shape = scaled_shape(*style_t.shape[-2:], side / min(style_t.shape[-2:]), side)
 
-    def compute(vgg: VGG19, config, progress: bool | str) -> Result:
-        dev = config.device
-        style_in = load_image(style_t, covered[0]).to(dev)
-        photos_in = [load_image(t, shape) for t, shape in zip(photo_ts, covered[1:], strict=True)]
-        torch.manual_seed(settings.seed)
-        net = TransformerNet(**net_config(settings)).to(dev)
-        opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
-        generator = torch.Generator().manual_seed(settings.seed)
-        saved = read_checkpoint(checkpoint, identity) if checkpoint is not None else None
-        if saved is not None:
-            net.load_state_dict(saved["net"])
-            opt.load_state_dict(saved["opt"])
-            generator.set_state(saved["generator"])
-        grams = style_targets(vgg, style_in, list(preset.style_weights))
-        held = [photo.to(dev) for photo in shown]
-        last = {"at": -math.inf, "image": None}
+    def setup(vgg: VGG19, _photos: list[torch.Tensor], device: torch.device) -> Trainee:
+        net = TransformerNet(**net_config(settings)).to(device)
+        grams = style_targets(vgg, load_image(style_t, style_shape).to(device), list(preset.style_weights))
 
-        def picture() -> torch.Tensor:  # each held-out photo painted on its own, then side by side
-            net.eval()
-            with torch.no_grad():
-                image = torch.cat([net(photo).clamp(0, 1) for photo in held], dim=-1)
-            net.train()
-            last.update(at=time.perf_counter(), image=image)
-            return image
+        def picture(held: list[torch.Tensor]) -> torch.Tensor:  # each held-out photo painted, side by side
+            return torch.cat([net(photo).clamp(0, 1) for photo in held], dim=-1)
 
-        def preview() -> torch.Tensor:  # for the live view: a new picture at most once a second
-            return last["image"] if time.perf_counter() - last["at"] < 1.0 else picture()
+        return Trainee(net, lambda batch: vars(perceptual_loss(vgg, net(batch), batch, grams, settings)), picture)
 
-        def save(result: Result) -> None:
-            state = {"net": net.state_dict(), "opt": opt.state_dict(), "generator": generator.get_state()}
-            write_checkpoint(checkpoint, identity, state, result)
-
-        def step() -> dict[str, float]:
-            batch = photo_batch(photos_in, settings.batch, settings.crop, generator, zoom=settings.zoom,
-                                jitter=settings.jitter).to(dev)
-            terms = perceptual_loss(vgg, net(batch), batch, grams, settings)
-            if math.isfinite(float(terms.total.detach())):  # else run_steps stops with DivergedError, weights untouched
-                opt.zero_grad(set_to_none=True)
-                terms.total.backward()
-                opt.step()
-            return terms.items()
-
-        net.train()
-        resume = None if saved is None else saved["result"]
-        rows = [] if resume is None else list(resume.history)  # the history so far, for the checkpoints
-
-        def keep(done: int, _shown: torch.Tensor, terms: dict) -> bool:  # a callback: never stops the run
-            rows.append(terms)
-            if checkpoint is not None and done % checkpoint_every == 0:
-                save(Result(image=torch.zeros(1, 3, 1, 1), history=rows, steps=done, seconds=terms["time"],
-                            snapshots=dict(resume.snapshots) if resume else {}))
-            return False
-
-        if resume is not None and progress:
-            print(f"{progress if isinstance(progress, str) else 'training'}: continuing from {checkpoint} "
-                  f"at step {resume.steps}/{settings.steps}", flush=True)
-        result = run_steps(step, picture, num_steps=settings.steps, snapshot_at=config.snapshot_at,
-                           callbacks=[keep, *callbacks], progress=progress, preview=preview, resume=resume,
-                           advice=f"(lr={settings.lr}): lower the learning rate or the style weight")
-        if checkpoint is not None and result.steps < settings.steps:
-            save(result)  # interrupted or stopped early: the next run continues from here
-        result.weights = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-        return result
-
-    kept = sum(h * w for h, w in covered) + sum(t.shape[-2] * t.shape[-1] for t in shown)
-    objective = Objective("fastnet", dict(style=style_t, photos=photo_ts, held_out=shown, settings=asdict(settings)),
-                          (settings.batch, 3, settings.crop, settings.crop),
-                          (*preset.content_layers, *preset.style_weights), compute=compute,
-                          memory={"pixels_kept": kept, "blame": f"{len(photos)} photos at photo_side "
-                                                                f"{settings.photo_side}", "what": "crop"})
-    config = run_config(num_steps=settings.steps, optimizer="adam", lr=settings.lr, snapshot_at=snapshot_at,
-                        seed=settings.seed, device=device)
-    # what a checkpoint must match to be continued: not the step count, so a longer run continues a shorter one
-    identity = _cache.make_key({"style": style_t, "photos": photo_ts, "settings": {**asdict(settings), "steps": 0}})
-    result = run(objective, config, model, cache=cache, progress=progress)
+    result = train("fastnet", settings, setup, photos=photos, held_out=held_out, preview_height=preview_height,
+                   inputs={"style": style_t}, layers=(*preset.content_layers, *preset.style_weights),
+                   pixels_kept=style_shape[0] * style_shape[1], snapshot_at=snapshot_at, callbacks=callbacks,
+                   model=model, device=device, cache=cache, progress=progress, checkpoint=checkpoint,
+                   checkpoint_every=checkpoint_every, advice="lower the learning rate or the style weight")
     net = TransformerNet(**net_config(settings))
     net.load_state_dict(result.weights)
     style_name = style if isinstance(style, str) else "an image"
-    return Trained(net=net.to(config.device).eval(), settings=settings, style=style_name, result=result)
+    return Trained(net=net.to(pick_device(device)).eval(), settings=settings, style=style_name, result=result)
 
 
 def net_config(settings: TrainSettings) -> dict:
@@ -492,47 +339,6 @@ def net_config(settings: TrainSettings) -> dict:
 
 
 # -- files ---------------------------------------------------------------------------------------------
-CHECKPOINT_FORMAT = "stlib-fastnet-checkpoint-1"
-
-
-def _read_marked(path: Path, marker: str, file: str, kind: str, fix: str) -> dict:
-    """A `torch.save` dict whose ``format`` is ``marker``, read with ``weights_only=True`` (no code from the file
-    runs); an unreadable or foreign file gets one line: "``path`` is not ``file`` stlib can read" or "… not
-    ``kind``", then ``fix``."""
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one line
-        raise StlibError(f"{path} is not {file} stlib can read ({type(err).__name__}); {fix}") from None
-    if not isinstance(data, dict) or data.get("format") != marker:
-        raise StlibError(f"{path} is not {kind} (no {marker!r} marker): {fix}")
-    return data
-
-
-def read_checkpoint(path: str | os.PathLike, identity: str) -> dict | None:
-    """A checkpoint `write_checkpoint` wrote for the same training (``identity``), or None if there is no file;
-    one that belongs to another training is refused in one line (never overwritten)."""
-    path = Path(path)
-    if not path.exists():
-        return None
-    data = _read_marked(path, CHECKPOINT_FORMAT, "a checkpoint", "a stlib training checkpoint",
-                        "move it away or choose another output name")
-    if data.get("identity") != identity:
-        raise StlibError(f"{path} is the checkpoint of another training (style, photos or settings differ); "
-                         "train with the same ones to continue it, or move it away to start again")
-    result = data["result"]
-    data["result"] = Result(image=torch.zeros(1, 3, 1, 1), history=result["history"], steps=int(result["steps"]),
-                            seconds=float(result["seconds"]), snapshots=result["snapshots"])
-    return data
-
-
-def write_checkpoint(path: str | os.PathLike, identity: str, state: dict, result: Result) -> Path:
-    """Save a training's ``state`` (network, optimiser, random state) and its ``result`` so far, atomically."""
-    payload = {"format": CHECKPOINT_FORMAT, "identity": identity, **state,
-               "result": {"history": result.history[:result.steps], "steps": result.steps, "seconds": result.seconds,
-                          "snapshots": result.snapshots}}
-    return atomic_write(Path(path), lambda tmp: torch.save(payload, tmp), overwrite=True)
-
-
 FILE_FORMAT = "stlib-fastnet-1"
 
 
@@ -555,7 +361,7 @@ def load_net(path: str | os.PathLike, device: torch.device | str | None = None) 
     if not path.is_file():
         raise StlibError(f"no network file {path}: give a shipped network ({', '.join(SHIPPED_STYLES)}) or train "
                          f"one with `python -m stlib train-net STYLE -o {path.name}`")
-    data = _read_marked(path, FILE_FORMAT, "a network file", "a stlib network",
+    data = read_marked(path, FILE_FORMAT, "a network file", "a stlib network",
                         "train one with `python -m stlib train-net`")
     try:
         net = TransformerNet(**data["config"])

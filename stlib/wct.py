@@ -21,17 +21,15 @@ from torch import nn
 
 from .cache import cache_dir
 from .errors import StlibError
-from .fastnet import HELD_OUT, ConvLayer, photo_batch, same_height
-from .images import ImageSource, atomic_write, load_image, scaled_shape
+from .fastnet import ConvLayer
+from .images import ImageSource, atomic_write, load_image
 from .losses import gram_matrix
 from .memory import check_run
 from .models import VGG19, VGG_LAYOUT, vgg19
-from .optim import Result, run_steps
-from .runner import Objective, run, run_config
+from .optim import Result, pick_device
+from .training import HELD_OUT, TRAIN_PHOTOS, PhotoSettings, Trainee, train
 
 LEVELS = ("relu4_1", "relu3_1", "relu2_1", "relu1_1")  # coarse to fine, as Li et al. (without relu5_1)
-# trained by default (a relu4_1 decoder, 600 steps here, 11 min: grey blobs; a cascade from it lost the cat)
-TRAINED = LEVELS[1:]
 METHODS = ("wct", "adain")
 
 
@@ -137,33 +135,39 @@ class Decoders(nn.ModuleDict):
 
 
 @dataclass(frozen=True)
-class DecoderSettings:
-    """How the decoders are trained (Adam, the learning rate falling linearly to 0); stored with their weights.
-    Loss: ``‖decoded − photo‖²`` (pixels in [0, 1]) plus ``feature_weight`` × the error of the decoded image's
-    features at the decoder's level, ÷ their mean square on the training photos."""
+class DecoderSettings(PhotoSettings):
+    """How the decoders are trained (`stlib.training.PhotoSettings`: Adam, here with the learning rate falling
+    linearly to 0); stored with their weights. Loss: ``‖decoded − photo‖²`` (pixels in [0, 1]) plus
+    ``feature_weight`` × the error of the decoded image's features at the decoder's level, ÷ their mean square on
+    the training photos."""
 
-    steps: int = 800  # 10 min on a busy 2-core CPU
+    steps: int = 800
     crop: int = 96
-    photo_side: int = 256
     batch: int = 4
-    lr: float = 1e-3  # decays linearly to 0; at 2e-3 (1000 steps) the relu3_1 decoder died within 100: flat purple
+    lr: float = 1e-3  # at 2e-3 (1000 steps) a relu3_1 decoder died within 100 steps: flat purple
+    lr_decay: bool = True
     feature_weight: float = 0.1
     shrink: int = 2
-    levels: tuple[str, ...] = TRAINED
-    seed: int = 0
+    levels: tuple[str, ...] = LEVELS
+
+    crop_multiple = 8  # the deepest decoder upsamples ×8
 
     def __post_init__(self) -> None:
-        for name in ("steps", "crop", "photo_side", "batch", "shrink"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise StlibError(f"{name} must be a whole number ≥ 1, got {value!r}")
-        if self.crop % 8 or self.crop > self.photo_side:
-            raise StlibError(f"crop {self.crop}: give a multiple of 8 no larger than photo_side {self.photo_side}")
-        for name, value in (("lr", self.lr), ("feature_weight", self.feature_weight)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise StlibError(f"{name} must be a number ≥ 0, got {value!r}")
+        super().__post_init__()
+        if isinstance(self.shrink, bool) or not isinstance(self.shrink, int) or self.shrink < 1:
+            raise StlibError(f"shrink must be a whole number ≥ 1, got {self.shrink!r}")
+        if not (isinstance(self.feature_weight, (int, float)) and math.isfinite(self.feature_weight)
+                and self.feature_weight >= 0):
+            raise StlibError(f"feature_weight must be a number ≥ 0, got {self.feature_weight!r}")
         for level in self.levels:
             _encoder_convs(level)
+
+
+# The decoders that ship in data/decoders/ (`make train-decoders`, data/decoders/README.md): all four levels, on the
+# colour photos the shipped networks train on, the feature term as strong as the pixel term (Li et al.'s decoders
+# reconstruct features first), crops at several scales and colours.
+SHIPPED = DecoderSettings(steps=2500, crop=128, photo_side=256, batch=4, lr=1e-3, feature_weight=1.0, shrink=2,
+                          levels=LEVELS, zoom=2.0, jitter=0.1)
 
 
 def decoder_loss(vgg: VGG19, decoders: Decoders, photos: torch.Tensor, feature_weight: float) -> dict:
@@ -194,74 +198,37 @@ class TrainedDecoders:
         return save_decoders(self, path, overwrite=overwrite)
 
 
-# The photos the decoders have been trained on so far (scikit-image's, 9 of 14 grey or textures): lesson 11's
-# figures and text describe decoders trained on these. They move to the colour photos of data/photos/
-# (`stlib.fastnet.TRAIN_PHOTOS`) with decoders trained long enough to ship (issue 28), with lesson 11 rerun.
-DECODER_PHOTOS: tuple[str, ...] = (
-    "coffee", "rocket", "hubble_deep_field", "retina", "colorwheel", "camera", "clock", "coins", "moon",
-    "horse", "grass", "gravel", "brick", "page",
-)
-
-
-def train_decoders(settings: DecoderSettings | None = None, *, photos: Sequence[ImageSource] = DECODER_PHOTOS,
+def train_decoders(settings: DecoderSettings | None = None, *, photos: Sequence[ImageSource] = TRAIN_PHOTOS,
                    held_out: Sequence[ImageSource] = HELD_OUT, preview_height: int = 128,
                    snapshot_at: Sequence[int] = (), model: VGG19 | str | None = None,
                    device: torch.device | str | None = None, cache: bool = False, progress: bool | str = True,
-                   **overrides) -> TrainedDecoders:
-    """Train one decoder per level to invert VGG19 (`decoder_loss`, Adam) on random crops of ``photos``: no
-    style image at all. Through `stlib.runner.run` (memory check, cache); the live view and snapshots show the
-    ``held_out`` photos decoded at each level, one row per level. Ctrl-C keeps the decoders as they are."""
+                   checkpoint: str | os.PathLike | None = None, **overrides) -> TrainedDecoders:
+    """Train one decoder per level to invert VGG19 (`decoder_loss`) on random crops of ``photos``: no style
+    image at all (`stlib.training.train`: Adam, memory check, cache, ``checkpoint``). The live view and snapshots
+    show the ``held_out`` photos decoded at each level, one row per level. Ctrl-C keeps the decoders as they are."""
     settings = replace(settings or DecoderSettings(), **overrides)
-    photo_ts = [load_image(p) for p in photos]
-    shown = torch.cat(same_height([load_image(p) for p in held_out], preview_height), dim=-1)
-    side = settings.photo_side
-    covered = [scaled_shape(h, w, side / min(h, w), side) for h, w in (t.shape[-2:] for t in photo_ts)]
 
-    def compute(vgg: VGG19, config, progress: bool | str) -> Result:
-        dev = config.device
-        photos_in = [load_image(t, shape) for t, shape in zip(photo_ts, covered, strict=True)]
-        torch.manual_seed(settings.seed)
-        decoders = Decoders(settings.levels, settings.shrink).to(dev)
+    def setup(vgg: VGG19, photos_in: list[torch.Tensor], device: torch.device) -> Trainee:
+        decoders = Decoders(settings.levels, settings.shrink).to(device)
         with torch.no_grad():  # each level's RMS over the training photos
-            feats = [vgg(photo.to(dev), list(decoders)) for photo in photos_in]
+            feats = [vgg(photo.to(device), list(decoders)) for photo in photos_in]
             for level, decoder in decoders.items():
                 decoder.scale.fill_(sum(float(f[level].pow(2).mean()) for f in feats) / len(feats)).sqrt_()
-        opt = torch.optim.Adam(decoders.parameters(), lr=settings.lr)
-        decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda done: 1 - done / settings.steps)  # settles at the end
-        generator = torch.Generator().manual_seed(settings.seed)
-        held = pad_to(shown, 8).to(dev)
 
-        def picture() -> torch.Tensor:  # the held-out photos decoded from each level, one row per level
-            with torch.no_grad():
-                feats = vgg(held, list(decoders))
-                rows = [decoders[level](feats[level]).clamp(0, 1) for level in decoders]
+        def picture(held: list[torch.Tensor]) -> torch.Tensor:  # the held-out photos decoded, one row per level
+            shown = torch.cat(held, dim=-1)
+            feats = vgg(pad_to(shown, 8), list(decoders))
+            rows = [decoders[level](feats[level]).clamp(0, 1) for level in decoders]
             return torch.cat(rows, dim=-2)[..., : shown.shape[-1]]
 
-        def step() -> dict[str, float]:
-            batch = photo_batch(photos_in, settings.batch, settings.crop, generator).to(dev)
-            terms = decoder_loss(vgg, decoders, batch, settings.feature_weight)
-            if math.isfinite(float(terms["total"].detach())):
-                opt.zero_grad(set_to_none=True)
-                terms["total"].backward()
-                opt.step()
-                decay.step()
-            return {k: float(v.detach()) for k, v in terms.items()}
+        return Trainee(decoders, lambda batch: decoder_loss(vgg, decoders, batch, settings.feature_weight), picture)
 
-        result = run_steps(step, picture, num_steps=settings.steps, snapshot_at=config.snapshot_at,
-                           progress=progress, advice=f"(lr={settings.lr}): lower the learning rate")
-        result.weights = {k: v.detach().cpu().clone() for k, v in decoders.state_dict().items()}
-        return result
-
-    objective = Objective("decoders", dict(photos=photo_ts, held_out=shown, settings=asdict(settings)),
-                          (settings.batch, 3, settings.crop, settings.crop), tuple(settings.levels), compute=compute,
-                          memory={"pixels_kept": sum(h * w for h, w in covered) + shown[0, 0].numel(),
-                                  "blame": f"{len(photos)} photos at photo_side {side}", "what": "crop"})
-    config = run_config(num_steps=settings.steps, optimizer="adam", lr=settings.lr, snapshot_at=snapshot_at,
-                        seed=settings.seed, device=device)
-    result = run(objective, config, model, cache=cache, progress=progress)
+    result = train("decoders", settings, setup, photos=photos, held_out=held_out, preview_height=preview_height,
+                   inputs={}, layers=settings.levels, snapshot_at=snapshot_at, model=model, device=device,
+                   cache=cache, progress=progress, checkpoint=checkpoint)
     decoders = Decoders(settings.levels, settings.shrink)
     decoders.load_state_dict(result.weights)
-    return TrainedDecoders(decoders.to(config.device).eval(), settings, result)
+    return TrainedDecoders(decoders.to(pick_device(device)).eval(), settings, result)
 
 
 # -- stylising -------------------------------------------------------------------------------------------

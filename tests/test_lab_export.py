@@ -25,7 +25,7 @@ def _net(seed: int = 0, **config) -> "stlib.fastnet.TransformerNet":
 
 def test_onnx_export_paints_the_sample_photos_as_pytorch_does(tmp_path):
     ort = pytest.importorskip("onnxruntime")
-    from stlib.fastnet import HELD_OUT
+    from stlib.training import HELD_OUT
 
     net = _net()  # the lessons' size
     path = lab.export_onnx(net, tmp_path / "net.onnx")

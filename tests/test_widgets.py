@@ -135,6 +135,3 @@ def test_picker_upload_good_bad_and_too_large(monkeypatch):
     assert picker.label == "coffee" and picker.message.value == ""
     picker._on_upload({"new": [{"name": "notes.txt", "content": b"hello"}]})
     assert picker.label == "coffee" and picker.message.value.endswith("(still using <b>coffee</b>)")
-
-
-# -- the Live lab: ONNX export, the runtime from npm, the widget's state ---------------------------------------
