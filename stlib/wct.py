@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .cache import cache_dir
 from .errors import StlibError
 from .fastnet import ConvLayer
 from .images import ImageSource, atomic_write, load_image
@@ -27,7 +26,7 @@ from .losses import gram_matrix
 from .memory import check_run
 from .models import VGG19, VGG_LAYOUT, vgg19
 from .optim import Result, pick_device
-from .training import HELD_OUT, TRAIN_PHOTOS, PhotoSettings, Trainee, train
+from .training import HELD_OUT, TRAIN_PHOTOS, PhotoSettings, Trainee, read_marked, train
 
 LEVELS = ("relu4_1", "relu3_1", "relu2_1", "relu1_1")  # coarse to fine, as Li et al. (without relu5_1)
 METHODS = ("wct", "adain")
@@ -276,21 +275,14 @@ def stylize_wct(content: ImageSource, style: ImageSource, decoders: Decoders | T
 FILE_FORMAT = "stlib-decoders-1"
 
 
+SHIPPED_PATH = Path(__file__).resolve().parent.parent / "data" / "decoders" / "decoders.pt"  # data/decoders/README.md
 DECODERS_DIR = Path(__file__).resolve().parent.parent / "decoders"  # git-ignored, beside .stlib-cache/
 
 
 def default_path() -> Path:
-    """Where `python -m stlib train-decoders` writes the decoders: ``decoders/decoders.pt`` in the repository, a
-    folder of their own (git-ignored). Never the run cache (`stlib.cache`): minutes of training are not a cache
-    entry, and nothing there may look like one."""
+    """Where `python -m stlib train-decoders` writes the decoders a user trains: ``decoders/decoders.pt`` in the
+    repository, a folder of their own (git-ignored); never the run cache (`stlib.cache`) nor the shipped ones."""
     return DECODERS_DIR / "decoders.pt"
-
-
-def trained_path() -> Path:
-    """The decoders ``stylize --method wct`` reads without ``--decoders``: `default_path`, or, while only that is
-    missing, the file an older ``train-decoders`` wrote into the run cache, read where it is."""
-    new, old = default_path(), cache_dir() / "decoders.pt"
-    return old if old.is_file() and not new.is_file() else new
 
 
 def save_decoders(trained: TrainedDecoders, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
@@ -303,19 +295,18 @@ def save_decoders(trained: TrainedDecoders, path: str | os.PathLike, *, overwrit
 
 
 def load_decoders(path: str | os.PathLike | None = None, device: torch.device | str | None = None) -> TrainedDecoders:
-    """Decoders written by `save_decoders` (default: `trained_path`), read with ``weights_only=True``;
-    a missing or foreign file gets a one-line `StlibError` saying how to make one."""
-    path = Path(path) if path is not None else trained_path()
-    make = f"make them once with `python -m stlib train-decoders -o {path}` (about 10 min on a 2-core CPU)"
+    """Decoders written by `save_decoders` (default: the shipped ones, `SHIPPED_PATH`), read with
+    ``weights_only=True``; a missing or foreign file gets a one-line `StlibError` saying how to make one."""
+    path = Path(path) if path is not None else SHIPPED_PATH
+    make = f"train them with `python -m stlib train-decoders -o {path}`, or leave out --decoders for the shipped ones"
     if not path.is_file():
         raise StlibError(f"no decoder file {path}: {make}")
+    data = read_marked(path, FILE_FORMAT, "a decoder file", "a stlib decoder file", make)
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
         settings = DecoderSettings(**{**data["settings"], "levels": tuple(data["settings"]["levels"])})
         decoders = Decoders(settings.levels, settings.shrink)
-        decoders.load_state_dict(data["state_dict"])
-        assert data["format"] == FILE_FORMAT
-    except Exception as err:  # noqa: BLE001 - any unreadable or foreign file gets the same one line
-        raise StlibError(f"{path} is not a stlib decoder file ({type(err).__name__}); {make}") from None
+        decoders.load_state_dict({k: v.float() for k, v in data["state_dict"].items()})
+    except (KeyError, TypeError, ValueError, RuntimeError, StlibError) as err:
+        raise StlibError(f"{path} does not match stlib's decoders ({type(err).__name__}); {make}") from None
     result = Result(image=torch.zeros(1, 3, 4, 4), steps=settings.steps, seconds=float(data.get("seconds", 0.0)))
     return TrainedDecoders(decoders.to(device or "cpu").eval(), settings, result)

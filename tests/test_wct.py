@@ -178,14 +178,11 @@ def _untrained(path, shrink: int = 8):
     return trained.save(path)
 
 
-def test_decoders_have_a_folder_of_their_own_and_an_old_file_is_still_read(tmp_path, monkeypatch):
+def test_user_decoders_have_a_folder_of_their_own_and_the_shipped_ones_are_the_default(tmp_path, monkeypatch):
     from stlib import cache
 
     monkeypatch.setenv("STLIB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(wct, "DECODERS_DIR", tmp_path / "decoders")
-    assert cache.cache_dir() not in wct.default_path().parents
-    old = _untrained(cache.cache_dir() / "decoders.pt", shrink=8)  # where train-decoders wrote them before
-    assert wct.trained_path() == old and wct.load_decoders().settings.shrink == 8
-    new = _untrained(wct.default_path(), shrink=4)
-    assert wct.trained_path() == new and wct.load_decoders().settings.shrink == 4
-    assert old.is_file()  # read where it was, never moved or deleted
+    assert cache.cache_dir() not in wct.default_path().parents and wct.default_path() != wct.SHIPPED_PATH
+    monkeypatch.setattr(wct, "SHIPPED_PATH", tmp_path / "shipped.pt")
+    _untrained(wct.SHIPPED_PATH, shrink=4)
+    assert wct.load_decoders().settings.shrink == 4
