@@ -246,12 +246,8 @@ def _stylize_one_pass(args: argparse.Namespace) -> int:
     from .models import STYLE_MIN_SIDE
     from .wct import load_decoders, stylize_wct
 
-    given = [flag for dest, (default, flag) in args.options.items()
-             if dest not in WCT_OPTIONS and getattr(args, dest) != default and not (dest == "styles" and
-                                                                                   len(args.styles) == 1)]
-    if given:
-        raise StlibError(f"--method {args.method} paints in one pass, with one style: {' '.join(given)} cannot "
-                         f"apply; drop {'it' if len(given) == 1 else 'them'}")
+    _only(args, WCT_OPTIONS + ("styles",) * (len(args.styles or ()) == 1),
+          f"--method {args.method} paints in one pass, with one style")
     style = args.style if args.style is not None else (args.styles or [None])[0]
     if style is None or (args.style is not None and args.styles):
         raise StlibError("give one style image: after the content image, or with --style")
@@ -297,16 +293,20 @@ def _one_pass(args: argparse.Namespace, photo, paint: Callable, summary: dict, t
 NET_OPTIONS = ("max_size", "preserve_color", "device", "json", "overwrite", "net", "output", "help")
 
 
+def _only(args: argparse.Namespace, allowed: tuple[str, ...], why: str, given: tuple[str, ...] = ()) -> None:
+    """A one-line error naming every flag given (besides ``given``) that is not ``allowed``, and ``why``."""
+    given += tuple(flag for dest, (default, flag) in args.options.items()
+                   if dest not in allowed and getattr(args, dest) != default)
+    if given:
+        raise StlibError(f"{why}: {' '.join(given)} cannot apply; drop {'it' if len(given) == 1 else 'them'}")
+
+
 def _stylize_with_net(args: argparse.Namespace) -> int:
     from .fastnet import load_net
     from .images import load_image
 
-    given = ["STYLE"] if args.style is not None else []
-    given += [flag for dest, (default, flag) in args.options.items()
-              if dest not in NET_OPTIONS and getattr(args, dest) != default]
-    if given:
-        raise StlibError(f"--net paints in one pass, in the style it was trained on: {' '.join(given)} cannot "
-                         f"apply; drop {'it' if len(given) == 1 else 'them'}")
+    _only(args, NET_OPTIONS, "--net paints in one pass, in the style it was trained on",
+          ("STYLE",) * (args.style is not None))
     trained = load_net(args.net, device=args.device)
     photo = load_image(args.content, max_size=args.max_size)
     return _one_pass(args, photo, lambda: trained(photo), {"net": str(args.net), "style": trained.style},
