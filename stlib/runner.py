@@ -1,5 +1,5 @@
-"""The one runner every run goes through (`stlib.transfer`'s experiments, `stlib.fastnet`'s and `stlib.wct`'s
-training): an `Objective` (what to optimise) under a `RunConfig` (how), and `run`, which checks the memory, then
+"""The one runner every run goes through (`stlib.transfer`'s experiments, `stlib.training`'s networks and
+decoders): an `Objective` (what to optimise) under a `RunConfig` (how), and `run`, which checks the memory, then
 replays the run from the cache (`stlib.cache`) or loads the model and computes it, once for every kind of run.
 """
 
@@ -59,7 +59,7 @@ class Objective:
 
     ``build(net, config) -> (start image, loss)`` runs only when the run computes, so a replay from the
     cache extracts no features; an objective that is not one image's optimisation (a network's training,
-    `stlib.fastnet`) gives ``compute(net, config, progress) -> Result`` instead. ``layers`` (those the loss
+    `stlib.training`) gives ``compute(net, config, progress) -> Result`` instead. ``layers`` (those the loss
     reads), ``shape`` ``(B, 3, H, W)`` and ``memory`` (`stlib.memory.check_run`'s options) size the memory
     check. ``finish`` turns the optimised result into the one returned and stored (e.g. colour preservation).
     """
