@@ -2,8 +2,9 @@
 
 An entry is keyed by a SHA-256 of everything that determines the run: its parameters (the input
 images' pixels, layers, weights, epochs, optimiser, lr, size, seed: `stlib.runner`'s run configuration
-and objective) and a fingerprint of the `stlib` source files that compute results (`source_files`), so
-editing e.g. ``losses.py`` makes every earlier run a miss instead of a stale replay. Entries are written
+and objective) and a fingerprint of the code of the `stlib` modules that compute results (`source_files`,
+`code_of`), so editing e.g. a loss in ``losses.py`` makes every earlier run a miss instead of a stale replay,
+while a comment, a docstring or an error message fixed anywhere keeps every precomputed run. Entries are written
 atomically with their own checksum; a corrupt or partial entry is detected, deleted and recomputed, never shown.
 An entry's file is named by its key (`ENTRY`): the cache reads, replaces and deletes only such files, so anything
 else in the folder (decoders an older stlib saved there, your own files) is never touched. Location:
@@ -35,13 +36,16 @@ from .images import atomic_write
 from .optim import Result
 
 SOURCE_DIR = Path(__file__).resolve().parent
-RUNS = ("runner.py", "transfer.py", "fastnet.py", "wct.py", "cache.py")  # what computes and stores every run
+RUNS = ("runner.py", "transfer.py", "fastnet.py", "wct.py")  # what computes every run
+# imported by the runs, but deciding none of their numbers: messages, the memory check before a run, this file (an
+# entry stored another way fails its checksum and is recomputed)
+NOT_COMPUTING = ("errors.py", "memory.py", "cache.py")
 
 
 def source_files(folder: Path = SOURCE_DIR, roots: tuple[str, ...] = RUNS) -> tuple[str, ...]:
     """The modules of ``folder`` that ``roots`` import, directly or not (read from their source, function-level
-    imports included): the code that decides a run's numbers or how an entry is stored. A loss moved into a
-    new module is covered the moment a run imports it; the notebook side (live, widgets, plot) is not."""
+    imports included), less `NOT_COMPUTING`: the code that decides a run's numbers. A loss moved into a new
+    module is covered the moment a run imports it; the notebook side (live, widgets, plot) is not."""
     found, todo = set(), list(roots)
     while todo:
         name = todo.pop()
@@ -51,7 +55,25 @@ def source_files(folder: Path = SOURCE_DIR, roots: tuple[str, ...] = RUNS) -> tu
         for node in ast.walk(ast.parse((folder / name).read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.level == 1:  # from .x import y / from . import x
                 todo += [f"{node.module}.py"] if node.module else [f"{a.name}.py" for a in node.names]
-    return tuple(sorted(found))
+    return tuple(sorted(found - set(NOT_COMPUTING)))
+
+
+def code_of(source: str) -> str:
+    """A module's code as the interpreter runs it, less what only people read: comments, docstrings, and the
+    text of the errors it raises and of what it prints or warns (`ast.dump` of the rest)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)):
+            node.body = body[1:] or [ast.Pass()]
+        called = isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in (
+            "print", "warn", "write")
+        if isinstance(node, ast.Raise) or called:
+            for part in ast.walk(node):
+                if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                    part.value = ""
+    return ast.dump(tree)
 
 
 class CacheMiss(StlibError):
@@ -78,9 +100,10 @@ def fingerprint(sources: Mapping[str, bytes]) -> str:
 
 @lru_cache(maxsize=8)
 def source_fingerprint(folder: Path = SOURCE_DIR) -> str:
-    """`fingerprint` of `source_files` in ``folder``, read once per process: the code this process runs is
-    the code it imported, so a file edited since is not yet what computes (a restart picks it up)."""
-    return fingerprint({name: (folder / name).read_bytes() for name in source_files(folder)})
+    """`fingerprint` of the `code_of` `source_files` in ``folder``, read once per process: the code this process
+    runs is the code it imported, so a file edited since is not yet what computes (a restart picks it up)."""
+    return fingerprint({name: code_of((folder / name).read_text(encoding="utf-8")).encode()
+                        for name in source_files(folder)})
 
 
 def make_key(params: dict[str, Any], *, source: bool = True) -> str:

@@ -62,9 +62,11 @@ def save_figures(notebook, stem: str, folder: Path) -> list[Path]:
     return written
 
 
-def execute(path: Path, *, fast: bool, cache_only: bool = False, timeout: int = 3600, cells=(), env=None, **client):
+def execute(path: Path, *, fast: bool, cache_only: bool = False, timeout: int = 3600, cells=(), sources=None,
+            env=None, **client):
     """Run the notebook at ``path`` in a fresh kernel (in memory: the file is not changed) with ``STLIB_FAST``,
-    ``STLIB_CACHE_ONLY`` and ``env`` (more variables) set for it, ``cells`` appended; return the executed notebook.
+    ``STLIB_CACHE_ONLY`` and ``env`` (more variables) set for it, ``cells`` appended and ``sources`` (cell index →
+    new source) pasted over those cells (a lesson with its fill-ins answered); return the executed notebook.
     ``client``: more `nbclient.NotebookClient` options (``store_widget_state=True`` for the site)."""
     from unittest.mock import patch
 
@@ -72,6 +74,8 @@ def execute(path: Path, *, fast: bool, cache_only: bool = False, timeout: int = 
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
+    for index, source in (sources or {}).items():
+        notebook.cells[index].source = source
     notebook.cells += [nbformat.v4.new_code_cell(source) for source in cells]
     with patch.dict(os.environ, STLIB_FAST="1" if fast else "0", STLIB_CACHE_ONLY="1" if cache_only else "0",
                     **(env or {})):

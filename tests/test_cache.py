@@ -187,28 +187,55 @@ def test_keys_change_with_every_parameter():
     assert len(base) == 64 and int(base, 16) >= 0
 
 
-def test_fingerprint_changes_with_one_byte_of_any_source_file():
-    sources = {name: (cache.SOURCE_DIR / name).read_bytes() for name in cache.source_files()}
+def test_fingerprint_changes_with_the_code_of_any_computing_module():
+    sources = {name: cache.code_of((cache.SOURCE_DIR / name).read_text()).encode() for name in cache.source_files()}
     base = cache.fingerprint(sources)
     assert cache.source_fingerprint() == base  # what make_key uses: the package's own files
     assert cache.fingerprint(dict(reversed(list(sources.items())))) == base
-    assert {"losses.py", "models.py", "optim.py", "transfer.py"} <= set(cache.source_files())
-    assert not {"live.py", "widgets.py", "plot.py"} & set(cache.source_files())
-    for name, data in sources.items():
-        edited = bytearray(data)
-        edited[len(data) // 2] ^= 0x01
-        assert cache.fingerprint({**sources, name: bytes(edited)}) != base, name
+    assert {"losses.py", "models.py", "optim.py", "transfer.py", "training.py"} <= set(cache.source_files())
+    assert not {"live.py", "widgets.py", "plot.py", *cache.NOT_COMPUTING} & set(cache.source_files())
+    for name in sources:
+        text = (cache.SOURCE_DIR / name).read_text()
+        assert cache.fingerprint({**sources, name: cache.code_of(text + "\n_EDITED = 1\n").encode()}) != base, name
+        assert cache.code_of(text + "\n# a comment\n").encode() == sources[name], name
+
+
+CODE = '''"""A module."""
+def f(x):
+    """Twice x."""
+    # a comment
+    if x < 0:
+        raise ValueError(f"x is {x}: give a number of at least 0")
+    print("twice", x)
+    return 2 * x
+'''
+
+
+@pytest.mark.parametrize("before, after, same", [
+    ("A module.", "Another module.", True), ("Twice x.", "Double x.", True), ("a comment", "another", True),
+    ("give a number of", "use a number of", True), ('"twice"', '"double"', True),
+    ("2 * x", "3 * x", False), ("x < 0", "x <= 0", False), ("{x}", "{-x}", False),
+])
+def test_the_fingerprint_is_the_code_not_what_people_read(before, after, same):
+    """A typo fixed in an error message keeps every precomputed run; a change to what computes does not."""
+    assert before in CODE
+    assert (cache.code_of(CODE.replace(before, after)) == cache.code_of(CODE)) is same
+
+
+def test_every_module_a_run_imports_is_fingerprinted_or_declared_not_computing():
+    closure = set(cache.source_files(roots=(*cache.RUNS, *cache.NOT_COMPUTING)))
+    assert closure == set(cache.source_files())  # the declared ones bring in nothing else
+    for name in cache.NOT_COMPUTING:
+        assert name in {"cache.py"} or f"from .{name[:-3]} import" in "".join(
+            (cache.SOURCE_DIR / run).read_text() for run in cache.source_files())  # still imported by a run
 
 
 def _source_copy(folder: Path, edit_losses: bool = False) -> Path:
-    """The fingerprinted files copied into ``folder``; with ``edit_losses`` one byte of losses.py differs."""
+    """The fingerprinted files copied into ``folder``; with ``edit_losses`` losses.py has one more line of code."""
     folder.mkdir()
     for name in cache.source_files():
-        data = bytearray((cache.SOURCE_DIR / name).read_bytes())
-        if edit_losses and name == "losses.py":
-            first = next(i for i, b in enumerate(data) if chr(b).isalpha())
-            data[first] = ord(chr(data[first]).swapcase())
-        (folder / name).write_bytes(bytes(data))
+        text = (cache.SOURCE_DIR / name).read_text()
+        (folder / name).write_text(text + ("\n_EDITED = 1\n" if edit_losses and name == "losses.py" else ""))
     return folder
 
 
@@ -223,7 +250,7 @@ def test_editing_losses_py_misses_the_cache(cache_folder, tmp_path, monkeypatch,
     monkeypatch.setattr(cache, "SOURCE_DIR", original)
     first = reconstruct()
     assert not first.cached and reconstruct().cached
-    monkeypatch.setattr(cache, "SOURCE_DIR", edited)  # one byte of losses.py differs
+    monkeypatch.setattr(cache, "SOURCE_DIR", edited)  # losses.py's code differs
     after_edit = reconstruct()
     assert not after_edit.cached and len(entries(cache_folder)) == 2
     monkeypatch.setattr(cache, "SOURCE_DIR", original)  # the edit undone: the first entry replays

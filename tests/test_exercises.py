@@ -6,6 +6,7 @@ loaded as modules and handed to the same `exercises.check` the lessons call.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ ANSWERS = {
     "01_gradient": ("01_inputs_as_variables", "gradient"),
     "02_loss_factor": ("02_content_loss", "loss_factor"),
     "02_layout_layers": ("02_content_loss", "layout_layers"),
+    "02_extractor": ("02_content_loss", "build_extractor"),
     "02_reconstruct": ("02_content_loss", "reconstruct"),
     "03_random_layer": ("03_random_net", "random_layer"),
     "04_cat_balances": ("04_two_targets", "cat_balances"),
@@ -39,6 +41,7 @@ ANSWERS = {
     "09_lbfgs_evaluations": ("09_optimizers", "lbfgs_evaluations"),
     "09_race_winner": ("09_optimizers", "winner"),
     "07_total_loss": ("07_style_transfer", "total_loss"),
+    "07_total_variation": ("07_style_transfer", "total_variation"),
     "07_transfer": ("07_style_transfer", "transfer"),
     "08_colours": ("08_variants", "colours"),
     "08_pooling_loss": ("08_variants", "pooling_loss"),
@@ -64,6 +67,9 @@ ALSO_RIGHT = {
     "11_covariance": [lambda f: torch.cov(f[0].flatten(1), correction=0),
                       lambda f: torch.cov(f[0].flatten(1), correction=0)[None]],  # (1, C, C), as the features
     "11_strength_zero": [" Redrawn"],
+    "02_extractor": [lambda f: extractor_with(clone=True)(f), lambda f: extractor_with(copy=True)(f)],
+    "07_total_variation": [losses.total_variation,
+                           lambda x: (x.diff(dim=2).pow(2).sum() + x.diff(dim=3).pow(2).sum()) / x.numel()],
 }
 
 
@@ -291,10 +297,88 @@ WCT_MISTAKES = {
 }
 
 
+def extractor_with(*, inplace=False, clone=False, copy=False, stop=1, shift=0, names=None, no_grad=False,
+                   freeze=True, eval_mode=True, by_name=False, returns="dict"):
+    """Lesson 02's feature extractor with one typical mistake switched on (``stop=0``: the slice ends before the
+    deepest layer; ``stop=None``: every layer runs; ``shift``: each name's index off by that much; ``names``:
+    another naming of the layers; ``clone``/``copy``: right answers that keep the ReLUs in place)."""
+    import copy as copying
+
+    def build(vgg_features):
+        features = copying.deepcopy(vgg_features) if copy else vgg_features
+        if eval_mode:
+            features.eval()
+        if freeze:
+            features.requires_grad_(False)
+        for layer in features:
+            if isinstance(layer, torch.nn.ReLU) and not (inplace or clone):
+                layer.inplace = False
+        index = {n: i + shift for n, i in (names or models.LAYER_INDEX).items()}
+
+        def extractor(image, layers):
+            if by_name:  # torchvision's layers are numbered: _modules["conv1_1"] raises KeyError
+                return {n: features._modules[n](image) for n in layers}
+            deepest = max(index[n] for n in layers)
+            out, x = {}, image
+            with torch.no_grad() if no_grad else contextlib.nullcontext():
+                for i, layer in enumerate(features if stop is None else features[: deepest + stop]):
+                    x = layer(x)
+                    for n in layers:
+                        if index[n] == i:
+                            out[n] = x.clone() if clone else x
+            return list(out.values()) if returns == "list" else out
+
+        return extractor if returns != "nothing" else None
+    return build
+
+
+def _five_per_block(name):
+    """A misread layer table: every block as conv, relu, conv, relu, pool (true of VGG19's first two only)."""
+    if name.startswith("pool"):
+        return 5 * int(name[4]) - 1
+    return 5 * (int(name[4]) - 1) + 2 * (int(name[6]) - 1) + name.startswith("relu")
+
+
+EXTRACTOR_MISTAKES = {  # mistake → (the answer, words of its own hint)
+    "in-place ReLU kept": (extractor_with(inplace=True), "ran in place"),
+    "slice stops one early": (extractor_with(stop=0), "stops one layer early"),
+    "index one too far": (extractor_with(shift=1), "one layer off"),
+    "index one too short": (extractor_with(shift=-1), "one layer off"),
+    "every layer runs": (extractor_with(stop=None), "runs past the deepest layer"),
+    "five layers per block": (extractor_with(names={n: _five_per_block(n) for n in models.LAYER_NAMES}),
+                              "another layer's features"),
+    "features under no_grad": (extractor_with(no_grad=True), "carry no gradient"),
+    "weights not frozen": (extractor_with(freeze=False), "still require grad"),
+    "not in eval mode": (extractor_with(eval_mode=False), "training mode"),
+    "layers looked up by name": (extractor_with(by_name=True), "numbered 0–36"),
+    "a list, not a dict": (extractor_with(returns="list"), "returns a dict"),
+    "nothing returned": (extractor_with(returns="nothing"), "return the extractor itself"),
+}
+
+TV_MISTAKES = {  # mistake → (the answer, words of its own hint)
+    "absolute differences": (lambda x: (x.diff(dim=2).abs().sum() + x.diff(dim=3).abs().sum()) / x.numel(),
+                             "absolute differences"),
+    "sum": (lambda x: losses.total_variation(x, reduction="sum"), "that is the sum"),
+    "each direction's mean": (lambda x: x.diff(dim=2).pow(2).mean() + x.diff(dim=3).pow(2).mean(),
+                              "each direction over its own"),
+    "per pixel": (lambda x: losses.total_variation(x, reduction="sum") / (x.shape[0] * x.shape[2] * x.shape[3]),
+                  "the number of pixels"),
+    "one direction": (lambda x: x.diff(dim=3).pow(2).sum() / x.numel(), "only one direction"),
+    "one direction twice": (lambda x: 2 * (x[..., :, 1:] - x[..., :, :-1]).pow(2).sum() / x.numel(),
+                            "counted twice"),
+    "channels": (lambda x: (x.diff(dim=1).pow(2).sum() + x.diff(dim=3).pow(2).sum()) / x.numel(),
+                 "across the colour channels"),
+    "torch.roll": (lambda x: sum(((x - x.roll(1, d)) ** 2).sum() for d in (2, 3)) / x.numel(), "wraps around"),
+    "a float": (lambda x: losses.total_variation(x).item(), "one-number tensor"),
+    "no gradient": (lambda x: torch.tensor(losses.total_variation(x).item()), "carries no gradient"),
+}
+
+
 WRONG = {
     "01_gradient": [lambda x: 2 * x],  # forgot the chain rule's Σx
     "02_loss_factor": [512 * 32 * 32, 512 * 28 * 28 / 2, 512 * 64 * 64 / 2, 32 * 32 / 2, 1 / 262144, "many", None],
     "02_layout_layers": [["block5"], ["block4", "block5"], ["conv1_1", "block4"], "conv2_1", ["block9"], 4, []],
+    "02_extractor": [answer for answer, _ in EXTRACTOR_MISTAKES.values()],
     "02_reconstruct": [lambda model, target, layer, start, num_steps, lr: start.clone(),  # not (image, losses)
                        lambda model, target, layer, start, num_steps, lr: (start.clone(), [0.0] * num_steps)],
     "03_random_layer": ["block5"],
@@ -308,6 +392,7 @@ WRONG = {
     "06_largest_texture": ["conv1_1", "conv2_1", "conv3_1", "conv1_1…conv5_1", ["conv1_1", "conv5_1"], 5],
     "07_total_loss": [answer for answer, _ in TOTAL_LOSS_MISTAKES.values()],
     "07_transfer": [answer for answer, _ in TRANSFER_MISTAKES.values()],
+    "07_total_variation": [answer for answer, _ in TV_MISTAKES.values()],
     "07_half_sum_beta": [lambda b, s: b * 512 * (s // 8) ** 2,  # forgot the ½
                          lambda b, s: b / (512 * (s // 8) ** 2 / 2),  # upside down
                          lambda b, s: b * 131072,  # right at 256 px only
@@ -443,10 +528,10 @@ def test_param_count_mistakes_get_their_own_hint(forgot, hint, capsys):
     assert hint in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name, mistakes", [("05_gram", GRAM_MISTAKES), ("06_style_loss", STYLE_LOSS_MISTAKES),
-                                            ("07_total_loss", TOTAL_LOSS_MISTAKES),
-                                            ("07_transfer", TRANSFER_MISTAKES), ("08_colours", COLOUR_MISTAKES),
-                                            ("11_covariance", COVARIANCE_MISTAKES), ("11_wct", WCT_MISTAKES)])
+@pytest.mark.parametrize("name, mistakes", [
+    ("02_extractor", EXTRACTOR_MISTAKES), ("05_gram", GRAM_MISTAKES), ("06_style_loss", STYLE_LOSS_MISTAKES),
+    ("07_total_loss", TOTAL_LOSS_MISTAKES), ("07_total_variation", TV_MISTAKES), ("07_transfer", TRANSFER_MISTAKES),
+    ("08_colours", COLOUR_MISTAKES), ("11_covariance", COVARIANCE_MISTAKES), ("11_wct", WCT_MISTAKES)])
 def test_each_fill_in_mistake_gets_its_own_hint(name, mistakes, capsys):
     hints = {}
     for mistake, (answer, words) in mistakes.items():

@@ -126,3 +126,46 @@ def test_rerunning_an_earlier_cell_finds_what_it_defined(name):
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 imported |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
     assert [n for n, count in defined.items() if count > 1] == [] and over_imports == []
+
+
+# the lessons whose later cells run the student's functions ("your code paints")
+PAINTING = ["02_content_loss", "06_style_loss", "07_style_transfer"]
+
+
+def answered(name: str) -> dict[int, str]:
+    """The lesson's stubs with the instructor's solution pasted in: {cell index: the solution's definitions of
+    the names that cell stubs (a function that raises NotImplementedError, or `name = None`), after its imports}."""
+    import ast
+
+    solution = (NOTEBOOKS / "solutions" / f"{name}.py").read_text(encoding="utf-8")
+    tree = ast.parse(solution)
+    imports = [ast.get_source_segment(solution, n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    answers = {(n.name if isinstance(n, ast.FunctionDef) else n.targets[0].id): ast.get_source_segment(solution, n)
+               for n in tree.body if isinstance(n, ast.FunctionDef)
+               or (isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name))}
+    sources = {}
+    for index, cell in enumerate(nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4).cells):
+        if cell.cell_type != "code" or ("NotImplementedError" not in cell.source and "= None" not in cell.source):
+            continue
+        names = [n.name if isinstance(n, ast.FunctionDef) else getattr(n.targets[0], "id", None)
+                 for n in ast.parse(cell.source).body if isinstance(n, (ast.FunctionDef, ast.Assign))]
+        if names and all(n in answers for n in names):
+            sources[index] = "\n".join([*imports, *(answers[n] for n in names)])
+    return sources
+
+
+@pytest.mark.parametrize("name", PAINTING)
+def test_lesson_runs_with_the_solutions_pasted_in(name):
+    """Fast mode, every stub answered by notebooks/solutions/: every check passes, and the cells where the
+    student's code paints run it instead of saying it has not passed (with the stubs as shipped, nbval runs
+    the lesson and those cells say so)."""
+    from stlib.lessons import execute
+
+    sources = answered(name)
+    assert sources, f"{name}: no stub found to answer"
+    done = execute(NOTEBOOKS / f"{name}.ipynb", fast=True, timeout=600, sources=sources)
+    printed = {i: "".join(o.get("text", "") for o in c.get("outputs", [])) for i, c in enumerate(done.cells)
+               if c.cell_type == "code"}
+    verdicts = [line for text in printed.values() for line in text.splitlines() if line.startswith(("✓", "✗"))]
+    assert verdicts and all(v.startswith("✓") for v in verdicts), verdicts
+    assert not any("has not passed its check yet" in text for text in printed.values())

@@ -1,7 +1,9 @@
 """Solutions for 02_content_loss (for instructors)."""
 
 import torch
+from torch import nn
 
+import stlib
 from stlib import losses
 
 # ½Σ(F − P)² = (N·M / 2) · mean((F − P)²). conv4_2 comes after three poolings: at 256 px its N = 512 maps have
@@ -29,3 +31,24 @@ def reconstruct(model, target, layer, start, num_steps=5, lr=0.05):
             image.clamp_(0, 1)                      # keep the pixels in [0, 1]
         history.append(loss.item())
     return image.detach(), history
+
+
+def build_extractor(vgg_features):
+    """A feature extractor from VGG19's layers by name: ``extractor(image, layers)`` → {name: features}.
+
+    vgg_features: torchvision's ``vgg19().features`` (or stlib's ``model.features``), layers numbered 0–36."""
+    vgg_features.eval().requires_grad_(False)       # frozen: the weights are constants
+    for layer in vgg_features:
+        if isinstance(layer, nn.ReLU):
+            layer.inplace = False                   # not in place: a stored conv output must stay the conv's
+
+    def extractor(image, layers):
+        deepest = max(stlib.LAYER_INDEX[name] for name in layers)
+        out, x = {}, image
+        for index, layer in enumerate(vgg_features[: deepest + 1]):  # up to and including the deepest
+            x = layer(x)
+            if stlib.LAYER_NAMES[index] in layers:
+                out[stlib.LAYER_NAMES[index]] = x
+        return out
+
+    return extractor

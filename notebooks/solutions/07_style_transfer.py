@@ -43,3 +43,11 @@ def half_sum_beta(beta: float, size: int) -> float:
     """
     n, m = 512, (size // 8) ** 2
     return beta * n * m / 2
+
+
+def total_variation(image):
+    """The mean squared total variation of ``image`` (B, C, H, W): the squared difference of every value to its
+    right and to its lower neighbour, summed, divided by the number of values B·C·H·W."""
+    right = (image[..., :, 1:] - image[..., :, :-1]) ** 2   # along the width
+    below = (image[..., 1:, :] - image[..., :-1, :]) ** 2   # along the height
+    return (right.sum() + below.sum()) / image.numel()
