@@ -46,8 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--max-size", "--size", dest="max_size", type=int, default=256,
                     help="longest side of the output in pixels; the content's aspect ratio is kept (default 256)")
     st.add_argument("--steps", type=int, default=None,
-                    help="exactly this many optimisation steps (= loss evaluations); default: until the picture "
-                         "has settled, at most 300 (the preset's settle)")
+                    help="exactly this many optimisation steps (= loss evaluations); default: until the picture has "
+                         "settled (10 steps lower the loss by under 2 %% and it is back at its lowest), at most 300")
     st.add_argument("--multires", action="store_true",
                     help="coarse to fine: optimise at fractions of --max-size (--scales), upsampling in between; "
                          "--steps split in proportion to 1/scale (300 at 0.5 1: 200 at half size, then 100)")
@@ -55,15 +55,16 @@ def _parser() -> argparse.ArgumentParser:
                     help="--multires's fractions of --max-size, ascending, the last 1 (default 0.5 1); implies it")
     st.add_argument("--preset", choices=list(PRESETS), default="balanced",
                     help="layers, normalisations, alpha, beta and optimiser of one convention (stlib.presets); "
-                         "default balanced: every style layer counts by its relative error, 40 steps")
-    st.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="default: the preset's (lbfgs)")
+                         "default balanced: every style layer counts by its relative error, run until settled")
+    st.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                    help="default: the preset's (lbfgs; adam for udacity)")
     st.add_argument("--lr", type=float, default=None, help="learning rate (default depends on the optimizer)")
     st.add_argument("--content-weight", type=float, default=None, help="alpha (default: the preset's, 1)")
     st.add_argument("--style-weight", type=float, default=None,
                     help="beta (default: the preset's; 1e7 for balanced, 1e-4 for default)")
     st.add_argument("--tv-weight", type=float, default=DEFAULT_TV_WEIGHT, help="gamma, total variation")
     st.add_argument("--content-layers", nargs="+", metavar="LAYER", default=None,
-                    help="content layers (default: the preset's, conv4_2)")
+                    help="content layers (default: the preset's: conv4_2, relu4_2 for paper and udacity)")
     st.add_argument("--style-layers", nargs="+", metavar="LAYER[:W]", default=None,
                     help="style layers, each with an optional weight (default weight: the preset's for that "
                          "layer, else the mean of the preset's)")
@@ -198,10 +199,14 @@ def train_command(args: argparse.Namespace) -> int:
     writable_folder(checkpoint.parent)
     fields = {f.name for f in dataclasses.fields(RECIPES[args.recipe])}
     changed = {name: value for name, value in vars(args).items() if name in fields and value is not None}
-    settings = dataclasses.replace(RECIPES[args.recipe], **changed)
     start = time.perf_counter()
-    trained = train_net(args.style, settings, photos=args.photos or TRAIN_PHOTOS, device=args.device,
-                        progress=f"train-net {args.style}", checkpoint=checkpoint)
+    try:
+        settings = dataclasses.replace(RECIPES[args.recipe], **changed)
+        trained = train_net(args.style, settings, photos=args.photos or TRAIN_PHOTOS, device=args.device,
+                            progress=f"train-net {args.style}", checkpoint=checkpoint)
+    except StlibError as err:  # the library's names for the settings, as the flags typed: crop 128 → --crop 128
+        raise StlibError(re.sub(r"\b(crop|batch|photo_side) (\d+)", lambda m: f"--{m[1].replace('_', '-')} {m[2]}",
+                                str(err))) from None
     saved = _keep(lambda path, overwrite: trained.save(path, overwrite=overwrite), out, args.overwrite)
     state = "interrupted, saved the network so far" if trained.result.interrupted else "done"
     more = ("the same command with --overwrite continues it" if trained.result.interrupted
@@ -238,14 +243,11 @@ WCT_OPTIONS = ("max_size", "style_scale", "preserve_color", "device", "json", "o
 
 def _stylize_one_pass(args: argparse.Namespace) -> int:
     from .images import load_image
+    from .models import STYLE_MIN_SIDE
     from .wct import load_decoders, stylize_wct
 
-    given = [flag for dest, (default, flag) in args.options.items()
-             if dest not in WCT_OPTIONS and getattr(args, dest) != default and not (dest == "styles" and
-                                                                                   len(args.styles) == 1)]
-    if given:
-        raise StlibError(f"--method {args.method} paints in one pass, with one style: {' '.join(given)} cannot "
-                         f"apply; drop {'it' if len(given) == 1 else 'them'}")
+    _only(args, WCT_OPTIONS + ("styles",) * (len(args.styles or ()) == 1),
+          f"--method {args.method} paints in one pass, with one style")
     style = args.style if args.style is not None else (args.styles or [None])[0]
     if style is None or (args.style is not None and args.styles):
         raise StlibError("give one style image: after the content image, or with --style")
@@ -256,7 +258,7 @@ def _stylize_one_pass(args: argparse.Namespace) -> int:
         raise StlibError(f"--style-scale {args.style_scale}: give a finite number > 0, e.g. 0.5")
     decoders = load_decoders(args.decoders, device=args.device)
     photo = load_image(args.content, max_size=args.max_size)
-    style_size = max(16, round(args.style_scale * max(photo.shape[-2:])))
+    style_size = max(STYLE_MIN_SIDE, round(args.style_scale * max(photo.shape[-2:])))
     return _one_pass(args, photo, lambda: stylize_wct(photo, style, decoders, strength=strength, method=args.method,
                                                       style_size=style_size),
                      {"method": args.method, "strength": strength, "style": style},
@@ -291,16 +293,20 @@ def _one_pass(args: argparse.Namespace, photo, paint: Callable, summary: dict, t
 NET_OPTIONS = ("max_size", "preserve_color", "device", "json", "overwrite", "net", "output", "help")
 
 
+def _only(args: argparse.Namespace, allowed: tuple[str, ...], why: str, given: tuple[str, ...] = ()) -> None:
+    """A one-line error naming every flag given (besides ``given``) that is not ``allowed``, and ``why``."""
+    given += tuple(flag for dest, (default, flag) in args.options.items()
+                   if dest not in allowed and getattr(args, dest) != default)
+    if given:
+        raise StlibError(f"{why}: {' '.join(given)} cannot apply; drop {'it' if len(given) == 1 else 'them'}")
+
+
 def _stylize_with_net(args: argparse.Namespace) -> int:
     from .fastnet import load_net
     from .images import load_image
 
-    given = ["STYLE"] if args.style is not None else []
-    given += [flag for dest, (default, flag) in args.options.items()
-              if dest not in NET_OPTIONS and getattr(args, dest) != default]
-    if given:
-        raise StlibError(f"--net paints in one pass, in the style it was trained on: {' '.join(given)} cannot "
-                         f"apply; drop {'it' if len(given) == 1 else 'them'}")
+    _only(args, NET_OPTIONS, "--net paints in one pass, in the style it was trained on",
+          ("STYLE",) * (args.style is not None))
     trained = load_net(args.net, device=args.device)
     photo = load_image(args.content, max_size=args.max_size)
     return _one_pass(args, photo, lambda: trained(photo), {"net": str(args.net), "style": trained.style},
@@ -385,7 +391,7 @@ def _multires_steps(scales: list[float] | None, steps: int) -> tuple[list[float]
 def stylize_command(args: argparse.Namespace) -> int:
     from .images import IMAGE_SUFFIXES, load_image, save_image, to_pil
     from .memory import scaled
-    from .models import min_image_side, resolve_layer
+    from .models import STYLE_MIN_SIDE, min_image_side, resolve_layer
     from .optim import check_steps, pick_device
     from .presets import get_preset
     from .transfer import INITS, stylize, stylize_coarse_to_fine
@@ -394,8 +400,9 @@ def stylize_command(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in IMAGE_SUFFIXES:
         raise StlibError(f"output {out}: unknown image suffix; use .png or .jpg")
     _check_output(out, args.overwrite)
-    if args.max_size < 16:
-        raise StlibError(f"--max-size {args.max_size} is too small: conv5_1 needs at least 16 px per side")
+    if args.max_size < STYLE_MIN_SIDE:
+        raise StlibError(f"--max-size {args.max_size} is too small: conv5_1 needs at least {STYLE_MIN_SIDE} px "
+                         "per side")
     if args.net is not None:
         return _stylize_with_net(args)
     if args.method != "gatys":
@@ -483,7 +490,7 @@ def stylize_command(args: argparse.Namespace) -> int:
 
 def export_command(args: argparse.Namespace) -> int:
     from .fastnet import load_net
-    from .widgets import export_onnx
+    from .lab import export_onnx
 
     if args.output.suffix.lower() != ".onnx":
         raise StlibError(f"output {args.output}: an ONNX network is saved as a .onnx file, e.g. -o net.onnx")
@@ -512,8 +519,12 @@ def isolated_handler(site: Path):
     return partial(Handler, directory=str(site))
 
 
-def serve_command(args: argparse.Namespace, site: Path = Path("build/site")) -> int:
+def serve_command(args: argparse.Namespace, site: Path | None = None) -> int:
     from http.server import ThreadingHTTPServer
+
+    from .config import SITE_DIR
+
+    site = SITE_DIR if site is None else site  # the repository's, from any folder
 
     if not (site / "index.html").is_file():
         raise StlibError(f"no site in {site.resolve()}: build it first with `make site`")

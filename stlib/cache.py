@@ -30,15 +30,16 @@ from typing import Any
 
 import torch
 
+from .config import REPO
 from .errors import StlibError
 from .images import atomic_write
 from .optim import Result
 
 SOURCE_DIR = Path(__file__).resolve().parent
 RUNS = ("runner.py", "transfer.py", "fastnet.py", "wct.py")  # what computes every run
-# imported by the runs, but deciding none of their numbers: messages, the memory check before a run, this file (an
-# entry stored another way fails its checksum and is recomputed)
-NOT_COMPUTING = ("errors.py", "memory.py", "cache.py")
+# imported by the runs, but deciding none of their numbers: messages, the memory check before a run, where the
+# repository is (config: a run's sizes are in its key), this file (an entry stored another way fails its checksum)
+NOT_COMPUTING = ("errors.py", "memory.py", "cache.py", "config.py")
 
 
 def source_files(folder: Path = SOURCE_DIR, roots: tuple[str, ...] = RUNS) -> tuple[str, ...]:
@@ -81,7 +82,7 @@ class CacheMiss(StlibError):
 
 def cache_dir() -> Path:
     env = os.environ.get("STLIB_CACHE_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / ".stlib-cache"
+    return Path(env) if env else REPO / ".stlib-cache"
 
 
 def tensor_digest(tensor: torch.Tensor) -> str:

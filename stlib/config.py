@@ -1,4 +1,4 @@
-"""Fast mode and the lesson sizes it picks.
+"""Fast mode and the lesson sizes it picks; `REPO`, the repository's folder (data/, notebooks/, build/, the cache).
 
 ``STLIB_FAST=1`` (read by every call of `settings`, so a kernel may change it) shrinks images and epoch
 counts so every notebook runs in under a minute on a 2-core CPU; that is what CI
@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SITE_DIR = REPO / "build" / "site"  # where `make site` writes the course and `python -m stlib serve-site` serves it
 
 
 def _env_flag(name: str) -> bool:

@@ -7,6 +7,7 @@ every image file in the project's ``data/`` folder, by its stem.
 
 from __future__ import annotations
 
+import base64
 import os
 import stat
 from collections.abc import Callable
@@ -18,8 +19,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .config import REPO
 from .errors import StlibError
 from .memory import check_image, scaled
+from .models import STYLE_MIN_SIDE
 
 ImageSource = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
@@ -30,7 +33,7 @@ MAX_PIXELS = 50_000_000  # refuse larger files: they would not fit a laptop's me
 def data_dir() -> Path:
     """The folder of the user's own images: ``$STLIB_DATA_DIR`` or the repository's ``data/``."""
     env = os.environ.get("STLIB_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "data"
+    return Path(env) if env else REPO / "data"
 
 
 # Every 2-D image that scikit-image ships inside its wheel (the others it would download).
@@ -204,8 +207,8 @@ def load_image(source: ImageSource, size: int | tuple[int, int] | None = None, *
     return tensor.to(device) if device is not None else tensor
 
 
-def scaled_shape(height: int, width: int, scale: float, min_side: int = 16) -> tuple[int, int]:
-    """``(H, W)`` times ``scale``, same aspect ratio, but no side under ``min_side`` (conv5_1 needs 16 px)."""
+def scaled_shape(height: int, width: int, scale: float, min_side: int = STYLE_MIN_SIDE) -> tuple[int, int]:
+    """``(H, W)`` times ``scale``, same aspect ratio, but no side under ``min_side`` (default: what conv5_1 needs)."""
     factor = max(scale, min_side / min(height, width))
     return max(1, round(height * factor)), max(1, round(width * factor))
 
@@ -257,6 +260,38 @@ def png_bytes(image: torch.Tensor, width: int = DISPLAY_PX) -> bytes:
     buf = io.BytesIO()
     pil.save(buf, format="png")
     return buf.getvalue()
+
+
+# JPEG: every browser shows it, and at the same quality WebP saved no more than 4:2:0 JPEG on these pictures
+# (measured on a 256 px noisy cat: 39 KB JPEG 4:2:0, 38 KB WebP, 78 KB JPEG 4:4:4; uniform noise 50, 49, 104 KB)
+FRAME_FORMAT = "jpeg"
+# quality 65: lesson 02's full-mode frames (noisy reconstructions) look the same side by side as at 85, at 0.6 of the
+# bytes (3.3 → 2.0 MB for its 63 frames), which keeps its site page under 5 MB; the site's snapshot grids use it too
+FRAME_QUALITY = 65
+
+
+def frame_url(image: torch.Tensor, width: int = DISPLAY_PX) -> str:
+    """``(1, 3, H, W)`` in [0, 1] → a JPEG data URL, at most ``width`` px wide.
+
+    Larger snapshots are scaled down to the display size; smaller ones (fast mode's 64 px) are sent as
+    they are and scaled up by the browser with sharp pixels (``image-rendering: pixelated``), which is
+    what `png_bytes` does on the Python side, at a fraction of the bytes.
+    """
+    import io
+
+    pil = tensor_to_pil(image)
+    if pil.width > width:
+        pil = pil.resize((width, max(1, round(pil.height * width / pil.width))), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    # full colour resolution (4:4:4) for small frames the browser scales up (fast mode's 64 px pixels stay
+    # sharp, colour noise and all); 4:2:0 at display size, where it halves the bytes of noisy snapshots
+    pil.save(buf, format=FRAME_FORMAT, quality=FRAME_QUALITY, subsampling=0 if pil.width < width else 2)
+    return f"data:image/{FRAME_FORMAT};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def decode_frame(url: str) -> bytes:
+    """A data URL from `frame_url` → the image file's bytes."""
+    return base64.b64decode(url.split(",", 1)[1])
 
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:

@@ -1,6 +1,6 @@
 // stlib's Live lab, front-end half (an anywidget ES module; the Python half is LiveLab in stlib/widgets.py).
 //
-// A style network from the course (an ONNX file from stlib.widgets.export_onnx) runs in the page with
+// A style network from the course (an ONNX file from stlib.lab.export_onnx) runs in the page with
 // onnxruntime-web (WebAssembly) in a Web Worker, so the page stays responsive while it computes: the photo shown
 // first, a photo chosen or dropped, or the webcam, stylised beside it with the milliseconds per frame. The kernel
 // is not involved once the widget is shown.
@@ -123,17 +123,6 @@ function loadRequest(model) {
 }
 
 // -- the page ------------------------------------------------------------------------------------------------------
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
-
 function page(styles) {
   const ui = {
     select: h("select", { class: "stlib-lab-style", title: "the style: a network trained on this painting" },

@@ -17,11 +17,12 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .cache import cache_dir
+from .config import REPO
 from .errors import StlibError
 
 
 def notebooks_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "notebooks"
+    return REPO / "notebooks"
 
 
 def lesson_paths() -> list[Path]:
@@ -62,11 +63,11 @@ def save_figures(notebook, stem: str, folder: Path) -> list[Path]:
 
 
 def execute(path: Path, *, fast: bool, cache_only: bool = False, timeout: int = 3600, cells=(), sources=None,
-            **client):
-    """Run the notebook at ``path`` in a fresh kernel (in memory: the file is not changed) with ``STLIB_FAST``
-    and ``STLIB_CACHE_ONLY`` set for it, ``cells`` appended and ``sources`` (cell index → new source) pasted
-    over those cells (a lesson with its fill-ins answered); return the executed notebook. ``client``: more
-    `nbclient.NotebookClient` options (``store_widget_state=True`` for the site)."""
+            env=None, **client):
+    """Run the notebook at ``path`` in a fresh kernel (in memory: the file is not changed) with ``STLIB_FAST``,
+    ``STLIB_CACHE_ONLY`` and ``env`` (more variables) set for it, ``cells`` appended and ``sources`` (cell index →
+    new source) pasted over those cells (a lesson with its fill-ins answered); return the executed notebook.
+    ``client``: more `nbclient.NotebookClient` options (``store_widget_state=True`` for the site)."""
     from unittest.mock import patch
 
     import nbformat
@@ -76,7 +77,8 @@ def execute(path: Path, *, fast: bool, cache_only: bool = False, timeout: int = 
     for index, source in (sources or {}).items():
         notebook.cells[index].source = source
     notebook.cells += [nbformat.v4.new_code_cell(source) for source in cells]
-    with patch.dict(os.environ, STLIB_FAST="1" if fast else "0", STLIB_CACHE_ONLY="1" if cache_only else "0"):
+    with patch.dict(os.environ, STLIB_FAST="1" if fast else "0", STLIB_CACHE_ONLY="1" if cache_only else "0",
+                    **(env or {})):
         NotebookClient(notebook, timeout=timeout, kernel_name="python3",  # the kernel inherits the environment
                        resources={"metadata": {"path": str(path.parent)}}, **client).execute()
     return notebook

@@ -6,7 +6,7 @@ not a widget) at most once a second, so it works alike in JupyterLab, Notebook 7
 ``jupyter nbconvert --execute`` and nbval, and the saved notebook keeps what the cell ended with: every
 run's finished picture. A replay from the cache shows its finished picture at once.
 
-Rendering is PIL (the image, a PNG at display width) and an SVG polyline (the loss curve): ~9 ms, so
+Rendering is PIL (the image, a PNG at display width) and an SVG polyline (the loss curve, `loss_curve`): ~9 ms, so
 one update a second costs the run about 1 %.
 ``for layer in live.each(layers): …`` tells the view how many runs the cell will make.
 """
@@ -45,35 +45,44 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def loss_svg(values: list[float], num_steps: int) -> str:
-    """The loss per step as an inline SVG line (log scale when all values are positive)."""
-    pts = [(i + 1, v) for i, v in enumerate(values) if math.isfinite(v)]
+def _tick(v: float) -> str:  # 3 significant digits: 0.5, 1.3e+08 → 1.3e8
+    return f"{v:.3g}".replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
+
+
+def loss_curve(values: list[float | None], num_steps: int, height: int = CURVE_H, label: str = "loss"):
+    """The loss per step as an inline SVG, log scale when every value is positive, and ``point(step)``: where
+    the curve is at ``step`` (None where it has no finite value). The live view draws it as a run goes, the
+    snapshot viewer (`stlib.widgets`) once per run, with a marker on the epoch shown."""
+    pts = [(i + 1, v) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
     log = bool(pts) and all(v > 0 for _, v in pts)
     ys = [math.log10(v) if log else v for _, v in pts]
     lo, hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
-    hi = hi if hi > lo else lo + 1.0
-    left, right, top, bottom = 46, CURVE_W - 8, 10, CURVE_H - 24
+    lo, hi = (lo - 0.5, hi + 0.5) if hi - lo < 1e-9 else (lo, hi)
+    left, right, top, bottom = 46, CURVE_W - 8, 10, height - 24
 
-    def x(step: int) -> float:
-        return left + (right - left) * (step - 1) / max(1, num_steps - 1)
+    def xy(step: int, y: float) -> tuple[float, float]:
+        return (round(left + (right - left) * (step - 1) / max(1, num_steps - 1), 1),
+                round(bottom - (bottom - top) * (y - lo) / (hi - lo), 1))
 
-    def y(value: float) -> float:
-        return bottom - (bottom - top) * (value - lo) / (hi - lo)
+    decades = [float(e) for e in range(math.ceil(lo), math.floor(hi) + 1)] if log else []
+    ticks = decades if len(decades) >= 2 else sorted({lo, *decades, hi})  # the ends too, so the scale reads
+    text = '<text x="{}" y="{}" text-anchor="{}">{}</text>'.format
+    grid = "".join(f'<line x1="{left}" x2="{right}" y1="{y}" y2="{y}" stroke="#ddd"/>{text(left - 4, y + 3, "end", v)}'
+                   for v, y in ((_tick(10**t if log else t), xy(1, t)[1]) for t in ticks))
+    line = " ".join("{},{}".format(*xy(s, y)) for (s, _), y in zip(pts, ys, strict=True))
+    svg = (f'<svg width="{CURVE_W}" height="{height}" xmlns="http://www.w3.org/2000/svg" '
+           'style="font:10px sans-serif;background:#fff">'
+           f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" fill="none" stroke="#999"/>'
+           f'{grid}<polyline points="{line}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>'
+           f'{text(left, bottom + 14, "start", 1)}{text(right, bottom + 14, "end", num_steps)}'
+           f'{text((left + right) / 2, bottom + 14, "middle", f"step · {label}" + " (log)" * log)}</svg>')
 
-    line = " ".join(f"{x(s):.1f},{y(v):.1f}" for (s, _), v in zip(pts, ys, strict=True))
-    fmt = (lambda v: f"{10 ** v:.2g}") if log else (lambda v: f"{v:.3g}")
-    return (
-        f'<svg width="{CURVE_W}" height="{CURVE_H}" xmlns="http://www.w3.org/2000/svg" '
-        'style="font:10px sans-serif;background:#fff">'
-        f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" fill="none" stroke="#bbb"/>'
-        f'<polyline points="{line}" fill="none" stroke="#1f77b4" stroke-width="1.6"/>'
-        f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{fmt(hi)}</text>'
-        f'<text x="{left - 4}" y="{bottom}" text-anchor="end">{fmt(lo)}</text>'
-        f'<text x="{left}" y="{bottom + 14}">1</text>'
-        f'<text x="{right}" y="{bottom + 14}" text-anchor="end">{num_steps}</text>'
-        f'<text x="{(left + right) / 2}" y="{bottom + 14}" text-anchor="middle">step · loss{" (log)" if log else ""}'
-        "</text></svg>"
-    )
+    def point(step: int) -> tuple[float, float] | None:
+        v = values[step - 1] if 1 <= step <= len(values) else None
+        ok = v is not None and math.isfinite(v) and (v > 0 or not log)
+        return xy(step, math.log10(v) if log else v) if ok else None
+
+    return svg, point
 
 
 @dataclass
@@ -185,7 +194,7 @@ class LiveView:
             '<div style="display:flex;gap:12px;align-items:flex-start">'
             f'<img class="stlib-live-image" src="{_data_uri(image, DISPLAY_PX)}" width="{DISPLAY_PX}" '
             'style="image-rendering:pixelated"/>'
-            f"{loss_svg(losses, num_steps)}</div>"
+            f"{loss_curve(losses, num_steps)[0]}</div>"
             f'<div style="display:flex;flex-wrap:wrap;margin-top:6px">{strip}</div></div>'
         )
 

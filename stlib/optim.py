@@ -173,7 +173,10 @@ def make_optimizer(name: str, params: Sequence[torch.Tensor], lr: float | None =
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr)
     # max_iter=1: each .step() evaluates the closure exactly once, so steps == evaluations
-    return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=50)
+    return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=LBFGS_HISTORY)
+
+
+LBFGS_HISTORY = 50  # (s, y) pairs L-BFGS keeps: its memory (`stlib.memory`) grows with them
 
 
 def _as_terms(value: torch.Tensor | LossTerms) -> tuple[torch.Tensor, dict[str, float]]:

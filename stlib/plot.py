@@ -1,7 +1,8 @@
-"""Static pictures: image rows, snapshot grids, loss curves, vectors as arrows, Gram heatmaps (matplotlib).
+"""Static pictures (matplotlib): image rows, snapshot grids, loss curves, vectors as arrows, Gram heatmaps, bar
+charts, the pipeline diagram.
 
-Every widget in `stlib.widgets` has a static twin here, so a lesson also reads on
-GitHub and in nbval's output. To look at every figure a lesson shows, run it with
+The snapshot viewer (`stlib.widgets.SnapshotViewer`) has a static twin here (`snapshot_grid`, `loss_curve`), so
+a lesson also reads on GitHub and in nbval's output. To look at every figure a lesson shows, run it with
 ``STLIB_FIGURE_DIR=… python -m stlib precompute NN`` (`stlib.lessons.save_figures`).
 """
 

@@ -26,7 +26,8 @@ preset       layers            style layer weights              content term   s
   and a blue painting can share); after the ReLU it pins down much more of their distribution (the sliced
   Wasserstein distance of the cat with Starry Night fell from 0.14 to 0.04, benchmarks/README.md). β = 1e7
   per unit of relative error needs no change with the image's size. The command line runs it until the
-  picture has settled (``settle``: the loss falls by less than 2 % of itself in 10 steps), at most 300 steps.
+  picture has settled (``settle``: 10 steps lower the loss by less than 2 % of itself and it is back at its
+  lowest), at most 300 steps.
 * ``default``: what the lessons use: the paper's E_l, the layer weights of the Udacity solution code (the
   notes print 0.1 where it has 0.2) and the notes' mean content loss on the conv (pre-ReLU) outputs, whose
   negative values the style Grams also see.
@@ -65,7 +66,7 @@ class Preset:
     # paper's E_l each layer counts as its relative Gram error ‖G_l − A_l‖² / ‖A_l‖² (stlib.quality's units)
     style_normalization: str = "none"
     num_steps: int = 300  # what the command line runs when --steps is not given: at most this many,
-    settle: float | None = None  # stopping once the loss falls by less than this share in 10 steps (optim.settled)
+    settle: float | None = None  # stop once 10 steps lower the loss by less than this share, back at its lowest
 
 
 _FIRST_RELUS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")

@@ -1,6 +1,6 @@
-"""Two quality figures for a stylised image, shared by the peer benchmark and the lessons.
+"""Three quality figures for a stylised image, shared by the peer benchmark and the lessons.
 
-Both are measured with one network (stlib's pretrained VGG19) on the images as saved, so results
+All are measured with one network (stlib's pretrained VGG19) on the images as saved, so results
 of different tools, optimisers or sizes compare on one scale:
 
 * `style_distance`: ``Σ_l ‖G_l(image) − G_l(style)‖² / ‖G_l(style)‖²`` over conv1_1 … conv4_1

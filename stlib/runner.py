@@ -1,6 +1,6 @@
-"""The one runner every run goes through (`stlib.transfer`'s experiments, `stlib.fastnet`'s training):
-an `Objective` (what to optimise) under a `RunConfig` (how), and `run`, which checks the memory, loads the
-model, and computes or replays the run from the cache (`stlib.cache`), once for every kind of run.
+"""The one runner every run goes through (`stlib.transfer`'s experiments, `stlib.training`'s networks and
+decoders): an `Objective` (what to optimise) under a `RunConfig` (how), and `run`, which checks the memory, then
+replays the run from the cache (`stlib.cache`) or loads the model and computes it, once for every kind of run.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 from . import cache as _cache
 from .errors import StlibError
 from .memory import check_run
-from .models import VGG19, vgg19
+from .models import VGG19, vgg19, weights_name
 from .optim import LossFn, Result, announce_replay, check_steps, optimize, pick_device, settled
 
 
@@ -33,7 +33,8 @@ class RunConfig:
     device: torch.device = torch.device("cpu")
     weights: str = "pretrained"
     pooling: str = "max"
-    settle: float | None = None  # stop once the loss falls by less than this share in 10 steps (`optim.settled`)
+    settle: float | None = None  # stop once 10 steps lower the loss by less than this share and it is back at its
+    # lowest (`optim.settled`)
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
@@ -58,7 +59,7 @@ class Objective:
 
     ``build(net, config) -> (start image, loss)`` runs only when the run computes, so a replay from the
     cache extracts no features; an objective that is not one image's optimisation (a network's training,
-    `stlib.fastnet`) gives ``compute(net, config, progress) -> Result`` instead. ``layers`` (those the loss
+    `stlib.training`) gives ``compute(net, config, progress) -> Result`` instead. ``layers`` (those the loss
     reads), ``shape`` ``(B, 3, H, W)`` and ``memory`` (`stlib.memory.check_run`'s options) size the memory
     check. ``finish`` turns the optimised result into the one returned and stored (e.g. colour preservation).
     """
@@ -75,22 +76,23 @@ class Objective:
 
 def run(objective: Objective, config: RunConfig, model: VGG19 | str | os.PathLike | None = None, *,
         cache: bool = False, progress: bool | str = True) -> Result:
-    """The one runner: check the budget and the memory, load the model (``model``, else ``config``'s weights
-    and pooling), then optimise ``objective`` under ``config`` (`optimize`) or replay it from the cache
-    (`stlib.cache`), shown to the live view at once. ``result.memory_bytes``: the memory check's estimate."""
+    """The one runner: check the budget and the memory, then replay the run from the cache (`stlib.cache`), shown
+    to the live view at once, or load the model (``model``, else ``config``'s weights and pooling) and optimise
+    ``objective`` under ``config`` (`optimize`). ``result.memory_bytes``: the memory check's estimate."""
     check_steps(config.num_steps, config.snapshot_at)
     if not (given := isinstance(model, VGG19)) and model is not None:  # weights by name or path
         config = replace(config, weights=str(model))
     pooling = ("avg" if isinstance(model.features.pool1, torch.nn.AvgPool2d) else "max") if given else config.pooling
-    height, width = objective.shape[-2:]  # a batch of B costs about what one image B times as wide does
-    estimate = check_run(height, width * objective.shape[0], layers=objective.layers, optimizer=config.optimizer,
-                         num_steps=config.num_steps, pooling=pooling, snapshots=len(set(config.snapshot_at)),
-                         device=config.device.type, **{"what": "size", **objective.memory})
-    net = model.to(config.device) if given else vgg19(config.weights, pooling=config.pooling, device=config.device)
-    params = {**objective.identity, **config.identity(), "kind": objective.kind, "model": net.weights_name,
-              "pooling": pooling}
+    estimate = check_run(*objective.shape[-2:], batch=objective.shape[0], layers=objective.layers,
+                         optimizer=config.optimizer, num_steps=config.num_steps, pooling=pooling,
+                         snapshots=len(set(config.snapshot_at)), device=config.device.type,
+                         **{"what": "size", **objective.memory})
+    given = model.to(config.device) if given else None
+    params = {**objective.identity, **config.identity(), "kind": objective.kind, "pooling": pooling,
+              "model": weights_name(config.weights) if given is None else given.weights_name}
 
-    def compute() -> Result:
+    def compute() -> Result:  # VGG19 is loaded only here: a replay needs none
+        net = vgg19(config.weights, pooling=pooling, device=config.device) if given is None else given
         if objective.compute is not None:
             return objective.compute(net, config, progress)
         start, loss = objective.build(net, config)

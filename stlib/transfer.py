@@ -177,13 +177,13 @@ def stylize(content: ImageSource, style: ImageSource | list[ImageSource] | tuple
     styles is blended: their Gram targets are mixed with ``style_blend`` weights
     (equal by default). ``preserve_color``: ``"luminance"`` or ``"histogram"`` (see
     `stlib.variants.preserve_color`), applied to the image and every snapshot.
-    ``preset`` (`stlib.presets`: ``"default"``, ``"paper"``, ``"udacity"``) fixes the layers, the
+    ``preset`` (`stlib.presets`: ``"default"``, ``"balanced"``, ``"paper"``, ``"udacity"``) fixes the layers, the
     normalisations, α, β and the optimiser; any of those given here overrides the preset's. ``model``: a
     `VGG19`, or the weights the runner loads (`stlib.models.vgg19`, with ``pooling``). A size that cannot
     fit in memory is refused at once (`stlib.memory`).
-    ``settle``: stop before ``num_steps`` once the loss falls by less than this share of itself in 10 steps
-    (`stlib.optim.settled`; ``result.steps`` says when). Returns a `Result`; ``result.history`` has every
-    term per step.
+    ``settle``: stop before ``num_steps`` once 10 steps lower the loss by less than this share of itself and it
+    is back at its lowest (`stlib.optim.settled`; ``result.steps`` says when). Returns a `Result`;
+    ``result.history`` has every term per step.
     """
     chosen = get_preset(preset)
     overrides = dict(content_weight=content_weight, style_weight=style_weight, convention=convention,
@@ -236,7 +236,8 @@ def stylize(content: ImageSource, style: ImageSource | list[ImageSource] | tuple
 def whole_style(style: torch.Tensor, output: Sequence[int], scale: float = 1.0) -> torch.Tensor:
     """The whole ``style`` image ``(1, 3, h, w)``, its aspect ratio kept, scaled so its longest side is ``scale``
     times the longest of ``output`` ``(H, W)`` (neural-style's and pastiche's ``--style-scale``), no side under
-    16 px (conv5_1). Gram matrices do not care about shape: nothing of a portrait painting is cut off.
+    `models.STYLE_MIN_SIDE` (conv5_1's 16 px). Gram matrices do not care about shape: nothing of a portrait
+    painting is cut off.
 
     >>> whole_style(torch.rand(1, 3, 40, 20), (64, 96)).shape  # a portrait style, a landscape output
     torch.Size([1, 3, 96, 48])

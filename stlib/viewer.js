@@ -11,82 +11,32 @@
 // decoded and on screen, and `root.stlibShown` logs {t, run, index} for each frame shown (last 500).
 
 const SVG = "http://www.w3.org/2000/svg";
-const W = 300, H = 215, PAD = { l: 46, r: 10, t: 10, b: 34 };
 
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
-
-function s(tag, attrs = {}) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  return node;
-}
-
-function fmt(v) {
-  if (v === 0) return "0";
-  const e = Math.floor(Math.log10(Math.abs(v)));
-  if (Math.abs(e) < 4) return String(+v.toPrecision(3));
-  const [mantissa, exponent] = v.toExponential(1).split("e");
-  return `${+mantissa}e${+exponent}`; // 1e8, 1.3e8, 2.2e-5
-}
-
-// The loss curve of one run (log scale), drawn once per run; `mark(epoch)` moves the red ring and line.
-function lossCurve(values, key) {
-  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "stlib-viewer-curve" });
-  const n = values.length;
-  const good = values.map((v, i) => [i + 1, v]).filter(([, v]) => v !== null && v > 0 && isFinite(v));
-  const x0 = PAD.l, x1 = W - PAD.r, y0 = H - PAD.b, y1 = PAD.t;
-  svg.append(s("rect", { x: x0, y: y1, width: x1 - x0, height: y0 - y1, fill: "none", stroke: "#999" }));
-  const label = (x, y, text, anchor = "middle", extra = {}) => {
-    const t = s("text", { x, y, "text-anchor": anchor, "font-size": 10, fill: "#333", ...extra });
-    t.textContent = text;
-    svg.append(t);
+// The loss curve of one run, drawn in Python (stlib.live.loss_curve, the live view's too), once per run;
+// `mark(index)` moves the red ring and line to the epoch shown (`marks`: where the curve is at each epoch).
+function lossCurve(markup, marks) {
+  const box = h("div");
+  box.innerHTML = markup;
+  const svg = box.firstElementChild;
+  svg.classList.add("stlib-viewer-curve");
+  const s = (tag, attrs) => {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    return svg.appendChild(node);
   };
-  label((x0 + x1) / 2, H - 4, "step");
-  label(11, (y0 + y1) / 2, `${key} loss`, "middle", { transform: `rotate(-90 11 ${(y0 + y1) / 2})` });
-  if (!good.length) {
-    label((x0 + x1) / 2, (y0 + y1) / 2, "no loss recorded");
-    return { svg, mark() {} };
-  }
-  let lo = Math.log10(Math.min(...good.map(([, v]) => v)));
-  let hi = Math.log10(Math.max(...good.map(([, v]) => v)));
-  if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
-  const X = (step) => x0 + (n > 1 ? (step - 1) / (n - 1) : 0.5) * (x1 - x0);
-  const Y = (v) => y0 - (Math.log10(v) - lo) / (hi - lo) * (y0 - y1);
-  // grid lines at the powers of ten inside the range (or the ends when there are none)
-  const decades = [];
-  for (let e = Math.ceil(lo); e <= Math.floor(hi); e++) decades.push(10 ** e);
-  // fewer than two powers of ten in range: label the curve's ends too, so the scale reads
-  const ticks = decades.length >= 2 ? decades : [...new Set([10 ** lo, ...decades, 10 ** hi])];
-  for (const v of ticks) {
-    svg.append(s("line", { x1: x0, x2: x1, y1: Y(v), y2: Y(v), stroke: "#ddd" }));
-    label(x0 - 3, Y(v) + 3, fmt(v), "end");
-  }
-  label(x0, y0 + 12, "1");
-  if (n > 1) label(x1, y0 + 12, String(n));
-  const d = good.map(([step, v], i) => `${i ? "L" : "M"}${X(step).toFixed(1)},${Y(v).toFixed(1)}`).join("");
-  svg.append(s("path", { d, fill: "none", stroke: "#1f77b4", "stroke-width": 1.4 }));
-  const line = s("line", { y1: y1, y2: y0, stroke: "#d62728", "stroke-width": 0.8, "stroke-dasharray": "4 3" });
+  const rect = svg.querySelector("rect");
+  const y1 = +rect.getAttribute("y"), y0 = y1 + +rect.getAttribute("height");
+  const line = s("line", { y1, y2: y0, stroke: "#d62728", "stroke-width": 0.8, "stroke-dasharray": "4 3" });
   const ring = s("circle", { r: 4.5, fill: "none", stroke: "#d62728", "stroke-width": 1.6 });
-  svg.append(line, ring);
   return {
     svg,
     // epoch 0 (the initial image) has no loss yet: no marker
-    mark(epoch) {
-      const v = epoch >= 1 && epoch <= n ? values[epoch - 1] : null;
-      const shown = v !== null && v > 0 && isFinite(v);
-      line.style.display = ring.style.display = shown ? "" : "none";
-      if (shown) {
-        line.setAttribute("x1", X(epoch)); line.setAttribute("x2", X(epoch));
-        ring.setAttribute("cx", X(epoch)); ring.setAttribute("cy", Y(v));
+    mark(index) {
+      const at = marks[index];
+      line.style.display = ring.style.display = at ? "" : "none";
+      if (at) {
+        line.setAttribute("x1", at[0]); line.setAttribute("x2", at[0]);
+        ring.setAttribute("cx", at[0]); ring.setAttribute("cy", at[1]);
       }
     },
   };
@@ -94,7 +44,7 @@ function lossCurve(values, key) {
 
 function render({ model, el }) {
   const runs = model.get("runs"), epochs = model.get("epochs"), titles = model.get("titles");
-  const frames = model.get("frames"), captions = model.get("captions"), losses = model.get("losses");
+  const frames = model.get("frames"), captions = model.get("captions"), marks = model.get("marks");
   const last = epochs.length - 1;
 
   // warm the browser's decoded-image cache: every later swap is a cache hit, not a decode
@@ -126,7 +76,7 @@ function render({ model, el }) {
   el.append(root);
 
   const curves = {};
-  const curveOf = (run) => (curves[run] ??= lossCurve(losses[run] || [], model.get("loss_key")));
+  const curveOf = (run) => (curves[run] ??= lossCurve(model.get("curves")[run], marks[run]));
   let timer = null, shownCurve = null, token = 0;
 
   function show() {
@@ -140,7 +90,7 @@ function render({ model, el }) {
     buttons.forEach((b, i) => b.setAttribute("aria-pressed", String(runs[i] === run)));
     const curve = curveOf(run);
     if (shownCurve !== curve) { curveBox.replaceChildren(curve.svg); shownCurve = curve; }
-    curve.mark(epochs[index]);
+    curve.mark(index);
     caption.replaceChildren(h("b", { text: run }), ` — ${captions[run][index]}`);
     const mine = ++token;
     img.decode().catch(() => {}).then(() => {

@@ -1,4 +1,5 @@
-"""Helpers for tests/test_browser.py: a throw-away JupyterLab server and a student in Chromium.
+"""Helpers for the browser tests (test_browser, test_site, test_lab): a throw-away JupyterLab server, a student in
+Chromium, the snapshot viewer scrubbed as a student does (`scrub_viewer`), a built site (`built_site`).
 
 Nothing here touches the repository's notebooks: the server serves a copy in a temporary
 folder, with its own settings, workspaces, runtime, IPython and stlib cache folders.
@@ -577,3 +578,123 @@ class ViewerUI:
                  await new Promise(r => requestAnimationFrame(() => r()));
                  return {decoded: t1 - t0, painted: performance.now() - t0};
                }""", index)
+
+
+CHANGED = 0.05  # at least 5 % of the image's pixels must change for "the picture changed"
+
+
+def assert_changed(before: bytes, after: bytes, what: str) -> None:
+    frac = changed_fraction(before, after)
+    assert frac >= CHANGED, f"{what}: the snapshot on screen barely changed ({frac:.1%} of pixels)"
+
+
+def scrub_viewer(page, scope: str, save: Callable[[ViewerUI, str], None], timeout: float, what: str) -> dict:
+    """What a student does with the first snapshot viewer under ``scope`` (in JupyterLab or on the site), every step
+    checked on screen: the slider (End, ←, →), every epoch swapped twice (timed), another run in the first viewer
+    that has a choice, then Home and Play to the last epoch. ``save(viewer, name)`` keeps a screenshot; returns
+    the timings (printed by the tests, not asserted: a busy machine must not fail them)."""
+    import statistics
+
+    v = ViewerUI(page, scope)
+    v.root.scroll_into_view_if_needed()
+    run0, last = v.run(), v.last()
+    v.wait_shown(run0, 0, timeout, "the first snapshot")
+    labels_start, caption_start = v.read(), v.caption.inner_text()
+    # pictures keep their proportions (a flex row must not stretch a snapshot to its tallest neighbour)
+    bad = {k: f"{d:+.0%}" for k, d in v.distortions().items() if abs(d) > 0.03}
+    assert not bad, f"pictures in the viewer are shown distorted (aspect ratio change): {bad}"
+    start = v.shot()
+    save(v, "initial")
+
+    # 1. epoch slider: keyboard on the slider, End = last epoch; then ← and → on the viewer
+    v.slider.focus()
+    page.keyboard.press("End")
+    v.wait_shown(run0, last, timeout, "slider moved to the last epoch")
+    last_label = v.read()
+    after_slider = v.shot()
+    assert last_label != labels_start
+    assert_changed(start, after_slider, f"slider {labels_start!r} → {last_label!r}")
+    assert v.caption.inner_text() != caption_start and last_label in v.caption.inner_text()
+    save(v, "after_slider")
+    page.keyboard.press("ArrowLeft")
+    v.wait_shown(run0, last - 1, timeout, "← one epoch back")
+    assert changed_fraction(after_slider, v.shot(), tol=0) > 0, "← did not change the picture"
+    page.keyboard.press("ArrowRight")
+    v.wait_shown(run0, last, timeout, "→ one epoch on")
+    # frame swap: slider input → picture decoded and set (and → next painted frame); every epoch, twice
+    swaps = [v.swap_ms(i) for _ in range(2) for i in range(last + 1)]
+    v.wait_shown(run0, last, timeout, "the last swap")
+
+    # 2. run selector: click an option that is not selected, at the last epoch (where runs differ), on the
+    #    first viewer that has a choice (07's first viewer shows a single run; its second one, nine)
+    w = v
+    if v.buttons.count() < 2:
+        choices = [i for i in range(1, ViewerUI.count(page, scope)) if ViewerUI(page, scope, i).buttons.count() >= 2]
+        assert choices, f"{what}: no SnapshotViewer with two or more runs to choose between"
+        w = ViewerUI(page, scope, choices[0])
+        w.root.scroll_into_view_if_needed()
+        w.slider.focus()
+        page.keyboard.press("End")
+        w.wait_shown(w.run(), w.last(), timeout, "second viewer's slider moved to the last epoch")
+    before = w.shot()
+    classes = [w.buttons.nth(i).get_attribute("class") or "" for i in range(w.buttons.count())]
+    idle = [i for i, c in enumerate(classes) if "active" not in c.split()]
+    assert idle, f"every selector button is active: {classes}"
+    target = w.buttons.nth(idle[-1])  # by position: a ':not(.active)' locator would move on click
+    option = target.inner_text().strip()
+    target.click()
+    w.wait_shown(option, w.last(), timeout, f"selector → {option!r}")
+    assert "active" in (target.get_attribute("class") or "").split(), f"{option!r} does not show as selected"
+    after_layer = w.shot()
+    assert_changed(before, after_layer, f"selector → {option!r}")
+    assert option in w.caption.inner_text(), f"the caption does not name the chosen run {option!r}"
+    save(w, "after_layer")
+    v.root.scroll_into_view_if_needed()
+
+    # 3. back to the start, then Play: every epoch in order on its own, stopping at the last (the slider's picture)
+    run = v.run()
+    v.slider.focus()
+    page.keyboard.press("Home")
+    v.wait_shown(run, 0, timeout, "slider back to the first epoch")
+    assert v.read() == labels_start
+    before_play = v.shot()
+    shown_before = len(v.shown_log())
+    v.play_button.click()
+    v.wait_shown(run, last, timeout, "Play reached the last epoch")
+    wait_for(lambda: v.root.get_attribute("data-playing") == "false", timeout, interval=0.05,
+             what="Play to stop at the last epoch")
+    played = [f for f in v.shown_log()[shown_before:] if f["run"] == run]
+    order = [f["index"] for f in played]
+    assert order == sorted(order) and order[-1] == last and len(order) >= min(last, 2), f"Play went astray: {order}"
+    assert v.read() == last_label
+    after_play = v.shot()
+    assert changed_fraction(after_layer if w is v else after_slider, after_play) < 0.01, \
+        f"Play's last frame ({last_label!r}) is not the picture the slider showed there"
+    assert_changed(before_play, after_play, f"Play {labels_start!r} → {last_label!r}")
+    save(v, "after_play")
+    decoded, painted = [s["decoded"] for s in swaps], [s["painted"] for s in swaps]
+    fps = 1000 * (len(played) - 1) / (played[-1]["t"] - played[0]["t"]) if len(played) >= 2 else None
+    return {"frames_per_run": last + 1, "swap_ms_median": round(statistics.median(decoded), 2),
+            "swap_ms_max": round(max(decoded), 2), "swap_to_paint_ms_median": round(statistics.median(painted), 2),
+            "play_fps": round(fps, 1) if fps else None}
+
+
+def built_site(tmp_path_factory, prebuilt: str, *names: str, timeout: float = 900) -> Path:
+    """``tools/build_site.py --fast NAMES`` (lessons, ``lab``) into a temporary folder, or ``$prebuilt``'s folder
+    (a site already built, for development); the test skipped without Chromium, or without npm the first time."""
+    import pytest
+
+    reason = missing_browser_reason()
+    if reason:
+        pytest.skip(f"site test skipped: {reason}")
+    if os.environ.get(prebuilt):
+        return Path(os.environ[prebuilt])
+    repo = Path(__file__).resolve().parents[1]
+    if shutil.which("npm") is None and not any((repo / "build" / "npm").glob("*.tgz")):
+        pytest.skip("site test skipped: npm is missing (needed once to fetch the site's scripts and onnxruntime-web)")
+    out = tmp_path_factory.mktemp("site") / "site"
+    proc = subprocess.run([sys.executable, str(repo / "tools" / "build_site.py"), "--fast", "--out", str(out), *names],
+                          cwd=repo, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"make site failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    print(proc.stdout)
+    return out

@@ -76,3 +76,61 @@ def one_line():
     """``one_line(exc) -> message``, asserting the message is a single non-empty line
     (what the command line and the IPython handler show)."""
     return _one_line
+
+
+@pytest.fixture(scope="session")
+def chelsea():
+    """The cat, 32×48 (its own aspect ratio, about): the content image of the transfer and quality tests."""
+    import stlib
+
+    return stlib.load_image("chelsea", (32, 48))
+
+
+@pytest.fixture
+def cli_error(capsys):
+    """``cli_error() -> line``: what the command line printed to stderr, asserted to be one ``error:`` line."""
+
+    def read() -> str:
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
+        return err[0]
+
+    return read
+
+
+# -- the browser tests (test_browser, test_site, test_lab): each module names its ARTIFACTS folder and may give
+# CHROMIUM_ARGS; test_site and test_lab each build the site they test (a `site` fixture, `browser_util.built_site`)
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def chromium(request):
+    """Headless Chromium for one test module (its ``CHROMIUM_ARGS``), or the module skipped without it."""
+    from browser_util import launched_chromium, missing_browser_reason
+
+    reason = missing_browser_reason()
+    if reason:
+        pytest.skip(f"browser test skipped: {reason}")
+    with launched_chromium(*getattr(request.module, "CHROMIUM_ARGS", ())) as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def artifacts(request) -> Path:
+    """``artifacts/<the module's ARTIFACTS>/`` (git-ignored), without the screenshots of an earlier run."""
+    folder = REPO / "artifacts" / request.module.ARTIFACTS
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    """The module's built ``site`` served as ``make serve`` serves it (cross-origin isolated), on 127.0.0.1."""
+    from browser_util import serving
+
+    from stlib.__main__ import isolated_handler
+
+    with serving(isolated_handler(site)) as url:
+        yield url

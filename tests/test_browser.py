@@ -28,15 +28,14 @@ import pytest
 from browser_util import (
     LabServer,
     ViewerUI,
-    changed_fraction,
     code_cell_count,
     copy_notebooks,
     first_error,
     kernel_print,
-    launched_chromium,
     missing_browser_reason,
     open_notebook,
     run_all_cells,
+    scrub_viewer,
     stripped_copy,
     wait_all_executed,
     wait_for,
@@ -47,7 +46,7 @@ pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
-ARTIFACTS = REPO / "artifacts" / "browser"
+ARTIFACTS = "browser"  # artifacts/browser/ (tests/conftest.py)
 SYNTHETIC = "_browser_synthetic_viewer.ipynb"  # written into the temporary copy only
 
 # (notebook, artefact prefix, longest Run All in seconds). With a cold cache, 07 takes about 35 s in
@@ -65,7 +64,6 @@ CASES = [
 # lessons whose first ImagePicker the student also uploads to, with the picker's name in the kernel
 UPLOADS = {"07": "content_picker"}
 
-CHANGED = 0.05  # at least 5 % of the image's pixels must change for "the picture changed"
 UI_TIMEOUT = 15.0  # seconds for one widget round trip (browser → kernel → browser) on a busy machine
 
 
@@ -94,12 +92,6 @@ def lab(browser_available, tmp_path_factory: pytest.TempPathFactory):
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def chromium(browser_available):
-    with launched_chromium() as browser:
-        yield browser
-
-
 @pytest.fixture
 def page(chromium, lab):
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
@@ -112,21 +104,10 @@ def page(chromium, lab):
         lab.shutdown_kernels()  # one kernel at a time on a 2-core machine
 
 
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return ARTIFACTS
-
-
 # ---------------------------------------------------------------------------------------------
 
 
 SCOPE = ".jp-OutputArea-output"  # where JupyterLab renders widgets
-
-
-def assert_changed(before: bytes, after: bytes, what: str) -> None:
-    frac = changed_fraction(before, after)
-    assert frac >= CHANGED, f"{what}: the snapshot on screen barely changed ({frac:.1%} of pixels)"
 
 
 @pytest.mark.parametrize(("notebook", "prefix", "run_timeout"), CASES)
@@ -136,8 +117,6 @@ def test_student_scrubs_snapshot_viewer(page, lab, artifacts, tmp_path, notebook
         pytest.fail(f"notebooks/{notebook} does not exist: the browser test covers it")
     stripped_copy(path, path)  # the temporary copy starts without outputs, as a student's clean checkout
     expected = code_cell_count(path)
-    for old in artifacts.glob(f"{prefix}_*.png"):  # no stale pictures from an earlier run
-        old.unlink()
     try:
         student_session(page, lab, artifacts, notebook, prefix, run_timeout, expected)
         if prefix in UPLOADS:
@@ -163,81 +142,8 @@ def student_session(page, lab, artifacts: Path, notebook: str, prefix: str, run_
     print(f"{notebook}: {expected} code cells ran in {time.monotonic() - t0:.0f} s")
 
     # the first SnapshotViewer, as a student sees it (stlib/viewer.js: everything runs in the browser)
-    v = ViewerUI(page, SCOPE)
-    v.root.scroll_into_view_if_needed()
-    run0, last = v.run(), v.last()
-    v.wait_shown(run0, 0, UI_TIMEOUT, "the first snapshot")
-    labels_start, caption_start = v.read(), v.caption.inner_text()
-    # pictures keep their proportions (a flex row must not stretch a snapshot to its tallest neighbour)
-    bad = {k: f"{d:+.0%}" for k, d in v.distortions().items() if abs(d) > 0.03}
-    assert not bad, f"pictures in the viewer are shown distorted (aspect ratio change): {bad}"
-    start = v.shot()
-    save(v, artifacts, f"{prefix}_initial")
-
-    # 1. epoch slider: keyboard on the slider, End = last epoch; then ← and → on the viewer
-    v.slider.focus()
-    page.keyboard.press("End")
-    v.wait_shown(run0, last, UI_TIMEOUT, "slider moved to the last epoch")
-    last_label = v.read()
-    assert last_label != labels_start
-    after_slider = v.shot()
-    assert_changed(start, after_slider, f"slider {labels_start!r} → {last_label!r}")
-    assert v.caption.inner_text() != caption_start and last_label in v.caption.inner_text()
-    save(v, artifacts, f"{prefix}_after_slider")
-    page.keyboard.press("ArrowLeft")
-    v.wait_shown(run0, last - 1, UI_TIMEOUT, "← one epoch back")
-    page.keyboard.press("ArrowRight")
-    v.wait_shown(run0, last, UI_TIMEOUT, "→ one epoch on")
-
-    # 2. run selector: click an option that is not selected, at the last epoch (where runs differ), on the
-    #    first viewer that has a choice (07's first viewer shows a single run; its second one, nine)
-    w = v
-    if v.buttons.count() < 2:
-        choices = [i for i in range(1, ViewerUI.count(page, SCOPE)) if ViewerUI(page, SCOPE, i).buttons.count() >= 2]
-        assert choices, f"{notebook}: no SnapshotViewer with two or more runs to choose between"
-        w = ViewerUI(page, SCOPE, choices[0])
-        w.root.scroll_into_view_if_needed()
-        w.slider.focus()
-        page.keyboard.press("End")
-        w.wait_shown(w.run(), w.last(), UI_TIMEOUT, "second viewer's slider moved to the last epoch")
-    before = w.shot()
-    classes = [w.buttons.nth(i).get_attribute("class") or "" for i in range(w.buttons.count())]
-    idle = [i for i, c in enumerate(classes) if "active" not in c.split()]
-    assert idle, f"every selector button is active: {classes}"
-    target = w.buttons.nth(idle[-1])  # by position: a ':not(.active)' locator would move on click
-    option = target.inner_text().strip()
-    target.click()
-    w.wait_shown(option, w.last(), UI_TIMEOUT, f"selector → {option!r}")
-    assert "active" in (target.get_attribute("class") or "").split(), f"{option!r} does not show as selected"
-    after_layer = w.shot()
-    assert_changed(before, after_layer, f"selector → {option!r}")
-    assert option in w.caption.inner_text(), f"the caption does not name the chosen run {option!r}"
-    save(w, artifacts, f"{prefix}_after_layer")
-    if w is not v:  # Play below runs on the first viewer, whose last frame is the slider's
-        after_layer = after_slider
-        v.root.scroll_into_view_if_needed()
-
-    # 3. back to the start, then Play: the picture steps through every epoch on its own and stops at the last
-    run = v.run()
-    v.slider.focus()
-    page.keyboard.press("Home")
-    v.wait_shown(run, 0, UI_TIMEOUT, "slider back to the first epoch")
-    assert v.read() == labels_start
-    before_play = v.shot()
-    shown_before = len(v.shown_log())
-    v.play_button.click()
-    v.wait_shown(run, last, UI_TIMEOUT, "Play reached the last epoch")
-    wait_for(lambda: v.root.get_attribute("data-playing") == "false", UI_TIMEOUT, interval=0.05,
-             what="Play to stop at the last epoch")
-    played = [f["index"] for f in v.shown_log()[shown_before:] if f["run"] == run]
-    assert played == sorted(played) and played[-1] == last and len(played) >= min(last, 2), \
-        f"Play did not step forward through the epochs: {played}"
-    assert v.read() == last_label
-    after_play = v.shot()
-    assert changed_fraction(after_layer, after_play) < 0.01, \
-        f"Play's last frame ({last_label!r}) is not the picture the slider showed there"
-    assert_changed(before_play, after_play, f"Play {labels_start!r} → {last_label!r}")
-    save(v, artifacts, f"{prefix}_after_play")
+    timings = scrub_viewer(page, SCOPE, lambda v, name: save(v, artifacts, f"{prefix}_{name}"), UI_TIMEOUT, notebook)
+    print(f"{notebook}: {timings}")
 
 
 def save(v: ViewerUI, artifacts: Path, name: str) -> None:

@@ -398,3 +398,16 @@ def test_only_entries_are_listed_read_or_deleted(cache_folder):
 
 def test_entries_of_a_missing_cache_are_none(tmp_path):
     assert cache.entries(tmp_path / "none") == []
+
+
+def test_a_replay_loads_no_model(cache_folder, monkeypatch):
+    """`runner.run` loads VGG19 only to compute: the second, replayed run builds none."""
+    from stlib import runner
+
+    built, real = [], runner.vgg19
+    monkeypatch.setattr(runner, "vgg19", lambda *args, **kwargs: built.append(args) or real(*args, **kwargs))
+    target = torch.rand(1, 3, 16, 16)
+    runs = [stlib.reconstruct_content(target, "conv1_1", model="random", num_steps=2, cache=True, progress=False)
+            for _ in range(2)]
+    assert [r.cached for r in runs] == [False, True] and len(built) == 1
+    assert torch.equal(runs[0].image, runs[1].image)

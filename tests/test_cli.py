@@ -579,7 +579,12 @@ def test_train_net_memory_counts_the_photos(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("STLIB_MAX_MEMORY", "1G")
     code, _, err = run_main(["train-net", "ihc", "-o", str(tmp_path / "n.pt"), "--photo-side", "3000",
                              "--crop", "16", "--batch", "1"], capsys)
-    assert code == 2 and "photo_side 3000" in assert_one_line_error(err)
+    assert code == 2 and "photos at --photo-side 3000" in assert_one_line_error(err)
+    monkeypatch.setenv("STLIB_MAX_MEMORY", "500M")  # the crops themselves too big, in the flags typed
+    code, _, err = run_main(["train-net", "ihc", "-o", str(tmp_path / "n.pt"), "--photo-side", "256",
+                             "--crop", "256", "--batch", "4", "--photos", "coffee"], capsys)
+    assert code == 2 and "--crop 256: a batch of 4 images of 256×256 px" in assert_one_line_error(err)
+    assert "or --batch 1 at --crop 256" in err
 
 
 def test_serve_site_sends_the_isolation_headers_and_refuses_bad_setups(tmp_path, capsys, monkeypatch):
@@ -590,10 +595,10 @@ def test_serve_site_sends_the_isolation_headers_and_refuses_bad_setups(tmp_path,
 
     from stlib.__main__ import isolated_handler, main
 
-    monkeypatch.chdir(tmp_path)
-    assert main(["serve-site"]) == 2
-    assert "no site in" in capsys.readouterr().err
     site = tmp_path / "build" / "site"
+    monkeypatch.setattr("stlib.config.SITE_DIR", site)  # the repository's build/site, whatever the current folder
+    assert main(["serve-site"]) == 2
+    assert f"no site in {site}" in capsys.readouterr().err
     site.mkdir(parents=True)
     (site / "index.html").write_text("<p>lab</p>")
     (site / "net.wasm").write_bytes(b"\0asm")

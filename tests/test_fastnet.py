@@ -201,13 +201,7 @@ def test_bad_network_files_are_one_line_errors(tmp_path):
 
 
 # -- the command line: train-net, then stylize --net ----------------------------------------------------
-def _one_line_error(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
-    return err[0]
-
-
-def test_cli_trains_a_network_and_paints_with_it(tmp_path, capsys):
+def test_cli_trains_a_network_and_paints_with_it(tmp_path, capsys, cli_error):
     from PIL import Image
 
     from stlib.__main__ import main
@@ -222,7 +216,7 @@ def test_cli_trains_a_network_and_paints_with_it(tmp_path, capsys):
     assert "with " in capsys.readouterr().out
     assert Image.open(out).size == (60, 40)  # chelsea is 451×300: longest side 60, aspect kept
     assert main(["train-net", "ihc", "-o", str(net), "--steps", "1"]) == 2
-    assert "already exists" in _one_line_error(capsys)
+    assert "already exists" in cli_error()
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -231,15 +225,15 @@ def test_cli_trains_a_network_and_paints_with_it(tmp_path, capsys):
     (["stylize", "chelsea", "--net", "{tmp}/foreign.pt", "-o", "{tmp}/o.png"], "is not a stlib network"),
     (["train-net", "ihc", "-o", "{tmp}/net.png"], "saved as a .pt file"),
     (["train-net", "ihc", "-o", "{tmp}/n.pt", "--crop", "30"], "crop must be a multiple of 4"),
-    (["train-net", "ihc", "-o", "{tmp}/n.pt", "--crop", "512", "--photo-side", "256"], "larger than photo_side"),
+    (["train-net", "ihc", "-o", "{tmp}/n.pt", "--crop", "512", "--photo-side", "256"], "larger than --photo-side 256"),
     (["train-net", "nosuchimage", "-o", "{tmp}/n.pt", "--steps", "1"], "nosuchimage"),
 ])
-def test_cli_network_errors_are_one_line(tmp_path, capsys, args, fragment):
+def test_cli_network_errors_are_one_line(tmp_path, args, fragment, cli_error):
     from stlib.__main__ import main
 
     torch.save({"weight": torch.zeros(1)}, tmp_path / "foreign.pt")
     assert main([a.format(tmp=tmp_path) for a in args]) == 2
-    assert fragment in _one_line_error(capsys)
+    assert fragment in cli_error()
 
 
 def test_the_live_view_watches_training_with_the_held_out_photos(monkeypatch):
@@ -325,7 +319,7 @@ def test_cli_recipe_and_flags_make_the_settings(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("style", fastnet.SHIPPED_STYLES)
 def test_each_shipped_network_is_there_trained_with_the_recipe_and_small(style, tmp_path):
-    from stlib.widgets import export_onnx
+    from stlib.lab import export_onnx
 
     shipped = load_net(style)
     assert shipped.style == style

@@ -17,64 +17,27 @@ is not an image, a photo too large and a refused camera each get their message. 
 from __future__ import annotations
 
 import io
-import os
 import re
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from browser_util import Offline, launched_chromium, missing_browser_reason, serving, wait_for
+from browser_util import Offline, built_site, wait_for
 from PIL import Image
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO / "artifacts" / "lab"
-FAKE_CAMERA = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
+ARTIFACTS = "lab"  # artifacts/lab/ (tests/conftest.py)
+CHROMIUM_ARGS = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")  # a fake camera
 UI_TIMEOUT = 60.0  # the first picture compiles 14 MB of WebAssembly: seconds on a busy 2-core machine
 STATS_JS = "() => { const s = document.querySelector('.stlib-lab').stlibLab; return {...s, ms: s.ms.slice()}; }"
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    reason = missing_browser_reason()
-    if reason:
-        pytest.skip(f"lab test skipped: {reason}")
-    if os.environ.get("STLIB_LAB_SITE_DIR"):
-        return Path(os.environ["STLIB_LAB_SITE_DIR"])
-    if shutil.which("npm") is None and not any((REPO / "build" / "npm").glob("onnxruntime-web-*.tgz")):
-        pytest.skip("lab test skipped: npm is missing (needed once to fetch onnxruntime-web)")
-    out = tmp_path_factory.mktemp("lab") / "site"
-    proc = subprocess.run([sys.executable, str(REPO / "tools" / "build_site.py"), "--fast", "--out", str(out), "lab"],
-                          cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"make site (lab) failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    print(proc.stdout)
-    return out
-
-
-@pytest.fixture(scope="module")
-def server(site):
-    from stlib.__main__ import isolated_handler
-
-    with serving(isolated_handler(site)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def chromium(site):
-    with launched_chromium(*FAKE_CAMERA) as browser:
-        yield browser
-
-
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return ARTIFACTS
+    return built_site(tmp_path_factory, "STLIB_LAB_SITE_DIR", "lab")
 
 
 def open_lab(chromium, server: str, query: str = "", init_script: str | None = None) -> Offline:
@@ -112,7 +75,7 @@ def message(page) -> str:
 def test_a_chosen_photo_is_stylised_as_pytorch_paints_it(server, chromium, artifacts, tmp_path):
     from stlib import load_image, save_image
     from stlib.fastnet import stylize_with
-    from stlib.widgets import lab_networks
+    from stlib.lab import lab_networks
 
     photo = save_image(load_image("astronaut", max_size=200), tmp_path / "astronaut.png")  # PNG: exact pixels
     browser = open_lab(chromium, server)
@@ -275,7 +238,8 @@ def test_the_widget_runs_with_the_runtime_as_bytes(server, chromium, site):
     import json
 
     from stlib import load_image
-    from stlib.widgets import ORT_FILES, frame_url
+    from stlib.images import frame_url
+    from stlib.lab import ORT_FILES
 
     page_text = (KERNEL_PAGE.replace("PHOTO", json.dumps(frame_url(load_image("chelsea", max_size=128))))
                  .replace("RUNTIME", json.dumps(ORT_FILES))

@@ -111,14 +111,16 @@ def test_interrupted_run_says_where_it_stopped(view):
     assert "interrupted at step 12" in _caption(view.shown[-1])
 
 
-def test_loss_svg_scales_log_and_survives_odd_values():
-    svg = live.loss_svg([100.0, 10.0, 1.0], 3)
+def test_loss_curve_scales_log_and_survives_odd_values():
+    svg, point = live.loss_curve([100.0, 10.0, 1.0], 3)
     points = [tuple(map(float, p.split(","))) for p in re.search(r'points="([^"]+)"', svg).group(1).split()]
     ys = [y for _, y in points]
     assert ys[0] < ys[1] < ys[2] and ys[1] - ys[0] == pytest.approx(ys[2] - ys[1])  # equal steps in log
     assert "(log)" in svg
-    assert "(log)" not in live.loss_svg([1.0, -1.0], 2)  # a negative value: linear axis
-    assert "<polyline" in live.loss_svg([], 5) and "<polyline" in live.loss_svg([float("nan")], 1)
+    assert point(2) == points[1] and point(0) is None and point(4) is None  # the viewer's marker sits on the curve
+    assert "(log)" not in live.loss_curve([1.0, -1.0], 2)[0]  # a negative value: linear axis
+    assert "<polyline" in live.loss_curve([], 5)[0] and "<polyline" in live.loss_curve([float("nan")], 1)[0]
+    assert live.loss_curve([None, 2.0], 2)[1](1) is None  # a gap (JSON's NaN) has no marker
 
 
 def test_duration_reads_like_people_say_it():

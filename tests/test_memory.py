@@ -130,3 +130,13 @@ def test_one_pass_estimate_grows_with_pixels_style_and_width():
     assert memory.estimate_run(256, 256, one_pass="net", net_width=32).run > memory.estimate_run(
         256, 256, one_pass="net").run
     assert memory.estimate_run(2048, 2048, one_pass="wct").run < memory.estimate_run(2048, 2048).run  # no backward
+
+
+def test_a_batch_is_checked_as_a_batch(monkeypatch):
+    """A training step on 4 crops of 512 px is 4 images, not one 2048 px wide: the message says so, with the largest
+    crop that fits at this batch and the largest batch at this crop."""
+    monkeypatch.setenv("STLIB_MAX_MEMORY", "1.5G")
+    assert memory.estimate_run(128, 128, batch=2).run == memory.estimate_run(128, 256).run  # the same memory
+    with pytest.raises(stlib.StlibError, match=r"^crop 512: a batch of 4 images of 512×512 px needs .* the largest "
+                                               r"that fits is crop \d{3} or batch 1 at crop 512, or free memory$"):
+        memory.check_run(512, 512, batch=4, what="crop", optimizer="adam")

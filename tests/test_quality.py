@@ -17,11 +17,6 @@ def _identity_net(image: torch.Tensor, layers) -> dict[str, torch.Tensor]:
     return {layer: image for layer in layers}
 
 
-@pytest.fixture(scope="module")
-def chelsea() -> torch.Tensor:
-    return load_image("chelsea", (32, 48))
-
-
 def test_style_distance_by_hand():
     image = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     # style = 2·image → every Gram is 4·G: ‖G − 4G‖² / ‖4G‖² = 9/16 per layer, four layers

@@ -19,17 +19,12 @@ from stlib.transfer import RunConfig, initial_image, style_targets, transfer_los
 SIZE = 32
 
 
-@pytest.fixture(scope="module")
-def chelsea():
-    return stlib.load_image("chelsea", SIZE)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_stylize_lowers_style_loss(vgg, chelsea, optimizer):
-    result = stlib.stylize("chelsea", "gravel", size=SIZE, num_steps=10, optimizer=optimizer, model=vgg,
+    result = stlib.stylize(chelsea, "gravel", num_steps=10, optimizer=optimizer, model=vgg,  # its own size
                            snapshot_at=[0, 10], progress=False)
-    assert result.image.shape == (1, 3, SIZE, SIZE)
+    assert result.image.shape == chelsea.shape
     assert result.steps == 10 and len(result.history) == 10 and not result.cached
     first, last = result.history[0], result.history[-1]
     assert set(first) >= {"total", "content", "style", "tv"}
@@ -53,11 +48,11 @@ def test_stylize_reports_tv_term(vgg):
 
 def test_stylize_loss_matches_hand_assembled_terms(vgg, chelsea):
     # one step from the content image: content 0, style = Σ w_l E_l against the gravel Grams
-    style = stlib.load_image("gravel", SIZE)
+    style = stlib.transfer.whole_style(stlib.load_image("gravel"), chelsea.shape[-2:])  # as stylize scales it
     grams = style_targets(vgg, style, list(STYLE_WEIGHTS))
     with torch.no_grad():
         expected = stlib.style_loss(vgg(chelsea, list(STYLE_WEIGHTS)), grams, STYLE_WEIGHTS).item()
-    result = stlib.stylize("chelsea", "gravel", size=SIZE, num_steps=1, optimizer="adam", model=vgg, progress=False)
+    result = stlib.stylize(chelsea, "gravel", num_steps=1, optimizer="adam", model=vgg, progress=False)
     assert result.history[0]["style"] == pytest.approx(expected, rel=1e-4)
 
 
@@ -95,7 +90,7 @@ def test_reconstruct_content_from_noise_approaches_target(vgg, chelsea):
 
 
 def test_reconstruct_content_two_targets_and_errors(vgg, chelsea, one_line):
-    other = stlib.load_image("gravel", SIZE)
+    other = stlib.load_image("gravel", tuple(chelsea.shape[-2:]))
     result = stlib.reconstruct_content([chelsea, other], ["conv1_1"], target_weights=[1.0, 0.0], model=vgg,
                                        num_steps=2, progress=False)
     single = stlib.reconstruct_content(chelsea, "conv1_1", model=vgg, num_steps=2, progress=False)

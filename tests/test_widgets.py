@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 import stlib
-from stlib import widgets
+from stlib import live, widgets
 from stlib.optim import Result
 
 
@@ -46,7 +46,7 @@ def test_viewer_frames_are_display_size_and_compact():
     big = Result(image=photo, snapshots={0: photo}, history=[], steps=0)
     frame = widgets.SnapshotViewer({"x": big}).frame("x", 0)
     width, height = Image.open(io.BytesIO(frame)).size
-    assert width == widgets.DISPLAY_PX and abs(height / width - photo.shape[2] / photo.shape[3]) < 0.01
+    assert width == stlib.images.DISPLAY_PX and abs(height / width - photo.shape[2] / photo.shape[3]) < 0.01
     png = stlib.images.png_bytes(photo)  # what the viewer sent before, at the same size
     assert len(frame) < len(png) / 3, (len(frame), len(png))
 
@@ -67,7 +67,8 @@ def test_viewer_sends_the_loss_curve_data_and_the_target():
     run = _run(1.0)
     run.history[1]["total"] = float("nan")  # JSON has no NaN: a gap in the curve
     viewer = widgets.SnapshotViewer({"a": run}, target=torch.zeros(1, 3, 8, 8))
-    assert viewer.losses == {"a": [100.0, None, 100.0 / 3, 25.0]} and viewer.loss_key == "total"
+    assert viewer.curves["a"] == live.loss_curve(run.losses(), 4, 215, "total loss")[0]  # the live view's curve
+    assert viewer.marks["a"][0] is None and viewer.marks["a"][1] is None and viewer.marks["a"][2] is not None
     assert viewer.target.startswith("data:image/jpeg;base64,") and viewer.target_title == "target"
     assert widgets.SnapshotViewer({"a": _run(1.0)}).target == ""
 
@@ -134,101 +135,3 @@ def test_picker_upload_good_bad_and_too_large(monkeypatch):
     assert picker.label == "coffee" and picker.message.value == ""
     picker._on_upload({"new": [{"name": "notes.txt", "content": b"hello"}]})
     assert picker.label == "coffee" and picker.message.value.endswith("(still using <b>coffee</b>)")
-
-
-# -- the Live lab: ONNX export, the runtime from npm, the widget's state ---------------------------------------
-def _net(seed: int = 0, **config) -> "stlib.fastnet.TransformerNet":
-    """A network with every weight moved off its start, so no layer is left an identity or a zero."""
-    from stlib.fastnet import TransformerNet
-
-    torch.manual_seed(seed)
-    net = TransformerNet(**config).eval()
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return net
-
-
-def test_onnx_export_paints_the_sample_photos_as_pytorch_does(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
-    from stlib.training import HELD_OUT
-
-    net = _net()  # the lessons' size
-    path = widgets.export_onnx(net, tmp_path / "net.onnx")
-    assert path.stat().st_size <= 2**20  # the browser downloads it
-    session = ort.InferenceSession(str(path))
-    for name in HELD_OUT:  # their own sizes, neither side a multiple of 4: the graph pads as the network does
-        photo = stlib.load_image(name, max_size=254)
-        ours = session.run(None, {"photo": photo.numpy()})[0]
-        with torch.no_grad():
-            expected = net(photo).numpy()
-        assert ours.shape == expected.shape == (1, 3, *photo.shape[-2:])
-        assert abs(ours.clip(0, 1) - expected.clip(0, 1)).max() <= 1 / 255
-
-
-def _one_line_error(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
-    return err[0]
-
-
-def test_cli_exports_a_network_file_and_refuses_bad_input(tmp_path, capsys):
-    ort = pytest.importorskip("onnxruntime")
-    from stlib.__main__ import main
-    from stlib.fastnet import load_net, train_net
-
-    trained = train_net("ihc", photos=("coffee",), held_out=("chelsea",), preview_height=16, progress=False,
-                        steps=1, crop=16, photo_side=20, batch=1, width=4, blocks=1)
-    net = trained.save(tmp_path / "net.pt")
-    assert main(["export-onnx", str(net), "-o", str(tmp_path / "net.onnx")]) == 0
-    assert "(style: ihc)" in capsys.readouterr().out
-    photo = torch.rand(1, 3, 20, 27)
-    ours = ort.InferenceSession(str(tmp_path / "net.onnx")).run(None, {"photo": photo.numpy()})[0]
-    torch.testing.assert_close(torch.from_numpy(ours), load_net(net).net(photo).detach(), atol=1e-4, rtol=1e-4)
-    (tmp_path / "junk.pt").write_bytes(b"junk")
-    (tmp_path / "file").write_text("")
-    for args, fragment in [([tmp_path / "none.pt", "-o", tmp_path / "a.onnx"], "no network file"),
-                           ([tmp_path / "junk.pt", "-o", tmp_path / "a.onnx"], "not a network file"),
-                           ([net, "-o", tmp_path / "net.onnx"], "already exists"),
-                           ([net, "-o", tmp_path / "a.png"], "a .onnx file"),
-                           ([net, "-o", tmp_path / "file" / "a.onnx"], "cannot make the folder")]:
-        assert main(["export-onnx", *map(str, args)]) == 2
-        assert fragment in _one_line_error(capsys)
-
-
-def test_npm_tarball_refuses_a_file_that_is_not_the_registrys(tmp_path):
-    fake = tmp_path / "pkg-1.0.0.tgz"
-    fake.write_bytes(b"not the package")
-    with pytest.raises(stlib.StlibError, match="pkg-1.0.0.tgz: SHA-512 .* is not the registry's"):
-        widgets.npm_tarball("pkg@1.0.0", fake.name, "AAAA", tmp_path)
-    assert not fake.exists(), "a tarball that failed its check must not be used next time"
-
-
-def test_live_lab_sends_each_network_as_onnx_and_the_runtime_once(tmp_path, monkeypatch):
-    ort = pytest.importorskip("onnxruntime")
-    if not (widgets.NPM_DIR / widgets.ORT_WEB[1]).exists():
-        pytest.skip("onnxruntime-web is not in build/npm yet (npm pack fetches it the first time)")
-    monkeypatch.delenv("STLIB_LAB_RUNTIME", raising=False)
-    small = _net(width=4, blocks=1)
-    lab = widgets.LiveLab({"mine": small, "again": _net(1, width=4, blocks=1)})
-    assert list(lab.networks) == ["mine", "again"] and lab.problem == "" and lab.runtime_url == ""
-    photo = torch.rand(1, 3, 16, 24)
-    ours = ort.InferenceSession(lab.networks["mine"]).run(None, {"photo": photo.numpy()})[0]
-    torch.testing.assert_close(torch.from_numpy(ours), small(photo).detach(), atol=1e-4, rtol=1e-4)
-    assert sorted(lab.runtime) == sorted(widgets.ORT_FILES)
-    assert lab.runtime["ort-wasm-simd-threaded.wasm"][:4] == b"\0asm"
-    assert lab.photo.startswith("data:image/jpeg;base64,")
-    assert "onnxruntime-web" in lab._esm and "getUserMedia" in lab._esm
-    monkeypatch.setenv("STLIB_LAB_RUNTIME", "static/onnxruntime-web/")  # what make site sets: nothing sent
-    site = widgets.LiveLab({"mine": small})
-    assert site.runtime == {} and site.runtime_url == "static/onnxruntime-web/"
-
-
-def test_live_lab_without_npm_says_so_in_the_page(monkeypatch, tmp_path):
-    monkeypatch.delenv("STLIB_LAB_RUNTIME", raising=False)
-    monkeypatch.setattr(widgets, "NPM_DIR", tmp_path)  # no tarball here
-    monkeypatch.setattr("shutil.which", lambda _: None)  # and no npm to fetch it
-    lab = widgets.LiveLab({"mine": _net(width=4, blocks=1)})
-    assert lab.runtime == {} and "npm is needed once to fetch onnxruntime-web@1.30.0" in lab.problem
-    with pytest.raises(stlib.StlibError, match="at least one network"):
-        widgets.LiveLab({})

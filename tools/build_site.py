@@ -28,7 +28,6 @@ import base64
 import datetime as dt
 import html
 import json
-import os
 import re
 import shutil
 import sys
@@ -36,23 +35,26 @@ import tarfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = ROOT / "tools" / "site_template"
-PAGE_LIMIT = 5 * 2**20  # an executed lesson page with all its viewers stays under 5 MB
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this clone's stlib, wherever we run from
+from stlib.config import REPO, SITE_DIR  # noqa: E402
+from stlib.lab import NPM_DIR  # noqa: E402
 
-# (npm spec, tarball name, SHA-512 from the registry, {member in the tarball: path(s) on the site})
+PAGE_LIMIT = 5 * 2**20  # an executed lesson page with all its viewers stays under 5 MB
+LAB_RUNTIME = "static/onnxruntime-web/"  # onnxruntime-web's files on the site: the lab page's and lesson 10's widget's
+
+# (npm spec, SHA-512 from the registry, {member in the tarball: path(s) on the site}); the lab's: `stlib.lab.ORT_WEB`
 NPM = [
-    ("requirejs@2.3.7", "requirejs-2.3.7.tgz",
+    ("requirejs@2.3.7",
      "DouTG8T1WanGok6Qjg2SXuCMzszOo0eHeH9hDZ5Y4x8Je+9JB38HdTLT4/VA8OaUhBa0JPVHJ0pyBkM1z+pDsw==",
      {"package/require.js": "static/require.js"}),
-    ("@jupyter-widgets/html-manager@1.0.15", "jupyter-widgets-html-manager-1.0.15.tgz",
+    ("@jupyter-widgets/html-manager@1.0.15",
      "5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
      {"package/dist/embed-amd.js": "static/html-manager/embed-amd.js",
       # its icon font (Font Awesome), where the bundle asks for it: next to the page, under each AMD module's
       # name (woff2 and woff only: every browser that runs the widget manager takes one of those two)
       re.compile(r"package/dist/([0-9a-f]{20}\.woff2?)$"):
           ("@jupyter-widgets/\\1", "@jupyter-widgets/html-manager/dist/\\1")}),
-    ("mathjax@3.2.2", "mathjax-3.2.2.tgz",
+    ("mathjax@3.2.2",
      "Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
      {"package/es5/tex-chtml-full.js": "static/mathjax/tex-chtml-full.js",
       re.compile(r"package/es5/output/chtml/fonts/woff-v2/([A-Za-z0-9_-]+\.woff)$"):
@@ -76,22 +78,13 @@ def fail(message: str) -> None:
 # JavaScript served by the site itself
 
 
-def npm_tarball(spec: str, name: str, sha512: str, folder: Path) -> Path:
-    """``npm pack`` one exact package version into ``folder`` (once) and check its SHA-512 (`stlib.widgets`)."""
-    from stlib.errors import StlibError
-    from stlib.widgets import npm_tarball as fetch
-
-    try:
-        return fetch(spec, name, sha512, folder)
-    except StlibError as err:
-        fail(str(err))
-
-
 def install_static(site: Path, npm_folder: Path) -> None:
+    from stlib.lab import front_end, npm_tarball, ort_runtime
+
     static = site / "static"
     static.mkdir(parents=True, exist_ok=True)
-    for spec, name, sha512, members in NPM:
-        with tarfile.open(npm_tarball(spec, name, sha512, npm_folder)) as tar:
+    for spec, sha512, members in NPM:
+        with tarfile.open(npm_tarball(spec, sha512, npm_folder)) as tar:
             found = set()
             for member in tar.getmembers():
                 for pattern, targets in members.items():
@@ -108,17 +101,14 @@ def install_static(site: Path, npm_folder: Path) -> None:
                         out.write_bytes(data)
                     found.add(pattern)
             if set(members) - found:
-                fail(f"{name} lacks {sorted(map(str, set(members) - found))}")
+                fail(f"{spec} lacks {sorted(map(str, set(members) - found))}")
     # the Live lab's front end (stlib/lab.js, the widget's own module) and onnxruntime-web's WebAssembly build
-    from stlib.widgets import ORT_FILES, ORT_WEB
-
-    with tarfile.open(npm_tarball(*ORT_WEB, npm_folder)) as tar:
-        for name in ORT_FILES:
-            (static / "onnxruntime-web").mkdir(exist_ok=True)
-            (static / "onnxruntime-web" / name).write_bytes(tar.extractfile(f"package/dist/{name}").read())
+    (site / LAB_RUNTIME).mkdir()
+    for name, data in ort_runtime(npm_folder).items():
+        (site / LAB_RUNTIME / name).write_bytes(data)
     (static / "lab").mkdir(exist_ok=True)
-    for name in ("lab.js", "lab.css"):
-        shutil.copyfile(ROOT / "stlib" / name, static / "lab" / name)
+    (static / "lab" / "lab.js").write_text(front_end(), encoding="utf-8")
+    shutil.copyfile(REPO / "stlib" / "lab.css", static / "lab" / "lab.css")
     # anywidget's front end for the widget manager: an AMD module in the Python package, the same
     # version as the kernel side that wrote the widget state
     import anywidget
@@ -149,7 +139,7 @@ def execute(path: Path, mode: str, timeout: int):
     from stlib.lessons import execute as run_notebook
 
     return run_notebook(path, fast=mode == "fast", cache_only=mode == "full", timeout=timeout,
-                        store_widget_state=True)
+                        store_widget_state=True, env={"STLIB_LAB_RUNTIME": LAB_RUNTIME})
 
 
 def full_mode_cached() -> bool:
@@ -192,7 +182,7 @@ def compact_figures(nb) -> int:
 
     from PIL import Image
 
-    from stlib.widgets import FRAME_QUALITY
+    from stlib.images import FRAME_QUALITY, to_rgb
 
     count = 0
     for cell in nb.cells:
@@ -201,15 +191,9 @@ def compact_figures(nb) -> int:
             png = data.get("image/png")
             if not png or len(png) * 3 // 4 < BIG_PNG:
                 continue
-            image = Image.open(io.BytesIO(base64.b64decode(png)))
-            if image.mode in ("RGBA", "LA", "P"):
-                image = image.convert("RGBA")
-                flat = Image.new("RGB", image.size, "white")
-                flat.paste(image, mask=image.getchannel("A"))
-                image = flat
-            buf = io.BytesIO()
-            # the viewers' frame quality: the grids show the same snapshots (0.55 of quality 85's bytes on lesson 02)
-            image.convert("RGB").save(buf, format="jpeg", quality=FRAME_QUALITY)
+            buf = io.BytesIO()  # transparency onto white; the viewers' frame quality: the grids show the same
+            # snapshots (0.55 of quality 85's bytes on lesson 02)
+            to_rgb(Image.open(io.BytesIO(base64.b64decode(png)))).save(buf, format="jpeg", quality=FRAME_QUALITY)
             if buf.tell() < len(png) * 3 // 4:
                 del data["image/png"]
                 data["image/jpeg"] = base64.b64encode(buf.getvalue()).decode("ascii")
@@ -227,11 +211,59 @@ def add_banner(nb, mode: str, built: str) -> None:
     nb.metadata["stlib_site_mode"] = mode
 
 
+# nbconvert's JupyterLab template, with every script served by the site itself (resources.require_js_url,
+# widget_renderer_url, mathjax_url point into static/), never a CDN
+TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
+
+{%- block html_head_js_requirejs -%}
+<script src="{{ resources.require_js_url }}"></script>
+<script>
+  // the widget manager asks require.js for each widget module; anywidget's is here, not on a CDN
+  require.config({paths: {anywidget: "static/anywidget/index"}});
+</script>
+{%- endblock html_head_js_requirejs -%}
+
+{%- block html_head_js_mathjax -%}
+<script>
+  // MathJax 3 (served from static/), configured as nbconvert configures MathJax 2: $…$ and $$…$$
+  window.MathJax = {
+    tex: {inlineMath: [["$", "$"], ["\\(", "\\)"]], displayMath: [["$$", "$$"], ["\\[", "\\]"]],
+          processEscapes: true, processEnvironments: true, tags: "ams"},
+    options: {enableMenu: false},
+    chtml: {fontURL: "static/mathjax/output/chtml/fonts/woff-v2"},
+    // the widget manager typesets HTML widgets through MathJax 2's MathJax.Hub.Queue(["Typeset", …, element]):
+    // before MathJax 3 is ready that is a no-op (its first typeset covers the whole page), after it typesetPromise
+    Hub: {Queue() {}},
+    startup: {
+      ready() {
+        MathJax.startup.defaultReady();
+        MathJax.Hub = {Queue(...jobs) {
+          const elements = jobs.filter((j) => Array.isArray(j) && j[0] === "Typeset" && j[2]).map((j) => j[2]);
+          if (elements.length) MathJax.typesetPromise(elements).catch(() => {});
+        }};
+      }
+    }
+  };
+</script>
+<script defer src="{{ resources.mathjax_url }}"></script>
+{%- endblock html_head_js_mathjax -%}
+
+{%- block html_head_css -%}
+<style>
+  .stlib-site-banner { background: #fff8e1; border: 1px solid #f0d58a; border-radius: 4px; padding: .2em .8em; }
+</style>
+{%- endblock html_head_css -%}
+
+{#- the lessons draw no Mermaid diagrams; the lab template would import Mermaid from a CDN for them -#}
+{%- block html_head_js_mermaidjs -%}
+{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
 def export(nb, title: str) -> str:
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="stlib_site", extra_template_basedirs=[str(TEMPLATES)],
-                            require_js_url="static/require.js",
+    exporter = HTMLExporter(template_name="lab", raw_template=TEMPLATE, require_js_url="static/require.js",
                             widget_renderer_url="static/html-manager/embed-amd.js",
                             mathjax_url="static/mathjax/tex-chtml-full.js")
     nb.metadata["title"] = title
@@ -275,19 +307,19 @@ lab.render({{ model, el: document.getElementById("lab") }});
 
 
 def build_lab(out: Path, built: str) -> int:
-    """``out/lab.html``, the Live lab: the shipped networks (`stlib.widgets.lab_networks`, data/networks/), exported
+    """``out/lab.html``, the Live lab: the shipped networks (`stlib.lab.lab_networks`, data/networks/), exported
     to ``out/lab/*.onnx``; returns the bytes of what loads before the first picture (the page, its runtime, its
     first network)."""
-    from stlib.images import DISPLAY_PX, load_image
-    from stlib.widgets import export_onnx, frame_url, lab_networks
+    from stlib.images import DISPLAY_PX, frame_url, load_image
+    from stlib.lab import export_onnx, lab_networks
 
     nets = lab_networks()
     files = {style: export_onnx(net, out / "lab" / f"{style}.onnx") for style, net in nets.items()}
-    state = {"networks": {style: f"lab/{style}.onnx" for style in files}, "runtime_url": "static/onnxruntime-web/",
+    state = {"networks": {style: f"lab/{style}.onnx" for style in files}, "runtime_url": LAB_RUNTIME,
              "photo": frame_url(load_image("chelsea", max_size=DISPLAY_PX))}
     page = LAB.format(built=built, state=json.dumps(state))
     (out / "lab.html").write_text(page, encoding="utf-8")
-    parts = [out / "lab.html", next(iter(files.values())), *(out / "static" / "onnxruntime-web").iterdir(),
+    parts = [out / "lab.html", next(iter(files.values())), *(out / LAB_RUNTIME).iterdir(),
              *(out / "static" / "lab").iterdir()]
     return sum(p.stat().st_size for p in parts)
 
@@ -319,15 +351,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("lessons", nargs="*", help="lesson numbers or names, and/or 'lab' (default: all and the lab)")
     parser.add_argument("--fast", action="store_true", help="fast mode for every lesson, even with a filled cache")
-    parser.add_argument("--out", type=Path, default=ROOT / "build" / "site", help="output folder (default build/site)")
-    parser.add_argument("--npm-cache", type=Path, default=ROOT / "build" / "npm",
+    parser.add_argument("--out", type=Path, default=SITE_DIR, help="output folder (default build/site)")
+    parser.add_argument("--npm-cache", type=Path, default=NPM_DIR,
                         help="where the npm tarballs are kept (default build/npm)")
     parser.add_argument("--notebooks", type=Path, default=None,
                         help="build the lessons in this folder instead of notebooks/ (e.g. an exported commit)")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, str(ROOT))
     import nbconvert
 
     from stlib.errors import StlibError
@@ -339,14 +370,13 @@ def main(argv: list[str] | None = None) -> int:
             fail(f"no lessons in {args.notebooks}")
         named = [name for name in args.lessons if name != "lab"]
         paths = select_lessons(found, named) if named or not args.lessons else []
+        out: Path = args.out
+        if out.exists():
+            shutil.rmtree(out)
+        install_static(out, args.npm_cache)  # npm missing or a tarball not the registry's: one line
     except StlibError as err:
         fail(str(err))
-    out: Path = args.out
-    if out.exists():
-        shutil.rmtree(out)
-    install_static(out, args.npm_cache)
     built = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    os.environ["STLIB_LAB_RUNTIME"] = "static/onnxruntime-web/"  # lesson 10's lab uses the site's runtime
     rows, viewers, oversized = [], 0, []
     start = time.perf_counter()
     for path in paths:
