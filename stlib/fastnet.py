@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .config import REPO
 from .errors import StlibError
 from .images import PAINTINGS, ImageSource, atomic_write, load_image, scaled_shape
 from .losses import LossTerms
@@ -230,7 +231,7 @@ SHIPPED = TrainSettings(steps=2000, crop=128, photo_side=256, batch=2, preset="b
                         tv_weight=5e7, style_scale=2.0, zoom=2.0, jitter=0.05, width=8, blocks=3, kernel=5,
                         separable=True)
 RECIPES = {"lesson": TrainSettings(), "shipped": SHIPPED}
-NETWORK_DIR = Path(__file__).resolve().parent.parent / "data" / "networks"
+NETWORK_DIR = REPO / "data" / "networks"
 SHIPPED_STYLES: tuple[str, ...] = (*PAINTINGS, "stained_glass")  # the paintings and lesson 11's texture
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from . import cache as _cache
+from .config import REPO
 from .errors import StlibError
 from .images import ImageSource, atomic_write, load_image, scaled_shape
 from .models import VGG19
@@ -37,7 +38,7 @@ HELD_OUT_PHOTOS: tuple[str, ...] = ("oakland-zoo-otters", "san-francisco-skyline
 NOT_PHOTOS: tuple[str, ...] = ("rich-port", "abstract-spiral", "piazza-gae-aulenti", "apollo-11-earth",
                                "saturnian-profile", "ufo-galaxy")
 TRAIN_PHOTOS: tuple[str, ...] = (
-    *sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "data" / "photos").glob("*.jpg")
+    *sorted(p.stem for p in (REPO / "data" / "photos").glob("*.jpg")
             if p.stem not in HELD_OUT_PHOTOS + NOT_PHOTOS),
     "grace_hopper", "motorcycle_left",
 )

@@ -19,12 +19,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .config import REPO
 from .errors import StlibError
 from .fastnet import ConvLayer
 from .images import ImageSource, atomic_write, load_image
 from .losses import gram_matrix
 from .memory import check_run
-from .models import VGG19, VGG_LAYOUT, vgg19
+from .models import STYLE_MIN_SIDE, VGG19, VGG_LAYOUT, vgg19
 from .optim import Result, pick_device
 from .training import HELD_OUT, TRAIN_PHOTOS, PhotoSettings, Trainee, read_marked, train
 
@@ -252,8 +253,9 @@ def stylize_wct(content: ImageSource, style: ImageSource, decoders: Decoders | T
     if missing:
         raise StlibError(f"no decoder for {', '.join(missing)}: the decoders have {', '.join(decoders)}")
     photo = load_image(content, max_size=max_size)
-    if min(photo.shape[-2:]) < 16:
-        raise StlibError(f"the photo is {photo.shape[-1]}×{photo.shape[-2]} px; use at least 16 px per side")
+    if min(photo.shape[-2:]) < STYLE_MIN_SIDE:
+        raise StlibError(f"the photo is {photo.shape[-1]}×{photo.shape[-2]} px; use at least {STYLE_MIN_SIDE} px "
+                         "per side")
     device = next(decoders.parameters()).device
     longest = max(photo.shape[-2:])
     check_run(*photo.shape[-2:], one_pass=method, style_scale=round((style_size or longest) / longest, 2),
@@ -275,8 +277,8 @@ def stylize_wct(content: ImageSource, style: ImageSource, decoders: Decoders | T
 FILE_FORMAT = "stlib-decoders-1"
 
 
-SHIPPED_PATH = Path(__file__).resolve().parent.parent / "data" / "decoders" / "decoders.pt"  # data/decoders/README.md
-DECODERS_DIR = Path(__file__).resolve().parent.parent / "decoders"  # git-ignored, beside .stlib-cache/
+SHIPPED_PATH = REPO / "data" / "decoders" / "decoders.pt"  # data/decoders/README.md
+DECODERS_DIR = REPO / "decoders"  # git-ignored, beside .stlib-cache/
 
 
 def default_path() -> Path:

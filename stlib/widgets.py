@@ -1,5 +1,5 @@
 """Widgets for the lessons: the snapshot viewer (scrub epochs and runs of finished runs) and the image picker.
-(The Live lab, lesson 10's network in the page, is `stlib.lab`; ``widgets.LiveLab`` names the same class.)
+(The Live lab, lesson 10's network in the page, is `stlib.lab`.)
 
 `SnapshotViewer` is an anywidget: a small ES module (``stlib/viewer.js``, with ``viewer.css``) that
 draws the viewer in the browser from data sent once, when it is displayed — every frame as a
@@ -202,11 +202,3 @@ def load_uploaded(name: str, content: bytes) -> torch.Tensor:
             return load_image(ImageOps.exif_transpose(im))
     except (UnidentifiedImageError, OSError, SyntaxError):
         raise StlibError(f"{name}: not an image file (or truncated); upload a JPEG or PNG") from None
-
-
-def __getattr__(name: str):
-    if name == "LiveLab":  # lesson 10's name for it (its class is made on first use: `stlib.lab`)
-        from . import lab
-
-        return lab.LiveLab
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

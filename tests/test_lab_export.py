@@ -111,9 +111,3 @@ def test_export_onnx_needs_neither_anywidget_nor_the_widgets(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "n.onnx").stat().st_size > 0
-
-
-def test_lesson_10_finds_the_lab_under_widgets_too():
-    from stlib import widgets
-
-    assert widgets.LiveLab is lab.LiveLab and lab.LiveLab.__module__ == "stlib.lab"
