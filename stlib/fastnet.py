@@ -8,7 +8,6 @@ normalises each image on its own; ``norm="batch"`` swaps in batch normalisation 
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -130,7 +129,7 @@ class TransformerNet(nn.Module):
     on a 2-core CPU (0.65 billion multiplications; Johnson et al.'s 32 take 10 billion).
     Any ``H, W`` works (padded to a multiple of 4). ``kernel``: the two outer convolutions' side (Johnson's 9);
     ``separable``: the residual blocks' convolutions depthwise-separable (`SeparableConv`). The shipped networks
-    (`stlib.networks`) use 5 and separable blocks, to paint a webcam's frames in the browser.
+    (`SHIPPED`, data/networks/) use 5 and separable blocks, to paint a webcam's frames in the browser.
 
     ``skip`` (stlib's change, for a laptop's training budget): the output is ``body(x) + norm(x)``, the
     photo normalised (as the body's layers: ``norm``) with a learned scale and shift per colour, and the
@@ -208,14 +207,8 @@ class TrainSettings(PhotoSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("width", "blocks"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise StlibError(f"{name} must be a whole number ≥ 1, got {value!r}")
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise StlibError(f"{name} must be a number ≥ 0, got {value!r}")
+        self.require_whole("width", "blocks")
+        self.require_non_negative("content_weight", "style_weight", "tv_weight")
         if not (isinstance(self.style_scale, (int, float)) and 0.25 <= self.style_scale <= 8):
             raise StlibError(f"style_scale must be a number from 0.25 to 8, got {self.style_scale!r}")
         if self.content_layer and self.content_layer not in LAYER_NAMES:

@@ -112,17 +112,27 @@ class PhotoSettings:
 
     crop_multiple = 4  # the model's downsampling (a class constant, not a setting)
 
-    def __post_init__(self) -> None:
-        for name in ("steps", "crop", "photo_side", "batch"):
+    def require_whole(self, *names: str) -> None:
+        """A one-line error unless each of these settings is a whole number ≥ 1."""
+        for name in names:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise StlibError(f"{name} must be a whole number ≥ 1, got {value!r}")
+
+    def require_non_negative(self, *names: str) -> None:
+        """A one-line error unless each of these settings is a finite number ≥ 0."""
+        for name in names:
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise StlibError(f"{name} must be a number ≥ 0, got {value!r}")
+
+    def __post_init__(self) -> None:
+        self.require_whole("steps", "crop", "photo_side", "batch")
         if self.crop > self.photo_side:
             raise StlibError(f"crop {self.crop} is larger than photo_side {self.photo_side}; crop a smaller piece")
         if self.crop % self.crop_multiple:
             raise StlibError(f"crop must be a multiple of {self.crop_multiple}, got {self.crop}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr >= 0):
-            raise StlibError(f"lr must be a number ≥ 0, got {self.lr!r}")
+        self.require_non_negative("lr")
         if not (isinstance(self.zoom, (int, float)) and 1 <= self.zoom <= 8):
             raise StlibError(f"zoom must be a number from 1 to 8 (crops are cut at crop to zoom × crop px), "
                              f"got {self.zoom!r}")

@@ -10,7 +10,6 @@ through `stlib.runner`), paints the result; `stylize_wct` runs the levels coarse
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -154,11 +153,8 @@ class DecoderSettings(PhotoSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if isinstance(self.shrink, bool) or not isinstance(self.shrink, int) or self.shrink < 1:
-            raise StlibError(f"shrink must be a whole number ≥ 1, got {self.shrink!r}")
-        if not (isinstance(self.feature_weight, (int, float)) and math.isfinite(self.feature_weight)
-                and self.feature_weight >= 0):
-            raise StlibError(f"feature_weight must be a number ≥ 0, got {self.feature_weight!r}")
+        self.require_whole("shrink")
+        self.require_non_negative("feature_weight")
         for level in self.levels:
             _encoder_convs(level)
 
