@@ -1,11 +1,11 @@
 """Peer benchmark: one style transfer through ``pastiche``'s CLI and through ``python -m stlib stylize``.
 
-Same content (the sample ``chelsea``), style (``immunohistochemistry``, or ``--style PATH``) and size
-(``--size`` is the longest side for both tools), at 256 and 512 px by default. Each tool runs as its own
-process, one after the other, with its own defaults except the size (and pastiche's step count: 300, not
-its 1000); stlib also runs once per ``--balanced-steps`` with conv1_1 … conv4_1 weighted equally (the
-proposed default, see README). The table gives each run's wall time (process start to exit) and the two
-shared figures of `stlib.quality`, both measured afterwards with one VGG19 on the saved files:
+Same content (the sample ``chelsea``), style (``immunohistochemistry``, or ``--style PATH``) and size (the
+longest side; the photo is scaled to it first: stlib's ``--max-size`` never enlarges), at 256 and 512 px by
+default. Each tool runs as its own process, one after the other, with its own defaults except the size (and
+pastiche's step count: 300, not its 1000); stlib also runs once per ``--balanced-steps`` with conv1_1 … conv4_1
+weighted equally (the proposed default, see README). The table gives each run's wall time (process start to
+exit) and the two shared figures of `stlib.quality`, both measured afterwards with one VGG19 on the saved files:
 
 * style distance, relative to the content image's (1 = as unstyled as the photo, 0 = the style's Grams);
 * content distance at conv4_2, relative to a noise image's (0 = the photo's features, 1 = noise's).
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from stlib import memory, quality, vgg19  # noqa: E402
-from stlib.images import to_pil  # noqa: E402
+from stlib.images import load_image, save_image, to_pil  # noqa: E402
 from stlib.losses import gram_matrix  # noqa: E402
 from stlib.quality import content_distance, style_distance  # noqa: E402
 
@@ -60,14 +60,14 @@ def pastiche_command(content: Path, style: Path, size: int, steps: int, out: Pat
 
 
 def stlib_command(content: Path, style: Path, size: int, extra: list[str], out: Path) -> list[str]:
-    return [sys.executable, "-m", "stlib", "stylize", str(content), str(style), "--size", str(size),
+    return [sys.executable, "-m", "stlib", "stylize", str(content), str(style), "--max-size", str(size),
             "--output", str(out), "--overwrite", "--json", *extra]
 
 
 def balanced_style_layers(net, style: Path, content: Path, size: int, ratio: float = BALANCE) -> list[str]:
     """``--style-layers`` that give conv1_1 … conv4_1 one weight each in the units of `stlib.quality`'s
     style distance: ``w_l = 4·ratio / (β·‖A_l‖²)`` (``A_l``: the style's Gram, ÷ C·H·W, at the output's size;
-    β = 1e-4, the default preset's), so ``β·w_l·E_l = ratio · ‖G_l − A_l‖² / ‖A_l‖²`` (E_l: the paper's).
+    β = 1e-4, the lessons preset's), so ``β·w_l·E_l = ratio · ‖G_l − A_l‖² / ‖A_l‖²`` (E_l: the paper's).
     What a target-normalised style loss would compute inside stlib (see README: the proposal)."""
     height, width = memory.scaled(size, *to_pil(content).size[::-1])
     with torch.no_grad():
@@ -92,14 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     style_name = Path(args.style).stem
-    # pastiche reads files only: write both inputs once, at their own size
-    content_file, style_file = args.out / f"{CONTENT}.png", args.out / f"{style_name}.png"
-    to_pil(CONTENT).save(content_file)
+    # pastiche reads files only: the style at its own size, the photo at each size (below)
+    style_file = args.out / f"{style_name}.png"
     to_pil(args.style).save(style_file)
     net = vgg19()
     rows = []
     print(f"load average at start: {os.getloadavg()[0]:.1f}", flush=True)
     for size in args.sizes:
+        content_file = args.out / f"{CONTENT}_{size}.png"
+        photo = to_pil(CONTENT)
+        save_image(load_image(photo, memory.scaled(size, photo.height, photo.width)), content_file, overwrite=True)
         runs = [("pastiche", args.pastiche_steps, args.out / f"pastiche_{style_name}_{size}.png", None)]
         for options in map(shlex.split, args.stlib_args):
             tag = "_".join(a.lstrip("-") for a in options) or "defaults"

@@ -26,7 +26,7 @@ from .errors import StlibError
 def _parser() -> argparse.ArgumentParser:
     from .optim import OPTIMIZERS
     from .presets import PRESETS
-    from .transfer import DEFAULT_TV_WEIGHT, INITS
+    from .transfer import INITS
 
     parser = argparse.ArgumentParser(prog="python -m stlib", description="Neural style transfer (Gatys et al. 2016).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -43,8 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                          "strokes; default 1)")
     st.add_argument("--preserve-color", choices=("luminance", "histogram"), default=None,
                     help="keep the content's colours")
-    st.add_argument("--max-size", "--size", dest="max_size", type=int, default=256,
-                    help="longest side of the output in pixels; the content's aspect ratio is kept (default 256)")
+    st.add_argument("--max-size", type=int, default=256,
+                    help="the output's longest side is at most this many px (never enlarged), the content's aspect "
+                         "ratio kept, with every method (default 256)")
     st.add_argument("--steps", type=int, default=None,
                     help="exactly this many optimisation steps (= loss evaluations); default: until the picture has "
                          "settled (10 steps lower the loss by under 2 %% and it is back at its lowest), at most 300")
@@ -55,14 +56,14 @@ def _parser() -> argparse.ArgumentParser:
                     help="--multires's fractions of --max-size, ascending, the last 1 (default 0.5 1); implies it")
     st.add_argument("--preset", choices=list(PRESETS), default="balanced",
                     help="layers, normalisations, alpha, beta and optimiser of one convention (stlib.presets); "
-                         "default balanced: every style layer counts by its relative error, run until settled")
+                         "default balanced: every style layer counts by its relative error")
     st.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
                     help="default: the preset's (lbfgs; adam for udacity)")
     st.add_argument("--lr", type=float, default=None, help="learning rate (default depends on the optimizer)")
     st.add_argument("--content-weight", type=float, default=None, help="alpha (default: the preset's, 1)")
-    st.add_argument("--style-weight", type=float, default=None,
-                    help="beta (default: the preset's; 1e7 for balanced, 1e-4 for default)")
-    st.add_argument("--tv-weight", type=float, default=DEFAULT_TV_WEIGHT, help="gamma, total variation")
+    st.add_argument("--style-weight", type=float, default=None, help="beta (default: the preset's: " + ", ".join(
+        f"{name} {p.style_weight:g}" for name, p in PRESETS.items()) + ")")
+    st.add_argument("--tv-weight", type=float, default=0.0, help="gamma, total variation (default 0)")
     st.add_argument("--content-layers", nargs="+", metavar="LAYER", default=None,
                     help="content layers (default: the preset's: conv4_2, relu4_2 for paper and udacity)")
     st.add_argument("--style-layers", nargs="+", metavar="LAYER[:W]", default=None,
@@ -243,7 +244,6 @@ WCT_OPTIONS = ("max_size", "style_scale", "preserve_color", "device", "json", "o
 
 def _stylize_one_pass(args: argparse.Namespace) -> int:
     from .images import load_image
-    from .models import STYLE_MIN_SIDE
     from .wct import load_decoders, stylize_wct
 
     _only(args, WCT_OPTIONS + ("styles",) * (len(args.styles or ()) == 1),
@@ -254,13 +254,10 @@ def _stylize_one_pass(args: argparse.Namespace) -> int:
     strength = 1.0 if args.strength is None else args.strength
     if not 0 <= strength <= 1:
         raise StlibError(f"--strength {strength}: give a number from 0 (the content) to 1 (the style)")
-    if not (math.isfinite(args.style_scale) and args.style_scale > 0):
-        raise StlibError(f"--style-scale {args.style_scale}: give a finite number > 0, e.g. 0.5")
     decoders = load_decoders(args.decoders, device=args.device)
     photo = load_image(args.content, max_size=args.max_size)
-    style_size = max(STYLE_MIN_SIDE, round(args.style_scale * max(photo.shape[-2:])))
     return _one_pass(args, photo, lambda: stylize_wct(photo, style, decoders, strength=strength, method=args.method,
-                                                      style_size=style_size),
+                                                      style_scale=args.style_scale),
                      {"method": args.method, "strength": strength, "style": style},
                      lambda seconds: f"{seconds:.2f} s ({args.method}, strength {strength:g})")
 
@@ -342,6 +339,7 @@ def _flag_names(message: str, style_scale: float) -> str:
     message = re.sub(r"^(max_)?size (\d+)", r"--max-size \2", message)
     message = re.sub(r"fits is (max_)?size ", "fits is --max-size ", message)
     message = re.sub(r"^style_scale=(\S+):", r"--style-scale \1:", message)
+    message = re.sub(r"^style_blend ", "--style-blend ", message)
     if message.startswith("an image of") and style_scale != 1:
         message = f"--style-scale {style_scale:g} makes the style image too big: {message}"
     return message
@@ -389,8 +387,7 @@ def _multires_steps(scales: list[float] | None, steps: int) -> tuple[list[float]
 
 
 def stylize_command(args: argparse.Namespace) -> int:
-    from .images import IMAGE_SUFFIXES, load_image, save_image, to_pil
-    from .memory import scaled
+    from .images import IMAGE_SUFFIXES, load_image, save_image
     from .models import STYLE_MIN_SIDE, min_image_side, resolve_layer
     from .optim import check_steps, pick_device
     from .presets import get_preset
@@ -403,6 +400,8 @@ def stylize_command(args: argparse.Namespace) -> int:
     if args.max_size < STYLE_MIN_SIDE:
         raise StlibError(f"--max-size {args.max_size} is too small: conv5_1 needs at least {STYLE_MIN_SIDE} px "
                          "per side")
+    if not (math.isfinite(args.style_scale) and args.style_scale > 0):
+        raise StlibError(f"--style-scale {args.style_scale}: give a finite number > 0, e.g. 0.5")
     if args.net is not None:
         return _stylize_with_net(args)
     if args.method != "gatys":
@@ -418,35 +417,25 @@ def stylize_command(args: argparse.Namespace) -> int:
     if args.style_blend is not None and len(args.style_blend) != len(styles):
         raise StlibError(f"--style-blend has {len(args.style_blend)} weights for {len(styles)} style images; "
                          "give one per style")
-    if args.style_blend is not None and not all(math.isfinite(w) and w >= 0 for w in args.style_blend):
-        raise StlibError(f"--style-blend {' '.join(map(str, args.style_blend))}: give finite weights ≥ 0")
-    if not (math.isfinite(args.style_scale) and args.style_scale > 0):
-        raise StlibError(f"--style-scale {args.style_scale}: give a finite number > 0, e.g. 0.5")
     preset = get_preset(args.preset)
-    settle = preset.settle if args.steps is None else None  # without --steps: until settled, at most num_steps
-    if args.steps is None:
-        args.steps = preset.num_steps
-    check_steps(args.steps)
+    steps = preset.num_steps if args.steps is None else args.steps
+    check_steps(steps)
     multires = args.multires or args.scales is not None
     if multires:
-        scales, scale_steps = _multires_steps(args.scales, args.steps)
-    epochs = _snapshot_epochs(args.save_every, args.snapshots, args.steps, args.overwrite)
-    content_layers = args.content_layers or list(preset.content_layers)
-    for name in content_layers:
+        scales, scale_steps = _multires_steps(args.scales, steps)
+    epochs = _snapshot_epochs(args.save_every, args.snapshots, steps, args.overwrite)
+    for name in args.content_layers or ():
         resolve_layer(name)
     style_weights = _style_layers(args.style_layers, dict(preset.style_weights))
-    layers = [*content_layers, *(style_weights or preset.style_weights)]
-    optimizer = args.optimizer or preset.optimizer
     device = pick_device(args.device)
 
-    photo = to_pil(args.content)  # bad images fail here, before the model loads
-    height, width = scaled(args.max_size, photo.height, photo.width)
-    need = min_image_side(layers)
+    content = load_image(args.content, max_size=args.max_size)  # bad images fail here, before the model loads
+    height, width = content.shape[-2:]
+    need = min_image_side([*(args.content_layers or preset.content_layers), *(style_weights or preset.style_weights)])
     if min(height, width) < need:
-        longest = -(-need * max(photo.height, photo.width) // min(photo.height, photo.width))
-        raise StlibError(f"--max-size {args.max_size} makes this {photo.width}×{photo.height} image {width}×{height} "
-                         f"px; its layers need at least {need} px per side: use --max-size {longest} or more")
-    content = load_image(photo, (height, width))
+        longest = -(-need * max(height, width) // min(height, width))
+        raise StlibError(f"this image is {width}×{height} px at --max-size {args.max_size}; its layers need at least "
+                         f"{need} px per side: use a larger image, at --max-size {longest} or more")
     if args.init in INITS:
         init = args.init
     else:
@@ -455,16 +444,17 @@ def stylize_command(args: argparse.Namespace) -> int:
             raise StlibError(f"--init {args.init}: neither {', '.join(INITS)} nor an image file; check the path")
         init = load_image(init_path, (height, width))
     options = dict(
-        preset=args.preset, style_blend=args.style_blend, style_scale=args.style_scale,
+        preset=args.preset, style_blend=args.style_blend, style_scale=args.style_scale, max_size=None,
         preserve_color=args.preserve_color, optimizer=args.optimizer, lr=args.lr,
         content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
         content_layers=args.content_layers, style_weights=style_weights, init=init, model=args.weights,
-        pooling=args.pooling, seed=args.seed, snapshot_at=epochs, settle=settle, device=device, progress="stylize",
+        pooling=args.pooling, seed=args.seed, snapshot_at=epochs, device=device, progress="stylize",
     )
     start = time.perf_counter()
     try:
-        if multires:
-            result = stylize_coarse_to_fine(content, list(styles), scales=scales, num_steps=scale_steps, **options)
+        if multires:  # without --steps, each scale until settled
+            result = stylize_coarse_to_fine(content, list(styles), scales=scales, num_steps=scale_steps,
+                                            settle=preset.settle if args.steps is None else None, **options)
         else:
             result = stylize(content, list(styles), num_steps=args.steps, **options)
     except StlibError as err:  # the memory check speaks the library's names: say the command line's
@@ -478,8 +468,9 @@ def stylize_command(args: argparse.Namespace) -> int:
         print(json.dumps({
             "output": str(saved), "width": width, "height": height, "steps": result.steps,
             "interrupted": result.interrupted, "seconds": round(seconds, 3), "device": device.type,
-            "content": args.content, "styles": styles, "preset": args.preset, "optimizer": optimizer,
-            "losses": {k: v for k, v in last.items() if k not in ("step", "time")}, "snapshots": written,
+            "content": args.content, "styles": styles, "preset": args.preset,
+            "optimizer": args.optimizer or preset.optimizer, "snapshots": written,
+            "losses": {k: v for k, v in last.items() if k not in ("step", "time")},
             "memory_estimate_bytes": result.memory_bytes,
         }))
         return 0

@@ -195,7 +195,7 @@ class TrainSettings(PhotoSettings):
     # starry_night (lesson 10), 1.5e-2 gave denser stripes and paler faces, not more of the painting's colour
     style_weight: float = 5e-3
     tv_weight: float = 0.0
-    preset: str = "default"  # layers, layer weights and normalisations of the losses (stlib.presets)
+    preset: str = "lessons"  # layers, layer weights and normalisations of the losses (stlib.presets)
     content_layer: str = ""  # "": the preset's content layer(s); else this VGG19 layer's (e.g. relu3_1)
     style_scale: float = 1.0  # the style's shorter side is photo_side × this: larger, larger strokes
     width: int = 8

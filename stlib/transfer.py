@@ -19,7 +19,7 @@ from .losses import LossTerms, content_loss, style_loss
 from .models import VGG19
 from .optim import LossFn, Result, check_steps
 from .perceptual import layer_weights, perceptual_terms, style_targets
-from .presets import PRESETS, Preset, get_preset
+from .presets import Preset, get_preset
 from .runner import Objective, RunConfig, run, run_config  # noqa: F401 - RunConfig: part of transfer's API
 
 INITS = ("noise", "content", "style")
@@ -126,16 +126,12 @@ def reconstruct_style(target: torch.Tensor, layers: str | Sequence[str] | Mappin
     return run(objective, config, model, cache=cache, progress=progress)
 
 
-# The "default" preset's α and β (`stlib.presets`: how they were chosen)
-DEFAULT_CONTENT_WEIGHT = PRESETS["default"].content_weight
-DEFAULT_STYLE_WEIGHT = PRESETS["default"].style_weight
-DEFAULT_TV_WEIGHT = 0.0
 NOT_TERMS = ("name", "optimizer", "lr", "num_steps", "settle")  # a preset's fields that are not its loss
 
 
 def transfer_loss(net: VGG19, content: torch.Tensor, styles: torch.Tensor | Sequence[torch.Tensor], *,
-                  preset: str | Preset = "default", blend: Sequence[float] | None = None,
-                  tv_weight: float = DEFAULT_TV_WEIGHT) -> LossFn:
+                  preset: str | Preset = "balanced", blend: Sequence[float] | None = None,
+                  tv_weight: float = 0.0) -> LossFn:
     """The loss `stylize` minimises, for anything that wants to time or inspect one step of it.
 
     ``α·content + β·style + γ·TV`` as `LossTerms`, with ``preset``'s layers, normalisations, α and β (a
@@ -161,29 +157,33 @@ def transfer_loss(net: VGG19, content: torch.Tensor, styles: torch.Tensor | Sequ
 
 
 def stylize(content: ImageSource, style: ImageSource | list[ImageSource] | tuple[ImageSource, ...], *,
-            preset: str = "default", style_blend: Sequence[float] | None = None, style_scale: float = 1.0,
-            preserve_color: str | None = None, size: int | None = None, num_steps: int = 300,
-            optimizer: str | None = None, lr: float | None = None, content_weight: float | None = None,
-            style_weight: float | None = None, tv_weight: float = DEFAULT_TV_WEIGHT,
-            content_layers: Sequence[str] | None = None, style_weights: Mapping[str, float] | None = None,
-            convention: str | None = None, init: str | torch.Tensor = "content", model: VGG19 | str | None = None,
-            pooling: str = "max", seed: int = 0, snapshot_at: Sequence[int] = (), settle: float | None = None,
-            device: torch.device | str | None = None, cache: bool = False, progress: bool | str = True) -> Result:
+            preset: str = "balanced", style_blend: Sequence[float] | None = None, style_scale: float = 1.0,
+            preserve_color: str | None = None, size: int | tuple[int, int] | None = None, max_size: int | None = 256,
+            num_steps: int | None = None, settle: float | None = None, optimizer: str | None = None,
+            lr: float | None = None, content_weight: float | None = None, style_weight: float | None = None,
+            tv_weight: float = 0.0, content_layers: Sequence[str] | None = None,
+            style_weights: Mapping[str, float] | None = None, convention: str | None = None,
+            init: str | torch.Tensor = "content", model: VGG19 | str | None = None, pooling: str = "max",
+            seed: int = 0, snapshot_at: Sequence[int] = (), device: torch.device | str | None = None,
+            cache: bool = False, progress: bool | str = True) -> Result:
     """Gatys et al.'s style transfer: minimise ``α·content + β·style + γ·TV`` over the image (`transfer_loss`).
+    The same defaults as ``python -m stlib stylize``: the ``balanced`` preset, the longest side at most 256 px,
+    until the picture has settled.
 
-    ``content``/``style``: anything `load_image` takes; ``size``: the content's square side (None: its own
-    size). The whole style image is used, its aspect ratio kept: scaled so its longest side is ``style_scale``
-    times the output's (`whole_style`; smaller → finer brush strokes). A list of
-    styles is blended: their Gram targets are mixed with ``style_blend`` weights
-    (equal by default). ``preserve_color``: ``"luminance"`` or ``"histogram"`` (see
-    `stlib.variants.preserve_color`), applied to the image and every snapshot.
-    ``preset`` (`stlib.presets`: ``"default"``, ``"balanced"``, ``"paper"``, ``"udacity"``) fixes the layers, the
-    normalisations, α, β and the optimiser; any of those given here overrides the preset's. ``model``: a
-    `VGG19`, or the weights the runner loads (`stlib.models.vgg19`, with ``pooling``). A size that cannot
-    fit in memory is refused at once (`stlib.memory`).
-    ``settle``: stop before ``num_steps`` once 10 steps lower the loss by less than this share of itself and it
-    is back at its lowest (`stlib.optim.settled`; ``result.steps`` says when). Returns a `Result`;
-    ``result.history`` has every term per step.
+    ``content``/``style``: anything `load_image` takes. ``size``: the output's exact size (an int: a square, as
+    the lessons' ``imsize``; or ``(H, W)``); without it the content keeps its aspect ratio, its longest side at
+    most ``max_size`` (never enlarged; None: its own size). The whole style image is used, its aspect ratio kept:
+    scaled so its longest side is ``style_scale`` times the output's (`whole_style`; smaller → finer brush
+    strokes). A list of styles is blended: their Gram targets are mixed with ``style_blend`` weights (equal by
+    default). ``preserve_color``: ``"luminance"`` or ``"histogram"`` (`stlib.variants.preserve_color`), applied
+    to the image and every snapshot. ``preset`` (`stlib.presets`) fixes the layers, the normalisations, α, β and
+    the optimiser; any of those given here overrides the preset's. ``model``: a `VGG19`, or the weights the
+    runner loads (`stlib.models.vgg19`, with ``pooling``). A size that cannot fit in memory is refused at once
+    (`stlib.memory`).
+    ``num_steps``: exactly this many steps; without it, the preset's ``num_steps`` at most, stopping once the
+    picture has settled (the preset's ``settle``: 10 steps lower the loss by less than this share of itself and
+    it is back at its lowest, `stlib.optim.settled`; ``result.steps`` says when). ``settle`` given: that share.
+    Returns a `Result`; ``result.history`` has every term per step.
     """
     chosen = get_preset(preset)
     overrides = dict(content_weight=content_weight, style_weight=style_weight, convention=convention,
@@ -192,11 +192,13 @@ def stylize(content: ImageSource, style: ImageSource | list[ImageSource] | tuple
     terms = replace(chosen, **{k: v for k, v in overrides.items() if v is not None})
     if optimizer is None:
         optimizer, lr = chosen.optimizer, chosen.lr if lr is None else lr
+    if num_steps is None:  # the command line's default: until settled, at most the preset's steps
+        num_steps, settle = chosen.num_steps, chosen.settle if settle is None else settle
     for name, w in (("content_weight", terms.content_weight), ("style_weight", terms.style_weight),
                     ("tv_weight", tv_weight)):
         if not (isinstance(w, (int, float)) and w >= 0):
             raise StlibError(f"{name} must be a number ≥ 0, got {w!r}")
-    content_t = load_image(content, size)
+    content_t = load_content(content, size, max_size)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     blend = [1.0 / len(styles)] * len(styles) if style_blend is None else [float(b) for b in style_blend]
     if len(blend) != len(styles) or not all(math.isfinite(b) and b >= 0 for b in blend) or sum(blend) <= 0:
@@ -227,10 +229,16 @@ def stylize(content: ImageSource, style: ImageSource | list[ImageSource] | tuple
                     **{k: v for k, v in asdict(terms).items() if k not in NOT_TERMS})
     objective = Objective("transfer", identity, tuple(content_t.shape),
                           (*terms.content_layers, *terms.style_weights), build, finish,
-                          memory={"styles": len(styles), "style_scale": style_scale})
+                          memory={"styles": len(styles), "style_scale": style_scale,
+                                  "what": "size" if size is not None else "max_size"})
     config = run_config(num_steps=num_steps, optimizer=optimizer, lr=lr, snapshot_at=snapshot_at, seed=seed,
                         device=device, pooling=pooling, settle=settle)
     return run(objective, config, model, cache=cache, progress=progress)
+
+
+def load_content(content: ImageSource, size: int | tuple[int, int] | None, max_size: int | None) -> torch.Tensor:
+    """``content`` at ``size`` (exact: an int is a square) if given, else its longest side at most ``max_size``."""
+    return load_image(content, size) if size is not None else load_image(content, max_size=max_size)
 
 
 def whole_style(style: torch.Tensor, output: Sequence[int], scale: float = 1.0) -> torch.Tensor:
@@ -247,16 +255,15 @@ def whole_style(style: torch.Tensor, output: Sequence[int], scale: float = 1.0) 
 
 
 def stylize_coarse_to_fine(content: ImageSource, style: ImageSource | list[ImageSource] | tuple[ImageSource, ...], *,
-                           size: int | tuple[int, int] | None = None, scales: Sequence[float] = (0.5, 1.0),
-                           num_steps: Sequence[int] | int = (100, 50), **kwargs) -> Result:
+                           size: int | tuple[int, int] | None = None, max_size: int | None = 256,
+                           scales: Sequence[float] = (0.5, 1.0), num_steps: Sequence[int] | int = (100, 50),
+                           **kwargs) -> Result:
     """Optimise at low resolution first, upsample, continue: big structures settle cheaply.
 
-    ``size``: an int makes the image square (the lessons' ``imsize``), ``(H, W)`` is exact, None keeps the
-    content's own size (the command line scales it first, keeping the aspect ratio). Each scale multiplies
-    both sides (`scaled_shape`). ``num_steps`` per scale; ``snapshot_at`` counts steps over all scales (an
-    epoch at a scale's end shows that scale's last image). Other keywords go to `stylize`. The returned
-    `Result` is the last scale's image, with the histories of all scales concatenated
-    (``history[i]["scale"]`` says which) and ``steps`` over all scales.
+    ``size`` and ``max_size`` as in `stylize` (the full size). Each scale multiplies both sides (`scaled_shape`).
+    ``num_steps`` per scale; ``snapshot_at`` counts steps over all scales (an epoch at a scale's end shows that
+    scale's last image). Other keywords go to `stylize`. The returned `Result` is the last scale's image, with
+    the histories of all scales concatenated (``history[i]["scale"]`` says which) and ``steps`` over all scales.
     """
     steps = [num_steps] * len(scales) if isinstance(num_steps, int) else list(num_steps)
     if len(steps) != len(scales) or not scales:
@@ -266,7 +273,7 @@ def stylize_coarse_to_fine(content: ImageSource, style: ImageSource | list[Image
     for n in steps:
         check_steps(n)
     epochs = check_steps(sum(steps), kwargs.pop("snapshot_at", ()))
-    content_full = load_image(content, size)
+    content_full = load_content(content, size, max_size)
     height, width = content_full.shape[-2:]
     init = kwargs.pop("init", "content")
     history: list[dict[str, float]] = []
@@ -280,7 +287,7 @@ def stylize_coarse_to_fine(content: ImageSource, style: ImageSource | list[Image
         elif isinstance(init, torch.Tensor):  # a start image of the full size: brought to the first scale
             init = initial_image("content", (1, 3, *shape), content=init)
         local = [e - done for e in epochs if done < e <= done + n or e == done == 0]
-        result = stylize(load_image(content_full, shape), style, num_steps=n, init=init, snapshot_at=local, **kwargs)
+        result = stylize(content_full, style, size=shape, num_steps=n, init=init, snapshot_at=local, **kwargs)
         snapshots |= {done + e: image for e, image in result.snapshots.items()}
         history += [dict(row, scale=scale, time=row["time"] + elapsed) for row in result.history]
         elapsed += result.seconds

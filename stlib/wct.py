@@ -27,6 +27,7 @@ from .memory import check_run
 from .models import STYLE_MIN_SIDE, VGG19, VGG_LAYOUT, vgg19
 from .optim import Result, pick_device
 from .training import HELD_OUT, TRAIN_PHOTOS, PhotoSettings, Trainee, read_marked, train
+from .transfer import whole_style
 
 LEVELS = ("relu4_1", "relu3_1", "relu2_1", "relu1_1")  # coarse to fine, as Li et al. (without relu5_1)
 METHODS = ("wct", "adain")
@@ -236,11 +237,12 @@ def pad_to(image: torch.Tensor, multiple: int) -> torch.Tensor:
 
 def stylize_wct(content: ImageSource, style: ImageSource, decoders: Decoders | TrainedDecoders, *,
                 strength: float = 1.0, method: str = "wct", levels: Sequence[str] | None = None,
-                max_size: int | None = None, style_size: int | None = None, net: VGG19 | None = None) -> torch.Tensor:
+                max_size: int | None = None, style_scale: float = 1.0, net: VGG19 | None = None) -> torch.Tensor:
     """``content`` painted in ``style``'s features, ``(1, 3, H, W)`` in [0, 1]: at each of ``levels`` (default:
     the decoders', coarse to fine) encode the current image, transform its features (``method``: `wct` or
-    `adain`, at ``strength``) and decode. The style is used whole, its longest side ``style_size`` (default: the
-    content's). No autograd; a size that cannot fit in memory is refused first (`stlib.memory.check_run`)."""
+    `adain`, at ``strength``) and decode. ``max_size``: the photo's longest side at most this (never enlarged; None:
+    its own). The style is used whole, its longest side ``style_scale`` times the photo's (`transfer.whole_style`,
+    as in `stylize`). No autograd; a size that cannot fit in memory is refused first (`stlib.memory.check_run`)."""
     decoders = decoders.decoders if isinstance(decoders, TrainedDecoders) else decoders
     if method not in METHODS:
         raise StlibError(f"unknown method {method!r}: use 'wct' or 'adain'")
@@ -253,12 +255,11 @@ def stylize_wct(content: ImageSource, style: ImageSource, decoders: Decoders | T
         raise StlibError(f"the photo is {photo.shape[-1]}×{photo.shape[-2]} px; use at least {STYLE_MIN_SIDE} px "
                          "per side")
     device = next(decoders.parameters()).device
-    longest = max(photo.shape[-2:])
-    check_run(*photo.shape[-2:], one_pass=method, style_scale=round((style_size or longest) / longest, 2),
-              device=device.type, what="max_size")  # refused in one line before anything big is allocated
+    check_run(*photo.shape[-2:], one_pass=method, style_scale=style_scale, device=device.type,
+              what="max_size")  # refused in one line before anything big is allocated
     net = vgg19(device=device) if net is None else net
     last = torch.channels_last  # oneDNN's convolutions are faster on it (VGG19 to relu3_1: 1.4× on 2 CPU cores)
-    style_t = load_image(style, max_size=style_size or max(photo.shape[-2:])).to(device, memory_format=last)
+    style_t = whole_style(load_image(style), photo.shape[-2:], style_scale).to(device, memory_format=last)
     transform = wct if method == "wct" else adain
     with torch.inference_mode():
         targets = net(style_t, levels)

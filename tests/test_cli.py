@@ -41,7 +41,7 @@ def test_ctrl_c_saves_the_image_so_far(tmp_path):
     """Ctrl-C (SIGINT) during a long run: exit 0, the partial result written, one line saying so."""
     out = tmp_path / "partial.png"
     proc = subprocess.Popen([sys.executable, "-m", "stlib", "stylize", "chelsea", "gravel", "-o", str(out),
-                             "--size", "32", "--steps", "100000"], cwd=tmp_path, stdout=subprocess.PIPE,
+                             "--max-size", "32", "--steps", "100000"], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             # a shell's background job (CI started with &) ignores SIGINT, and children inherit it
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -61,13 +61,13 @@ def test_ctrl_c_saves_the_image_so_far(tmp_path):
     last = stdout.strip().splitlines()[-1]
     assert last.startswith("interrupted, saved partial result:") and last.endswith("partial.png"), stdout
     with Image.open(out) as im:
-        assert im.size == (32, 21)  # chelsea is 451×300: the longest side is --size
+        assert im.size == (32, 21)  # chelsea is 451×300: the longest side is --max-size
 
 
 @pytest.mark.slow
 def test_stylize_writes_png(tmp_path):
     out = tmp_path / "out.png"
-    proc = cli("stylize", "chelsea", "gravel", "-o", str(out), "--size", "32", "--steps", "3", cwd=tmp_path)
+    proc = cli("stylize", "chelsea", "gravel", "-o", str(out), "--max-size", "32", "--steps", "3", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "3 steps" in proc.stdout and "out.png" in proc.stdout
@@ -81,7 +81,7 @@ def test_existing_output_is_kept(tmp_path):
     out = tmp_path / "taken.png"
     Image.new("RGB", (5, 4), (10, 20, 30)).save(out)
     before = out.read_bytes()
-    proc = cli("stylize", "chelsea", "gravel", "-o", str(out), "--size", "32", "--steps", "1", cwd=tmp_path)
+    proc = cli("stylize", "chelsea", "gravel", "-o", str(out), "--max-size", "32", "--steps", "1", cwd=tmp_path)
     assert proc.returncode == 2
     line = assert_one_line_error(proc.stderr)
     assert "taken.png" in line and "--overwrite" in line
@@ -90,7 +90,7 @@ def test_existing_output_is_kept(tmp_path):
 
 def test_missing_content_file(tmp_path):
     out = tmp_path / "out.png"
-    proc = cli("stylize", "no_such_photo.jpg", "gravel", "-o", str(out), "--size", "16", "--steps", "1",
+    proc = cli("stylize", "no_such_photo.jpg", "gravel", "-o", str(out), "--max-size", "16", "--steps", "1",
                cwd=tmp_path)
     assert proc.returncode == 2
     assert "no_such_photo.jpg" in assert_one_line_error(proc.stderr)
@@ -122,12 +122,12 @@ def test_samples_lists_names(capsys):
 
 
 @pytest.mark.parametrize("extra, fragment", [
-    (["--size", "8"], "--max-size 8"),
+    (["--max-size", "8"], "--max-size 8"),
     (["--device", "cuda:7"], "cuda"),
     (["--weights", "nonsense"], "nonsense"),
-    (["--size", "32", "--steps", "0"], "num_steps"),
+    (["--max-size", "32", "--steps", "0"], "num_steps"),
     # chelsea (451×300) at 16 px would be 16×11; conv5_1 needs 16: the smallest that works
-    (["--size", "16", "--preset", "default"], "--max-size 25"),
+    (["--max-size", "16", "--preset", "default"], "--max-size 25"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, capsys, extra, fragment):
     if fragment == "cuda":
@@ -187,7 +187,7 @@ def fake_stylize(monkeypatch):
         styles = [load_image(s) for s in (style if isinstance(style, list) else [style])]
         calls.append(dict(kwargs, content=content, styles=styles))
         image = torch.full_like(content, 0.5)
-        steps = kwargs["num_steps"]
+        steps = kwargs["num_steps"] or 300  # None: until settled, at most 300
         return Result(image=image, snapshots={e: image for e in kwargs.get("snapshot_at", ())},
                       history=[{"total": 1.0, "content": 0.5, "style": 0.5, "tv": 0.0, "step": steps, "time": 0.1}],
                       steps=steps)
@@ -197,16 +197,29 @@ def fake_stylize(monkeypatch):
     return calls
 
 
+def test_the_library_and_the_command_line_share_stylizes_defaults():
+    import inspect
+
+    from stlib.__main__ import _parser
+
+    args = _parser().parse_args(["stylize", "chelsea", "starry_night", "-o", "out.png"])
+    library = inspect.signature(stlib.transfer.stylize).parameters
+    for name in ("preset", "max_size", "style_scale", "tv_weight", "init", "pooling", "seed", "preserve_color"):
+        assert library[name].default == getattr(args, name), name
+    assert args.preset == "balanced" and args.max_size == 256
+    assert library["num_steps"].default is None and args.steps is None  # both: until settled, at most 300
+
+
 def test_size_is_the_longest_side_and_the_aspect_is_kept(photo, tmp_path, capsys, fake_stylize):
     out = tmp_path / "out.png"
-    code, stdout, _ = run_main(["stylize", str(photo), "gravel", "-o", str(out), "--size", "256"], capsys)
+    code, stdout, _ = run_main(["stylize", str(photo), "gravel", "-o", str(out), "--max-size", "256"], capsys)
     assert code == 0 and "256×170 px" in stdout
     assert fake_stylize[0]["content"].shape == (1, 3, 170, 256)
     with Image.open(out) as image:
         assert image.size == (256, 170)
     tall = tmp_path / "tall.png"
     Image.open(photo).rotate(90, expand=True).save(tall)  # 300×451
-    code, stdout, _ = run_main(["stylize", str(tall), "gravel", "-o", str(tmp_path / "t.png"), "--size", "128"],
+    code, stdout, _ = run_main(["stylize", str(tall), "gravel", "-o", str(tmp_path / "t.png"), "--max-size", "128"],
                                capsys)
     assert code == 0 and fake_stylize[1]["content"].shape == (1, 3, 128, 85)
 
@@ -231,7 +244,7 @@ def test_the_whole_style_image_reaches_stylize(tmp_path, capsys, monkeypatch):
     assert whole_style(portrait, (43, 64), 0.1).shape == (1, 3, 32, 16)  # never under 16 px per side (conv5_1)
     with pytest.raises(SystemExit):
         main(["stylize", "chelsea", str(_png(tmp_path / "tall.png", 30, 60)), "-o", str(tmp_path / "o.png"),
-              "--size", "64"])
+              "--max-size", "64"])
     assert seen["styles"] == [(1, 3, 60, 30)]  # the whole style image is the run's identity
 
 
@@ -247,7 +260,7 @@ def test_peer_options_reach_stylize(photo, tmp_path, capsys, fake_stylize):
     Image.new("RGB", (40, 30), (200, 10, 10)).save(init)
     out, snaps = tmp_path / "out.png", tmp_path / "snaps"
     code, stdout, err = run_main([
-        "stylize", str(photo), "-o", str(out), "--size", "64", "--steps", "10",
+        "stylize", str(photo), "-o", str(out), "--max-size", "64", "--steps", "10",
         "--style", "gravel", "brick", "--style-blend", "3", "1", "--style-scale", "0.5",
         "--preserve-color", "histogram", "--content-layers", "conv3_2", "--style-layers", "conv1_1", "conv2_1:0.3",
         "--init", str(init), "--save-every", "4", "--snapshots", str(snaps), "--preset", "paper", "--json",
@@ -272,7 +285,7 @@ def test_snapshots_already_in_the_folder_are_kept_unless_overwrite(photo, tmp_pa
     snaps.mkdir()
     (snaps / "step_00004.png").write_bytes(b"mine")
     (snaps / "notes.txt").write_text("kept")
-    argv = ["stylize", str(photo), "gravel", "--size", "32", "--steps", "8", "--save-every", "4",
+    argv = ["stylize", str(photo), "gravel", "--max-size", "32", "--steps", "8", "--save-every", "4",
             "--snapshots", str(snaps)]
     code, _, err = run_main([*argv, "-o", str(tmp_path / "a.png")], capsys)
     assert code != 0 and "step_00004.png" in err and "--overwrite" in err and err.count("\n") == 1
@@ -297,7 +310,7 @@ def test_snapshots_already_in_the_folder_are_kept_unless_overwrite(photo, tmp_pa
 ])
 def test_bad_peer_options_are_one_line_errors(tmp_path, capsys, fake_stylize, extra, fragment):
     out = tmp_path / "out.png"
-    code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", str(out), "--size", "32", *extra], capsys)
+    code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", str(out), "--max-size", "32", *extra], capsys)
     assert code == 2 and fragment in assert_one_line_error(err)
     assert not out.exists() and not fake_stylize
 
@@ -313,7 +326,7 @@ def test_real_run_blends_two_styles_with_json_summary(photo, tmp_path, capsys):
     import json
 
     out = tmp_path / "out.png"
-    code, stdout, err = run_main(["stylize", str(photo), "-o", str(out), "--size", "32", "--steps", "2",
+    code, stdout, err = run_main(["stylize", str(photo), "-o", str(out), "--max-size", "32", "--steps", "2",
                                   "--style", "gravel", "brick", "--style-blend", "1", "2", "--style-scale", "0.8",
                                   "--preserve-color", "luminance", "--json"], capsys)
     assert code == 0, err
@@ -329,7 +342,7 @@ def test_output_gets_the_umask_permissions(tmp_path, capsys, fake_stylize):
     out = tmp_path / "out.png"
     old = os.umask(0o022)
     try:
-        code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", str(out), "--size", "32"], capsys)
+        code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", str(out), "--max-size", "32"], capsys)
     finally:
         os.umask(old)
     assert code == 0, err
@@ -344,7 +357,7 @@ def test_multires_keeps_the_aspect_and_splits_the_steps(photo, tmp_path, capsys,
     import json
 
     out, snaps = tmp_path / "out.png", tmp_path / "snaps"
-    code, stdout, err = run_main(["stylize", str(photo), "gravel", "-o", str(out), "--size", "64", "--steps", "30",
+    code, stdout, err = run_main(["stylize", str(photo), "gravel", "-o", str(out), "--max-size", "64", "--steps", "30",
                                   "--multires", "--save-every", "15", "--snapshots", str(snaps), "--json"], capsys)
     assert code == 0, err
     assert [c["content"].shape for c in fake_stylize] == [(1, 3, 22, 32), (1, 3, 43, 64)]  # 21.5 rounds to 22
@@ -356,7 +369,7 @@ def test_multires_keeps_the_aspect_and_splits_the_steps(photo, tmp_path, capsys,
     with Image.open(out) as image:
         assert image.size == (64, 43)
     # --scales implies --multires; a coarse side never drops under conv5_1's 16 px
-    code, _, err = run_main(["stylize", str(photo), "gravel", "-o", str(tmp_path / "b.png"), "--size", "32",
+    code, _, err = run_main(["stylize", str(photo), "gravel", "-o", str(tmp_path / "b.png"), "--max-size", "32",
                              "--steps", "7", "--scales", "0.25", "0.5", "1"], capsys)
     assert code == 0, err
     assert [c["content"].shape for c in fake_stylize[2:]] == [(1, 3, 16, 24), (1, 3, 16, 24), (1, 3, 21, 32)]
@@ -365,7 +378,7 @@ def test_multires_keeps_the_aspect_and_splits_the_steps(photo, tmp_path, capsys,
 
 @pytest.mark.parametrize("scales", [["0.5"], ["1", "0.5"], ["0", "1"], ["0.5", "2"]])
 def test_bad_scales_are_one_line_errors(tmp_path, capsys, fake_stylize, scales):
-    code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", str(tmp_path / "o.png"), "--size", "32",
+    code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", str(tmp_path / "o.png"), "--max-size", "32",
                              "--scales", *scales], capsys)
     assert code == 2 and "--scales" in assert_one_line_error(err) and not fake_stylize
 
@@ -380,7 +393,7 @@ def test_multires_help_says_how_the_steps_are_split(capsys):
 def test_real_multires_run(tmp_path, capsys):
     """The real coarse-to-fine optimisation, tiny: 32 px (coarse 24×16), 2 + 1 steps."""
     out = tmp_path / "out.png"
-    code, stdout, err = run_main(["stylize", "chelsea", "gravel", "-o", str(out), "--size", "32", "--steps", "3",
+    code, stdout, err = run_main(["stylize", "chelsea", "gravel", "-o", str(out), "--max-size", "32", "--steps", "3",
                                   "--multires", "--optimizer", "adam"], capsys)
     assert code == 0, err
     assert "3 steps" in stdout
@@ -388,7 +401,7 @@ def test_real_multires_run(tmp_path, capsys):
         assert image.size == (32, 21)
 
 
-@pytest.mark.parametrize("preset", ["default", "paper", "udacity"])
+@pytest.mark.parametrize("preset", ["lessons", "paper", "udacity"])
 def test_every_preset_runs(preset, tmp_path, capsys):
     """One real step per preset at 32 px: each preset's layers, losses and optimiser work end to end."""
     import json
@@ -396,7 +409,7 @@ def test_every_preset_runs(preset, tmp_path, capsys):
     from stlib.presets import PRESETS
 
     out = tmp_path / f"{preset}.png"
-    code, stdout, err = run_main(["stylize", "chelsea", "gravel", "-o", str(out), "--size", "32", "--steps", "1",
+    code, stdout, err = run_main(["stylize", "chelsea", "gravel", "-o", str(out), "--max-size", "32", "--steps", "1",
                                   "--preset", preset, "--json"], capsys)
     assert code == 0, err
     summary = json.loads(stdout)
@@ -433,7 +446,8 @@ def test_a_file_that_appears_during_the_run_is_kept(tmp_path, capsys, monkeypatc
         return Result(image=torch.full((1, 3, 21, 32), 0.5), steps=1)
 
     monkeypatch.setattr(stlib.transfer, "stylize", stub)
-    code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", str(out), "--size", "32", "--steps", "1"], capsys)
+    code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", str(out), "--max-size", "32", "--steps", "1"],
+                            capsys)
     assert code == 2 and "out-1.png" in assert_one_line_error(err)
     assert out.read_bytes() == b"theirs" and (tmp_path / "out-1.png").is_file()
 
@@ -452,7 +466,7 @@ def test_json_stays_parseable_after_ctrl_c(tmp_path, capsys, monkeypatch):
         return run_steps(step, lambda: torch.zeros(1, 3, 21, 32), num_steps=num_steps, progress=False)
 
     monkeypatch.setattr(stlib.transfer, "stylize", stub)
-    code, stdout, err = run_main(["stylize", "chelsea", "gravel", "-o", str(tmp_path / "o.png"), "--size", "32",
+    code, stdout, err = run_main(["stylize", "chelsea", "gravel", "-o", str(tmp_path / "o.png"), "--max-size", "32",
                                   "--json"], capsys)
     assert code == 0 and json.loads(stdout)["interrupted"] is True and "interrupted" in err
 
@@ -465,7 +479,7 @@ def test_net_json_and_preserve_color(net_file, tmp_path, capsys):
     from stlib.variants import preserve_color
 
     out = tmp_path / "o.png"
-    code, stdout, err = run_main(["stylize", "chelsea", "--net", str(net_file), "-o", str(out), "--size", "40",
+    code, stdout, err = run_main(["stylize", "chelsea", "--net", str(net_file), "-o", str(out), "--max-size", "40",
                                   "--preserve-color", "luminance", "--json"], capsys)
     assert code == 0, err
     assert json.loads(stdout)["width"] == 40
@@ -509,14 +523,14 @@ def test_hand_edited_net_file(net_file, tmp_path, capsys):
 def test_more_one_line_errors(tmp_path, capsys, monkeypatch, extra, fragment):
     monkeypatch.chdir(tmp_path)
     code, _, err = run_main(["stylize", "chelsea", *([] if "--style" in extra else ["gravel"]), "-o", "o.png",
-                             "--size", "32", *extra], capsys)
+                             "--max-size", "32", *extra], capsys)
     assert code == 2 and fragment in assert_one_line_error(err)
     assert not (tmp_path / "o.png").exists()
 
 
 def test_style_scale_too_big_for_memory_is_blamed(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("STLIB_MAX_MEMORY", "2G")
-    code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", str(tmp_path / "o.png"), "--size", "32",
+    code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", str(tmp_path / "o.png"), "--max-size", "32",
                              "--style-scale", "1e6"], capsys)
     assert code == 2 and assert_one_line_error(err).startswith("error: --style-scale 1e+06:")
 
@@ -527,7 +541,9 @@ def test_style_scale_too_big_for_memory_is_blamed(tmp_path, capsys, monkeypatch)
 ])
 def test_memory_errors_name_the_command_lines_flags(tmp_path, capsys, monkeypatch, extra, start, also):
     monkeypatch.setenv("STLIB_MAX_MEMORY", "1G")
-    code, _, err = run_main(["stylize", "chelsea", "starry_night", "-o", str(tmp_path / "o.png"), *extra], capsys)
+    photo = tmp_path / "big.png"  # --max-size never enlarges: a photo as large as the run refused
+    Image.new("RGB", (3000, 2000), (90, 120, 60)).save(photo)
+    code, _, err = run_main(["stylize", str(photo), "starry_night", "-o", str(tmp_path / "o.png"), *extra], capsys)
     line = assert_one_line_error(err)
     assert code == 2 and line.startswith(start) and also in line and "size 3000:" not in line.replace("-size", "")
 
@@ -541,7 +557,7 @@ def test_unwritable_places_fail_before_the_run(tmp_path, capsys, monkeypatch, wh
     blocker.write_text("x")
     out = str(blocker / "out.png") if where == "-o" else str(tmp_path / "o.png")
     extra = ["--save-every", "1", "--snapshots", str(blocker / "snaps")] if where == "--snapshots" else []
-    code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", out, "--size", "32", "--steps", "2", *extra],
+    code, _, err = run_main(["stylize", "chelsea", "gravel", "-o", out, "--max-size", "32", "--steps", "2", *extra],
                             capsys)
     assert code == 2 and "a_file" in assert_one_line_error(err)
 
@@ -636,7 +652,8 @@ def test_wct_writes_the_image_and_json(decoders_file, tmp_path, capsys):
 
     out = tmp_path / "o.png"
     code, stdout, err = run_main(["stylize", "chelsea", "starry_night", "--method", "wct", "--strength", "0.5",
-                                  "--decoders", str(decoders_file), "-o", str(out), "--size", "40", "--json"], capsys)
+                                  "--decoders", str(decoders_file), "-o", str(out), "--max-size", "40", "--json"],
+                                 capsys)
     assert code == 0, err
     summary = json.loads(stdout)
     assert (summary["width"], summary["method"], summary["strength"]) == (40, "wct", 0.5)
@@ -654,7 +671,7 @@ def test_wct_writes_the_image_and_json(decoders_file, tmp_path, capsys):
 ])
 def test_wct_refuses_what_does_not_apply(decoders_file, tmp_path, capsys, extra, fragment):
     extra = [str(decoders_file) if e == "d.pt" else e for e in extra]
-    args = ["stylize", "chelsea", "gravel", "-o", str(tmp_path / "o.png"), "--size", "32", *extra]
+    args = ["stylize", "chelsea", "gravel", "-o", str(tmp_path / "o.png"), "--max-size", "32", *extra]
     if "--decoders" not in extra:
         args += ["--decoders", str(decoders_file)]
     code, _, err = run_main(args, capsys)
@@ -681,7 +698,7 @@ def test_train_decoders_writes_a_file_stylize_reads(tmp_path, capsys, monkeypatc
     code, _, err = run_main(["train-decoders", "-o", str(out)], capsys)
     assert code == 2 and "already exists" in assert_one_line_error(err)
     code, _, err = run_main(["stylize", "chelsea", "gravel", "--method", "adain", "--decoders", str(out), "-o",
-                             str(tmp_path / "o.png"), "--size", "24"], capsys)
+                             str(tmp_path / "o.png"), "--max-size", "24"], capsys)
     assert code == 0 and (tmp_path / "o.png").is_file(), err
 
 

@@ -402,7 +402,7 @@ WRONG = {
     "09_race_winner": ["SGD", "adam", "Newton", 3, ["L-BFGS"]],
     "08_colours": [answer for answer, _ in COLOUR_MISTAKES.values()],
     "08_pooling_loss": ["larger", "about the same", "bigger"],
-    "08_least_change": ["default", "paper", "balanced", "adam"],
+    "08_least_change": ["lessons", "paper", "balanced", "adam"],
     "10_param_count": [lambda w, b: 243 * w + 36 * w * w * (2 * b) + 999,  # anything else
                        lambda w, b: 1 / 0],  # a bug becomes a hint
     "10_invariant": [["brighter"], ["brighter", "darker", "more contrast", "negative"], ["mirrored"],
@@ -611,7 +611,7 @@ def test_reconstruct_mistakes_get_their_own_hint(mistake, hint, capsys):
 
 
 @pytest.mark.parametrize("name, wrong", [("08_pooling_loss", ("larger", "about the same")),
-                                         ("08_least_change", ("default", "paper"))])
+                                         ("08_least_change", ("lessons", "paper"))])
 def test_lesson_08_predictions_hint_without_the_answer(name, wrong, capsys):
     for answer in wrong:
         assert exercises.check(name, answer) is False

@@ -116,7 +116,7 @@ def test_bad_norm_and_settings_are_one_line_errors():
 
 
 def test_perceptual_loss_is_stylize_objective_on_a_batch(vgg_random):
-    preset = get_preset("default")
+    preset = get_preset("lessons")
     settings = TrainSettings(style_weight=1e-3, tv_weight=0.5)
     photos, out, style = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32), torch.rand(1, 3, 32, 32)
     grams = style_targets(vgg_random, style, list(preset.style_weights))
@@ -212,7 +212,7 @@ def test_cli_trains_a_network_and_paints_with_it(tmp_path, capsys, cli_error):
     assert "done: 2 steps" in capsys.readouterr().out
     assert load_net(net).settings.crop == 32
     out = tmp_path / "cat.png"
-    assert main(["stylize", "chelsea", "--net", str(net), "-o", str(out), "--size", "60"]) == 0
+    assert main(["stylize", "chelsea", "--net", str(net), "-o", str(out), "--max-size", "60"]) == 0
     assert "with " in capsys.readouterr().out
     assert Image.open(out).size == (60, 40)  # chelsea is 451×300: longest side 60, aspect kept
     assert main(["train-net", "ihc", "-o", str(net), "--steps", "1"]) == 2

@@ -14,6 +14,7 @@ import stlib
 import stlib.runner
 from stlib import StlibError, memory
 from stlib.models import STYLE_WEIGHTS
+from stlib.presets import get_preset
 from stlib.transfer import RunConfig, initial_image, style_targets, transfer_loss
 
 SIZE = 32
@@ -42,7 +43,7 @@ def test_stylize_reports_tv_term(vgg):
                            model=vgg, progress=False)
     row = result.history[0]
     assert row["tv"] > 0
-    beta = stlib.transfer.DEFAULT_STYLE_WEIGHT  # stylize() was called without style_weight
+    beta = get_preset("balanced").style_weight  # stylize() was called without preset or style_weight
     assert row["total"] == pytest.approx(row["content"] + beta * row["style"] + 2.0 * row["tv"], rel=1e-4)
 
 
@@ -52,8 +53,16 @@ def test_stylize_loss_matches_hand_assembled_terms(vgg, chelsea):
     grams = style_targets(vgg, style, list(STYLE_WEIGHTS))
     with torch.no_grad():
         expected = stlib.style_loss(vgg(chelsea, list(STYLE_WEIGHTS)), grams, STYLE_WEIGHTS).item()
-    result = stlib.stylize(chelsea, "gravel", num_steps=1, optimizer="adam", model=vgg, progress=False)
+    result = stlib.stylize(chelsea, "gravel", preset="lessons", num_steps=1, optimizer="adam", model=vgg,
+                           progress=False)
     assert result.history[0]["style"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_without_a_step_count_stylize_runs_until_settled_as_the_command_line_does(vgg, chelsea):
+    result = stlib.stylize(chelsea, "gravel", model=vgg, progress=False)  # balanced: settle 0.02, at most 300
+    assert 10 < result.steps < get_preset("balanced").num_steps
+    exact = stlib.stylize(chelsea, "gravel", num_steps=result.steps + 5, model=vgg, progress=False)
+    assert exact.steps == result.steps + 5  # a step count given is run exactly
 
 
 @pytest.mark.parametrize("kwargs", [{"content_weight": -1.0}, {"style_weight": float("nan")}, {"tv_weight": "1"}])
@@ -148,14 +157,14 @@ def test_seeded_runs_are_reproducible(vgg, chelsea):
 
 
 def test_presets_fix_every_convention_and_explicit_arguments_override():
-    from stlib.presets import PRESETS, get_preset
+    from stlib.presets import PRESETS
 
     paper = get_preset("paper")
     assert paper.content_layers == ("relu4_2",) and paper.content_reduction == "half_sum"
     assert paper.style_weights == {f"relu{b}_1": 0.2 for b in range(1, 6)} and paper.convention == "paper"
     assert PRESETS["udacity"].convention == "udacity" and PRESETS["udacity"].optimizer == "adam"
-    assert stlib.transfer.DEFAULT_STYLE_WEIGHT == PRESETS["default"].style_weight
-    with pytest.raises(StlibError, match="unknown preset 'gatys'.*default, paper, udacity"):
+    assert PRESETS["lessons"].style_weights == STYLE_WEIGHTS and PRESETS["balanced"].settle == 0.02
+    with pytest.raises(StlibError, match="unknown preset 'gatys'.*lessons, paper, udacity"):
         get_preset("gatys")
     with pytest.raises(StlibError, match="unknown preset"):
         stlib.stylize("chelsea", "brick", preset="gatys", size=32, num_steps=1, progress=False)
@@ -175,7 +184,7 @@ def test_paper_preset_uses_the_half_sum_content_loss_at_relu4_2():
 def test_transfer_loss_is_what_stylize_minimises(vgg):
     """A benchmark that times `transfer_loss` times stylize's own loss: same value at the first step."""
     content, style = stlib.load_image("chelsea", SIZE), stlib.load_image("gravel", SIZE)
-    for preset in ("default", "paper"):
+    for preset in ("lessons", "paper"):
         run = stlib.stylize(content, style, preset=preset, num_steps=1, optimizer="adam", tv_weight=0.5, model=vgg,
                             progress=False)
         with torch.no_grad():
@@ -256,10 +265,10 @@ def test_the_command_line_defaults_to_balanced_until_settled_and_steps_is_exact(
 
     from stlib.__main__ import main
 
-    assert main(["stylize", "chelsea", "ihc", "-o", str(tmp_path / "o.png"), "--size", "32", "--json"]) == 0
+    assert main(["stylize", "chelsea", "ihc", "-o", str(tmp_path / "o.png"), "--max-size", "32", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["preset"] == "balanced" and 10 < summary["steps"] < 300  # stopped once settled
-    assert main(["stylize", "chelsea", "ihc", "-o", str(tmp_path / "p.png"), "--size", "32", "--json",
+    assert main(["stylize", "chelsea", "ihc", "-o", str(tmp_path / "p.png"), "--max-size", "32", "--json",
                  "--steps", "7"]) == 0
     assert json.loads(capsys.readouterr().out)["steps"] == 7  # --steps: exactly that many
 

@@ -70,7 +70,7 @@ class _TinyVGG(torch.nn.Module):
 
 def _reference_total(image: torch.Tensor, f_image: dict, f_content: dict, grams: dict, alpha: float, beta: float,
                      gamma: float, *, style_weights: dict | None = None, tv: str = "mean") -> torch.Tensor:
-    """`stylize`'s total loss (the default preset) from its parts; the keywords make the checks' wrong twins."""
+    """`stylize`'s total loss with the `lessons` preset from its parts; the keywords make the checks' wrong twins."""
     from stlib.losses import style_loss, total_loss
     from stlib.models import STYLE_WEIGHTS
 
@@ -270,14 +270,14 @@ def _reference_transfer(content: torch.Tensor, style: torch.Tensor, model: torch
 
 def _stlib_transfer(content: torch.Tensor, style: torch.Tensor, model: torch.nn.Module, num_steps: int,
                     alpha: float, beta: float, gamma: float) -> torch.Tensor:
-    """The same transfer as `stylize` runs it: `transfer_loss` (default preset) optimised by `optim.optimize`."""
+    """The same transfer as `stylize` runs it: `transfer_loss` (the `lessons` preset) optimised by `optim.optimize`."""
     from dataclasses import replace
 
     from stlib.optim import optimize
     from stlib.presets import get_preset
     from stlib.transfer import transfer_loss
 
-    preset = replace(get_preset("default"), content_weight=alpha, style_weight=beta)
+    preset = replace(get_preset("lessons"), content_weight=alpha, style_weight=beta)
     loss = transfer_loss(model, content, style, preset=preset, tv_weight=gamma)  # type: ignore[arg-type]
     return optimize(content, loss, num_steps=num_steps, optimizer="lbfgs", progress=False).image
 

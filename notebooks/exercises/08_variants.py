@@ -51,7 +51,7 @@ def _check_pooling_loss(answer: Any) -> tuple[bool, str]:
                   "and the loss with them")
 
 
-PRESET_OPTIONS = ("default", "paper", "udacity", "balanced")
+PRESET_OPTIONS = ("lessons", "paper", "udacity", "balanced")
 
 
 def _check_least_change(answer: Any) -> tuple[bool, str]:
@@ -59,7 +59,7 @@ def _check_least_change(answer: Any) -> tuple[bool, str]:
     (small) number of steps: `udacity`, whose Adam moves a pixel by about its learning rate per step."""
     if answer not in PRESET_OPTIONS:
         return False, f"{answer!r} is not one of the presets the question offers: copy one of their names"
-    if answer in ("default", "paper", "balanced"):
+    if answer in ("lessons", "paper", "balanced"):
         return False, ("β is in each preset's own units, so compare something else: the optimiser column, and how "
                        "far Adam with that learning rate can move a pixel in this many steps")
     return True, "Adam moves each pixel by about lr per step, so a few dozen steps barely change the cat"
