@@ -117,13 +117,13 @@ def test_a_full_mode_page_like_lesson_02_stays_under_the_limit():
     assert len(page.encode()) < build_site.PAGE_LIMIT, f"{len(page.encode()) / 2**20:.2f} MB"  # was 6.73 MB
 
 
-def test_the_full_mode_check_leaves_a_decoders_file_in_the_cache_alone(tmp_path, monkeypatch):
-    """make site asks whether the cache holds a full-mode run: decoders an older `train-decoders` saved in the
-    cache folder (and any other .pt there) are neither read as entries nor deleted (they once were)."""
+def test_a_lesson_is_full_mode_from_the_cache_or_fast_and_the_cache_folders_other_files_stay(tmp_path, monkeypatch):
+    """make site asks the cache itself (a full-mode run that misses it stops at once) and guesses nothing from
+    the folder: decoders an older `train-decoders` saved there, and any other .pt, are neither read nor deleted
+    (they once were)."""
     import torch
 
-    from stlib import Result, cache, wct
-    from stlib.config import FULL
+    from stlib import Result, wct
 
     monkeypatch.setenv("STLIB_CACHE_DIR", str(tmp_path))
     settings = wct.DecoderSettings(levels=("relu1_1",), shrink=8)  # untrained and tiny: the file is what matters
@@ -131,8 +131,11 @@ def test_the_full_mode_check_leaves_a_decoders_file_in_the_cache_alone(tmp_path,
                                    Result(image=torch.zeros(1, 3, 4, 4))).save(tmp_path / "decoders.pt")
     saved = decoders.read_bytes()
     (tmp_path / "mine.pt").write_bytes(b"not a cache entry")
-    assert not build_site.full_mode_cached()
-    cache.store(cache.make_key({"run": 1}), Result(image=torch.zeros(1, 3, FULL.imsize, FULL.imsize)))
-    assert build_site.full_mode_cached()
+    lesson = tmp_path / "99_lesson.ipynb"  # one cached run, the same size in both modes
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import stlib, torch\nstlib.reconstruct_content(torch.full((1, 3, 16, 16), 0.5), 'conv1_1', num_steps=1, "
+        "model='random', cache=True, progress=False)")]), lesson)
+    assert build_site.run_lesson(lesson, fast=False, timeout=120)[1] == "fast"  # empty cache: fast mode, computed
+    assert build_site.run_lesson(lesson, fast=False, timeout=120)[1] == "full"  # now replayed from the cache
     assert decoders.read_bytes() == saved and (tmp_path / "mine.pt").read_bytes() == b"not a cache entry"
     assert wct.load_decoders(decoders).settings == settings

@@ -142,24 +142,13 @@ def execute(path: Path, mode: str, timeout: int):
                         store_widget_state=True, env={"STLIB_LAB_RUNTIME": LAB_RUNTIME})
 
 
-def full_mode_cached() -> bool:
-    """Whether the cache holds any full-mode run (an image at the lecture's size; lesson 00's 128 px runs are
-    the same in both modes): without one a full-mode attempt could only compute, so fast mode right away."""
-    from stlib import cache
-    from stlib.config import FULL
-
-    for key in cache.entries():  # only the cache's own files: a decoders file there is not loaded, nor deleted
-        result = cache.load(key)
-        if result is not None and max(result.image.shape[-2:]) >= FULL.imsize:
-            return True
-    return False
-
-
 def run_lesson(path: Path, fast: bool, timeout: int):
-    """(executed notebook, mode): full mode from the cache when it holds every run, else fast mode."""
+    """(executed notebook, mode): full mode when the cache (`stlib.cache`, filled by `make precompute`) holds
+    every run the lesson makes, else fast mode. The cache says so itself: a full-mode run that misses it stops
+    at once (``STLIB_CACHE_ONLY``), nothing is guessed from what the cache folder holds."""
     from nbclient.exceptions import CellExecutionError
 
-    if not fast and full_mode_cached():
+    if not fast:
         try:
             return execute(path, "full", timeout), "full"
         except CellExecutionError as err:
