@@ -188,53 +188,54 @@ def _keep(write: Callable[[Path, bool], Path], out: Path, overwrite: bool) -> Pa
     raise StlibError(f"could not write {out} ({reason}), nor a copy beside it or in {tempfile.gettempdir()}")
 
 
-def train_command(args: argparse.Namespace) -> int:
-    from .fastnet import RECIPES, TRAIN_PHOTOS, train_net
+def _train(args: argparse.Namespace, out: Path, what: str, train: Callable) -> Path:
+    """Check ``out`` (a .pt file) and its checkpoint's folder before any work, ``train(checkpoint)``, save the
+    result without losing it (`_keep`) and print one line on how it went; the saved path."""
     from .images import writable_folder
 
-    out: Path = args.output
     if out.suffix.lower() != ".pt":
-        raise StlibError(f"output {out}: a network is saved as a .pt file, e.g. -o net.pt")
+        raise StlibError(f"output {out}: {what} saved as a .pt file, e.g. -o {args.command.split('-')[-1]}.pt")
     _check_output(out, args.overwrite)
     checkpoint = args.checkpoint or out.with_suffix(".ckpt.pt")
     writable_folder(checkpoint.parent)
+    start = time.perf_counter()
+    trained = train(checkpoint)
+    saved = _keep(lambda path, overwrite: trained.save(path, overwrite=overwrite), out, args.overwrite)
+    result = trained.result
+    how = "replayed from the cache" if result.cached else f"in {time.perf_counter() - start:.0f} s"
+    more = "the same command with --overwrite continues it" if result.interrupted else "more --steps continue it"
+    print(f"{'interrupted, saved what there is' if result.interrupted else 'done'}: {result.steps} steps {how} → "
+          f"{saved} (checkpoint {checkpoint}: {more})")
+    return saved
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from .fastnet import RECIPES, TRAIN_PHOTOS, train_net
+
     fields = {f.name for f in dataclasses.fields(RECIPES[args.recipe])}
     changed = {name: value for name, value in vars(args).items() if name in fields and value is not None}
-    start = time.perf_counter()
-    try:
-        settings = dataclasses.replace(RECIPES[args.recipe], **changed)
-        trained = train_net(args.style, settings, photos=args.photos or TRAIN_PHOTOS, device=args.device,
-                            progress=f"train-net {args.style}", checkpoint=checkpoint)
-    except StlibError as err:  # the library's names for the settings, as the flags typed: crop 128 → --crop 128
-        raise StlibError(re.sub(r"\b(crop|batch|photo_side) (\d+)", lambda m: f"--{m[1].replace('_', '-')} {m[2]}",
-                                str(err))) from None
-    saved = _keep(lambda path, overwrite: trained.save(path, overwrite=overwrite), out, args.overwrite)
-    state = "interrupted, saved the network so far" if trained.result.interrupted else "done"
-    more = ("the same command with --overwrite continues it" if trained.result.interrupted
-            else "more --steps continue it")
-    print(f"{state}: {trained.result.steps} steps in {time.perf_counter() - start:.0f} s on "
-          f"{next(trained.net.parameters()).device.type} → {saved} (checkpoint {checkpoint}: {more}); "
-          f"use it: python -m stlib stylize PHOTO --net {saved} -o out.png")
+
+    def train(checkpoint: Path):
+        try:
+            return train_net(args.style, dataclasses.replace(RECIPES[args.recipe], **changed),
+                             photos=args.photos or TRAIN_PHOTOS, device=args.device,
+                             progress=f"train-net {args.style}", checkpoint=checkpoint)
+        except StlibError as err:  # the library's names for the settings, as the flags typed: crop 128 → --crop 128
+            raise StlibError(re.sub(r"\b(crop|batch|photo_side) (\d+)",
+                                    lambda m: f"--{m[1].replace('_', '-')} {m[2]}", str(err))) from None
+
+    saved = _train(args, args.output, "a network is", train)
+    print(f"use it: python -m stlib stylize PHOTO --net {saved} -o out.png")
     return 0
 
 
 def train_decoders_command(args: argparse.Namespace) -> int:
-    from .images import writable_folder
     from .wct import SHIPPED, default_path, train_decoders
 
-    out: Path = args.output or default_path()
-    if out.suffix.lower() != ".pt":
-        raise StlibError(f"output {out}: decoders are saved as a .pt file, e.g. -o decoders.pt")
-    _check_output(out, args.overwrite)
-    checkpoint = args.checkpoint or out.with_suffix(".ckpt.pt")
-    writable_folder(checkpoint.parent)
-    trained = train_decoders(SHIPPED, device=args.device, progress="train-decoders", checkpoint=checkpoint,
-                             **({} if args.steps is None else {"steps": args.steps}))
-    saved = _keep(lambda path, overwrite: trained.save(path, overwrite=overwrite), out, args.overwrite)
-    state = "interrupted, saved the decoders so far" if trained.result.interrupted else "done"
-    how = "replayed from the cache" if trained.result.cached else f"in {trained.result.seconds:.0f} s"
-    print(f"{state}: {trained.result.steps} steps {how} → {saved}; use them: python -m stlib stylize PHOTO STYLE "
-          f"--method wct --decoders {saved} -o out.png")
+    steps = {} if args.steps is None else {"steps": args.steps}
+    saved = _train(args, args.output or default_path(), "decoders are", lambda checkpoint: train_decoders(
+        SHIPPED, device=args.device, progress="train-decoders", checkpoint=checkpoint, **steps))
+    print(f"use them: python -m stlib stylize PHOTO STYLE --method wct --decoders {saved} -o out.png")
     return 0
 
 
@@ -387,7 +388,7 @@ def _multires_steps(scales: list[float] | None, steps: int) -> tuple[list[float]
 
 
 def stylize_command(args: argparse.Namespace) -> int:
-    from .images import IMAGE_SUFFIXES, load_image, save_image
+    from .images import IMAGE_SUFFIXES, load_image, save_image, to_pil
     from .models import STYLE_MIN_SIDE, min_image_side, resolve_layer
     from .optim import check_steps, pick_device
     from .presets import get_preset
@@ -429,11 +430,12 @@ def stylize_command(args: argparse.Namespace) -> int:
     style_weights = _style_layers(args.style_layers, dict(preset.style_weights))
     device = pick_device(args.device)
 
-    content = load_image(args.content, max_size=args.max_size)  # bad images fail here, before the model loads
+    photo = to_pil(args.content)  # bad images fail here, before the model loads
+    content = load_image(photo, max_size=args.max_size)
     height, width = content.shape[-2:]
     need = min_image_side([*(args.content_layers or preset.content_layers), *(style_weights or preset.style_weights)])
     if min(height, width) < need:
-        longest = -(-need * max(height, width) // min(height, width))
+        longest = -(-need * max(photo.size) // min(photo.size))
         raise StlibError(f"this image is {width}×{height} px at --max-size {args.max_size}; its layers need at least "
                          f"{need} px per side: use a larger image, at --max-size {longest} or more")
     if args.init in INITS:

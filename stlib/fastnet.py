@@ -18,14 +18,14 @@ from torch import nn
 
 from .config import REPO
 from .errors import StlibError
-from .images import PAINTINGS, ImageSource, atomic_write, load_image, scaled_shape
+from .images import PAINTINGS, ImageSource, load_image, scaled_shape
 from .losses import LossTerms
 from .memory import check_run
 from .models import LAYER_NAMES, VGG19
 from .optim import Callback, Result, pick_device
 from .perceptual import layer_weights, perceptual_terms, style_targets
 from .presets import get_preset
-from .training import HELD_OUT, TRAIN_PHOTOS, PhotoSettings, Trainee, read_marked, train
+from .training import HELD_OUT, TRAIN_PHOTOS, PhotoSettings, Trainee, read_marked, train, write_marked
 
 NORMS = ("instance", "batch")
 
@@ -337,12 +337,10 @@ FILE_FORMAT = "stlib-fastnet-1"
 
 
 def save_net(trained: Trained, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
-    """Write the network, its settings and its style's name to ``path`` (a `torch.save` file that
-    `load_net` reads back with ``weights_only=True``); atomically, with the umask's permissions."""
-    path = Path(path)
-    payload = {"format": FILE_FORMAT, "config": dict(trained.net.config), "settings": asdict(trained.settings),
-               "style": trained.style, "state_dict": {k: v.detach().cpu() for k, v in trained.net.state_dict().items()}}
-    return atomic_write(path, lambda tmp: torch.save(payload, tmp), overwrite=overwrite)
+    """Write the network, its settings and its style's name to ``path`` (`load_net` reads them back)."""
+    return write_marked(path, FILE_FORMAT, {"config": dict(trained.net.config), "settings": asdict(trained.settings),
+                                            "style": trained.style, "state_dict": trained.net.state_dict()},
+                        overwrite=overwrite)
 
 
 def load_net(path: str | os.PathLike, device: torch.device | str | None = None) -> Trained:

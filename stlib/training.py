@@ -288,9 +288,16 @@ def read_checkpoint(path: str | os.PathLike, identity: str) -> dict | None:
     return data
 
 
+def write_marked(path: str | os.PathLike, marker: str, payload: dict, *, overwrite: bool = True) -> Path:
+    """``payload`` marked ``format: marker``, as a `torch.save` file `read_marked` reads back; written atomically
+    (`stlib.images.atomic_write`), its folder made if missing. Tensors are saved from the CPU."""
+    payload = {k: {n: t.detach().cpu() for n, t in v.items()} if k == "state_dict" else v for k, v in payload.items()}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(Path(path), lambda tmp: torch.save({"format": marker, **payload}, tmp), overwrite=overwrite)
+
+
 def write_checkpoint(path: str | os.PathLike, identity: str, state: dict, result: Result) -> Path:
     """Save a training's ``state`` (weights, optimiser, random state) and its ``result`` so far, atomically."""
-    payload = {"format": CHECKPOINT_FORMAT, "identity": identity, **state,
-               "result": {"history": result.history[:result.steps], "steps": result.steps, "seconds": result.seconds,
-                          "snapshots": result.snapshots}}
-    return atomic_write(Path(path), lambda tmp: torch.save(payload, tmp), overwrite=True)
+    return write_marked(path, CHECKPOINT_FORMAT, {"identity": identity, **state, "result": {
+        "history": result.history[:result.steps], "steps": result.steps, "seconds": result.seconds,
+        "snapshots": result.snapshots}})

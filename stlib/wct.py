@@ -21,12 +21,12 @@ from torch import nn
 from .config import REPO
 from .errors import StlibError
 from .fastnet import ConvLayer
-from .images import ImageSource, atomic_write, load_image
+from .images import ImageSource, load_image
 from .losses import gram_matrix
 from .memory import check_run
 from .models import STYLE_MIN_SIDE, VGG19, VGG_LAYOUT, vgg19
 from .optim import Result, pick_device
-from .training import HELD_OUT, TRAIN_PHOTOS, PhotoSettings, Trainee, read_marked, train
+from .training import HELD_OUT, TRAIN_PHOTOS, PhotoSettings, Trainee, read_marked, train, write_marked
 from .transfer import whole_style
 
 LEVELS = ("relu4_1", "relu3_1", "relu2_1", "relu1_1")  # coarse to fine, as Li et al. (without relu5_1)
@@ -285,12 +285,10 @@ def default_path() -> Path:
 
 
 def save_decoders(trained: TrainedDecoders, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
-    """Write the decoders and their settings (a `torch.save` file `load_decoders` reads with ``weights_only``)."""
-    payload = {"format": FILE_FORMAT, "settings": {**asdict(trained.settings), "levels": list(trained.settings.levels)},
-               "seconds": trained.result.seconds,
-               "state_dict": {k: v.detach().cpu() for k, v in trained.decoders.state_dict().items()}}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(Path(path), lambda tmp: torch.save(payload, tmp), overwrite=overwrite)
+    """Write the decoders and their settings to ``path`` (`load_decoders` reads them back)."""
+    settings = {**asdict(trained.settings), "levels": list(trained.settings.levels)}
+    return write_marked(path, FILE_FORMAT, {"settings": settings, "seconds": trained.result.seconds,
+                                            "state_dict": trained.decoders.state_dict()}, overwrite=overwrite)
 
 
 def load_decoders(path: str | os.PathLike | None = None, device: torch.device | str | None = None) -> TrainedDecoders:

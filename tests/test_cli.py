@@ -127,7 +127,7 @@ def test_samples_lists_names(capsys):
     (["--weights", "nonsense"], "nonsense"),
     (["--max-size", "32", "--steps", "0"], "num_steps"),
     # chelsea (451×300) at 16 px would be 16×11; conv5_1 needs 16: the smallest that works
-    (["--max-size", "16", "--preset", "default"], "--max-size 25"),
+    (["--max-size", "16", "--preset", "lessons"], "--max-size 25"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, capsys, extra, fragment):
     if fragment == "cuda":
@@ -183,7 +183,7 @@ def fake_stylize(monkeypatch):
     calls: list[dict] = []
 
     def stub(content, style, **kwargs):
-        content = load_image(content)
+        content = load_image(content, kwargs.get("size"))
         styles = [load_image(s) for s in (style if isinstance(style, list) else [style])]
         calls.append(dict(kwargs, content=content, styles=styles))
         image = torch.full_like(content, 0.5)
@@ -200,10 +200,11 @@ def fake_stylize(monkeypatch):
 def test_the_library_and_the_command_line_share_stylizes_defaults():
     import inspect
 
+    from stlib import transfer
     from stlib.__main__ import _parser
 
     args = _parser().parse_args(["stylize", "chelsea", "starry_night", "-o", "out.png"])
-    library = inspect.signature(stlib.transfer.stylize).parameters
+    library = inspect.signature(transfer.stylize).parameters
     for name in ("preset", "max_size", "style_scale", "tv_weight", "init", "pooling", "seed", "preserve_color"):
         assert library[name].default == getattr(args, name), name
     assert args.preset == "balanced" and args.max_size == 256
@@ -463,7 +464,7 @@ def test_json_stays_parseable_after_ctrl_c(tmp_path, capsys, monkeypatch):
         def step():
             raise KeyboardInterrupt
 
-        return run_steps(step, lambda: torch.zeros(1, 3, 21, 32), num_steps=num_steps, progress=False)
+        return run_steps(step, lambda: torch.zeros(1, 3, 21, 32), num_steps=num_steps or 300, progress=False)
 
     monkeypatch.setattr(stlib.transfer, "stylize", stub)
     code, stdout, err = run_main(["stylize", "chelsea", "gravel", "-o", str(tmp_path / "o.png"), "--max-size", "32",

@@ -77,7 +77,7 @@ def test_stylize_bad_inputs(vgg, tmp_path, one_line):
         stlib.stylize(tmp_path / "absent.jpg", "gravel", size=16, num_steps=1, model=vgg, progress=False)
     assert "absent.jpg" in one_line(err.value)
     with pytest.raises(StlibError) as err:  # conv5_1 cannot run on 8 px
-        stlib.stylize("chelsea", "gravel", size=8, num_steps=1, model=vgg, progress=False)
+        stlib.stylize("chelsea", "gravel", preset="lessons", size=8, num_steps=1, model=vgg, progress=False)
     assert "conv5_1" in one_line(err.value)
     with pytest.raises(StlibError):
         stlib.stylize("chelsea", "gravel", size=16, num_steps=0, model=vgg, progress=False)
@@ -215,7 +215,7 @@ def one_gib(monkeypatch):
 
 def test_stylize_refuses_a_size_that_cannot_fit(one_gib, one_line):
     with pytest.raises(StlibError) as err:
-        stlib.stylize("chelsea", "gravel", size=1024, num_steps=300, progress=False)
+        stlib.stylize("chelsea", "gravel", preset="lessons", size=1024, num_steps=300, progress=False)
     message = one_line(err.value)
     assert message.startswith("size 1024: a 1024×1024 px run needs about") and "1.0 GiB is available" in message
     best = int(message.rsplit("largest that fits is size ", 1)[1].split(",")[0])
