@@ -90,12 +90,13 @@ def test_huge_cli_size_is_refused_at_once_in_one_line(tmp_path, capsys, monkeypa
 
 @pytest.mark.slow
 def test_huge_size_process_exits_2_not_killed(tmp_path):
-    out = tmp_path / "out.png"
-    proc = subprocess.run([sys.executable, "-m", "stlib", "stylize", "chelsea", "gravel", "-o", str(out),
+    out, photo = tmp_path / "out.png", tmp_path / "big.png"
+    Image.new("RGB", (7000, 5000), (90, 120, 60)).save(photo)  # a large photo: --max-size never enlarges
+    proc = subprocess.run([sys.executable, "-m", "stlib", "stylize", str(photo), "gravel", "-o", str(out),
                            "--max-size", "100000"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: an image of 100000×66519 px"), proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: --max-size 7000: a 7000×5000 px run needs"), proc.stderr
     assert not out.exists()
 
 
