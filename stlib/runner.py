@@ -23,7 +23,7 @@ from .optim import LossFn, Result, announce_replay, check_steps, optimize, pick_
 class RunConfig:
     """How an objective is optimised, the same for every experiment. Frozen: with the objective's identity
     and the source fingerprint it is the run's cache key. ``snapshot_at``: epochs kept (`optimize`);
-    ``weights`` and ``pooling``: the VGG19 the runner loads (`stlib.models.vgg19`) unless it is given one."""
+    ``vgg_weights`` and ``pooling``: the VGG19 the runner loads (`stlib.models.vgg19`) unless it is given one."""
 
     num_steps: int
     optimizer: str = "adam"
@@ -31,7 +31,7 @@ class RunConfig:
     snapshot_at: tuple[int, ...] = ()
     seed: int = 0  # the start image's noise, or a network's initial weights and crops
     device: torch.device = torch.device("cpu")
-    weights: str = "pretrained"
+    vgg_weights: str = "pretrained"
     pooling: str = "max"
     settle: float | None = None  # stop once 10 steps lower the loss by less than this share and it is back at its
     # lowest (`optim.settled`)
@@ -43,14 +43,15 @@ class RunConfig:
             raise StlibError(f"settle must be a share of the loss between 0 and 1 (e.g. 0.01), got {self.settle!r}")
 
     def identity(self) -> dict[str, Any]:  # the model is identified by the one loaded (`run`)
-        fields = {k: v for k, v in asdict(self).items() if k not in ("weights", "pooling")}
+        fields = {k: v for k, v in asdict(self).items() if k not in ("vgg_weights", "pooling")}
         return {**fields, "snapshot_at": sorted(set(self.snapshot_at)), "device": self.device.type}
 
 
 def run_config(*, snapshot_at: Sequence[int] = (), device: torch.device | str | None = None,
-               weights: str | os.PathLike = "pretrained", **fields: Any) -> RunConfig:
+               vgg_weights: str | os.PathLike = "pretrained", **fields: Any) -> RunConfig:
     """A `RunConfig` on `pick_device`'s device."""
-    return RunConfig(snapshot_at=tuple(snapshot_at), device=pick_device(device), weights=str(weights), **fields)
+    return RunConfig(snapshot_at=tuple(snapshot_at), device=pick_device(device),
+                     vgg_weights=str(vgg_weights), **fields)
 
 
 @dataclass(frozen=True)
@@ -77,11 +78,11 @@ class Objective:
 def run(objective: Objective, config: RunConfig, model: VGG19 | str | os.PathLike | None = None, *,
         cache: bool = False, progress: bool | str = True) -> Result:
     """The one runner: check the budget and the memory, then replay the run from the cache (`stlib.cache`), shown
-    to the live view at once, or load the model (``model``, else ``config``'s weights and pooling) and optimise
+    to the live view at once, or load the model (``model``, else ``config``'s vgg_weights and pooling) and optimise
     ``objective`` under ``config`` (`optimize`). ``result.memory_bytes``: the memory check's estimate."""
     check_steps(config.num_steps, config.snapshot_at)
     if not (given := isinstance(model, VGG19)) and model is not None:  # weights by name or path
-        config = replace(config, weights=str(model))
+        config = replace(config, vgg_weights=str(model))
     pooling = ("avg" if isinstance(model.features.pool1, torch.nn.AvgPool2d) else "max") if given else config.pooling
     estimate = check_run(*objective.shape[-2:], batch=objective.shape[0], layers=objective.layers,
                          optimizer=config.optimizer, num_steps=config.num_steps, pooling=pooling,
@@ -89,10 +90,10 @@ def run(objective: Objective, config: RunConfig, model: VGG19 | str | os.PathLik
                          **{"what": "size", **objective.memory})
     given = model.to(config.device) if given else None
     params = {**objective.identity, **config.identity(), "kind": objective.kind, "pooling": pooling,
-              "model": weights_name(config.weights) if given is None else given.weights_name}
+              "model": weights_name(config.vgg_weights) if given is None else given.weights_name}
 
     def compute() -> Result:  # VGG19 is loaded only here: a replay needs none
-        net = vgg19(config.weights, pooling=pooling, device=config.device) if given is None else given
+        net = vgg19(config.vgg_weights, pooling=pooling, device=config.device) if given is None else given
         if objective.compute is not None:
             return objective.compute(net, config, progress)
         start, loss = objective.build(net, config)
