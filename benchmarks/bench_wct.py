@@ -64,7 +64,7 @@ def main() -> None:
             total += encode + change + decode
             print(f"{level}: encode {encode:5.2f} s, {args.method} {change:5.2f} s, decode {decode:5.2f} s")
         print(f"{'the levels together':34s} {total:6.2f} s")
-        whole = seconds(lambda: wct.stylize_wct(photo, style, decoders, method=args.method, net=net), args.repeats)
+        whole = seconds(lambda: wct.stylize_wct(photo, style, decoders, method=args.method, vgg=net), args.repeats)
         print(f"{'stylize_wct (style features included)':34s} {whole:6.2f} s")
     with tempfile.TemporaryDirectory() as tmp:
         photo_file = save_image(photo, Path(tmp) / "photo.png")

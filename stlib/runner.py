@@ -58,9 +58,9 @@ def run_config(*, snapshot_at: Sequence[int] = (), device: torch.device | str | 
 class Objective:
     """One experiment: what identifies it, and how to build its start image and loss.
 
-    ``build(net, config) -> (start image, loss)`` runs only when the run computes, so a replay from the
+    ``build(vgg, config) -> (start image, loss)`` runs only when the run computes, so a replay from the
     cache extracts no features; an objective that is not one image's optimisation (a network's training,
-    `stlib.training`) gives ``compute(net, config, progress) -> Result`` instead. ``layers`` (those the loss
+    `stlib.training`) gives ``compute(vgg, config, progress) -> Result`` instead. ``layers`` (those the loss
     reads), ``shape`` ``(B, 3, H, W)`` and ``memory`` (`stlib.memory.check_run`'s options) size the memory
     check. ``finish`` turns the optimised result into the one returned and stored (e.g. colour preservation).
     """
@@ -93,10 +93,10 @@ def run(objective: Objective, config: RunConfig, model: VGG19 | str | os.PathLik
               "model": weights_name(config.vgg_weights) if given is None else given.weights_name}
 
     def compute() -> Result:  # VGG19 is loaded only here: a replay needs none
-        net = vgg19(config.vgg_weights, pooling=pooling, device=config.device) if given is None else given
+        vgg = vgg19(config.vgg_weights, pooling=pooling, device=config.device) if given is None else given
         if objective.compute is not None:
-            return objective.compute(net, config, progress)
-        start, loss = objective.build(net, config)
+            return objective.compute(vgg, config, progress)
+        start, loss = objective.build(vgg, config)
         result = optimize(start.to(config.device), loss, num_steps=config.num_steps, optimizer=config.optimizer,
                           lr=config.lr, snapshot_at=config.snapshot_at, progress=progress,
                           callbacks=[settled(config.settle)] if config.settle else ())

@@ -45,33 +45,33 @@ def initial_image(init: str | torch.Tensor, shape: Sequence[int], *, content: to
     raise StlibError(f"unknown init {init!r}: use 'noise', 'content', 'style' or a tensor")
 
 
-def _device(net: VGG19) -> torch.device:
-    return next(net.parameters()).device
+def _device(vgg: VGG19) -> torch.device:
+    return next(vgg.parameters()).device
 
 
-def content_reconstruction_loss(net: VGG19, targets: Sequence[torch.Tensor], layers: Sequence[str],
+def content_reconstruction_loss(vgg: VGG19, targets: Sequence[torch.Tensor], layers: Sequence[str],
                                 target_weights: Sequence[float] | None = None) -> LossFn:
     """The loss `reconstruct_content` minimises: Σ over ``targets`` ``(1, 3, H, W)`` of its weight times the
     mean over ``layers`` of the content loss against that target's features (extracted here, once)."""
     weights = [1.0] * len(targets) if target_weights is None else list(target_weights)
     with torch.no_grad():
-        feats = [net(t.to(_device(net)), layers) for t in targets]
+        feats = [vgg(t.to(_device(vgg)), layers) for t in targets]
 
     def loss(image: torch.Tensor) -> torch.Tensor:
-        out = net(image, layers)
+        out = vgg(image, layers)
         return sum(w * sum(content_loss(out[l], f[l]) for l in layers) / len(layers)
                    for w, f in zip(weights, feats, strict=True))
 
     return loss
 
 
-def style_reconstruction_loss(net: VGG19, target: torch.Tensor, weights: Mapping[str, float], *,
+def style_reconstruction_loss(vgg: VGG19, target: torch.Tensor, weights: Mapping[str, float], *,
                               convention: str = "paper") -> LossFn:
     """The loss `reconstruct_style` minimises: the weighted Gram loss against ``target`` ``(1, 3, H, W)``."""
-    grams = style_targets(net, target.to(_device(net)), list(weights))
+    grams = style_targets(vgg, target.to(_device(vgg)), list(weights))
 
     def loss(image: torch.Tensor) -> torch.Tensor:
-        return style_loss(net(image, list(weights)), grams, weights, convention=convention)
+        return style_loss(vgg(image, list(weights)), grams, weights, convention=convention)
 
     return loss
 
@@ -92,9 +92,9 @@ def reconstruct_content(targets: torch.Tensor | Sequence[torch.Tensor], layers: 
     if len(weights) != len(targets):
         raise StlibError(f"{len(targets)} targets but {len(weights)} target weights; give one weight per target")
 
-    def build(net: VGG19, config: RunConfig) -> tuple[torch.Tensor, LossFn]:
+    def build(vgg: VGG19, config: RunConfig) -> tuple[torch.Tensor, LossFn]:
         start = initial_image(init, targets[0].shape, content=targets[0], seed=config.seed)
-        return start, content_reconstruction_loss(net, targets, layers, weights)
+        return start, content_reconstruction_loss(vgg, targets, layers, weights)
 
     objective = Objective("content", dict(targets=targets, layers=layers, weights=weights, init=init),
                           tuple(targets[0].shape), tuple(layers), build, memory={"styles": len(targets)})
@@ -115,9 +115,9 @@ def reconstruct_style(target: torch.Tensor, layers: str | Sequence[str] | Mappin
         {layers: 1.0} if isinstance(layers, str) else {l: 1.0 / len(layers) for l in layers})
     shape = (1, 3, *shape) if shape is not None else tuple(target.shape)
 
-    def build(net: VGG19, config: RunConfig) -> tuple[torch.Tensor, LossFn]:
+    def build(vgg: VGG19, config: RunConfig) -> tuple[torch.Tensor, LossFn]:
         start = initial_image(init, shape, style=target, seed=config.seed)
-        return start, style_reconstruction_loss(net, target, weights, convention=convention)
+        return start, style_reconstruction_loss(vgg, target, weights, convention=convention)
 
     objective = Objective("style", dict(target=target, weights=weights, shape=list(shape), init=init,
                                         convention=convention), shape, tuple(weights), build)
@@ -129,7 +129,7 @@ def reconstruct_style(target: torch.Tensor, layers: str | Sequence[str] | Mappin
 NOT_TERMS = ("name", "optimizer", "lr", "num_steps", "settle")  # a preset's fields that are not its loss
 
 
-def transfer_loss(net: VGG19, content: torch.Tensor, styles: torch.Tensor | Sequence[torch.Tensor], *,
+def transfer_loss(vgg: VGG19, content: torch.Tensor, styles: torch.Tensor | Sequence[torch.Tensor], *,
                   preset: str | Preset = "balanced", blend: Sequence[float] | None = None,
                   tv_weight: float = 0.0) -> LossFn:
     """The loss `stylize` minimises, for anything that wants to time or inspect one step of it.
@@ -142,16 +142,16 @@ def transfer_loss(net: VGG19, content: torch.Tensor, styles: torch.Tensor | Sequ
     terms = get_preset(preset) if isinstance(preset, str) else preset
     styles = [styles] if isinstance(styles, torch.Tensor) else list(styles)
     blend = [1.0] * len(styles) if blend is None else list(blend)
-    dev, content_layers, style_weights = _device(net), list(terms.content_layers), terms.style_weights
-    per_style = [style_targets(net, s.to(dev), list(style_weights)) for s in styles]
+    dev, content_layers, style_weights = _device(vgg), list(terms.content_layers), terms.style_weights
+    per_style = [style_targets(vgg, s.to(dev), list(style_weights)) for s in styles]
     grams = {l: sum(b / sum(blend) * g[l] for b, g in zip(blend, per_style, strict=True)) for l in style_weights}
     layers = list(dict.fromkeys([*content_layers, *style_weights]))
     with torch.no_grad():
-        content_feats = net(content.to(dev), layers)
+        content_feats = vgg(content.to(dev), layers)
     style_weights = layer_weights(terms, grams, {l: content_feats[l].shape for l in style_weights})
 
     def loss(image: torch.Tensor) -> LossTerms:
-        return perceptual_terms(terms, net(image, layers), content_feats, grams, style_weights, image, tv_weight)
+        return perceptual_terms(terms, vgg(image, layers), content_feats, grams, style_weights, image, tv_weight)
 
     return loss
 
@@ -210,10 +210,10 @@ def stylize(content: ImageSource, style: ImageSource | list[ImageSource] | tuple
         raise StlibError(f"unknown colour preservation {preserve_color!r}: use None, 'luminance' or 'histogram'")
     style_ts = [load_image(s) for s in styles]  # whole, at their own size: scaled when the run computes
 
-    def build(net: VGG19, config: RunConfig) -> tuple[torch.Tensor, LossFn]:
+    def build(vgg: VGG19, config: RunConfig) -> tuple[torch.Tensor, LossFn]:
         scaled = [whole_style(s, content_t.shape[-2:], style_scale) for s in style_ts]
         start = initial_image(init, content_t.shape, content=content_t, style=scaled[0], seed=config.seed)
-        return start, transfer_loss(net, content_t, scaled, preset=terms, blend=blend, tv_weight=tv_weight)
+        return start, transfer_loss(vgg, content_t, scaled, preset=terms, blend=blend, tv_weight=tv_weight)
 
     def finish(result: Result) -> Result:
         if preserve_color is not None:

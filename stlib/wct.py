@@ -237,7 +237,7 @@ def pad_to(image: torch.Tensor, multiple: int) -> torch.Tensor:
 
 def stylize_wct(content: ImageSource, style: ImageSource, decoders: Decoders | TrainedDecoders, *,
                 strength: float = 1.0, method: str = "wct", levels: Sequence[str] | None = None,
-                max_size: int | None = None, style_scale: float = 1.0, net: VGG19 | None = None) -> torch.Tensor:
+                max_size: int | None = None, style_scale: float = 1.0, vgg: VGG19 | None = None) -> torch.Tensor:
     """``content`` painted in ``style``'s features, ``(1, 3, H, W)`` in [0, 1]: at each of ``levels`` (default:
     the decoders', coarse to fine) encode the current image, transform its features (``method``: `wct` or
     `adain`, at ``strength``) and decode. ``max_size``: the photo's longest side at most this (never enlarged; None:
@@ -257,15 +257,15 @@ def stylize_wct(content: ImageSource, style: ImageSource, decoders: Decoders | T
     device = next(decoders.parameters()).device
     check_run(*photo.shape[-2:], one_pass=method, style_scale=style_scale, device=device.type,
               what="max_size")  # refused in one line before anything big is allocated
-    net = vgg19(device=device) if net is None else net
+    vgg = vgg19(device=device) if vgg is None else vgg
     last = torch.channels_last  # oneDNN's convolutions are faster on it (VGG19 to relu3_1: 1.4× on 2 CPU cores)
     style_t = whole_style(load_image(style), photo.shape[-2:], style_scale).to(device, memory_format=last)
     transform = wct if method == "wct" else adain
     with torch.inference_mode():
-        targets = net(style_t, levels)
+        targets = vgg(style_t, levels)
         image = pad_to(photo.to(device), 8)
         for level in levels:
-            feats = transform(net(image.contiguous(memory_format=last), [level])[level], targets[level], strength)
+            feats = transform(vgg(image.contiguous(memory_format=last), [level])[level], targets[level], strength)
             image = decoders[level](feats.contiguous(memory_format=last)).clamp(0, 1)
     return image[..., : photo.shape[-2], : photo.shape[-1]].cpu()
 
