@@ -36,11 +36,12 @@ import torch  # noqa: E402
 from stlib import memory, quality, vgg19  # noqa: E402
 from stlib.images import load_image, save_image, to_pil  # noqa: E402
 from stlib.losses import gram_matrix  # noqa: E402
+from stlib.presets import PRESETS  # noqa: E402
 from stlib.quality import content_distance, style_distance  # noqa: E402
 
 CONTENT = "chelsea"
 STYLE = "immunohistochemistry"
-BALANCE = 1e7  # β·w_l per unit of relative Gram error: 5× the default's own balance at conv4_1 (ihc, 256 px)
+BALANCE = PRESETS["balanced"].style_weight  # β·w_l per unit of relative Gram error (the preset it became)
 
 
 def timed(command: list[str]) -> tuple[float, str]:

