@@ -28,6 +28,7 @@ Callback = Callable[[int, torch.Tensor, dict], "bool | None"]
 
 OPTIMIZERS = ("adam", "sgd", "lbfgs")
 DEFAULT_LR = {"adam": 0.02, "sgd": 0.1, "lbfgs": 1.0}
+LBFGS_HISTORY = 50  # (s, y) pairs L-BFGS keeps: its memory (`stlib.memory`) grows with them
 
 
 @dataclass
@@ -79,23 +80,19 @@ def announce_replay(label: str | bool, result: Result) -> None:
 
 def pick_device(device: torch.device | str | None = None) -> torch.device:
     """``device`` if given, else CUDA, then Apple's MPS, then the CPU."""
-    if device is not None:
-        try:
-            dev = torch.device(device)
-        except (RuntimeError, TypeError):
-            dev = None
-        if dev is None or dev.type not in ("cpu", "cuda", "mps"):
-            raise StlibError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'mps'")
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise StlibError("device 'cuda' asked for but no CUDA GPU is available; use --device cpu")
-        if dev.type == "mps" and not torch.backends.mps.is_available():
-            raise StlibError("device 'mps' asked for but MPS is not available; use --device cpu")
-        return dev
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available, "cpu": lambda: True}
+    if device is None:
+        return torch.device(next(kind for kind, ok in available.items() if ok()))
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        dev = None
+    if dev is None or dev.type not in available:
+        raise StlibError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'mps'")
+    if not available[dev.type]():
+        missing = "no CUDA GPU is" if dev.type == "cuda" else "MPS is not"
+        raise StlibError(f"device {dev.type!r} asked for but {missing} available; use --device cpu")
+    return dev
 
 
 class _CellStop:
@@ -168,15 +165,9 @@ def make_optimizer(name: str, params: Sequence[torch.Tensor], lr: float | None =
     lr = DEFAULT_LR[name] if lr is None else lr
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise StlibError(f"learning rate must be a positive number, got {lr!r}")
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    # max_iter=1: each .step() evaluates the closure exactly once, so steps == evaluations
-    return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=LBFGS_HISTORY)
-
-
-LBFGS_HISTORY = 50  # (s, y) pairs L-BFGS keeps: its memory (`stlib.memory`) grows with them
+    if name == "lbfgs":  # max_iter=1: each .step() evaluates the closure exactly once, so steps == evaluations
+        return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=LBFGS_HISTORY)
+    return (torch.optim.Adam if name == "adam" else torch.optim.SGD)(params, lr=lr)
 
 
 def _as_terms(value: torch.Tensor | LossTerms) -> tuple[torch.Tensor, dict[str, float]]:
@@ -288,7 +279,7 @@ def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.
     snapshot(0)
     for obs in watching:
         obs.start(label, num_steps, preview())
-    stopped = False
+    stopped, diverged = False, None
     try:
         while result.steps < num_steps and not stopped:
             terms = step()
@@ -308,12 +299,7 @@ def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.
                 for obs in watching:
                     obs.step(result.steps, shown, terms)
     except _Diverged as err:
-        result.image = picture().cpu().clone()
-        result.seconds = time.perf_counter() - start
-        bar.close()
-        for obs in watching:
-            obs.finish(label, result)
-        raise DivergedError(f"loss became {err.value} at step {result.steps + 1} {advice}", result) from None
+        diverged = err.args[0]
     except KeyboardInterrupt:
         result.interrupted = True
         _CellStop.requested = True
@@ -324,6 +310,8 @@ def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.
     result.seconds = time.perf_counter() - start
     for obs in watching:
         obs.finish(label, result)
+    if diverged is not None:  # the observers have seen the run end; the snapshots so far stay in .result
+        raise DivergedError(f"loss became {diverged} at step {result.steps + 1} {advice}", result)
     return result
 
 
@@ -338,10 +326,7 @@ class PlainProgress:
         self.marks = sorted({max(1, math.ceil(total * i / parts)) for i in range(1, parts + 1)})
         self.start = time.perf_counter()
         self.closed = False
-        self._write(f"{desc}: {total} steps")
-
-    def _write(self, line: str) -> None:
-        print(line, file=self.file, flush=True)
+        print(f"{desc}: {total} steps", file=self.file, flush=True)
 
     def set_postfix(self, refresh: bool = False, **values) -> None:
         self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
@@ -354,7 +339,8 @@ class PlainProgress:
             parts = [f"{self.n}/{self.total} steps ({100 * self.n // self.total}%)", f"{elapsed:.0f} s"]
             if self.n < self.total:
                 parts.append(f"~{left:.0f} s left")
-            self._write(f"{self.desc}: " + ", ".join(parts + ([self.postfix] if self.postfix else [])))
+            print(f"{self.desc}: " + ", ".join(parts + ([self.postfix] if self.postfix else [])), file=self.file,
+                  flush=True)
 
     def close(self) -> None:
         self.closed = True
@@ -363,11 +349,9 @@ class PlainProgress:
 def progress_bar(total: int, desc: str, *, disable: bool = False):
     """tqdm's bar on a terminal and in IPython/Jupyter (as before); `PlainProgress` lines when stderr is
     neither (a pipe or a log); nothing when ``disable``."""
-    stream = sys.stderr
-    if disable or stream is None:
+    if disable or sys.stderr is None:
         return tqdm(total=total, disable=True)
-    is_tty = getattr(stream, "isatty", None)
-    if ipython_shell() is not None or (is_tty is not None and is_tty()):
+    if ipython_shell() is not None or getattr(sys.stderr, "isatty", lambda: False)():
         return tqdm(total=total, desc=desc, leave=False)
     return PlainProgress(total, desc)
 
@@ -380,15 +364,11 @@ def _lbfgs_actual_step(opt: torch.optim.LBFGS, variable: torch.Tensor, before: t
     then lie, and from a dark start (``init="style"``) the image blows up into saturated
     noise. Rewriting ``d`` so that ``t·d`` is the actual step keeps every pair honest.
     """
-    state = opt.state.get(variable)
-    t = state.get("t") if state else None
-    if not t:
-        return
-    with torch.no_grad():
-        state["d"] = (variable.detach() - before).flatten().div_(t)
+    state = opt.state.get(variable) or {}
+    if state.get("t"):
+        with torch.no_grad():
+            state["d"] = (variable.detach() - before).flatten().div_(state["t"])
 
 
 class _Diverged(Exception):
-    def __init__(self, value: float):
-        super().__init__(value)
-        self.value = value
+    """A NaN or infinite loss (``args[0]``), caught by `run_steps`."""
