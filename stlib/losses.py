@@ -44,13 +44,10 @@ def content_loss(features: torch.Tensor, target: torch.Tensor, *, reduction: str
     tensor(2.)
     """
     _same_shape(features, target, "content target")
-    if reduction == "mean":
-        return F.mse_loss(features, target)
-    if reduction == "sum":
-        return F.mse_loss(features, target, reduction="sum")
-    if reduction == "half_sum":
-        return 0.5 * F.mse_loss(features, target, reduction="sum")
-    raise StlibError(f"unknown reduction {reduction!r}: use 'mean', 'sum' or 'half_sum'")
+    if reduction not in ("mean", "sum", "half_sum"):
+        raise StlibError(f"unknown reduction {reduction!r}: use 'mean', 'sum' or 'half_sum'")
+    loss = F.mse_loss(features, target, reduction="mean" if reduction == "mean" else "sum")
+    return 0.5 * loss if reduction == "half_sum" else loss
 
 
 def gram_matrix(features: torch.Tensor, normalize: str | bool = "chw") -> torch.Tensor:
@@ -68,21 +65,15 @@ def gram_matrix(features: torch.Tensor, normalize: str | bool = "chw") -> torch.
     norm = ("chw" if normalize else "none") if isinstance(normalize, bool) else normalize
     if norm not in GRAM_NORMALIZATIONS:
         raise StlibError(f"unknown Gram normalisation {normalize!r}: use 'none', 'hw' or 'chw'")
-    if features.dim() == 2:  # a matrix V (C, K): the lecture's example
-        flat, squeeze = features.unsqueeze(0), True
-    elif features.dim() in (3, 4):
-        squeeze = features.dim() == 3
-        batch = features.unsqueeze(0) if squeeze else features
-        flat = batch.flatten(2)
-    else:
+    if features.dim() not in (2, 3, 4):
         raise StlibError(f"features of shape {tuple(features.shape)}: expected (B, C, H, W), (C, H, W) or (C, K)")
+    # (B, C, K): a batch of one for (C, H, W) and for a matrix V (C, K), the lecture's example
+    flat = (features if features.dim() == 4 else features.unsqueeze(0)).flatten(2)
     channels, positions = flat.shape[1], flat.shape[2]
     gram = flat @ flat.transpose(1, 2)
-    if norm == "hw":
-        gram = gram / positions
-    elif norm == "chw":
-        gram = gram / (channels * positions)
-    return gram[0] if squeeze else gram
+    if norm != "none":
+        gram = gram / (positions * (channels if norm == "chw" else 1))
+    return gram if features.dim() == 4 else gram[0]
 
 
 def style_weight_factor(convention: str, channels: int, positions: int) -> float:
@@ -93,12 +84,8 @@ def style_weight_factor(convention: str, channels: int, positions: int) -> float
     ``style_weight_factor(old, N, M) / style_weight_factor(new, N, M)``.
     """
     n, m = float(channels), float(positions)
-    factors = {
-        "paper": 1.0 / (4.0 * n**2 * m**2),
-        "udacity": 1.0 / (n**2 * n * m),
-        "mean": 1.0 / (n**2 * n**2 * m**2),
-        "sum": 1.0,
-    }
+    factors = {"paper": 1.0 / (4.0 * n**2 * m**2), "udacity": 1.0 / (n**2 * n * m),
+               "mean": 1.0 / (n**2 * n**2 * m**2), "sum": 1.0}
     if convention not in factors:
         raise StlibError(f"unknown style convention {convention!r}: use one of {', '.join(STYLE_CONVENTIONS)}")
     return factors[convention]
@@ -116,13 +103,8 @@ def style_layer_loss(features: torch.Tensor, target_gram: torch.Tensor, *, conve
     return scale * (gram - target_gram).pow(2).sum(dim=(-2, -1)).mean()
 
 
-def style_loss(
-    features: Mapping[str, torch.Tensor],
-    target_grams: Mapping[str, torch.Tensor],
-    weights: Mapping[str, float] | None = None,
-    *,
-    convention: str = "paper",
-) -> torch.Tensor:
+def style_loss(features: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor],
+               weights: Mapping[str, float] | None = None, *, convention: str = "paper") -> torch.Tensor:
     """``Σ_l w_l E_l`` over the layers in ``target_grams`` (equal weights 1/L if ``weights`` is None).
 
     ``features``: layer → ``(B, C, H, W)``; ``target_grams``: layer → ``gram_matrix(…, "chw")``.
@@ -134,23 +116,18 @@ def style_loss(
     missing = [layer for layer in weights if layer not in target_grams or layer not in features]
     if missing:
         raise StlibError(f"style weights name layers with no features/targets: {', '.join(missing)}")
-    total = sum(w * style_layer_loss(features[layer], target_grams[layer], convention=convention)
-                for layer, w in weights.items())
-    return total  # type: ignore[return-value]
+    return sum(w * style_layer_loss(features[layer], target_grams[layer], convention=convention)  # type: ignore
+               for layer, w in weights.items())
 
 
 def total_variation(image: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
     """Squared total variation of ``(B, C, H, W)``: ``Σ (I[i,j] − I[i,j+1])² + (I[i,j] − I[i+1,j])²``
     (the study notes' total-variation term). ``reduction="mean"`` divides by the number of values B·C·H·W
     (size-independent)."""
-    dh = (image[..., 1:, :] - image[..., :-1, :]).pow(2).sum()
-    dw = (image[..., :, 1:] - image[..., :, :-1]).pow(2).sum()
-    tv = dh + dw
-    if reduction == "mean":
-        return tv / image.numel()
-    if reduction == "sum":
-        return tv
-    raise StlibError(f"unknown reduction {reduction!r}: use 'mean' or 'sum'")
+    if reduction not in ("mean", "sum"):
+        raise StlibError(f"unknown reduction {reduction!r}: use 'mean' or 'sum'")
+    tv = (image[..., 1:, :] - image[..., :-1, :]).pow(2).sum() + (image[..., :, 1:] - image[..., :, :-1]).pow(2).sum()
+    return tv / image.numel() if reduction == "mean" else tv
 
 
 @dataclass
@@ -166,15 +143,8 @@ class LossTerms:
         return {k: float(v.detach()) for k, v in vars(self).items()}
 
 
-def total_loss(
-    content: torch.Tensor | float,
-    style: torch.Tensor | float,
-    tv: torch.Tensor | float = 0.0,
-    *,
-    content_weight: float = 1.0,
-    style_weight: float = 1.0,
-    tv_weight: float = 0.0,
-) -> LossTerms:
+def total_loss(content: torch.Tensor | float, style: torch.Tensor | float, tv: torch.Tensor | float = 0.0, *,
+               content_weight: float = 1.0, style_weight: float = 1.0, tv_weight: float = 0.0) -> LossTerms:
     """``α·content + β·style + γ·tv`` (Gatys et al.; TV from the study notes), with each term reported."""
     as_t = lambda v: v if isinstance(v, torch.Tensor) else torch.tensor(float(v))  # noqa: E731
     c, s, t = as_t(content), as_t(style), as_t(tv)
