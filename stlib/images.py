@@ -8,6 +8,7 @@ every image file in the project's ``data/`` folder, by its stem.
 from __future__ import annotations
 
 import base64
+import io
 import os
 import stat
 from collections.abc import Callable
@@ -88,10 +89,8 @@ def _resolve(source: str | os.PathLike) -> Path | str:
         return name
     if path.suffix or os.sep in name:
         raise StlibError(f"image file not found: {name!r}; check the path (cwd is {os.getcwd()})")
-    raise StlibError(
-        f"unknown image {name!r}: give a file path or a sample name such as "
-        f"{', '.join(sample_names()[:6])} (see stlib.images.sample_names())"
-    )
+    raise StlibError(f"unknown image {name!r}: give a file path or a sample name such as "
+                     f"{', '.join(sample_names()[:6])} (see stlib.images.sample_names())")
 
 
 def open_image(path: str | os.PathLike) -> Image.Image:
@@ -100,10 +99,8 @@ def open_image(path: str | os.PathLike) -> Image.Image:
     try:
         with Image.open(path) as im:
             if im.width * im.height > MAX_PIXELS:
-                raise StlibError(
-                    f"{path.name}: {im.width}×{im.height} px is too large "
-                    f"(limit {MAX_PIXELS // 1_000_000} MP); shrink it first"
-                )
+                raise StlibError(f"{path.name}: {im.width}×{im.height} px is too large "
+                                 f"(limit {MAX_PIXELS // 1_000_000} MP); shrink it first")
             im.load()
             return ImageOps.exif_transpose(im)
     except UnidentifiedImageError:
@@ -120,12 +117,8 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255
         top = 65535.0 if mode.startswith("I;16") or array.max() > 255 else 255.0
         array = np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(array, mode="L").convert("RGB")
-    if mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    elif mode in {"PA", "La"}:
-        image = image.convert("RGBA")
-    elif mode == "RGBa":
-        image = image.convert("RGBA")
+    if mode in {"PA", "La", "RGBa"} or (mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")  # alpha of any kind: composited below
     if image.mode in {"RGBA", "LA"}:
         rgba = image.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, background + (255,))
@@ -137,9 +130,7 @@ def _array_to_pil(array: np.ndarray) -> Image.Image:
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
-        raise StlibError(
-            f"array of shape {array.shape} is not an image: expected (H, W), (H, W, 3) or (H, W, 4)"
-        )
+        raise StlibError(f"array of shape {array.shape} is not an image: expected (H, W), (H, W, 3) or (H, W, 4)")
     if array.dtype == np.bool_:
         array = array.astype(np.uint8) * 255
     elif array.dtype == np.uint16:
@@ -164,9 +155,7 @@ def to_pil(source: ImageSource) -> Image.Image:
         return to_rgb(_array_to_pil(source))
     if isinstance(source, (str, os.PathLike)):
         found = _resolve(source)
-        if isinstance(found, str):
-            return to_rgb(_array_to_pil(skimage_sample(found)))
-        return to_rgb(open_image(found))
+        return to_rgb(_array_to_pil(skimage_sample(found)) if isinstance(found, str) else open_image(found))
     raise StlibError(f"cannot load an image from {type(source).__name__}: give a path, sample name, PIL image or array")
 
 
@@ -198,10 +187,8 @@ def load_image(source: ImageSource, size: int | tuple[int, int] | None = None, *
     >>> load_image("chelsea", size=64).shape
     torch.Size([1, 3, 64, 64])
     """
-    if isinstance(source, torch.Tensor):
-        tensor = _as_batch(source)
-        if size is not None or max_size is not None:
-            tensor = pil_to_tensor(resize(tensor_to_pil(tensor), size, max_size))
+    if isinstance(source, torch.Tensor) and size is None and max_size is None:
+        tensor = _as_batch(source)  # used as it is, not re-quantised through PIL
     else:
         tensor = pil_to_tensor(resize(to_pil(source), size, max_size))
     return tensor.to(device) if device is not None else tensor
@@ -238,28 +225,28 @@ def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
 def crop_to_aspect(image: Image.Image, height: int, width: int) -> Image.Image:
     """The largest centred crop of ``image`` with the aspect ratio ``width / height`` (no scaling)."""
     w, h = image.size
-    if w * height > h * width:  # too wide
-        new_w = max(1, round(h * width / height))
-        left = (w - new_w) // 2
-        return image.crop((left, 0, left + new_w, h))
-    new_h = max(1, round(w * height / width))
-    top = (h - new_h) // 2
-    return image.crop((0, top, w, top + new_h))
+    too_wide = w * height > h * width
+    new_w, new_h = (max(1, round(h * width / height)), h) if too_wide else (w, max(1, round(w * height / width)))
+    left, top = (w - new_w) // 2, (h - new_h) // 2
+    return image.crop((left, top, left + new_w, top + new_h))
 
 
 DISPLAY_PX = 256  # pictures on screen (viewers, live view) have this width whatever their size (fast mode is 64 px)
 
 
-def png_bytes(image: torch.Tensor, width: int = DISPLAY_PX) -> bytes:
-    """``(1, 3, H, W)`` in [0, 1] → PNG bytes, ``width`` px wide (nearest neighbour: fast mode's pixels stay sharp)."""
-    import io
-
+def _encode(image: torch.Tensor, width: int, resample: Image.Resampling, **save) -> bytes:
+    """``(1, 3, H, W)`` in [0, 1] → an image file's bytes (``save``: PIL's format and options), ``width`` px wide."""
     pil = tensor_to_pil(image)
     if pil.width != width:
-        pil = pil.resize((width, max(1, round(pil.height * width / pil.width))), Image.Resampling.NEAREST)
+        pil = pil.resize((width, max(1, round(pil.height * width / pil.width))), resample)
     buf = io.BytesIO()
-    pil.save(buf, format="png")
+    pil.save(buf, **save)
     return buf.getvalue()
+
+
+def png_bytes(image: torch.Tensor, width: int = DISPLAY_PX) -> bytes:
+    """``(1, 3, H, W)`` in [0, 1] → PNG bytes, ``width`` px wide (nearest neighbour: fast mode's pixels stay sharp)."""
+    return _encode(image, width, Image.Resampling.NEAREST, format="png")
 
 
 # JPEG: every browser shows it, and at the same quality WebP saved no more than 4:2:0 JPEG on these pictures
@@ -277,16 +264,12 @@ def frame_url(image: torch.Tensor, width: int = DISPLAY_PX) -> str:
     they are and scaled up by the browser with sharp pixels (``image-rendering: pixelated``), which is
     what `png_bytes` does on the Python side, at a fraction of the bytes.
     """
-    import io
-
-    pil = tensor_to_pil(image)
-    if pil.width > width:
-        pil = pil.resize((width, max(1, round(pil.height * width / pil.width))), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
+    small = image.shape[-1] < width
     # full colour resolution (4:4:4) for small frames the browser scales up (fast mode's 64 px pixels stay
     # sharp, colour noise and all); 4:2:0 at display size, where it halves the bytes of noisy snapshots
-    pil.save(buf, format=FRAME_FORMAT, quality=FRAME_QUALITY, subsampling=0 if pil.width < width else 2)
-    return f"data:image/{FRAME_FORMAT};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    data = _encode(image, min(width, image.shape[-1]), Image.Resampling.LANCZOS, format=FRAME_FORMAT,
+                   quality=FRAME_QUALITY, subsampling=0 if small else 2)
+    return f"data:image/{FRAME_FORMAT};base64," + base64.b64encode(data).decode("ascii")
 
 
 def decode_frame(url: str) -> bytes:
@@ -330,10 +313,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overw
     created by someone else while ``write`` ran): else a `StlibError`, and ``path`` is left alone.
     """
     path = Path(path)
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = None
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
     for attempt in count():  # created by os.open with 0o666: the OS subtracts the umask, as for open(path, "w")
         tmp = path.parent / f".tmp-{os.getpid()}-{attempt}{path.suffix}"
         with suppress(FileExistsError):
@@ -343,13 +323,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overw
         write(str(tmp))
         if mode is not None:
             os.chmod(tmp, mode)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # fails if path exists, in the same step that would create it
-            except FileExistsError:
-                raise StlibError(f"{path} already exists; choose another name or allow overwriting") from None
+        try:  # os.link fails if path exists, in the same step that would create it
+            (os.replace if overwrite else os.link)(tmp, path)
+        except FileExistsError:
+            raise StlibError(f"{path} already exists; choose another name or allow overwriting") from None
     finally:
         tmp.unlink(missing_ok=True)
     return path
