@@ -27,13 +27,12 @@ def show_images(images: Sequence[torch.Tensor], titles: Sequence[str] | None = N
     ncols = ncols or n
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(cell * ncols, cell * nrows + 0.3), squeeze=False)
-    for ax in axes.flat:
+    for i, ax in enumerate(axes.flat):
         ax.axis("off")
-    for i, image in enumerate(images):
-        ax = axes.flat[i]
-        ax.imshow(to_numpy(image))
-        if titles is not None:
-            ax.set_title(titles[i], fontsize=9)
+        if i < n:
+            ax.imshow(to_numpy(images[i]))
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -48,23 +47,16 @@ def snapshot_grid(results: Mapping[str, Result], epochs: Sequence[int] | None = 
     """Rows: one run each (labelled ``row_prefix`` + its key); columns: snapshot epochs, then the target."""
     labels = list(results)
     epochs = list(epochs) if epochs is not None else sorted(next(iter(results.values())).snapshots)
-    ncols = len(epochs) + (target is not None)
-    fig, axes = plt.subplots(len(labels), ncols, figsize=(cell * ncols, cell * len(labels) + 0.2), squeeze=False)
+    titles = [epoch_title(epoch) for epoch in epochs] + [target_title] * (target is not None)
+    fig, axes = plt.subplots(len(labels), len(titles), figsize=(cell * len(titles), cell * len(labels) + 0.2),
+                             squeeze=False)
     for r, label in enumerate(labels):
-        snaps = results[label].snapshots
-        for c, epoch in enumerate(epochs):
-            ax = axes[r, c]
-            ax.imshow(to_numpy(snaps[epoch]))
-            ax.set_xticks([])
-            ax.set_yticks([])
+        pictures = [results[label].snapshots[epoch] for epoch in epochs] + [target] * (target is not None)
+        for ax, picture, title in zip(axes[r], pictures, titles, strict=True):
+            ax.imshow(to_numpy(picture))
+            ax.set(xticks=[], yticks=[])
             if r == 0:
-                ax.set_title(epoch_title(epoch), fontsize=9)
-        if target is not None:
-            axes[r, -1].imshow(to_numpy(target))
-            axes[r, -1].set_xticks([])
-            axes[r, -1].set_yticks([])
-            if r == 0:
-                axes[r, -1].set_title(target_title, fontsize=9)
+                ax.set_title(title, fontsize=9)
         axes[r, 0].set_ylabel(f"{row_prefix}{label}", fontsize=9)
     fig.tight_layout()
     return fig
@@ -74,10 +66,7 @@ def loss_curve(results: Mapping[str, Result] | Result, key: str = "total", *, ax
                log: bool = True, mark_epochs: Sequence[int] = (), relative: bool = False) -> Figure:
     """Loss per step for one or several runs (``relative``: divided by the first value)."""
     runs = {"": results} if isinstance(results, Result) else dict(results)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(4.2, 2.8))
-    else:
-        fig = ax.figure
+    fig, ax = plt.subplots(figsize=(4.2, 2.8)) if ax is None else (ax.figure, ax)
     for label, result in runs.items():
         values = result.losses(key)
         if relative and values and values[0]:
@@ -89,8 +78,7 @@ def loss_curve(results: Mapping[str, Result] | Result, key: str = "total", *, ax
                 ax.plot(epoch, values[epoch - 1], "o", color=line.get_color(), ms=4)
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel(f"{key} loss" + (" (relative)" if relative else ""))
+    ax.set(xlabel="step", ylabel=f"{key} loss" + (" (relative)" if relative else ""))
     if any(runs):
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -109,9 +97,7 @@ def _arrow(ax, tip, tail=(0.0, 0.0), **style) -> None:
 
 def _plane(ax, points, margin: float = 0.8) -> None:
     xs, ys = zip(*[(0.0, 0.0), *points], strict=True)
-    ax.set_xlim(min(xs) - margin, max(xs) + 2.5 * margin)
-    ax.set_ylim(min(ys) - margin, max(ys) + margin)
-    ax.set_aspect("equal")
+    ax.set(xlim=(min(xs) - margin, max(xs) + 2.5 * margin), ylim=(min(ys) - margin, max(ys) + margin), aspect="equal")
     ax.grid(alpha=0.3)
 
 
@@ -130,8 +116,7 @@ def arrows(vectors: Mapping[str, Sequence[float]], *, moves: Sequence[tuple[Sequ
     for start, end in moves:
         _arrow(ax, end, start, color="0.4", ls="--")
     _plane(ax, [_xy(v) for v in vectors.values()])
-    ax.set_xlabel("x₁")
-    ax.set_ylabel("x₂")
+    ax.set(xlabel="x₁", ylabel="x₂")
     fig.tight_layout()
     return fig
 
@@ -169,8 +154,7 @@ def projections(vector: Sequence[float], bases: Mapping[str, Mapping[str, Sequen
         ax.annotate(f"α = {alpha:.1f}°", _xy(at), fontsize=9, ha="left", va="center")
         _plane(ax, points)
         if lim is not None:
-            ax.set_xlim(*lim[0])
-            ax.set_ylim(*lim[1])
+            ax.set(xlim=lim[0], ylim=lim[1])
         ax.set_title(title, fontsize=9)
         ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
@@ -184,17 +168,16 @@ def gram_heatmaps(images: Mapping[str, torch.Tensor], grams: Mapping[str, torch.
     n = len(images)
     fig, axes = plt.subplots(1, 2 * n, figsize=(5.5 * n, 2.9), gridspec_kw={"width_ratios": [1, 1.25] * n},
                              squeeze=False)
-    for i, (key, image) in enumerate(images.items()):
+    for (key, image), (left, right) in zip(images.items(), axes[0].reshape(-1, 2), strict=True):
         gram = grams[key].detach().squeeze(0).float().cpu()
-        axes[0, 2 * i].imshow(to_numpy(image))
-        axes[0, 2 * i].set_title(key, fontsize=9)
-        axes[0, 2 * i].axis("off")
+        left.imshow(to_numpy(image))
+        left.set_title(key, fontsize=9)
+        left.axis("off")
         lim = gram.abs().quantile(clip).item()
-        shown = axes[0, 2 * i + 1].imshow(gram.numpy(), cmap="coolwarm", vmin=-lim, vmax=lim)
-        axes[0, 2 * i + 1].set_title(f"{title} ({gram.shape[0]} × {gram.shape[1]})", fontsize=9)
-        axes[0, 2 * i + 1].set_xlabel("feature map j")
-        axes[0, 2 * i + 1].set_ylabel("feature map i")
-        fig.colorbar(shown, ax=axes[0, 2 * i + 1], fraction=0.046)
+        shown = right.imshow(gram.numpy(), cmap="coolwarm", vmin=-lim, vmax=lim)
+        right.set_title(f"{title} ({gram.shape[0]} × {gram.shape[1]})", fontsize=9)
+        right.set(xlabel="feature map j", ylabel="feature map i")
+        fig.colorbar(shown, ax=right, fraction=0.046)
     fig.tight_layout()
     return fig
 
@@ -266,8 +249,7 @@ def pipeline_diagram() -> Figure:
     _arrow(ax, (-0.3, 1.5), (-0.6, 1.5), color="0.3", ls="--")
     ax.text(5.0, 3.95, "gradient of the total loss → change the pixels of the output image", ha="center",
             va="bottom", fontsize=9, style="italic", color="0.3")
-    ax.set_xlim(-0.9, 11.9)
-    ax.set_ylim(-0.6, 4.3)
+    ax.set(xlim=(-0.9, 11.9), ylim=(-0.6, 4.3))
     ax.axis("off")
     return fig
 
