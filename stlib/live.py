@@ -120,8 +120,7 @@ class LiveView:
         self._render()
 
     def step(self, step: int, image: torch.Tensor, losses: dict) -> None:
-        run = self._run
-        if run is None:
+        if (run := self._run) is None:
             return
         run["step"], run["image"] = step, image
         run["losses"].append(float(losses.get("total", float("nan"))))
@@ -164,8 +163,7 @@ class LiveView:
     def caption(self) -> str:
         n = len(self.finished) + (self._run is not None)
         of = f" of {self.planned}" if self.planned else ""
-        if self._run is not None:
-            run = self._run
+        if (run := self._run) is not None:
             this, cell = self.seconds_left()
             parts = [f"<b>{html.escape(run['label'])}</b>", f"run {n}{of}", f"step {run['step']}/{run['num_steps']}"]
             if run["losses"]:
@@ -178,11 +176,7 @@ class LiveView:
         return f"<b>{html.escape(last['label'])}</b> · {last['note']} · {done}"
 
     def html(self) -> str:
-        if self._run is not None:
-            run = self._run
-            image, losses, num_steps = run["image"], run["losses"], run["num_steps"]
-        else:
-            image, losses, num_steps = self._last["image"], self._last["losses"], self._last["num_steps"]
+        shown = self._run if self._run is not None else self._last
         strip = "".join(
             f'<figure style="margin:0 6px 0 0;text-align:center">'
             f'<img src="{f.thumb}" width="{THUMB_PX}" style="image-rendering:pixelated"/>'
@@ -192,9 +186,9 @@ class LiveView:
             '<div class="stlib-live" style="font:12px sans-serif">'
             f'<div class="stlib-live-caption" style="margin-bottom:4px">{self.caption()}</div>'
             '<div style="display:flex;gap:12px;align-items:flex-start">'
-            f'<img class="stlib-live-image" src="{_data_uri(image, DISPLAY_PX)}" width="{DISPLAY_PX}" '
+            f'<img class="stlib-live-image" src="{_data_uri(shown["image"], DISPLAY_PX)}" width="{DISPLAY_PX}" '
             'style="image-rendering:pixelated"/>'
-            f"{loss_curve(losses, num_steps)[0]}</div>"
+            f'{loss_curve(shown["losses"], shown["num_steps"])[0]}</div>'
             f'<div style="display:flex;flex-wrap:wrap;margin-top:6px">{strip}</div></div>'
         )
 
@@ -211,11 +205,11 @@ class LiveView:
         self.render_seconds += time.perf_counter() - t
 
 
+@dataclass(repr=False)
 class _Html:
     """A display object with an HTML and a plain-text form (nbval and terminals read the text)."""
 
-    def __init__(self, markup: str):
-        self.markup = markup
+    markup: str
 
     def _repr_html_(self) -> str:
         return self.markup

@@ -23,6 +23,7 @@ import math
 import os
 import re
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 
 from .errors import StlibError
@@ -115,49 +116,38 @@ def _parse_bytes(text: str) -> int | None:
     return int(float(match[1]) * 1024 ** " kmgt".index(match[2] or " "))
 
 
-def _meminfo_available() -> int | None:
+def _read(path: str) -> str:
+    """A small system file's text, "" where it cannot be read."""
     try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _cgroup_available() -> int | None:
-    """What the cgroup (v2) still lets this process allocate, if it has a limit."""
-    try:
-        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as fh:
-            limit = fh.read().strip()
-        if limit == "max":
-            return None
-        with open("/sys/fs/cgroup/memory.current", encoding="ascii") as fh:
-            return max(0, int(limit) - int(fh.read().strip()))
+        with open(path, encoding="ascii") as fh:
+            return fh.read().strip()
     except (OSError, ValueError):
-        return None
+        return ""
+
+
+def _system_available() -> list[int]:
+    """``MemAvailable`` in /proc/meminfo and what the cgroup (v2) still lets this process allocate, where known."""
+    meminfo = re.search(r"^MemAvailable:\s+(\d+)", _read("/proc/meminfo"), re.MULTILINE)
+    limit, used = _read("/sys/fs/cgroup/memory.max"), _read("/sys/fs/cgroup/memory.current")  # limit "max": none
+    cgroup = [max(0, int(limit) - int(used))] if limit.isdigit() and used.isdigit() else []
+    return [int(meminfo[1]) * 1024] * bool(meminfo) + cgroup
 
 
 def available_bytes(device: str = "cpu") -> int | None:
     """Memory a run may still allocate on ``device``; None if unknown (then nothing is refused)."""
     cap = _parse_bytes(os.environ.get("STLIB_MAX_MEMORY", "") or "-")
+    found = [cap] if cap is not None else []
     if device.startswith("cuda"):
         try:
             import torch
 
-            free = int(torch.cuda.mem_get_info(torch.device(device))[0])
+            found.append(int(torch.cuda.mem_get_info(torch.device(device))[0]))
         except Exception:  # noqa: BLE001 - no usable CUDA: say nothing rather than guess
-            free = None
-        found = [v for v in (free, cap) if v is not None]
-        return min(found) if found else None
-    found = [v for v in (_meminfo_available(), _cgroup_available(), cap) if v is not None]
-    if not found:
-        try:
+            pass
+    elif not (found := _system_available() + found):
+        with suppress(ValueError, OSError, AttributeError):
             found = [os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")]
-        except (ValueError, OSError, AttributeError):
-            return None
-    return min(found)
+    return min(found) if found else None
 
 
 def largest_side(fits, upper: int) -> int:
@@ -191,21 +181,19 @@ def check_run(height: int, width: int, *, what: str = "--size", device: str = "c
     available = available_bytes(device)
     if available is None or estimate.run <= SAFETY * available:
         return estimate
+    longest, batch = max(height, width), options.get("batch", 1)
+
+    def fits(side: int, **change) -> bool:  # at longest side ``side``, with ``change`` to the options
+        return (estimate_run(*scaled(side, height, width), device=device, **{**options, **change}).run
+                <= SAFETY * available)
+
     for option, neutral in NEUTRAL.items():
-        if options.get(option, neutral) != neutral and estimate_run(
-                height, width, device=device, **{**options, option: neutral}).run <= SAFETY * available:
+        if options.get(option, neutral) != neutral and fits(longest, **{option: neutral}):
             name = blame if option == "pixels_kept" and blame else f"{option}={options[option]:g}"
             raise StlibError(f"{name}: the run needs about {gib(estimate.run)} with it but only {gib(available)} "
                              f"is available ({device}); make it smaller")
-    longest = max(height, width)
-
-    def fits(side: int) -> bool:
-        return estimate_run(*scaled(side, height, width), device=device, **options).run <= SAFETY * available
-
     best = largest_side(fits, longest)
-    batch = options.get("batch", 1)
-    batches = largest_side(lambda b: estimate_run(height, width, device=device, **{**options, "batch": b}).run
-                           <= SAFETY * available, batch - 1)
+    batches = largest_side(lambda b: fits(longest, batch=b), batch - 1)
     usable = best >= min_image_side(options.get("layers", DEFAULT_LAYERS))
     hint = " or ".join([f"{what} {best}"] * usable + [f"batch {batches} at {what} {longest}"] * (batches > 0))
     hint = f"the largest that fits is {hint}, or free memory" if hint else "free memory first"
