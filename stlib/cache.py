@@ -128,12 +128,6 @@ def make_key(params: dict[str, Any], *, source: bool = True) -> str:
 STORED = ("image", "snapshots", "history", "steps", "seconds", "weights")  # a Result's fields kept on disk
 
 
-def _pack(result: Result) -> bytes:
-    buf = io.BytesIO()
-    torch.save({name: getattr(result, name) for name in STORED}, buf)
-    return buf.getvalue()
-
-
 ENTRY = re.compile(r"([0-9a-f]{64})\.pt")  # `make_key`'s SHA-256 in hex: the only files the cache reads or deletes
 
 
@@ -177,7 +171,9 @@ def store(key: str, result: Result, folder: Path | None = None) -> Path:
     with the permissions the umask gives."""
     path = _entry_path(key, folder)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = _pack(result)
+    buf = io.BytesIO()
+    torch.save({name: getattr(result, name) for name in STORED}, buf)
+    payload = buf.getvalue()
     blob = hashlib.sha256(payload).hexdigest().encode("ascii") + payload
     return atomic_write(path, _writer(blob))
 

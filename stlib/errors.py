@@ -23,7 +23,6 @@ class DivergedError(StlibError):
 
 def _show_one_line(shell, etype, value, tb, tb_offset=None):  # pragma: no cover - IPython hook
     print(f"{etype.__name__}: {value}")
-    return None
 
 
 def ipython_shell():

@@ -71,15 +71,13 @@ class SnapshotViewer(anywidget.AnyWidget):
         if not isinstance(results, Mapping) or not results:
             raise StlibError("nothing to show: the viewer needs at least one finished run")
         results = {str(lab): r for lab, r in results.items()}
-        bad = [lab for lab, r in results.items() if not isinstance(r, Result)]
-        if bad:
+        if bad := [lab for lab, r in results.items() if not isinstance(r, Result)]:
             raise StlibError(f"run {bad[0]!r} is not a finished run (a stlib Result); pass what stylize() returned")
         first = next(iter(results.values()))
         epochs = list(epochs) if epochs is not None else sorted(first.snapshots)
         if not epochs:
             raise StlibError("no epochs to show: pass epochs=[…] or runs with snapshots")
-        missing = [(lab, e) for lab, r in results.items() for e in epochs if e not in r.snapshots]
-        if missing:
+        if missing := [(lab, e) for lab, r in results.items() for e in epochs if e not in r.snapshots]:
             lab, e = missing[0]
             if results[lab].interrupted:
                 raise StlibError(f"run {lab!r} was interrupted at step {results[lab].steps}, before epoch {e}; "
@@ -164,13 +162,11 @@ class ImagePicker(W.VBox):
         self.message.value = ""
 
     def _on_upload(self, change) -> None:
-        files = change["new"]
-        if not files:
+        if not change["new"]:
             return
-        item = files[0]
-        content = bytes(item["content"])
+        item = change["new"][0]
         try:
-            self._uploaded = load_uploaded(item["name"], content)
+            self._uploaded = load_uploaded(item["name"], bytes(item["content"]))
             self._uploaded_name = item["name"]
             self.message.value = f"using uploaded <b>{item['name']}</b>"
         except StlibError as err:
@@ -179,9 +175,7 @@ class ImagePicker(W.VBox):
             self.message.value = f"<span style='color:#b00'>{err}</span> (still using {current})"
 
     def image(self, size: int) -> torch.Tensor:
-        if self._uploaded is not None:
-            return load_image(self._uploaded, size)
-        return load_image(self.dropdown.value, size)
+        return load_image(self._uploaded if self._uploaded is not None else self.dropdown.value, size)
 
     @property
     def label(self) -> str:
