@@ -1,8 +1,7 @@
 """Load, convert, resize and save images as float tensors ``(1, 3, H, W)`` in [0, 1].
 
-Sources are a path, a PIL image, a NumPy array, a tensor, or a sample name: every
-image that scikit-image ships in its wheel (``"chelsea"``, ``"astronaut"``, …) and
-every image file in the project's ``data/`` folder, by its stem.
+Sources are a path, a PIL image, a NumPy array, a tensor, or a sample name: every image that scikit-image ships in its
+wheel (``"chelsea"``, ``"astronaut"``, …) and every image file in the project's ``data/`` folder, by its stem.
 """
 
 from __future__ import annotations

