@@ -13,7 +13,7 @@ image's pixels:
 `estimate_run` adds them up; `check_run` compares the result with the memory available (``MemAvailable`` in
 ``/proc/meminfo`` and the cgroup's limit, or the GPU's free memory) and raises a one-line `StlibError` that names the
 largest size that fits. ``STLIB_MAX_MEMORY`` (bytes, or ``8G``, ``512M``) caps what is considered available. Calibrated
-against measured peak RSS (2 L-BFGS steps, CPU, default preset; see tests/test_memory.py).
+against measured peak RSS (2 L-BFGS steps, CPU, the ``lessons`` preset; see tests/test_memory.py).
 """
 
 from __future__ import annotations

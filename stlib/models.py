@@ -45,7 +45,7 @@ block1 (64, H/2, W/2), block2 (128, H/4, W/4), …, block5 (512, H/32, W/32)."""
 # Gatys et al. 2016 and the Udacity notes: content from conv4_2, style from the first conv of each block
 CONTENT_LAYERS = ("conv4_2",)
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-# the default preset's style weights: the Udacity notes' layers, weighted as in the Udacity solution code (early
+# the `lessons` preset's style weights: the Udacity notes' layers, weighted as in the Udacity solution code (early
 # layers weigh more): 0.2 where the notes print 0.1 for conv3_1 … conv5_1 (the `udacity` preset keeps 0.1)
 STYLE_WEIGHTS = {"conv1_1": 1.0, "conv2_1": 0.75, "conv3_1": 0.2, "conv4_1": 0.2, "conv5_1": 0.2}
 
