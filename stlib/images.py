@@ -14,6 +14,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from itertools import count
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -92,20 +93,21 @@ def _resolve(source: str | os.PathLike) -> Path | str:
                      f"{', '.join(sample_names()[:6])} (see stlib.images.sample_names())")
 
 
-def open_image(path: str | os.PathLike) -> Image.Image:
-    """Open an image file fully (so a truncated file fails here), EXIF orientation applied."""
-    path = Path(path)
+def open_image(path: str | os.PathLike | BinaryIO, name: str | None = None) -> Image.Image:
+    """Open an image file fully (so a truncated file fails here), EXIF orientation applied; ``path`` may also be an
+    open binary file (an upload), called ``name`` in the messages."""
+    where = Path(path) if name is None else name
     try:
         with Image.open(path) as im:
             if im.width * im.height > MAX_PIXELS:
-                raise StlibError(f"{path.name}: {im.width}×{im.height} px is too large "
+                raise StlibError(f"{getattr(where, 'name', where)}: {im.width}×{im.height} px is too large "
                                  f"(limit {MAX_PIXELS // 1_000_000} MP); shrink it first")
             im.load()
             return ImageOps.exif_transpose(im)
     except UnidentifiedImageError:
-        raise StlibError(f"{path}: not an image file PIL can read; use a JPEG or PNG") from None
+        raise StlibError(f"{where}: not an image file PIL can read; use a JPEG or PNG") from None
     except (OSError, SyntaxError, Image.DecompressionBombError) as err:
-        raise StlibError(f"{path}: broken or truncated image ({err}); re-export or re-download it") from None
+        raise StlibError(f"{where}: broken or truncated image ({err}); re-export or re-download it") from None
 
 
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:

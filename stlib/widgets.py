@@ -4,14 +4,10 @@
 `SnapshotViewer` is an anywidget: a small ES module (``stlib/viewer.js``, with ``viewer.css``) that draws the viewer in
 the browser from data sent once, when it is displayed — every frame as a compact data URL at display size, each run's
 loss values and captions. The slider, Play, the run buttons and the ← → keys then swap pictures in the browser with no
-kernel round trip.
-
-Why anywidget and not ipywidgets alone: a Python ``observe`` callback needs a kernel for every move (a round trip per
-scrub in JupyterLab, and nothing at all in a notebook exported to HTML), while ``Stack`` + ``jslink`` could swap
-pictures but not draw the marked loss curve or handle the keys, and is missing from Colab's ipywidgets 7. An anywidget's
-module is part of its widget state, so the viewer works unchanged in JupyterLab 4, Notebook 7, VS Code, Colab and in
-static HTML built with nbconvert (``make site``); its one dependency, ``anywidget``, is a pure-Python wheel whose
-JupyterLab extension comes with it.
+kernel round trip. Not ipywidgets alone: an ``observe`` callback needs the kernel for every move (and nothing moves in
+a notebook exported to HTML), and ``Stack`` + ``jslink`` can neither mark the loss curve nor handle the keys (nor exist
+in Colab's ipywidgets 7). An anywidget's module is part of its widget state, so the viewer works unchanged in
+JupyterLab 4, Notebook 7, VS Code, Colab and in static HTML built with nbconvert (``make site``).
 """
 
 from __future__ import annotations
@@ -26,7 +22,7 @@ import torch
 import traitlets as T
 
 from .errors import StlibError
-from .images import decode_frame, frame_url, load_image, sample_names
+from .images import decode_frame, frame_url, load_image, open_image, sample_names
 from .live import loss_curve
 from .optim import Result
 from .plot import epoch_title
@@ -63,16 +59,14 @@ class SnapshotViewer(anywidget.AnyWidget):
     index = T.Int(0).tag(sync=True)
     fps = T.Int(12).tag(sync=True)  # Play: 12 frames per second (at least 10 with timer jitter); 1 to 24 offered
 
-    def __init__(self, results: Mapping[str, Result], *, epochs: Sequence[int] | None = None,
-                 target: torch.Tensor | None = None, label: str = "layer", key: str = "total",
-                 target_title: str = "target"):
+    def __init__(self, results: Mapping[str, Result], *, epochs: Sequence[int] | None = None, label: str = "layer",
+                 target: torch.Tensor | None = None, key: str = "total", target_title: str = "target"):
         if not isinstance(results, Mapping) or not results:
             raise StlibError("nothing to show: the viewer needs at least one finished run")
         results = {str(lab): r for lab, r in results.items()}
         if bad := [lab for lab, r in results.items() if not isinstance(r, Result)]:
             raise StlibError(f"run {bad[0]!r} is not a finished run (a stlib Result); pass what stylize() returned")
-        first = next(iter(results.values()))
-        epochs = list(epochs) if epochs is not None else sorted(first.snapshots)
+        epochs = list(epochs) if epochs is not None else sorted(next(iter(results.values())).snapshots)
         if not epochs:
             raise StlibError("no epochs to show: pass epochs=[…] or runs with snapshots")
         if missing := [(lab, e) for lab, r in results.items() for e in epochs if e not in r.snapshots]:
@@ -183,14 +177,7 @@ class ImagePicker(W.VBox):
 
 def load_uploaded(name: str, content: bytes) -> torch.Tensor:
     """Bytes of an uploaded file → ``(1, 3, H, W)``, or a one-line `StlibError`."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     if len(content) > MAX_UPLOAD_BYTES:
         raise StlibError(f"{name}: {len(content) / 2**20:.0f} MB is too large (limit {MAX_UPLOAD_BYTES // 2**20} MB); "
                          "upload a smaller image")
-    try:
-        with Image.open(io.BytesIO(content)) as im:
-            im.load()
-            return load_image(ImageOps.exif_transpose(im))
-    except (UnidentifiedImageError, OSError, SyntaxError):
-        raise StlibError(f"{name}: not an image file (or truncated); upload a JPEG or PNG") from None
+    return load_image(open_image(io.BytesIO(content), name))
