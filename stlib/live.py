@@ -111,7 +111,6 @@ class LiveView:
     _run: dict | None = None  # the run in progress
     _last: dict | None = None  # the run that finished last
 
-    # -- the observer protocol (stlib.optim) -------------------------------------------------------------
     shows_progress = True
 
     def start(self, label: str, num_steps: int, image: torch.Tensor) -> None:
@@ -144,7 +143,6 @@ class LiveView:
                           note=note)
         self._render()
 
-    # -- time left -----------------------------------------------------------------------------------------
     def seconds_left(self) -> tuple[float | None, float | None]:
         """(this run, the whole cell) in seconds, or None where unknown."""
         run = self._run
@@ -159,7 +157,6 @@ class LiveView:
         per_run = sum(computed) / len(computed) if computed else elapsed + this
         return this, this + max(0, later) * per_run
 
-    # -- rendering -----------------------------------------------------------------------------------------
     def caption(self) -> str:
         n = len(self.finished) + (self._run is not None)
         of = f" of {self.planned}" if self.planned else ""
