@@ -41,7 +41,9 @@ def content_loss(features: torch.Tensor, target: torch.Tensor, *, reduction: str
     >>> content_loss(torch.ones(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), reduction="half_sum")
     tensor(2.)
     """
-    _same_shape(features, target, "content target")
+    if features.shape[1:] != target.shape[1:]:
+        raise StlibError(f"content target has shape {tuple(target.shape)} but features have {tuple(features.shape)}; "
+                         "load both images at the same size")
     if reduction not in ("mean", "sum", "half_sum"):
         raise StlibError(f"unknown reduction {reduction!r}: use 'mean', 'sum' or 'half_sum'")
     loss = F.mse_loss(features, target, reduction="mean" if reduction == "mean" else "sum")
@@ -146,9 +148,3 @@ def total_loss(content: torch.Tensor | float, style: torch.Tensor | float, tv: t
     c, s, t = as_t(content), as_t(style), as_t(tv)
     total = content_weight * c + style_weight * s + tv_weight * t
     return LossTerms(total=total, content=c.detach(), style=s.detach(), tv=t.detach())
-
-
-def _same_shape(a: torch.Tensor, b: torch.Tensor, what: str) -> None:
-    if a.shape[1:] != b.shape[1:]:
-        raise StlibError(f"{what} has shape {tuple(b.shape)} but features have {tuple(a.shape)}; "
-                         "load both images at the same size")

