@@ -41,7 +41,7 @@ class Result:
     interrupted: bool = False
     seconds: float = 0.0
     cached: bool = False  # replayed from the on-disk cache (stlib.cache), not recomputed
-    weights: dict[str, torch.Tensor] = field(default_factory=dict)  # a trained network's (stlib.fastnet)
+    weights: dict[str, torch.Tensor] = field(default_factory=dict)  # a trained network's or decoders' (stlib.training)
     memory_bytes: int = 0  # the runner's estimate of what the run needs (stlib.memory), not stored in the cache
 
     def losses(self, key: str = "total") -> list[float]:
@@ -50,11 +50,9 @@ class Result:
 
 
 class RunObserver(Protocol):
-    """Watches labelled runs from outside the loop (`stlib.live` shows them in a notebook).
-
-    ``start`` before the first step, ``step`` after every step (keep it cheap: throttle),
-    ``finish`` once at the end, also for a replay from the cache or a run that stopped early.
-    """
+    """Watches labelled runs from outside the loop (`stlib.live` shows them in a notebook): ``start`` before the first
+    step, ``step`` after every step (keep it cheap: throttle), ``finish`` once at the end, also for a replay from the
+    cache or a run that stopped early."""
 
     shows_progress: bool  # True: it reports progress itself, so the text progress bar stays off
 
@@ -97,10 +95,9 @@ def pick_device(device: torch.device | str | None = None) -> torch.device:
 class _CellStop:
     """One interrupt stops a whole notebook cell, not just the run it landed in.
 
-    `optimize` catches Ctrl-C (Jupyter's ■) to return what it has, so a cell that runs five
-    reconstructions would go on with the next one after each interrupt. Inside IPython, once a run
-    is interrupted, later runs in the same cell return at once (``interrupted``, only their initial
-    image); the next cell starts afresh. Outside IPython nothing changes.
+    `optimize` catches Ctrl-C (Jupyter's ■) to return what it has, so a cell of five reconstructions would go on with
+    the next one. Inside IPython, once a run is interrupted, later runs in the same cell return at once
+    (``interrupted``, only their initial image); the next cell starts afresh.
     """
 
     armed = False  # IPython's pre_run_cell hook is installed: a new cell clears `requested`
@@ -219,10 +216,9 @@ def optimize(image: torch.Tensor, loss_fn: LossFn, *, num_steps: int, optimizer:
 
 
 def settled(tolerance: float, window: int = 10) -> Callback:
-    """A callback that stops a run once its lowest total loss has fallen by less than ``tolerance`` of itself
-    over the last ``window`` steps and the loss is back at that low: the picture has settled (the command
-    line's default, not a fixed step count). L-BFGS's first steps can overshoot far and recover: a loss
-    jumping about above its lowest value has not settled."""
+    """A callback that stops a run once its lowest total loss has fallen by less than ``tolerance`` of itself over the
+    last ``window`` steps and the loss is back at that low: the picture has settled (the default, not a fixed step
+    count). L-BFGS's first steps can overshoot far and recover: a loss jumping about above its low has not settled."""
     totals: list[float] = []
 
     def stop(step: int, image: torch.Tensor, losses: dict) -> bool:
@@ -239,14 +235,14 @@ def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.
               snapshot_at: Iterable[int] = (), callbacks: Iterable[Callback] = (), progress: bool | str = True,
               preview: Callable[[], torch.Tensor] | None = None,
               advice: str = ": lower the learning rate or the loss weights", resume: Result | None = None) -> Result:
-    """The loop every run shares (`optimize`'s image, `stlib.fastnet`'s network training): call ``step()``
+    """The loop every run shares (`optimize`'s image, `stlib.training`'s networks and decoders): call ``step()``
     ``num_steps`` times and keep what it returns (the loss terms) as the history.
 
-    ``picture()`` is what the run makes so far, ``(B, 3, H, W)``: snapshots at ``snapshot_at`` and the
-    result's image. ``preview()`` (default ``picture``) is what callbacks and the live view see after every
-    step; make it cheap. Progress bar, observers, Ctrl-C (keeps what it has) and a NaN/inf loss
-    (`DivergedError`, its message ending with ``advice``) are handled here, once for every kind of run.
-    ``resume``: a run's result so far (its steps, history and snapshots, from a checkpoint) to continue.
+    ``picture()`` is what the run makes so far, ``(B, 3, H, W)``: snapshots at ``snapshot_at`` and the result's image.
+    ``preview()`` (default ``picture``) is what callbacks and the live view see after every step; make it cheap.
+    Progress bar, observers, Ctrl-C (keeps what it has) and a NaN/inf loss (`DivergedError`, its message ending with
+    ``advice``) are handled here, once for every kind of run. ``resume``: a run's result so far (its steps, history and
+    snapshots, from a checkpoint) to continue.
     """
     epochs = check_steps(num_steps, snapshot_at)
     _notebook_hooks()
@@ -314,9 +310,9 @@ def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.
 
 
 class PlainProgress:
-    """What replaces tqdm's bar when stderr is not a terminal (a pipe, a log file, CI): one line at the start
-    and one about every 10 % (``label: 30/300 steps (10%), 12 s, ~108 s left, loss=…``), not a line per
-    redraw (tqdm wrote ~140 for a 300-step run). The same methods as the tqdm calls `optimize` makes."""
+    """What replaces tqdm's bar when stderr is not a terminal (a pipe, a log file, CI): one line at the start and one
+    about every 10 % (``label: 30/300 steps (10%), 12 s, ~108 s left, loss=…``), not a line per redraw (tqdm wrote ~140
+    for a 300-step run). The same methods as the tqdm calls `run_steps` makes."""
 
     def __init__(self, total: int, desc: str, file=None, parts: int = 10):
         self.total, self.desc, self.n, self.postfix = total, desc, 0, ""

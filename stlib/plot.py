@@ -1,9 +1,8 @@
 """Static pictures (matplotlib): image rows, snapshot grids, loss curves, vectors as arrows, Gram heatmaps, bar
 charts, the pipeline diagram.
 
-The snapshot viewer (`stlib.widgets.SnapshotViewer`) has a static twin here (`snapshot_grid`, `loss_curve`), so
-a lesson also reads on GitHub and in nbval's output. To look at every figure a lesson shows, run it with
-``STLIB_FIGURE_DIR=… python -m stlib precompute NN`` (`stlib.lessons.save_figures`).
+The snapshot viewer (`stlib.widgets.SnapshotViewer`) has a static twin here (`snapshot_grid`, `loss_curve`), so a lesson
+also reads on GitHub and in nbval's output. ``STLIB_FIGURE_DIR=… python -m stlib precompute NN`` saves every figure.
 """
 
 from __future__ import annotations
