@@ -259,12 +259,9 @@ FRAME_QUALITY = 65
 
 
 def frame_url(image: torch.Tensor, width: int = DISPLAY_PX) -> str:
-    """``(1, 3, H, W)`` in [0, 1] → a JPEG data URL, at most ``width`` px wide.
-
-    Larger snapshots are scaled down to the display size; smaller ones (fast mode's 64 px) are sent as
-    they are and scaled up by the browser with sharp pixels (``image-rendering: pixelated``), which is
-    what `png_bytes` does on the Python side, at a fraction of the bytes.
-    """
+    """``(1, 3, H, W)`` in [0, 1] → a JPEG data URL, at most ``width`` px wide: smaller snapshots (fast mode's 64 px)
+    are sent as they are, and the browser scales them up with sharp pixels (``image-rendering: pixelated``), which is
+    what `png_bytes` does on the Python side, at a fraction of the bytes."""
     small = image.shape[-1] < width
     # full colour resolution (4:4:4) for small frames the browser scales up (fast mode's 64 px pixels stay
     # sharp, colour noise and all); 4:2:0 at display size, where it halves the bytes of noisy snapshots
@@ -289,10 +286,9 @@ SSIM_WINDOW = 7  # skimage's default window side: images need at least 7 px per 
 def ssim(image: torch.Tensor, target: torch.Tensor) -> float:
     """Structural similarity (SSIM) of two images ``(1, 3, H, W)`` in [0, 1]: 1 for a copy, about 0 for noise.
 
-    ``skimage.metrics.structural_similarity`` over the three channels (7×7 windows, data range 1). Unlike the
-    pixel MSE it compares local means, contrasts and correlations, so a shift of brightness costs little and
-    lost edges cost a lot. It is strict about fine noise too: the right picture under a fine grain of
-    leftover noise (a reconstruction after few steps) already scores low.
+    ``skimage.metrics.structural_similarity`` over the three channels (7×7 windows, data range 1). Unlike the pixel MSE
+    it compares local means, contrasts and correlations: a shift of brightness costs little, lost edges a lot, and so
+    does a fine grain of leftover noise (a reconstruction after few steps) on the right picture.
     """
     from skimage.metrics import structural_similarity
 
@@ -307,10 +303,9 @@ def ssim(image: torch.Tensor, target: torch.Tensor) -> float:
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overwrite: bool = True) -> Path:
     """``write(tmp)`` into a temporary file next to ``path``, then rename it over ``path`` in one step.
 
-    A crash or an error inside ``write`` leaves ``path`` as it was (absent or the old file) and no
-    temporary file behind. The new file gets the permissions an ordinary ``open(path, "w")`` would: the
-    existing file's mode if it replaces one, else ``0o666`` minus the umask (``tempfile`` would give 0600).
-    With ``overwrite=False`` the file is linked into place only if ``path`` still does not exist (also one
+    A crash or an error inside ``write`` leaves ``path`` as it was and no temporary file behind. The new file gets the
+    permissions ``open(path, "w")`` would: the old file's mode, else ``0o666`` minus the umask (``tempfile`` would give
+    0600). With ``overwrite=False`` the file is linked into place only if ``path`` still does not exist (also one
     created by someone else while ``write`` ran): else a `StlibError`, and ``path`` is left alone.
     """
     path = Path(path)
@@ -334,10 +329,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overw
 
 
 def save_image(tensor: torch.Tensor, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
-    """Write an image tensor to ``path`` (format from the suffix), atomically (`atomic_write`).
-
-    With ``overwrite=False`` an existing file is never replaced. A new file's permissions follow the umask.
-    """
+    """Write an image tensor to ``path`` (format from the suffix), atomically (`atomic_write`); with
+    ``overwrite=False`` an existing file is never replaced."""
     path = Path(path)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise StlibError(f"{path}: unknown image suffix; use .png or .jpg")

