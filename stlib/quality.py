@@ -54,14 +54,13 @@ def _gram_distance(net: VGG19, image: torch.Tensor, style_grams: dict[str, torch
     return total
 
 
-def style_distance(
-    image: ImageSource, style: ImageSource, *, content: ImageSource | None = None, net: VGG19 | None = None
-) -> float:
-    """Gram distance of ``image`` to ``style`` over `CARD_LAYERS`; **raw** without ``content``,
-    **relative** to the content image's with it (1.0 = as unstyled as the photo, 0 = the style's Grams).
+def style_distance(image: ImageSource, style: ImageSource, *, content: ImageSource | None = None,
+                   net: VGG19 | None = None) -> float:
+    """Gram distance of ``image`` to ``style`` over `CARD_LAYERS`; **raw** without ``content``, **relative** to the
+    content image's with it (1.0 = as unstyled as the photo, 0 = the style's Grams).
 
-    Raw: ``Σ_l ‖G_l(image) − G_l(style)‖² / ‖G_l(style)‖²`` (each layer's share is scale-free, so
-    the Gram normalisation does not matter). ``net``: a `VGG19` to reuse (default: the pretrained one).
+    Raw: ``Σ_l ‖G_l(image) − G_l(style)‖² / ‖G_l(style)‖²`` (each layer's share is scale-free, so the Gram
+    normalisation does not matter). ``net``: a `VGG19` to reuse (default: the pretrained one).
     """
     x = load_image(image)
     model = vgg19(device=x.device) if net is None else net
@@ -101,10 +100,10 @@ def _swd(net: VGG19, image: torch.Tensor, style: dict[str, torch.Tensor], direct
 
 def sliced_wasserstein(image: ImageSource, style: ImageSource, *, content: ImageSource | None = None,
                        net: VGG19 | None = None, directions: int = 64, seed: int = 0) -> float:
-    """Sliced Wasserstein distance of ``image``'s VGG features to ``style``'s over `CARD_LAYERS`
-    (Heitz et al. 2021): per layer, the mean squared difference of the sorted projections on ``directions``
-    seeded unit vectors, divided by the style's variance along them; **raw** without ``content``, **relative**
-    to the content image's with it (1.0 = as far as the photo, 0 = the style's feature distribution)."""
+    """Sliced Wasserstein distance of ``image``'s VGG features to ``style``'s over `CARD_LAYERS` (Heitz et al. 2021):
+    per layer, the mean squared difference of the sorted projections on ``directions`` seeded unit vectors, divided by
+    the style's variance along them; **raw** without ``content``, **relative** to the content image's with it (1.0 =
+    as far as the photo, 0 = the style's feature distribution)."""
     x = load_image(image)
     model = vgg19(device=x.device) if net is None else net
     generator = torch.Generator().manual_seed(seed)

@@ -133,11 +133,8 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
 class ImagePicker(W.VBox):
-    """Choose an image: a bundled sample, a file in ``data/``, or an upload.
-
-    ``picker.image(size)`` returns the chosen image as ``(1, 3, size, size)``; bad
-    uploads (not an image, too large) show a one-line message and keep the last good choice.
-    """
+    """Choose an image: a bundled sample, a file in ``data/``, or an upload. ``picker.image(size)`` returns it as
+    ``(1, 3, size, size)``; a bad upload (not an image, too large) says so in one line and keeps the last choice."""
 
     def __init__(self, description: str, default: str):
         self.dropdown = W.Dropdown(options=sample_names(), value=default, description=description)
