@@ -44,14 +44,15 @@ def _style_features(net: VGG19, style: ImageSource, like: torch.Tensor) -> dict[
         return net(style.to(like.device), CARD_LAYERS)
 
 
-def _gram_distance(net: VGG19, image: torch.Tensor, style_grams: dict[str, torch.Tensor]) -> float:
-    with torch.no_grad():
-        feats = net(image.to(style_grams[CARD_LAYERS[0]].device), CARD_LAYERS)
-        total = 0.0
-        for layer, target in style_grams.items():
-            gram = gram_matrix(feats[layer]).double()
-            total += float(((gram - target) ** 2).sum() / (target**2).sum())
-    return total
+def _relative(net: VGG19, x: torch.Tensor, content: ImageSource | None, per_layer) -> float:
+    """``Σ_l per_layer(l, features of x at l)`` over `CARD_LAYERS`, divided by the same for ``content`` if given."""
+
+    def total(image: torch.Tensor) -> float:
+        with torch.no_grad():
+            feats = net(image.to(x.device), CARD_LAYERS)
+            return sum(per_layer(layer, feats[layer]) for layer in CARD_LAYERS)
+
+    return total(x) if content is None else total(x) / total(fit_to(content, x))
 
 
 def style_distance(image: ImageSource, style: ImageSource, *, content: ImageSource | None = None,
@@ -65,8 +66,8 @@ def style_distance(image: ImageSource, style: ImageSource, *, content: ImageSour
     x = load_image(image)
     model = vgg19(device=x.device) if net is None else net
     grams = {layer: gram_matrix(f).double() for layer, f in _style_features(model, style, x).items()}
-    raw = _gram_distance(model, x, grams)
-    return raw if content is None else raw / _gram_distance(model, fit_to(content, x), grams)
+    return _relative(model, x, content, lambda layer, feats: float(
+        ((gram_matrix(feats).double() - grams[layer]) ** 2).sum() / (grams[layer] ** 2).sum()))
 
 
 def content_distance(image: ImageSource, content: ImageSource, *, net: VGG19 | None = None, seed: int = 0) -> float:
@@ -88,16 +89,6 @@ def _projected(feats: torch.Tensor, directions: torch.Tensor, count: int) -> tor
     return torch.nn.functional.interpolate(values[None], size=count, mode="linear", align_corners=True)[0]
 
 
-def _swd(net: VGG19, image: torch.Tensor, style: dict[str, torch.Tensor], directions: dict[str, torch.Tensor]) -> float:
-    with torch.no_grad():
-        feats = net(image.to(next(iter(style.values())).device), CARD_LAYERS)
-    total = 0.0
-    for layer, target in style.items():
-        ours = _projected(feats[layer][0], directions[layer], target.shape[1])
-        total += float(((ours - target) ** 2).mean() / target.var(dim=1, unbiased=False).mean())
-    return total
-
-
 def sliced_wasserstein(image: ImageSource, style: ImageSource, *, content: ImageSource | None = None,
                        net: VGG19 | None = None, directions: int = 64, seed: int = 0) -> float:
     """Sliced Wasserstein distance of ``image``'s VGG features to ``style``'s over `CARD_LAYERS` (Heitz et al. 2021):
@@ -112,5 +103,9 @@ def sliced_wasserstein(image: ImageSource, style: ImageSource, *, content: Image
                                                               dtype=torch.float64), dim=1).to(x.device)
              for layer, f in feats.items()}
     target = {layer: _projected(f[0], units[layer], f[0, 0].numel()) for layer, f in feats.items()}
-    raw = _swd(model, x, target, units)
-    return raw if content is None else raw / _swd(model, fit_to(content, x), target, units)
+
+    def per_layer(layer: str, feats: torch.Tensor) -> float:
+        ours = _projected(feats[0], units[layer], target[layer].shape[1])
+        return float(((ours - target[layer]) ** 2).mean() / target[layer].var(dim=1, unbiased=False).mean())
+
+    return _relative(model, x, content, per_layer)
