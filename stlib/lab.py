@@ -30,12 +30,11 @@ ORT_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
 
 def export_onnx(net, out: str | os.PathLike, size: int = 256, *, overwrite: bool = True) -> Path:
     """Write ``net`` (a `stlib.fastnet.TransformerNet`, a ``Trained`` network or a ``save_net`` file) to ``out`` as
-    ONNX, for onnxruntime and the browser.
+    ONNX, for onnxruntime and the browser: a photo ``(1, 3, H, W)`` in [0, 1] of any ``H, W`` ≥ 8 (``size``: the side
+    of the square it is traced at) in, the unclamped picture out, as the network does.
 
-    The graph takes a photo ``(1, 3, H, W)`` in [0, 1] of any ``H, W`` ≥ 8 (``size``: the side of the square it is
-    traced at) and returns the unclamped picture, as the network does. PyTorch's ``torch.export``-based exporter (the
-    default since 2.9; the TorchScript one is deprecated) folds the constants; the fx notes on each node are dropped (a
-    third of the file). Here, not in `fastnet`: a byte changed there would make every cached run a miss.
+    PyTorch's ``torch.export``-based exporter (the default since 2.9) folds the constants; the fx notes on each node are
+    dropped (a third of the file). Here, not in `fastnet`: a byte changed there would make every cached run a miss.
     """
     import copy
     import warnings
@@ -143,10 +142,9 @@ def _live_lab() -> type:
         dropped, or the webcam, stylised beside it with the milliseconds per frame; nothing goes through the kernel once
         shown. Camera frames under ``min_fps`` frames/s for 2 s drop from 256 to 192, then 128 px (said in the page).
 
-        ``networks``: style → a `TransformerNet`, a `Trained` network or a ``.pt`` file (each exported with
-        `export_onnx`); ``photo``: what is stylised first. ``runtime_url``: a folder that serves onnxruntime-web's files
-        (default ``$STLIB_LAB_RUNTIME``, which `make site` sets for the lessons' kernels); without one they are sent
-        with the widget, from the npm tarball (fetched once with ``npm pack``, then offline).
+        ``networks``: style → anything `export_onnx` takes; ``photo``: what is stylised first. ``runtime_url``: a
+        folder that serves onnxruntime-web's files (default ``$STLIB_LAB_RUNTIME``, which `make site` sets for the
+        lessons' kernels); without one they are sent with the widget, from the npm tarball (`npm_tarball`).
         """
 
         _esm = front_end()

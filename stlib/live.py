@@ -1,14 +1,11 @@
 """Live pictures while a run computes: the current image, its loss curve, "run i of n" and the time left.
 
-In a notebook kernel every labelled run (``progress="block3"``) reports to `optim.observers`; this module
-puts one observer there. Each cell gets one output that is **updated in place** (an IPython display handle,
-not a widget) at most once a second, so it works alike in JupyterLab, Notebook 7, VS Code, under
-``jupyter nbconvert --execute`` and nbval, and the saved notebook keeps what the cell ended with: every
-run's finished picture. A replay from the cache shows its finished picture at once.
-
-Rendering is PIL (the image, a PNG at display width) and an SVG polyline (the loss curve, `loss_curve`): ~9 ms, so
-one update a second costs the run about 1 %.
-``for layer in live.each(layers): …`` tells the view how many runs the cell will make.
+In a notebook kernel every labelled run (``progress="block3"``) reports to `optim.observers`, where this module puts one
+observer. Each cell gets one output **updated in place** (an IPython display handle, not a widget) at most once a
+second, so it works alike in JupyterLab, Notebook 7, VS Code, under ``jupyter nbconvert --execute`` and nbval, and the
+saved notebook keeps every run's finished picture (a replay from the cache shows it at once). A render (a PNG by PIL and
+an SVG polyline, `loss_curve`) takes ~9 ms: about 1 % of a run. ``for layer in live.each(layers): …`` tells the view how
+many runs the cell will make.
 """
 
 from __future__ import annotations

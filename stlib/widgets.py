@@ -116,16 +116,14 @@ class SnapshotViewer(anywidget.AnyWidget):
 
     def frame(self, run: str | None = None, epoch: int | None = None) -> bytes:
         """The image file (JPEG bytes) shown for ``run`` at ``epoch`` (default: what is shown now)."""
-        run = self.run if run is None else run
-        epoch = self.epoch if epoch is None else epoch
+        run, epoch = self.run if run is None else run, self.epoch if epoch is None else epoch
         if run not in self.frames or epoch not in self.epochs:
             raise StlibError(f"no frame for run {run!r} at epoch {epoch}")
         return decode_frame(self.frames[run][self.epochs.index(epoch)])
 
     def caption(self, run: str | None = None, epoch: int | None = None) -> str:
         """The caption under the picture for ``run`` at ``epoch`` (default: what is shown now)."""
-        run = self.run if run is None else run
-        epoch = self.epoch if epoch is None else epoch
+        run, epoch = self.run if run is None else run, self.epoch if epoch is None else epoch
         return f"{run} — {self.captions[run][self.epochs.index(epoch)]}"
 
 
