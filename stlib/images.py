@@ -284,12 +284,10 @@ SSIM_WINDOW = 7  # skimage's default window side: images need at least 7 px per 
 
 
 def ssim(image: torch.Tensor, target: torch.Tensor) -> float:
-    """Structural similarity (SSIM) of two images ``(1, 3, H, W)`` in [0, 1]: 1 for a copy, about 0 for noise.
-
-    ``skimage.metrics.structural_similarity`` over the three channels (7×7 windows, data range 1). Unlike the pixel MSE
-    it compares local means, contrasts and correlations: a shift of brightness costs little, lost edges a lot, and so
-    does a fine grain of leftover noise (a reconstruction after few steps) on the right picture.
-    """
+    """Structural similarity (SSIM) of two images ``(1, 3, H, W)`` in [0, 1]: 1 for a copy, about 0 for noise
+    (``skimage.metrics.structural_similarity`` over the three channels, 7×7 windows, data range 1). Unlike the pixel
+    MSE it compares local means, contrasts and correlations: a shift of brightness costs little, lost edges a lot, and
+    so does a fine grain of leftover noise (a reconstruction after few steps) on the right picture."""
     from skimage.metrics import structural_similarity
 
     a, b = to_numpy(image), to_numpy(target)
@@ -301,13 +299,11 @@ def ssim(image: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overwrite: bool = True) -> Path:
-    """``write(tmp)`` into a temporary file next to ``path``, then rename it over ``path`` in one step.
-
-    A crash or an error inside ``write`` leaves ``path`` as it was and no temporary file behind. The new file gets the
-    permissions ``open(path, "w")`` would: the old file's mode, else ``0o666`` minus the umask (``tempfile`` would give
-    0600). With ``overwrite=False`` the file is linked into place only if ``path`` still does not exist (also one
-    created by someone else while ``write`` ran): else a `StlibError`, and ``path`` is left alone.
-    """
+    """``write(tmp)`` into a temporary file next to ``path``, then rename it over ``path`` in one step: a crash or an
+    error inside ``write`` leaves ``path`` as it was and no temporary file behind. The new file gets the permissions
+    ``open(path, "w")`` would: the old file's mode, else ``0o666`` minus the umask (``tempfile`` would give 0600). With
+    ``overwrite=False`` the file is linked into place only if ``path`` still does not exist (also one created by
+    someone else while ``write`` ran): else a `StlibError`, and ``path`` is left alone."""
     path = Path(path)
     mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
     for attempt in count():  # created by os.open with 0o666: the OS subtracts the umask, as for open(path, "w")

@@ -27,10 +27,8 @@ def lesson_paths() -> list[Path]:
 
 
 def select_lessons(paths: Sequence[Path], lessons: Sequence[str] = ()) -> list[Path]:
-    """The lessons among ``paths`` whose file name starts with one of ``lessons`` (all when empty).
-
-    ``"07"``, ``"07_style_transfer"`` and ``"notebooks/07_style_transfer.ipynb"`` all name lesson 07.
-    """
+    """The lessons among ``paths`` whose file name starts with one of ``lessons`` (all when empty): ``"07"``,
+    ``"07_style_transfer"`` and ``"notebooks/07_style_transfer.ipynb"`` all name lesson 07."""
     if not lessons:
         return list(paths)
     chosen: list[Path] = []

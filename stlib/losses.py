@@ -33,10 +33,8 @@ STYLE_CONVENTIONS = ("paper", "udacity", "mean", "sum")
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
-    """Squared error between feature maps ``(B, C, H, W)``.
-
-    ``reduction="mean"``: ``mean((F − P)²)`` (``nn.MSELoss``; the Udacity notes' ``torch.mean``);
-    ``"half_sum"``: ``½ Σ (F − P)²`` (the paper); ``"sum"``: ``Σ (F − P)²``.
+    """Squared error between feature maps ``(B, C, H, W)``. ``reduction="mean"``: ``mean((F − P)²)`` (``nn.MSELoss``;
+    the Udacity notes' ``torch.mean``); ``"half_sum"``: ``½ Σ (F − P)²`` (the paper); ``"sum"``: ``Σ (F − P)²``.
 
     >>> content_loss(torch.ones(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), reduction="half_sum")
     tensor(2.)
@@ -101,10 +99,8 @@ def style_layer_loss(features: torch.Tensor, target_gram: torch.Tensor, *, conve
 
 def style_loss(features: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor],
                weights: Mapping[str, float] | None = None, *, convention: str = "paper") -> torch.Tensor:
-    """``Σ_l w_l E_l`` over the layers in ``target_grams`` (equal weights 1/L if ``weights`` is None).
-
-    ``features``: layer → ``(B, C, H, W)``; ``target_grams``: layer → ``gram_matrix(…, "chw")``.
-    """
+    """``Σ_l w_l E_l`` over the layers in ``target_grams`` (equal weights 1/L if ``weights`` is None); ``features``:
+    layer → ``(B, C, H, W)``; ``target_grams``: layer → ``gram_matrix(…, "chw")``."""
     if not target_grams:
         raise StlibError("style loss needs at least one style layer")
     if weights is None:

@@ -89,13 +89,11 @@ def estimate_run(height: int, width: int, *, batch: int = 1, layers: Iterable[st
                  optimizer: str = "lbfgs", num_steps: int | None = None, pooling: str = "max", styles: int = 1,
                  style_scale: float = 1.0, snapshots: int = 0, pixels_kept: int = 0, one_pass: str | None = None,
                  net_width: int = 8, device: str = "cpu") -> Estimate:
-    """The peak memory of a style transfer (or reconstruction) on a ``height × width`` image, or of a training
-    step on ``batch`` of them (a batch of B costs about what one image B times as large does).
-
-    ``num_steps`` None: L-BFGS's history is full (a long run); a number: the pairs ``num_steps`` steps fill.
-    ``pixels_kept``: other RGB pixels held as floats all run long (a network's training photos).
-    ``one_pass``: a method of `ONE_PASS` instead (``"wct"``, ``"adain"``; ``"net"`` of ``net_width``), measured.
-    """
+    """The peak memory of a style transfer (or reconstruction) on a ``height × width`` image, or of a training step on
+    ``batch`` of them (a batch of B costs about what one image B times as large does). ``num_steps`` None: L-BFGS's
+    history is full (a long run); a number: the pairs ``num_steps`` steps fill. ``pixels_kept``: other RGB pixels held
+    as floats all run long (a network's training photos). ``one_pass``: a method of `ONE_PASS` instead (``"wct"``,
+    ``"adain"``; ``"net"`` of ``net_width``), measured."""
     pixels = int(height) * int(width) * int(batch)
     if one_pass is not None:
         model, photo, style = ONE_PASS[one_pass]

