@@ -186,8 +186,7 @@ def cached(params: dict[str, Any], compute: Callable[[], Result], enabled: bool 
     if not enabled:
         return compute()
     key = make_key(params)
-    hit = load(key)
-    if hit is not None:
+    if (hit := load(key)) is not None:
         hit.cached = True
         return hit
     if os.environ.get("STLIB_CACHE_ONLY", "").strip().lower() in {"1", "true", "yes", "on"}:

@@ -37,6 +37,5 @@ def ipython_shell():
 
 def install_ipython_handler() -> None:
     """In IPython, print StlibError as one line instead of a deep traceback."""
-    shell = ipython_shell()
-    if shell is not None:
+    if (shell := ipython_shell()) is not None:
         shell.set_custom_exc((StlibError,), _show_one_line)

@@ -331,9 +331,8 @@ def save_image(tensor: torch.Tensor, path: str | os.PathLike, *, overwrite: bool
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise StlibError(f"{path}: unknown image suffix; use .png or .jpg")
     writable_folder(path.parent)
-    image = tensor_to_pil(tensor)
     try:
-        return atomic_write(path, image.save, overwrite=overwrite)
+        return atomic_write(path, tensor_to_pil(tensor).save, overwrite=overwrite)
     except OSError as err:
         raise StlibError(f"cannot write {path} ({err.strerror or err}); check the folder's permissions and "
                          "free space") from None

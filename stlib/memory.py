@@ -207,10 +207,8 @@ def image_bytes(height: int, width: int) -> int:
 def check_image(height: int, width: int) -> None:
     """A one-line `StlibError` if an image of ``height × width`` px cannot be held in memory."""
     need = image_bytes(height, width)
-    if need < 64 * 2**20:  # small images (every lesson's) are never refused: skip reading /proc
-        return
-    available = available_bytes("cpu")
-    if available is None or need <= SAFETY * available:
+    # small images (every lesson's) are never refused, without reading /proc
+    if need < 64 * 2**20 or (available := available_bytes("cpu")) is None or need <= SAFETY * available:
         return
     side = math.isqrt(int(SAFETY * available) // image_bytes(1, 1))
     raise StlibError(f"an image of {width}×{height} px needs about {gib(need)} but only {gib(available)} is "

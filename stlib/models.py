@@ -62,8 +62,7 @@ def resolve_layer(name: str) -> str:
 def min_image_side(layers: Iterable[str]) -> int:
     """The smallest image side for which every layer in ``layers`` has at least 1×1 features."""
     deepest = max(LAYER_INDEX[resolve_layer(n)] for n in layers)
-    pools = sum(1 for name in LAYER_NAMES[: deepest + 1] if name.startswith("pool"))
-    return 2**pools
+    return 2 ** sum(name.startswith("pool") for name in LAYER_NAMES[: deepest + 1])  # each pooling halves the side
 
 
 STYLE_MIN_SIDE = min_image_side(STYLE_LAYERS)  # 16 px: conv5_1, the deepest layer a preset reads

@@ -237,19 +237,18 @@ def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.
     _notebook_hooks()
     preview = preview or picture
     result = resume or Result(image=picture().cpu().clone())
-    epochs = [e for e in epochs if e > result.steps or not resume]
+    pending = [e for e in epochs if e > result.steps or not resume]  # the snapshots still to take
     label = progress if isinstance(progress, str) else "optimising"
     watching = list(observers) if progress else []
     if _CellStop.armed and _CellStop.requested:
         result.interrupted = True
-        result.snapshots = {0: result.image} if 0 in epochs else {}
+        result.snapshots = {0: result.image} if 0 in pending else {}
         tqdm.write(f"skipped ({num_steps} steps): a run before it in this cell was interrupted; run the cell again",
                    file=sys.stderr)
         for obs in watching:
             obs.finish(label, result)
         return result
     callbacks = list(callbacks)
-    pending = list(epochs)
     bar = progress_bar(num_steps, label,
                        disable=not progress or any(getattr(obs, "shows_progress", False) for obs in watching))
     bar.update(result.steps)

@@ -138,8 +138,7 @@ class ImagePicker(W.VBox):
         self.dropdown = W.Dropdown(options=sample_names(), value=default, description=description)
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
         self.message = W.HTML()
-        self._uploaded: torch.Tensor | None = None
-        self._uploaded_name = ""
+        self._uploaded, self._uploaded_name = None, ""  # an uploaded (1, 3, H, W) image and its file's name
         self.upload.observe(self._on_upload, names="value")
         self.dropdown.observe(self._on_pick, names="value")
         super().__init__([W.HBox([self.dropdown, self.upload]), self.message])
