@@ -108,9 +108,7 @@ def estimate_run(height: int, width: int, *, batch: int = 1, layers: Iterable[st
 
 def _parse_bytes(text: str) -> int | None:
     match = re.fullmatch(r"\s*([0-9.]+)\s*([kmgt]?)i?b?\s*", text.lower())
-    if not match:
-        return None
-    return int(float(match[1]) * 1024 ** " kmgt".index(match[2] or " "))
+    return int(float(match[1]) * 1024 ** " kmgt".index(match[2] or " ")) if match else None
 
 
 def _read(path: str) -> str:

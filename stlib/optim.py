@@ -307,7 +307,6 @@ class PlainProgress:
         self.file = file if file is not None else sys.stderr
         self.marks = sorted({max(1, math.ceil(total * i / parts)) for i in range(1, parts + 1)})
         self.start = time.perf_counter()
-        self.closed = False
         print(f"{desc}: {total} steps", file=self.file, flush=True)
 
     def set_postfix(self, refresh: bool = False, **values) -> None:
@@ -317,15 +316,14 @@ class PlainProgress:
         before, self.n = self.n, self.n + n
         if any(before < mark <= self.n for mark in self.marks):
             elapsed = time.perf_counter() - self.start
-            left = elapsed / self.n * (self.total - self.n)
             parts = [f"{self.n}/{self.total} steps ({100 * self.n // self.total}%)", f"{elapsed:.0f} s"]
             if self.n < self.total:
-                parts.append(f"~{left:.0f} s left")
+                parts.append(f"~{elapsed / self.n * (self.total - self.n):.0f} s left")
             print(f"{self.desc}: " + ", ".join(parts + ([self.postfix] if self.postfix else [])), file=self.file,
                   flush=True)
 
-    def close(self) -> None:
-        self.closed = True
+    def close(self) -> None:  # nothing to release: every line is written when it comes
+        pass
 
 
 def progress_bar(total: int, desc: str, *, disable: bool = False):
