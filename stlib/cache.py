@@ -5,9 +5,8 @@ weights, epochs, optimiser, lr, size, seed: `stlib.runner`'s run configuration a
 code of the `stlib` modules that compute results (`source_files`, `code_of`), so editing e.g. a loss in ``losses.py``
 makes every earlier run a miss instead of a stale replay, while a comment, a docstring or an error message fixed
 anywhere keeps every precomputed run. Entries are written atomically with their own checksum; a corrupt or partial entry
-is detected, deleted and recomputed, never shown. An entry's file is named by its key (`ENTRY`): the cache reads,
-replaces and deletes only such files, so anything else in the folder (decoders an older stlib saved there, your own
-files) is never touched. Location: ``$STLIB_CACHE_DIR`` or ``.stlib-cache/`` in the repository (git-ignored).
+is detected, deleted and recomputed, never shown; other files in the folder (not named like a key, `ENTRY`) are never
+touched. Location: ``$STLIB_CACHE_DIR`` or ``.stlib-cache/`` in the repository (git-ignored).
 ``STLIB_CACHE_ONLY=1`` turns a miss into a `CacheMiss` error instead of a computation: ``make site`` uses it to replay
 full mode only where ``make precompute`` filled the cache.
 """

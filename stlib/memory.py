@@ -1,14 +1,10 @@
 """How much memory a run will take, and whether it fits, decided before anything big is allocated.
 
 A style-transfer run's peak memory is a fixed part (Python, torch, the VGG19 weights) plus parts that grow with the
-image's pixels:
-
-* the VGG activations autograd keeps for the backward pass, and their gradients during it: every conv and ReLU output up
-  to the deepest layer the loss reads (``conv5_1`` by default), each pooling layer's output and, for max pooling, its
-  int64 indices. For VGG19 up to ``conv5_1`` that is about 680 floats per pixel, ~2.7 kB: most of a run's memory;
-* image-sized tensors: the variable, its gradient, the content and style images, snapshots;
-* the optimiser's state: Adam keeps 2 image-sized tensors, SGD none, L-BFGS ``2·m + 4`` with a history of ``m`` (s, y)
-  pairs: ``m = 50`` once it has filled, i.e. after 50 steps.
+image's pixels: the VGG activations autograd keeps for the backward pass, and their gradients during it (every conv and
+ReLU output up to the deepest layer the loss reads, each pooling layer's output and, for max pooling, its int64 indices:
+up to ``conv5_1`` about 680 floats, ~2.7 kB per pixel, most of a run's memory); image-sized tensors (the variable, its
+gradient, the content and style images, snapshots); the optimiser's state (`optimizer_images`).
 
 `estimate_run` adds them up; `check_run` compares the result with the memory available (``MemAvailable`` in
 ``/proc/meminfo`` and the cgroup's limit, or the GPU's free memory) and raises a one-line `StlibError` that names the
@@ -52,7 +48,8 @@ def activation_floats(layers: Iterable[str] = DEFAULT_LAYERS, pooling: str = "ma
 
 
 def optimizer_images(optimizer: str, num_steps: int | None = None) -> int:
-    """Image-sized tensors an optimiser keeps: Adam 2, SGD 0, L-BFGS 2 per history pair + 4."""
+    """Image-sized tensors an optimiser keeps: Adam 2, SGD 0, L-BFGS 2 per (s, y) history pair + 4 (50 pairs once full,
+    after 50 steps)."""
     optimizer = (optimizer or "lbfgs").lower()
     if optimizer == "adam":
         return 2
