@@ -101,8 +101,6 @@ class LiveView:
     interval: float = INTERVAL_S
     planned: int | None = None  # runs this cell will make (live.each), if known
     finished: list[_Finished] = field(default_factory=list)
-    renders: int = 0
-    render_seconds: float = 0.0
     first_picture_at: float | None = None  # clock() of the first picture
     _handle: object = None
     _run: dict | None = None  # the run in progress
@@ -187,7 +185,6 @@ class LiveView:
         )
 
     def _render(self) -> None:
-        t = time.perf_counter()
         bundle = _Html(self.html())
         if self._handle is None:
             self._handle = self.show(bundle)
@@ -195,8 +192,6 @@ class LiveView:
             self._handle.update(bundle)
         if self.first_picture_at is None:
             self.first_picture_at = self.clock()
-        self.renders += 1
-        self.render_seconds += time.perf_counter() - t
 
 
 @dataclass(repr=False)
