@@ -142,8 +142,7 @@ def _array_to_pil(array: np.ndarray) -> Image.Image:
         array = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     elif array.dtype != np.uint8:
         array = np.clip(array, 0, 255).astype(np.uint8)
-    mode = "L" if array.ndim == 2 else ("RGB" if array.shape[-1] == 3 else "RGBA")
-    return Image.fromarray(np.ascontiguousarray(array), mode=mode)
+    return Image.fromarray(np.ascontiguousarray(array))  # uint8 (H, W), (H, W, 3), (H, W, 4): L, RGB, RGBA
 
 
 def to_pil(source: ImageSource) -> Image.Image:

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import torch
 from tqdm.auto import tqdm
@@ -49,22 +48,11 @@ class Result:
         return [row[key] for row in self.history]
 
 
-class RunObserver(Protocol):
-    """Watches labelled runs from outside the loop (`stlib.live` shows them in a notebook): ``start`` before the first
-    step, ``step`` after every step (keep it cheap: throttle), ``finish`` once at the end, also for a replay from the
-    cache or a run that stopped early."""
-
-    shows_progress: bool  # True: it reports progress itself, so the text progress bar stays off
-
-    def start(self, label: str, num_steps: int, image: torch.Tensor) -> None: ...
-
-    def step(self, step: int, image: torch.Tensor, losses: dict) -> None: ...
-
-    def finish(self, label: str, result: Result) -> None: ...
-
-
-observers: list[RunObserver] = []
-"""Told about every run that has a progress label (``progress`` not False); empty outside a notebook."""
+observers: list = []
+"""What watches every run that has a progress label (``progress`` not False) from outside the loop; empty outside a
+notebook (`stlib.live` adds its view). An observer has ``shows_progress`` (True: the text progress bar stays off),
+``start(label, num_steps, image)`` before the first step, ``step(step, image, losses)`` after every step (keep it cheap:
+throttle) and ``finish(label, result)`` once at the end, also for a replay from the cache or a run stopped early."""
 
 
 def announce_replay(label: str | bool, result: Result) -> None:
