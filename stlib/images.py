@@ -39,10 +39,9 @@ def data_dir() -> Path:
 
 # Every 2-D image that scikit-image ships inside its wheel (the others it would download).
 SKIMAGE_SAMPLES: tuple[str, ...] = (
-    "astronaut", "brick", "camera", "cat", "cell", "checkerboard", "chelsea", "clock", "coffee", "coins",
-    "colorwheel", "grass", "gravel", "horse", "hubble_deep_field", "immunohistochemistry", "logo",
-    "microaneurysms", "moon", "page", "retina", "rocket", "shepp_logan_phantom", "text", "motorcycle_left",
-)
+    "astronaut", "brick", "camera", "cat", "cell", "checkerboard", "chelsea", "clock", "coffee", "coins", "colorwheel",
+    "grass", "gravel", "horse", "hubble_deep_field", "immunohistochemistry", "logo", "microaneurysms", "moon", "page",
+    "retina", "rocket", "shepp_logan_phantom", "text", "motorcycle_left")
 SKIMAGE_ALIASES = {"ihc": "immunohistochemistry"}
 # the public-domain paintings the course ships in data/ (titles, sources, licence: data/README.md)
 PAINTINGS: tuple[str, ...] = ("starry_night", "the_scream", "composition_vii")

@@ -104,8 +104,7 @@ def build_features(pooling: str = "max") -> nn.Sequential:
             # not in-place: a stored conv output must not be overwritten by the next ReLU
             layers[f"relu{block}_{i}"] = nn.ReLU(inplace=False)
             in_channels = channels
-        pool = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
-        layers[f"pool{block}"] = pool(kernel_size=2, stride=2)
+        layers[f"pool{block}"] = (nn.MaxPool2d if pooling == "max" else nn.AvgPool2d)(kernel_size=2, stride=2)
     return nn.Sequential(layers)
 
 

@@ -70,8 +70,7 @@ def loss_curve(results: Mapping[str, Result] | Result, key: str = "total", *, ax
         values = result.losses(key)
         if relative and values and values[0]:
             values = [v / values[0] for v in values]
-        steps = range(1, len(values) + 1)
-        line, = ax.plot(steps, values, label=label or None, lw=1.4)
+        line, = ax.plot(range(1, len(values) + 1), values, label=label or None, lw=1.4)
         for epoch in mark_epochs:
             if 1 <= epoch <= len(values):
                 ax.plot(epoch, values[epoch - 1], "o", color=line.get_color(), ms=4)
@@ -106,8 +105,7 @@ def arrows(vectors: Mapping[str, Sequence[float]], *, moves: Sequence[tuple[Sequ
     arrows ``(from, to)`` between tips. The first vector is drawn on top and thicker, so a vector stays visible on
     a longer one in the same direction."""
     fig, ax = plt.subplots(figsize=figsize)
-    items = list(vectors.items())
-    for i, (name, vec) in reversed(list(enumerate(items))):
+    for i, (name, vec) in reversed(list(enumerate(vectors.items()))):
         color = f"C{i}"
         _arrow(ax, vec, color=color, lw=3.5 if i == 0 else 2)
         ax.annotate(name, _xy(vec), xytext=(5, -4 if i == 0 else 3), textcoords="offset points", color=color,

@@ -7,10 +7,9 @@ judge (Heitz et al. 2021): a Gram matrix is only the features' second moment, an
 distance can score well on it while looking unlike the painting. With ``content=`` both style figures are relative to
 the photo's: **1.0 = no more styled than the photo, 0 = the style's statistics.**
 
-Images are ``(1, 3, H, W)`` tensors in [0, 1] or anything `stlib.images.load_image` takes (a path, a sample name such as
-``"chelsea"``). The image fixes the size: the content is centre-cropped to its aspect ratio and resized (`fit_to`); the
-style is used whole, its longest side the image's (`whole_style`: Gram matrices and feature distributions do not care
-about shape, and a crop would judge a portrait painting by its middle band only).
+Images are ``(1, 3, H, W)`` tensors in [0, 1] or anything `stlib.images.load_image` takes. The image fixes the size:
+the content is cropped to it (`fit_to`), the style is used whole (`whole_style`: Gram matrices and feature distributions
+do not care about shape, and a crop would judge a portrait painting by its middle band only).
 """
 
 from __future__ import annotations

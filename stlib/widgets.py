@@ -31,15 +31,13 @@ _HERE = Path(__file__).resolve().parent
 
 
 class SnapshotViewer(anywidget.AnyWidget):
-    """Epoch slider (with Play) × run selector over stored snapshots, loss curve beside (epoch marked).
+    """Epoch slider (with Play) × run selector over stored snapshots, loss curve beside (epoch marked): everything is
+    sent to the browser once; the slider, Play, the selector and the keys (← → Home End, space) then run there.
 
     ``results``: label → `Result` (e.g. ``{"block1": …, "block2": …}``), shown in that order; ``epochs``: the snapshots
     to show (default: the first run's); ``target``: a picture shown beside them; ``label``: what the runs are (the
-    selector's name); ``key``: the loss plotted.
-
-    Everything is sent to the browser once; moving the slider, Play, the selector and the keys (← → Home End, space)
-    then run there. Synced state for tests and scripting: ``run`` (the selected label) and ``index`` (into ``epochs``);
-    ``epoch``, ``frame()`` and ``caption()`` read what is shown.
+    selector's name); ``key``: the loss plotted. Synced state for tests and scripting: ``run`` (the selected label) and
+    ``index`` (into ``epochs``); ``epoch``, ``frame()`` and ``caption()`` read what is shown.
     """
 
     _esm = "".join((_HERE / name).read_text(encoding="utf-8") for name in ("dom.js", "viewer.js"))
