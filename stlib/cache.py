@@ -165,8 +165,7 @@ def load(key: str, folder: Path | None = None) -> Result | None:
 
 
 def store(key: str, result: Result, folder: Path | None = None) -> Path:
-    """Write ``result`` under ``key`` atomically (temporary file, then rename; `stlib.images.atomic_write`),
-    with the permissions the umask gives."""
+    """Write ``result`` under ``key`` atomically, with the permissions the umask gives (`stlib.images.atomic_write`)."""
     path = _entry_path(key, folder)
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()

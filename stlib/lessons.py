@@ -2,8 +2,7 @@
 
 It executes each notebook in ``notebooks/`` (in memory; the files are not changed) with the cache on, so the same cells
 in class replay from disk at once. With ``$STLIB_FIGURE_DIR`` set it also writes every picture the lesson showed there,
-as ``<lesson>_<cell>[_<n>].png`` (cell: the 0-based index of the cell in the notebook), so each figure a student sees
-can be looked at.
+as ``<lesson>_<cell>[_<n>].png`` (cell: the 0-based index of the cell in the notebook), to be looked at.
 """
 
 from __future__ import annotations

@@ -3,9 +3,8 @@
 In a notebook kernel every labelled run (``progress="block3"``) reports to `optim.observers`, where this module puts one
 observer. Each cell gets one output **updated in place** (an IPython display handle, not a widget) at most once a
 second, so it works alike in JupyterLab, Notebook 7, VS Code, under ``jupyter nbconvert --execute`` and nbval, and the
-saved notebook keeps every run's finished picture (a replay from the cache shows it at once). A render (a PNG by PIL and
-an SVG polyline, `loss_curve`) takes ~9 ms: about 1 % of a run. ``for layer in live.each(layers): …`` tells the view how
-many runs the cell will make.
+saved notebook keeps every run's finished picture. A render (a PNG by PIL and an SVG polyline, `loss_curve`) takes
+~9 ms: about 1 % of a run. ``for layer in live.each(layers): …`` tells the view how many runs the cell will make.
 """
 
 from __future__ import annotations
@@ -93,8 +92,7 @@ class _Finished:
 
 @dataclass
 class LiveView:
-    """One cell's live output. ``display(obj, display_id=True)`` and ``handle.update`` come from IPython;
-    tests pass fakes (and a fake ``clock``)."""
+    """One cell's live output: ``show`` is IPython's ``display(obj, display_id=True)``; tests pass fakes and a clock."""
 
     show: Callable[[object], object]  # first display → a handle with .update(obj)
     clock: Callable[[], float] = time.perf_counter
@@ -267,8 +265,7 @@ def first_picture_seconds(cell: str = "last") -> float | None:
 
 
 def install(shell=None) -> bool:
-    """Show live views in this notebook kernel (done before its first run, `optim.first_run_hooks`); False
-    outside a kernel."""
+    """Show live views in this notebook kernel (before its first run: `optim.first_run_hooks`); False outside one."""
     global _hub
     shell = shell if shell is not None else ipython_shell()
     if shell is None or not hasattr(shell, "kernel"):  # a terminal IPython has no HTML to show

@@ -14,8 +14,7 @@ convention  ``E_l``                        where it comes from
 ``sum``     ``Σ(G−A)²``                    no normalisation
 =========== ============================== =====================================
 
-They differ by a factor that depends on ``N`` and ``M`` only; `style_weight_factor` converts a style weight from one
-convention to another.
+They differ by a factor of ``N`` and ``M`` only; `style_weight_factor` converts a style weight between them.
 """
 
 from __future__ import annotations

@@ -48,8 +48,7 @@ def activation_floats(layers: Iterable[str] = DEFAULT_LAYERS, pooling: str = "ma
 
 
 def optimizer_images(optimizer: str, num_steps: int | None = None) -> int:
-    """Image-sized tensors an optimiser keeps: Adam 2, SGD 0, L-BFGS 2 per (s, y) history pair + 4 (50 pairs once full,
-    after 50 steps)."""
+    """Image-sized tensors an optimiser keeps: Adam 2, SGD 0, L-BFGS 2 per (s, y) pair + 4 (50 pairs after 50 steps)."""
     optimizer = (optimizer or "lbfgs").lower()
     if optimizer == "adam":
         return 2

@@ -109,9 +109,8 @@ def build_features(pooling: str = "max") -> nn.Sequential:
 
 
 class VGG19(nn.Module):
-    """VGG19 ``features`` with named layers, frozen, preprocessing inside: ``model(image, ["conv4_2", "block1"])`` →
-    ``{"conv4_2": (B, 512, H/8, W/8), "block1": …}`` for ``image`` ``(B, 3, H, W)``, RGB in [0, 1], never running past
-    the deepest layer asked for."""
+    """Frozen VGG19 ``features``, preprocessing inside: ``model(image, ["conv4_2", "block1"])`` → ``{"conv4_2":
+    (B, 512, H/8, W/8), "block1": …}`` for ``(B, 3, H, W)`` RGB in [0, 1]; it stops at the deepest layer asked for."""
 
     def __init__(self, features: nn.Sequential, preprocess: str, weights_name: str):
         super().__init__()

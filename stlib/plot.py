@@ -101,9 +101,8 @@ def _plane(ax, points, margin: float = 0.8) -> None:
 
 def arrows(vectors: Mapping[str, Sequence[float]], *, moves: Sequence[tuple[Sequence[float], Sequence[float]]] = (),
            figsize: tuple[float, float] = (4.4, 3.2)) -> Figure:
-    """2-D vectors as arrows from the origin, each labelled at its tip (label → vector); ``moves``: dashed grey
-    arrows ``(from, to)`` between tips. The first vector is drawn on top and thicker, so a vector stays visible on
-    a longer one in the same direction."""
+    """2-D vectors (label → vector) as arrows from the origin, labelled at their tips, the first on top and thicker (it
+    stays visible on a longer one in the same direction); ``moves``: dashed grey arrows ``(from, to)`` between tips."""
     fig, ax = plt.subplots(figsize=figsize)
     for i, (name, vec) in reversed(list(enumerate(vectors.items()))):
         color = f"C{i}"

@@ -34,8 +34,7 @@ def fit_to(source: ImageSource, like: torch.Tensor) -> torch.Tensor:
 
 
 def _style_features(net: VGG19, style: ImageSource, like: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The features of the whole ``style`` at `CARD_LAYERS`, its longest side ``like``'s (used as it is if it
-    already is: not re-quantised)."""
+    """The features of the whole ``style`` at `CARD_LAYERS`, its longest side ``like``'s (as it is if it already is)."""
     style = load_image(style)
     if max(style.shape[-2:]) != max(like.shape[-2:]):
         style = whole_style(style, like.shape[-2:])
