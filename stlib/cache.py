@@ -1,14 +1,13 @@
 """Cache finished runs on disk so a lesson cell replays instantly in class.
 
-An entry is keyed by a SHA-256 of everything that determines the run: its parameters (the input images' pixels, layers,
-weights, epochs, optimiser, lr, size, seed: `stlib.runner`'s run configuration and objective) and a fingerprint of the
-code of the `stlib` modules that compute results (`source_files`, `code_of`), so editing e.g. a loss in ``losses.py``
-makes every earlier run a miss instead of a stale replay, while a comment, a docstring or an error message fixed
-anywhere keeps every precomputed run. Entries are written atomically with their own checksum; a corrupt or partial entry
-is detected, deleted and recomputed, never shown; other files in the folder (not named like a key, `ENTRY`) are never
-touched. Location: ``$STLIB_CACHE_DIR`` or ``.stlib-cache/`` in the repository (git-ignored).
-``STLIB_CACHE_ONLY=1`` turns a miss into a `CacheMiss` error instead of a computation: ``make site`` uses it to replay
-full mode only where ``make precompute`` filled the cache.
+An entry is keyed by a SHA-256 of everything that determines the run: its parameters (`stlib.runner`'s run configuration
+and objective, images by their pixels) and a fingerprint of the code of the `stlib` modules that compute results
+(`source_files`, `code_of`), so editing e.g. a loss in ``losses.py`` makes every earlier run a miss instead of a stale
+replay, while a comment, a docstring or an error message fixed anywhere keeps every precomputed run. Entries are written
+atomically with their own checksum; a corrupt or partial entry is detected, deleted and recomputed, never shown; other
+files in the folder (not named like a key, `ENTRY`) are never touched. Location: ``$STLIB_CACHE_DIR`` or
+``.stlib-cache/`` in the repository (git-ignored). ``STLIB_CACHE_ONLY=1`` turns a miss into a `CacheMiss` error instead
+of a computation: ``make site`` uses it to replay full mode only where ``make precompute`` filled the cache.
 """
 
 from __future__ import annotations

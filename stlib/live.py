@@ -138,8 +138,7 @@ class LiveView:
 
     def seconds_left(self) -> tuple[float | None, float | None]:
         """(this run, the whole cell) in seconds, or None where unknown."""
-        run = self._run
-        if run is None or run["step"] == 0:
+        if (run := self._run) is None or run["step"] == 0:
             return None, None
         elapsed = self.clock() - run["start"]
         this = elapsed / run["step"] * (run["num_steps"] - run["step"])

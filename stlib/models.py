@@ -117,8 +117,7 @@ class VGG19(nn.Module):
         self.preprocess = Preprocess(preprocess)
         self.features = features
         self.weights_name = weights_name
-        self.requires_grad_(False)
-        self.eval()
+        self.requires_grad_(False).eval()
 
     def forward(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
         requested = list(dict.fromkeys(layers))
@@ -129,9 +128,7 @@ class VGG19(nn.Module):
         deepest = max(LAYER_INDEX[n] for n in wanted.values())
         out: dict[str, torch.Tensor] = {}
         x = self.preprocess(image)
-        for index, (name, layer) in enumerate(self.features.named_children()):
-            if index > deepest:
-                break
+        for name, layer in list(self.features.named_children())[: deepest + 1]:
             x = layer(x)
             if name in wanted.values():
                 out[name] = x
