@@ -20,8 +20,7 @@ from .errors import StlibError
 
 _HERE = Path(__file__).resolve().parent
 NPM_DIR = REPO / "build" / "npm"  # where the npm tarballs are kept (the site's too), fetched once
-# onnxruntime-web from the npm registry (`npm pack`, this exact version, its SHA-512 checked): the site serves its
-# files (tools/build_site.py); in a kernel the widget sends them (14 MB, once per widget)
+# onnxruntime-web (`npm_tarball`): the site serves its files (tools/build_site.py), a kernel's widget sends them (14 MB)
 ORT_WEB = ("onnxruntime-web@1.30.0",
            "q0y+JrrtukXSzsBWEMccVfqX25LRmosXHF+CaRJmg8pZClzcV7svNc4rKY3jL02Vb7QmRMDs1SigqR4CXAfKYQ==")
 # the WebAssembly build (its JavaScript glue bundled in): the WebGPU build's .wasm alone is 28 MB, over the budget

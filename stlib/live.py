@@ -210,12 +210,9 @@ class _Hub:
     shows_progress = True
 
     def __init__(self, show: Callable[[object], object]):
-        self.show = show
-        self.view: LiveView | None = None
-        self.planned: int | None = None
-        self.cell_started = time.perf_counter()
-        self.last_cell: LiveView | None = None
+        self.show, self.last_cell = show, None
         self.first_cell: tuple[float, LiveView] | None = None  # (its start, its view): the kernel's first run
+        self.new_cell()  # the cell's view, its planned runs, when it started
 
     def new_cell(self, *_info) -> None:
         self.view, self.planned, self.cell_started = None, None, time.perf_counter()

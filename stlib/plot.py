@@ -208,8 +208,7 @@ def grouped_bars(groups: Sequence[str], series: Mapping[str, Sequence[float]], *
             raise ValueError(f"series {name!r} has {len(values)} values for {len(groups)} groups")
         offset = (k - (len(series) - 1) / 2) * width
         ax.bar([i + offset for i in range(len(groups))], list(values), width=width, label=name)
-    ax.set_xticks(range(len(groups)), list(groups))
-    ax.set_ylabel(ylabel)
+    ax.set(xticks=range(len(groups)), xticklabels=list(groups), ylabel=ylabel)
     ax.axhline(0, color="0.3", lw=0.8)
     ax.legend(fontsize=8)
     fig.tight_layout()
