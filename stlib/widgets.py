@@ -73,7 +73,6 @@ class SnapshotViewer(anywidget.AnyWidget):
                 raise StlibError(f"run {lab!r} was interrupted at step {results[lab].steps}, before epoch {e}; "
                                  "run its cell again to finish it")
             raise StlibError(f"run {lab!r} has no snapshot at epoch {e}; rerun with snapshot_at including it")
-        self.results = results
 
         def caption(r: Result, epoch: int) -> str:
             shown = 1 <= epoch <= len(r.history) and "total" in r.history[epoch - 1]
