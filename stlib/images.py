@@ -163,16 +163,12 @@ def resize(image: Image.Image, size: int | tuple[int, int] | None = None, max_si
     ``max_size``: keep the aspect ratio with the longer side at most ``max_size``."""
     if size is not None and max_size is not None:
         raise StlibError("give either size or max_size, not both")
-    if size is not None:
-        h, w = (size, size) if isinstance(size, int) else size
-    elif max_size is not None:
-        if max_size < 1:
-            raise StlibError(f"max_size must be positive, got {max_size!r}")
-        if max_size >= max(image.size):
-            return image
-        h, w = scaled(max_size, image.height, image.width)
-    else:
-        return image
+    if max_size is not None and max_size < 1:
+        raise StlibError(f"max_size must be positive, got {max_size!r}")
+    if size is None and (max_size is None or max_size >= max(image.size)):
+        return image  # max_size never enlarges
+    h, w = (scaled(max_size, image.height, image.width) if size is None
+            else (size, size) if isinstance(size, int) else size)
     if min(h, w) < 1:
         raise StlibError(f"image size must be positive, got {size!r}")
     check_image(h, w)  # a size that cannot fit in memory fails here, in one line, before PIL allocates it

@@ -252,12 +252,9 @@ def each(items: Iterable) -> Iterator:
 def first_picture_seconds(cell: str = "last") -> float | None:
     """Seconds from the start of the ``"last"`` (or ``"first"``) cell that ran something in this kernel to its
     first live picture; None when there is none. `stlib.lessons.precompute` reports the first cell's."""
-    if _hub is None:
-        return None
-    started, view = (_hub.cell_started, _hub.last_cell) if cell == "last" else (_hub.first_cell or (0.0, None))
-    if view is None or view.first_picture_at is None:
-        return None
-    return view.first_picture_at - started
+    started, view = ((0.0, None) if _hub is None else (_hub.cell_started, _hub.last_cell) if cell == "last"
+                     else _hub.first_cell or (0.0, None))
+    return None if view is None or view.first_picture_at is None else view.first_picture_at - started
 
 
 def install(shell=None) -> bool:

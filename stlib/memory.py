@@ -146,10 +146,7 @@ def largest_side(fits, upper: int) -> int:
     lo, hi = 0, upper
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid - 1
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
     return lo
 
 

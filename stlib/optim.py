@@ -58,9 +58,8 @@ throttle) and ``finish(label, result)`` once at the end, also for a replay from 
 def announce_replay(label: str | bool, result: Result) -> None:
     """Tell the observers about a run that did not compute (a replay from the cache)."""
     _notebook_hooks()
-    if label:
-        for obs in list(observers):
-            obs.finish(label if isinstance(label, str) else "run", result)
+    for obs in list(observers) if label else []:
+        obs.finish(label if isinstance(label, str) else "run", result)
 
 
 def pick_device(device: torch.device | str | None = None) -> torch.device:
