@@ -21,6 +21,14 @@ class DivergedError(StlibError):
         self.result = result
 
 
+def check_choice(value, choices, what: str):
+    """``value`` if it is one of ``choices``, else a `StlibError`: ``unknown {what} 'x': use 'a', 'b' or 'c'``."""
+    if value not in choices:
+        *first, last = (repr(choice) for choice in choices)
+        raise StlibError(f"unknown {what} {value!r}: use {', '.join(first)} or {last}")
+    return value
+
+
 def _show_one_line(shell, etype, value, tb, tb_offset=None):  # pragma: no cover - IPython hook
     print(f"{etype.__name__}: {value}")
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .errors import StlibError
+from .errors import StlibError, check_choice
 
 GRAM_NORMALIZATIONS = ("none", "hw", "chw")
 STYLE_CONVENTIONS = ("paper", "udacity", "mean", "sum")
@@ -41,8 +41,7 @@ def content_loss(features: torch.Tensor, target: torch.Tensor, *, reduction: str
     if features.shape[1:] != target.shape[1:]:
         raise StlibError(f"content target has shape {tuple(target.shape)} but features have {tuple(features.shape)}; "
                          "load both images at the same size")
-    if reduction not in ("mean", "sum", "half_sum"):
-        raise StlibError(f"unknown reduction {reduction!r}: use 'mean', 'sum' or 'half_sum'")
+    check_choice(reduction, ("mean", "sum", "half_sum"), "reduction")
     loss = F.mse_loss(features, target, reduction="mean" if reduction == "mean" else "sum")
     return 0.5 * loss if reduction == "half_sum" else loss
 
@@ -59,8 +58,7 @@ def gram_matrix(features: torch.Tensor, normalize: str | bool = "chw") -> torch.
             [19., 18., 50.]])
     """
     norm = ("chw" if normalize else "none") if isinstance(normalize, bool) else normalize
-    if norm not in GRAM_NORMALIZATIONS:
-        raise StlibError(f"unknown Gram normalisation {normalize!r}: use 'none', 'hw' or 'chw'")
+    check_choice(norm, GRAM_NORMALIZATIONS, "Gram normalisation")
     if features.dim() not in (2, 3, 4):
         raise StlibError(f"features of shape {tuple(features.shape)}: expected (B, C, H, W), (C, H, W) or (C, K)")
     # (B, C, K): a batch of one for (C, H, W) and for a matrix V (C, K), the lecture's example
@@ -79,9 +77,7 @@ def style_weight_factor(convention: str, channels: int, positions: int) -> float
     n, m = float(channels), float(positions)
     factors = {"paper": 1.0 / (4.0 * n**2 * m**2), "udacity": 1.0 / (n**2 * n * m),
                "mean": 1.0 / (n**2 * n**2 * m**2), "sum": 1.0}
-    if convention not in factors:
-        raise StlibError(f"unknown style convention {convention!r}: use one of {', '.join(STYLE_CONVENTIONS)}")
-    return factors[convention]
+    return factors[check_choice(convention, STYLE_CONVENTIONS, "style convention")]
 
 
 def style_layer_loss(features: torch.Tensor, target_gram: torch.Tensor, *, convention: str = "paper") -> torch.Tensor:
@@ -114,8 +110,7 @@ def style_loss(features: Mapping[str, torch.Tensor], target_grams: Mapping[str, 
 def total_variation(image: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
     """Squared total variation of ``(B, C, H, W)``: ``Σ (I[i,j] − I[i,j+1])² + (I[i,j] − I[i+1,j])²`` (the study notes'
     total-variation term). ``reduction="mean"`` divides by the number of values B·C·H·W (size-independent)."""
-    if reduction not in ("mean", "sum"):
-        raise StlibError(f"unknown reduction {reduction!r}: use 'mean' or 'sum'")
+    check_choice(reduction, ("mean", "sum"), "reduction")
     tv = (image[..., 1:, :] - image[..., :-1, :]).pow(2).sum() + (image[..., :, 1:] - image[..., :, :-1]).pow(2).sum()
     return tv / image.numel() if reduction == "mean" else tv
 

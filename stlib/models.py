@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import StlibError
+from .errors import StlibError, check_choice
 
 # (block, number of convs, channels): VGG19's configuration "E"; stlib.memory sizes runs from it too
 VGG_LAYOUT = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
@@ -74,9 +74,8 @@ class Preprocess(nn.Module):
 
     def __init__(self, kind: str):
         super().__init__()
-        if kind not in {"caffe", "imagenet"}:
-            raise StlibError(f"unknown preprocessing {kind!r}: use 'caffe' or 'imagenet'")
-        self.kind, caffe = kind, kind == "caffe"
+        self.kind = check_choice(kind, ("caffe", "imagenet"), "preprocessing")
+        caffe = kind == "caffe"
         # one fused multiply-add x * scale - shift; the Caffe mean is already in 0–255 units, and in RGB order here
         # (the image is flipped to BGR after it)
         scale = torch.full((3,), 255.0) if caffe else 1.0 / torch.tensor(IMAGENET_STD)
@@ -94,8 +93,7 @@ class Preprocess(nn.Module):
 
 def build_features(pooling: str = "max") -> nn.Sequential:
     """``vgg19().features`` with named layers and ReLU(inplace=False); weights uninitialised."""
-    if pooling not in {"max", "avg"}:
-        raise StlibError(f"unknown pooling {pooling!r}: use 'max' or 'avg'")
+    check_choice(pooling, ("max", "avg"), "pooling")
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     in_channels = 3
     for block, convs, channels in VGG_LAYOUT:

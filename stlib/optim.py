@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from .errors import DivergedError, StlibError, ipython_shell
+from .errors import DivergedError, StlibError, check_choice, ipython_shell
 from .losses import LossTerms
 
 LossFn = Callable[[torch.Tensor], "torch.Tensor | LossTerms"]
@@ -136,9 +136,7 @@ def check_steps(num_steps: int, snapshot_at: Iterable[int] = ()) -> list[int]:
 
 def make_optimizer(name: str, params: Sequence[torch.Tensor], lr: float | None = None) -> torch.optim.Optimizer:
     """``"adam"``, ``"sgd"`` or ``"lbfgs"`` over ``params``; L-BFGS does one evaluation per step."""
-    name = name.lower()
-    if name not in OPTIMIZERS:
-        raise StlibError(f"unknown optimizer {name!r}: use 'adam', 'sgd' or 'lbfgs'")
+    name = check_choice(name.lower(), OPTIMIZERS, "optimizer")
     lr = DEFAULT_LR[name] if lr is None else lr
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise StlibError(f"learning rate must be a positive number, got {lr!r}")

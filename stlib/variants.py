@@ -12,7 +12,7 @@ import torch
 from skimage.color import rgb2yuv, yuv2rgb
 from skimage.exposure import match_histograms
 
-from .errors import StlibError
+from .errors import StlibError, check_choice
 from .images import to_numpy
 
 # Which layers each well-known implementation uses (names in stlib's scheme).
@@ -38,10 +38,8 @@ def preserve_color(image: torch.Tensor, content: torch.Tensor, *, method: str = 
         raise StlibError(f"colour source has shape {tuple(content.shape)}, image {tuple(image.shape)}; "
                          "use the same size")
     out, ref = to_numpy(image), to_numpy(content)
-    if method == "luminance":
-        yuv = rgb2yuv(ref)
-        yuv[..., 0] = rgb2yuv(out)[..., 0]
-        return _from_numpy(yuv2rgb(yuv))
-    if method == "histogram":
+    if check_choice(method, ("luminance", "histogram"), "colour preservation") == "histogram":
         return _from_numpy(match_histograms(out, ref, channel_axis=-1))
-    raise StlibError(f"unknown colour preservation {method!r}: use 'luminance' or 'histogram'")
+    yuv = rgb2yuv(ref)
+    yuv[..., 0] = rgb2yuv(out)[..., 0]
+    return _from_numpy(yuv2rgb(yuv))
