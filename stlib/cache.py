@@ -78,8 +78,7 @@ class CacheMiss(StlibError):
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("STLIB_CACHE_DIR")
-    return Path(env) if env else REPO / ".stlib-cache"
+    return Path(os.environ.get("STLIB_CACHE_DIR") or REPO / ".stlib-cache")
 
 
 def tensor_digest(tensor: torch.Tensor) -> str:

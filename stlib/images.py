@@ -33,8 +33,7 @@ MAX_PIXELS = 50_000_000  # refuse larger files: they would not fit a laptop's me
 
 def data_dir() -> Path:
     """The folder of the user's own images: ``$STLIB_DATA_DIR`` or the repository's ``data/``."""
-    env = os.environ.get("STLIB_DATA_DIR")
-    return Path(env) if env else REPO / "data"
+    return Path(os.environ.get("STLIB_DATA_DIR") or REPO / "data")
 
 
 # Every 2-D image that scikit-image ships inside its wheel (the others it would download).
@@ -206,8 +205,7 @@ def _as_batch(tensor: torch.Tensor) -> torch.Tensor:
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB PIL image → ``(1, 3, H, W)`` float in [0, 1]."""
     array = np.array(to_rgb(image), dtype=np.uint8)  # a writable copy: torch.from_numpy shares it
-    # contiguous (as torchvision's to_tensor): an optimiser's image copied from it must have plain strides, or
-    # torch.optim.LBFGS's grad.view(-1) fails
+    # contiguous (as torchvision's to_tensor): on an image copied from a strided one, LBFGS's grad.view(-1) fails
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous().float().div_(255)
 
 

@@ -184,6 +184,7 @@ def _torchvision_state(path: Path) -> dict[str, torch.Tensor]:
     return {ours: raw[theirs] for ours, theirs in keys.items()}
 
 
+@torch.no_grad()
 def _random_init(features: nn.Sequential, seed: int) -> None:
     # torchvision's VGG initialisation, but from a private generator so it is reproducible
     gen = torch.Generator().manual_seed(seed)
@@ -191,9 +192,8 @@ def _random_init(features: nn.Sequential, seed: int) -> None:
         if isinstance(module, nn.Conv2d):
             fan_out = module.out_channels * module.kernel_size[0] * module.kernel_size[1]
             std = (2.0 / fan_out) ** 0.5  # kaiming_normal_(mode="fan_out", nonlinearity="relu")
-            with torch.no_grad():
-                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * std)
-                module.bias.zero_()
+            module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * std)
+            module.bias.zero_()
 
 
 def weights_name(weights: str | os.PathLike = "pretrained", seed: int = 0) -> str:

@@ -235,10 +235,9 @@ def pipeline_diagram() -> Figure:
     _box(ax, 7.4, 2.25, "content loss\n(feature maps)", "#d9ead3")
     _box(ax, 7.4, 0.75, "style loss\n(Gram matrices)", "#d9ead3")
     _box(ax, 10.4, 1.5, "total loss\nα·content + β·style", "#b6d7a8", w=2.5)
-    for y0, y1 in [(3.0, 2.25), (1.5, 2.25), (1.5, 0.75), (0.0, 0.75)]:
-        _arrow(ax, (6.25, y1), (5.15, y0), color="0.3")
-    _arrow(ax, (9.1, 1.6), (8.55, 2.25), color="0.3")
-    _arrow(ax, (9.1, 1.4), (8.55, 0.75), color="0.3")
+    for tip, tail in [((6.25, 2.25), (5.15, 3.0)), ((6.25, 2.25), (5.15, 1.5)), ((6.25, 0.75), (5.15, 1.5)),
+                      ((6.25, 0.75), (5.15, 0.0)), ((9.1, 1.6), (8.55, 2.25)), ((9.1, 1.4), (8.55, 0.75))]:
+        _arrow(ax, tip, tail, color="0.3")  # features to the losses, the losses to the total
     # the way back: the gradient of the total loss changes the pixels of the output image
     ax.plot([10.4, 10.4, -0.6, -0.6], [1.95, 3.85, 3.85, 1.5], ls="--", color="0.3", lw=1)
     _arrow(ax, (-0.3, 1.5), (-0.6, 1.5), color="0.3", ls="--")
