@@ -254,11 +254,10 @@ def frame_url(image: torch.Tensor, width: int = DISPLAY_PX) -> str:
     """``(1, 3, H, W)`` in [0, 1] → a JPEG data URL, at most ``width`` px wide: smaller snapshots (fast mode's 64 px)
     are sent as they are, and the browser scales them up with sharp pixels (``image-rendering: pixelated``), which is
     what `png_bytes` does on the Python side, at a fraction of the bytes."""
-    small = image.shape[-1] < width
     # full colour resolution (4:4:4) for small frames the browser scales up (fast mode's 64 px pixels stay
     # sharp, colour noise and all); 4:2:0 at display size, where it halves the bytes of noisy snapshots
     data = _encode(image, min(width, image.shape[-1]), Image.Resampling.LANCZOS, format=FRAME_FORMAT,
-                   quality=FRAME_QUALITY, subsampling=0 if small else 2)
+                   quality=FRAME_QUALITY, subsampling=0 if image.shape[-1] < width else 2)
     return f"data:image/{FRAME_FORMAT};base64," + base64.b64encode(data).decode("ascii")
 
 

@@ -85,8 +85,7 @@ def npm_tarball(spec: str, sha512: str, folder: Path = NPM_DIR) -> Path:
     package, _, version = spec.rpartition("@")
     path = Path(folder) / f"{package.lstrip('@').replace('/', '-')}-{version}.tgz"
     if not path.exists():
-        npm = shutil.which("npm")
-        if npm is None:
+        if (npm := shutil.which("npm")) is None:
             raise StlibError(f"npm is needed once to fetch {spec} (install Node.js: apt-get install nodejs npm)")
         path.parent.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run([npm, "pack", spec, "--pack-destination", str(path.parent), "--silent"],

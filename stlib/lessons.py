@@ -33,8 +33,7 @@ def select_lessons(paths: Sequence[Path], lessons: Sequence[str] = ()) -> list[P
     chosen: list[Path] = []
     for lesson in lessons:
         prefix = Path(lesson).name.removesuffix(".ipynb")
-        matches = [path for path in paths if prefix and path.stem.startswith(prefix)]
-        if not matches:
+        if not (matches := [path for path in paths if prefix and path.stem.startswith(prefix)]):
             raise StlibError(f"no lesson {lesson!r}; available: {', '.join(path.stem for path in paths)}")
         chosen += [path for path in matches if path not in chosen]
     return sorted(chosen)
