@@ -35,8 +35,7 @@ DEFAULT_LAYERS = ("conv4_2", "conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_
 
 def activation_floats(layers: Iterable[str] = DEFAULT_LAYERS, pooling: str = "max") -> float:
     """Floats per input pixel kept for the backward pass through VGG19 up to the deepest of ``layers``."""
-    names = [resolve_layer(n) for n in layers]
-    deepest = max(LAYER_INDEX[n] for n in names) if names else 0
+    deepest = max((LAYER_INDEX[resolve_layer(n)] for n in layers), default=0)
     total = 3.0 * 3  # the preprocessed input (scale, shift, channel flip)
     for name in LAYER_NAMES[: deepest + 1]:  # block b: C_b channels on 1/4**(b-1) of the pixels, pool b on 1/4**b
         block, pool = int(name[4]), name.startswith("pool")

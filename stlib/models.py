@@ -118,8 +118,7 @@ class VGG19(nn.Module):
         self.requires_grad_(False).eval()
 
     def forward(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
-        requested = list(dict.fromkeys(layers))
-        if not requested:
+        if not (requested := list(dict.fromkeys(layers))):
             raise StlibError("no layers requested: name at least one, e.g. 'conv4_2'")
         wanted = {n: resolve_layer(n) for n in requested}  # "block1" and "pool1" may both be asked for
         _check_image(image, requested)
