@@ -72,7 +72,7 @@ def balanced_style_layers(net, style: Path, content: Path, size: int, ratio: flo
     What a target-normalised style loss would compute inside stlib (see README: the proposal)."""
     height, width = memory.scaled(size, *to_pil(content).size[::-1])
     with torch.no_grad():
-        feats = net(quality.fit_to(style, torch.empty(1, 3, height, width)), quality.STYLE_LAYERS)
+        feats = net(quality.fit_to(style, torch.empty(1, 3, height, width)), quality.CARD_LAYERS)
     norms = {layer: float((gram_matrix(f).double() ** 2).sum()) for layer, f in feats.items()}
     return ["--style-layers", *(f"{layer}:{4 * ratio / (1e-4 * n):.4g}" for layer, n in norms.items())]
 

@@ -1,16 +1,13 @@
 """Cache finished runs on disk so a lesson cell replays instantly in class.
 
-An entry is keyed by a SHA-256 of everything that determines the run: its parameters (the input
-images' pixels, layers, weights, epochs, optimiser, lr, size, seed: `stlib.runner`'s run configuration
-and objective) and a fingerprint of the code of the `stlib` modules that compute results (`source_files`,
-`code_of`), so editing e.g. a loss in ``losses.py`` makes every earlier run a miss instead of a stale replay,
-while a comment, a docstring or an error message fixed anywhere keeps every precomputed run. Entries are written
-atomically with their own checksum; a corrupt or partial entry is detected, deleted and recomputed, never shown.
-An entry's file is named by its key (`ENTRY`): the cache reads, replaces and deletes only such files, so anything
-else in the folder (decoders an older stlib saved there, your own files) is never touched. Location:
-``$STLIB_CACHE_DIR`` or ``.stlib-cache/`` in the repository (git-ignored).
-``STLIB_CACHE_ONLY=1`` turns a miss into a `CacheMiss` error instead of a computation: ``make site``
-uses it to replay full mode only where ``make precompute`` filled the cache.
+An entry is keyed by a SHA-256 of everything that determines the run: its parameters (`stlib.runner`'s run configuration
+and objective, images by their pixels) and a fingerprint of the code of the `stlib` modules that compute results
+(`source_files`, `code_of`), so editing e.g. a loss in ``losses.py`` makes every earlier run a miss instead of a stale
+replay, while a comment, a docstring or an error message fixed anywhere keeps every precomputed run. Entries are written
+atomically with their own checksum; a corrupt or partial entry is detected, deleted and recomputed, never shown; other
+files in the folder (not named like a key, `ENTRY`) are never touched. Location: ``$STLIB_CACHE_DIR`` or
+``.stlib-cache/`` in the repository (git-ignored). ``STLIB_CACHE_ONLY=1`` turns a miss into a `CacheMiss` error instead
+of a computation: ``make site`` uses it to replay full mode only where ``make precompute`` filled the cache.
 """
 
 from __future__ import annotations
@@ -81,8 +78,7 @@ class CacheMiss(StlibError):
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("STLIB_CACHE_DIR")
-    return Path(env) if env else REPO / ".stlib-cache"
+    return Path(os.environ.get("STLIB_CACHE_DIR") or REPO / ".stlib-cache")
 
 
 def tensor_digest(tensor: torch.Tensor) -> str:
@@ -128,12 +124,6 @@ def make_key(params: dict[str, Any], *, source: bool = True) -> str:
 STORED = ("image", "snapshots", "history", "steps", "seconds", "weights")  # a Result's fields kept on disk
 
 
-def _pack(result: Result) -> bytes:
-    buf = io.BytesIO()
-    torch.save({name: getattr(result, name) for name in STORED}, buf)
-    return buf.getvalue()
-
-
 ENTRY = re.compile(r"([0-9a-f]{64})\.pt")  # `make_key`'s SHA-256 in hex: the only files the cache reads or deletes
 
 
@@ -173,11 +163,12 @@ def load(key: str, folder: Path | None = None) -> Result | None:
 
 
 def store(key: str, result: Result, folder: Path | None = None) -> Path:
-    """Write ``result`` under ``key`` atomically (temporary file, then rename; `stlib.images.atomic_write`),
-    with the permissions the umask gives."""
+    """Write ``result`` under ``key`` atomically, with the permissions the umask gives (`stlib.images.atomic_write`)."""
     path = _entry_path(key, folder)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = _pack(result)
+    buf = io.BytesIO()
+    torch.save({name: getattr(result, name) for name in STORED}, buf)
+    payload = buf.getvalue()
     blob = hashlib.sha256(payload).hexdigest().encode("ascii") + payload
     return atomic_write(path, _writer(blob))
 
@@ -191,8 +182,7 @@ def cached(params: dict[str, Any], compute: Callable[[], Result], enabled: bool 
     if not enabled:
         return compute()
     key = make_key(params)
-    hit = load(key)
-    if hit is not None:
+    if (hit := load(key)) is not None:
         hit.cached = True
         return hit
     if os.environ.get("STLIB_CACHE_ONLY", "").strip().lower() in {"1", "true", "yes", "on"}:

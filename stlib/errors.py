@@ -21,9 +21,16 @@ class DivergedError(StlibError):
         self.result = result
 
 
+def check_choice(value, choices, what: str):
+    """``value`` if it is one of ``choices``, else a `StlibError`: ``unknown {what} 'x': use 'a', 'b' or 'c'``."""
+    if value not in choices:
+        *first, last = (repr(choice) for choice in choices)
+        raise StlibError(f"unknown {what} {value!r}: use {', '.join(first)} or {last}")
+    return value
+
+
 def _show_one_line(shell, etype, value, tb, tb_offset=None):  # pragma: no cover - IPython hook
     print(f"{etype.__name__}: {value}")
-    return None
 
 
 def ipython_shell():
@@ -38,6 +45,5 @@ def ipython_shell():
 
 def install_ipython_handler() -> None:
     """In IPython, print StlibError as one line instead of a deep traceback."""
-    shell = ipython_shell()
-    if shell is not None:
+    if (shell := ipython_shell()) is not None:
         shell.set_custom_exc((StlibError,), _show_one_line)

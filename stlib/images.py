@@ -1,19 +1,20 @@
 """Load, convert, resize and save images as float tensors ``(1, 3, H, W)`` in [0, 1].
 
-Sources are a path, a PIL image, a NumPy array, a tensor, or a sample name: every
-image that scikit-image ships in its wheel (``"chelsea"``, ``"astronaut"``, …) and
-every image file in the project's ``data/`` folder, by its stem.
+Sources are a path, a PIL image, a NumPy array, a tensor, or a sample name: every image that scikit-image ships in its
+wheel (``"chelsea"``, ``"astronaut"``, …) and every image file in the project's ``data/`` folder, by its stem.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import os
 import stat
 from collections.abc import Callable
 from contextlib import suppress
 from itertools import count
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -32,16 +33,14 @@ MAX_PIXELS = 50_000_000  # refuse larger files: they would not fit a laptop's me
 
 def data_dir() -> Path:
     """The folder of the user's own images: ``$STLIB_DATA_DIR`` or the repository's ``data/``."""
-    env = os.environ.get("STLIB_DATA_DIR")
-    return Path(env) if env else REPO / "data"
+    return Path(os.environ.get("STLIB_DATA_DIR") or REPO / "data")
 
 
 # Every 2-D image that scikit-image ships inside its wheel (the others it would download).
 SKIMAGE_SAMPLES: tuple[str, ...] = (
-    "astronaut", "brick", "camera", "cat", "cell", "checkerboard", "chelsea", "clock", "coffee", "coins",
-    "colorwheel", "grass", "gravel", "horse", "hubble_deep_field", "immunohistochemistry", "logo",
-    "microaneurysms", "moon", "page", "retina", "rocket", "shepp_logan_phantom", "text", "motorcycle_left",
-)
+    "astronaut", "brick", "camera", "cat", "cell", "checkerboard", "chelsea", "clock", "coffee", "coins", "colorwheel",
+    "grass", "gravel", "horse", "hubble_deep_field", "immunohistochemistry", "logo", "microaneurysms", "moon", "page",
+    "retina", "rocket", "shepp_logan_phantom", "text", "motorcycle_left")
 SKIMAGE_ALIASES = {"ihc": "immunohistochemistry"}
 # the public-domain paintings the course ships in data/ (titles, sources, licence: data/README.md)
 PAINTINGS: tuple[str, ...] = ("starry_night", "the_scream", "composition_vii")
@@ -88,28 +87,25 @@ def _resolve(source: str | os.PathLike) -> Path | str:
         return name
     if path.suffix or os.sep in name:
         raise StlibError(f"image file not found: {name!r}; check the path (cwd is {os.getcwd()})")
-    raise StlibError(
-        f"unknown image {name!r}: give a file path or a sample name such as "
-        f"{', '.join(sample_names()[:6])} (see stlib.images.sample_names())"
-    )
+    raise StlibError(f"unknown image {name!r}: give a file path or a sample name such as "
+                     f"{', '.join(sample_names()[:6])} (see stlib.images.sample_names())")
 
 
-def open_image(path: str | os.PathLike) -> Image.Image:
-    """Open an image file fully (so a truncated file fails here), EXIF orientation applied."""
-    path = Path(path)
+def open_image(path: str | os.PathLike | BinaryIO, name: str | None = None) -> Image.Image:
+    """Open an image file fully (so a truncated file fails here), EXIF orientation applied; ``path`` may also be an
+    open binary file (an upload), called ``name`` in the messages."""
+    where = Path(path) if name is None else name
     try:
         with Image.open(path) as im:
             if im.width * im.height > MAX_PIXELS:
-                raise StlibError(
-                    f"{path.name}: {im.width}×{im.height} px is too large "
-                    f"(limit {MAX_PIXELS // 1_000_000} MP); shrink it first"
-                )
+                raise StlibError(f"{getattr(where, 'name', where)}: {im.width}×{im.height} px is too large "
+                                 f"(limit {MAX_PIXELS // 1_000_000} MP); shrink it first")
             im.load()
             return ImageOps.exif_transpose(im)
     except UnidentifiedImageError:
-        raise StlibError(f"{path}: not an image file PIL can read; use a JPEG or PNG") from None
+        raise StlibError(f"{where}: not an image file PIL can read; use a JPEG or PNG") from None
     except (OSError, SyntaxError, Image.DecompressionBombError) as err:
-        raise StlibError(f"{path}: broken or truncated image ({err}); re-export or re-download it") from None
+        raise StlibError(f"{where}: broken or truncated image ({err}); re-export or re-download it") from None
 
 
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
@@ -120,12 +116,8 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255
         top = 65535.0 if mode.startswith("I;16") or array.max() > 255 else 255.0
         array = np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(array, mode="L").convert("RGB")
-    if mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    elif mode in {"PA", "La"}:
-        image = image.convert("RGBA")
-    elif mode == "RGBa":
-        image = image.convert("RGBA")
+    if mode in {"PA", "La", "RGBa"} or (mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")  # alpha of any kind: composited below
     if image.mode in {"RGBA", "LA"}:
         rgba = image.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, background + (255,))
@@ -137,9 +129,7 @@ def _array_to_pil(array: np.ndarray) -> Image.Image:
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
-        raise StlibError(
-            f"array of shape {array.shape} is not an image: expected (H, W), (H, W, 3) or (H, W, 4)"
-        )
+        raise StlibError(f"array of shape {array.shape} is not an image: expected (H, W), (H, W, 3) or (H, W, 4)")
     if array.dtype == np.bool_:
         array = array.astype(np.uint8) * 255
     elif array.dtype == np.uint16:
@@ -150,8 +140,7 @@ def _array_to_pil(array: np.ndarray) -> Image.Image:
         array = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     elif array.dtype != np.uint8:
         array = np.clip(array, 0, 255).astype(np.uint8)
-    mode = "L" if array.ndim == 2 else ("RGB" if array.shape[-1] == 3 else "RGBA")
-    return Image.fromarray(np.ascontiguousarray(array), mode=mode)
+    return Image.fromarray(np.ascontiguousarray(array))  # uint8 (H, W), (H, W, 3), (H, W, 4): L, RGB, RGBA
 
 
 def to_pil(source: ImageSource) -> Image.Image:
@@ -164,9 +153,7 @@ def to_pil(source: ImageSource) -> Image.Image:
         return to_rgb(_array_to_pil(source))
     if isinstance(source, (str, os.PathLike)):
         found = _resolve(source)
-        if isinstance(found, str):
-            return to_rgb(_array_to_pil(skimage_sample(found)))
-        return to_rgb(open_image(found))
+        return to_rgb(_array_to_pil(skimage_sample(found)) if isinstance(found, str) else open_image(found))
     raise StlibError(f"cannot load an image from {type(source).__name__}: give a path, sample name, PIL image or array")
 
 
@@ -175,16 +162,12 @@ def resize(image: Image.Image, size: int | tuple[int, int] | None = None, max_si
     ``max_size``: keep the aspect ratio with the longer side at most ``max_size``."""
     if size is not None and max_size is not None:
         raise StlibError("give either size or max_size, not both")
-    if size is not None:
-        h, w = (size, size) if isinstance(size, int) else size
-    elif max_size is not None:
-        if max_size < 1:
-            raise StlibError(f"max_size must be positive, got {max_size!r}")
-        if max_size >= max(image.size):
-            return image
-        h, w = scaled(max_size, image.height, image.width)
-    else:
-        return image
+    if max_size is not None and max_size < 1:
+        raise StlibError(f"max_size must be positive, got {max_size!r}")
+    if size is None and (max_size is None or max_size >= max(image.size)):
+        return image  # max_size never enlarges
+    h, w = (scaled(max_size, image.height, image.width) if size is None
+            else (size, size) if isinstance(size, int) else size)
     if min(h, w) < 1:
         raise StlibError(f"image size must be positive, got {size!r}")
     check_image(h, w)  # a size that cannot fit in memory fails here, in one line, before PIL allocates it
@@ -198,10 +181,8 @@ def load_image(source: ImageSource, size: int | tuple[int, int] | None = None, *
     >>> load_image("chelsea", size=64).shape
     torch.Size([1, 3, 64, 64])
     """
-    if isinstance(source, torch.Tensor):
-        tensor = _as_batch(source)
-        if size is not None or max_size is not None:
-            tensor = pil_to_tensor(resize(tensor_to_pil(tensor), size, max_size))
+    if isinstance(source, torch.Tensor) and size is None and max_size is None:
+        tensor = _as_batch(source)  # used as it is, not re-quantised through PIL
     else:
         tensor = pil_to_tensor(resize(to_pil(source), size, max_size))
     return tensor.to(device) if device is not None else tensor
@@ -224,8 +205,7 @@ def _as_batch(tensor: torch.Tensor) -> torch.Tensor:
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB PIL image → ``(1, 3, H, W)`` float in [0, 1]."""
     array = np.array(to_rgb(image), dtype=np.uint8)  # a writable copy: torch.from_numpy shares it
-    # contiguous (as torchvision's to_tensor): an optimiser's image copied from it must have plain strides, or
-    # torch.optim.LBFGS's grad.view(-1) fails
+    # contiguous (as torchvision's to_tensor): on an image copied from a strided one, LBFGS's grad.view(-1) fails
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous().float().div_(255)
 
 
@@ -238,28 +218,28 @@ def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
 def crop_to_aspect(image: Image.Image, height: int, width: int) -> Image.Image:
     """The largest centred crop of ``image`` with the aspect ratio ``width / height`` (no scaling)."""
     w, h = image.size
-    if w * height > h * width:  # too wide
-        new_w = max(1, round(h * width / height))
-        left = (w - new_w) // 2
-        return image.crop((left, 0, left + new_w, h))
-    new_h = max(1, round(w * height / width))
-    top = (h - new_h) // 2
-    return image.crop((0, top, w, top + new_h))
+    too_wide = w * height > h * width
+    new_w, new_h = (max(1, round(h * width / height)), h) if too_wide else (w, max(1, round(w * height / width)))
+    left, top = (w - new_w) // 2, (h - new_h) // 2
+    return image.crop((left, top, left + new_w, top + new_h))
 
 
 DISPLAY_PX = 256  # pictures on screen (viewers, live view) have this width whatever their size (fast mode is 64 px)
 
 
-def png_bytes(image: torch.Tensor, width: int = DISPLAY_PX) -> bytes:
-    """``(1, 3, H, W)`` in [0, 1] → PNG bytes, ``width`` px wide (nearest neighbour: fast mode's pixels stay sharp)."""
-    import io
-
+def _encode(image: torch.Tensor, width: int, resample: Image.Resampling, **save) -> bytes:
+    """``(1, 3, H, W)`` in [0, 1] → an image file's bytes (``save``: PIL's format and options), ``width`` px wide."""
     pil = tensor_to_pil(image)
     if pil.width != width:
-        pil = pil.resize((width, max(1, round(pil.height * width / pil.width))), Image.Resampling.NEAREST)
+        pil = pil.resize((width, max(1, round(pil.height * width / pil.width))), resample)
     buf = io.BytesIO()
-    pil.save(buf, format="png")
+    pil.save(buf, **save)
     return buf.getvalue()
+
+
+def png_bytes(image: torch.Tensor, width: int = DISPLAY_PX) -> bytes:
+    """``(1, 3, H, W)`` in [0, 1] → PNG bytes, ``width`` px wide (nearest neighbour: fast mode's pixels stay sharp)."""
+    return _encode(image, width, Image.Resampling.NEAREST, format="png")
 
 
 # JPEG: every browser shows it, and at the same quality WebP saved no more than 4:2:0 JPEG on these pictures
@@ -271,22 +251,14 @@ FRAME_QUALITY = 65
 
 
 def frame_url(image: torch.Tensor, width: int = DISPLAY_PX) -> str:
-    """``(1, 3, H, W)`` in [0, 1] → a JPEG data URL, at most ``width`` px wide.
-
-    Larger snapshots are scaled down to the display size; smaller ones (fast mode's 64 px) are sent as
-    they are and scaled up by the browser with sharp pixels (``image-rendering: pixelated``), which is
-    what `png_bytes` does on the Python side, at a fraction of the bytes.
-    """
-    import io
-
-    pil = tensor_to_pil(image)
-    if pil.width > width:
-        pil = pil.resize((width, max(1, round(pil.height * width / pil.width))), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
+    """``(1, 3, H, W)`` in [0, 1] → a JPEG data URL, at most ``width`` px wide: smaller snapshots (fast mode's 64 px)
+    are sent as they are, and the browser scales them up with sharp pixels (``image-rendering: pixelated``), which is
+    what `png_bytes` does on the Python side, at a fraction of the bytes."""
     # full colour resolution (4:4:4) for small frames the browser scales up (fast mode's 64 px pixels stay
     # sharp, colour noise and all); 4:2:0 at display size, where it halves the bytes of noisy snapshots
-    pil.save(buf, format=FRAME_FORMAT, quality=FRAME_QUALITY, subsampling=0 if pil.width < width else 2)
-    return f"data:image/{FRAME_FORMAT};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    data = _encode(image, min(width, image.shape[-1]), Image.Resampling.LANCZOS, format=FRAME_FORMAT,
+                   quality=FRAME_QUALITY, subsampling=0 if image.shape[-1] < width else 2)
+    return f"data:image/{FRAME_FORMAT};base64," + base64.b64encode(data).decode("ascii")
 
 
 def decode_frame(url: str) -> bytes:
@@ -303,13 +275,10 @@ SSIM_WINDOW = 7  # skimage's default window side: images need at least 7 px per 
 
 
 def ssim(image: torch.Tensor, target: torch.Tensor) -> float:
-    """Structural similarity (SSIM) of two images ``(1, 3, H, W)`` in [0, 1]: 1 for a copy, about 0 for noise.
-
-    ``skimage.metrics.structural_similarity`` over the three channels (7×7 windows, data range 1). Unlike the
-    pixel MSE it compares local means, contrasts and correlations, so a shift of brightness costs little and
-    lost edges cost a lot. It is strict about fine noise too: the right picture under a fine grain of
-    leftover noise (a reconstruction after few steps) already scores low.
-    """
+    """Structural similarity (SSIM) of two images ``(1, 3, H, W)`` in [0, 1]: 1 for a copy, about 0 for noise
+    (``skimage.metrics.structural_similarity`` over the three channels, 7×7 windows, data range 1). Unlike the pixel
+    MSE it compares local means, contrasts and correlations: a shift of brightness costs little, lost edges a lot, and
+    so does a fine grain of leftover noise (a reconstruction after few steps) on the right picture."""
     from skimage.metrics import structural_similarity
 
     a, b = to_numpy(image), to_numpy(target)
@@ -321,19 +290,13 @@ def ssim(image: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overwrite: bool = True) -> Path:
-    """``write(tmp)`` into a temporary file next to ``path``, then rename it over ``path`` in one step.
-
-    A crash or an error inside ``write`` leaves ``path`` as it was (absent or the old file) and no
-    temporary file behind. The new file gets the permissions an ordinary ``open(path, "w")`` would: the
-    existing file's mode if it replaces one, else ``0o666`` minus the umask (``tempfile`` would give 0600).
-    With ``overwrite=False`` the file is linked into place only if ``path`` still does not exist (also one
-    created by someone else while ``write`` ran): else a `StlibError`, and ``path`` is left alone.
-    """
+    """``write(tmp)`` into a temporary file next to ``path``, then rename it over ``path`` in one step: a crash or an
+    error inside ``write`` leaves ``path`` as it was and no temporary file behind. The new file gets the permissions
+    ``open(path, "w")`` would: the old file's mode, else ``0o666`` minus the umask (``tempfile`` would give 0600). With
+    ``overwrite=False`` the file is linked into place only if ``path`` still does not exist (also one created by
+    someone else while ``write`` ran): else a `StlibError`, and ``path`` is left alone."""
     path = Path(path)
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = None
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
     for attempt in count():  # created by os.open with 0o666: the OS subtracts the umask, as for open(path, "w")
         tmp = path.parent / f".tmp-{os.getpid()}-{attempt}{path.suffix}"
         with suppress(FileExistsError):
@@ -343,30 +306,24 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overw
         write(str(tmp))
         if mode is not None:
             os.chmod(tmp, mode)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # fails if path exists, in the same step that would create it
-            except FileExistsError:
-                raise StlibError(f"{path} already exists; choose another name or allow overwriting") from None
+        try:  # os.link fails if path exists, in the same step that would create it
+            (os.replace if overwrite else os.link)(tmp, path)
+        except FileExistsError:
+            raise StlibError(f"{path} already exists; choose another name or allow overwriting") from None
     finally:
         tmp.unlink(missing_ok=True)
     return path
 
 
 def save_image(tensor: torch.Tensor, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
-    """Write an image tensor to ``path`` (format from the suffix), atomically (`atomic_write`).
-
-    With ``overwrite=False`` an existing file is never replaced. A new file's permissions follow the umask.
-    """
+    """Write an image tensor to ``path`` (format from the suffix), atomically (`atomic_write`); with
+    ``overwrite=False`` an existing file is never replaced."""
     path = Path(path)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise StlibError(f"{path}: unknown image suffix; use .png or .jpg")
     writable_folder(path.parent)
-    image = tensor_to_pil(tensor)
     try:
-        return atomic_write(path, image.save, overwrite=overwrite)
+        return atomic_write(path, tensor_to_pil(tensor).save, overwrite=overwrite)
     except OSError as err:
         raise StlibError(f"cannot write {path} ({err.strerror or err}); check the folder's permissions and "
                          "free space") from None

@@ -1,10 +1,9 @@
 """The Live lab: a style network (`stlib.fastnet`) running in the page with onnxruntime-web, on a photo or the webcam.
 
-`export_onnx` writes a network as ONNX (``python -m stlib export-onnx``: torch and onnx only); `ort_runtime`
-gives onnxruntime-web's files from its npm tarball (`npm_tarball`: one exact version, its SHA-512 checked, never a
-CDN); `LiveLab` is the widget (``stlib/lab.js``, ``lab.css``) that lesson 10 shows and `make site`'s ``lab.html``
-renders with the shipped networks (`lab_networks`). The widget's class is made on first use, so exporting never
-imports anywidget.
+`export_onnx` writes a network as ONNX (``python -m stlib export-onnx``: torch and onnx only); `ort_runtime` gives
+onnxruntime-web's files from its npm tarball (`npm_tarball`: one exact version, its SHA-512 checked, never a CDN);
+`LiveLab` is the widget (``stlib/lab.js``, ``lab.css``) that lesson 10 shows and `make site`'s ``lab.html`` renders with
+the shipped networks (`lab_networks`). The widget's class is made on first use, so exporting never imports anywidget.
 """
 
 from __future__ import annotations
@@ -21,8 +20,7 @@ from .errors import StlibError
 
 _HERE = Path(__file__).resolve().parent
 NPM_DIR = REPO / "build" / "npm"  # where the npm tarballs are kept (the site's too), fetched once
-# onnxruntime-web from the npm registry (`npm pack`, this exact version, its SHA-512 checked): the site serves its
-# files (tools/build_site.py); in a kernel the widget sends them (14 MB, once per widget)
+# onnxruntime-web (`npm_tarball`): the site serves its files (tools/build_site.py), a kernel's widget sends them (14 MB)
 ORT_WEB = ("onnxruntime-web@1.30.0",
            "q0y+JrrtukXSzsBWEMccVfqX25LRmosXHF+CaRJmg8pZClzcV7svNc4rKY3jL02Vb7QmRMDs1SigqR4CXAfKYQ==")
 # the WebAssembly build (its JavaScript glue bundled in): the WebGPU build's .wasm alone is 28 MB, over the budget
@@ -30,14 +28,12 @@ ORT_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
 
 
 def export_onnx(net, out: str | os.PathLike, size: int = 256, *, overwrite: bool = True) -> Path:
-    """Write ``net`` (a `stlib.fastnet.TransformerNet`, a ``Trained`` network or a ``save_net`` file) to ``out``
-    as ONNX, for onnxruntime and the browser.
+    """Write ``net`` (a `stlib.fastnet.TransformerNet`, a ``Trained`` network or a ``save_net`` file) to ``out`` as
+    ONNX, for onnxruntime and the browser: a photo ``(1, 3, H, W)`` in [0, 1] of any ``H, W`` ≥ 8 (``size``: the side
+    of the square it is traced at) in, the unclamped picture out, as the network does.
 
-    The graph takes a photo ``(1, 3, H, W)`` in [0, 1] of any ``H, W`` ≥ 8 (``size``: the side of the square it
-    is traced at) and returns the unclamped picture, as the network does. PyTorch's ``torch.export``-based
-    exporter (the default since 2.9; the TorchScript one is deprecated) folds the constants; the fx notes on each
-    node are dropped (a third of the file). Here, not in `fastnet`: a byte changed there would make every cached
-    run a miss.
+    PyTorch's ``torch.export``-based exporter (the default since 2.9) folds the constants; the fx notes on each node are
+    dropped (a third of the file). Here, not in `fastnet`: a byte changed there would make every cached run a miss.
     """
     import copy
     import warnings
@@ -89,8 +85,7 @@ def npm_tarball(spec: str, sha512: str, folder: Path = NPM_DIR) -> Path:
     package, _, version = spec.rpartition("@")
     path = Path(folder) / f"{package.lstrip('@').replace('/', '-')}-{version}.tgz"
     if not path.exists():
-        npm = shutil.which("npm")
-        if npm is None:
+        if (npm := shutil.which("npm")) is None:
             raise StlibError(f"npm is needed once to fetch {spec} (install Node.js: apt-get install nodejs npm)")
         path.parent.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run([npm, "pack", spec, "--pack-destination", str(path.parent), "--silent"],
@@ -142,14 +137,12 @@ def _live_lab() -> type:
 
     class LiveLab(anywidget.AnyWidget):
         """Style networks running in the page (onnxruntime-web, WebAssembly, in a Web Worker): a photo chosen or
-        dropped, or the webcam, stylised beside it with the milliseconds per frame; nothing goes through the
-        kernel once shown. Camera frames under ``min_fps`` frames/s for 2 s drop from 256 to 192, then 128 px
-        (said in the page).
+        dropped, or the webcam, stylised beside it with the milliseconds per frame; nothing goes through the kernel once
+        shown. Camera frames under ``min_fps`` frames/s for 2 s drop from 256 to 192, then 128 px (said in the page).
 
-        ``networks``: style → a `TransformerNet`, a `Trained` network or a ``.pt`` file (each exported with
-        `export_onnx`); ``photo``: what is stylised first. ``runtime_url``: a folder that serves onnxruntime-web's
-        files (default ``$STLIB_LAB_RUNTIME``, which `make site` sets for the lessons' kernels); without one they
-        are sent with the widget, from the npm tarball (fetched once with ``npm pack``, then offline).
+        ``networks``: style → anything `export_onnx` takes; ``photo``: what is stylised first. ``runtime_url``: a
+        folder that serves onnxruntime-web's files (default ``$STLIB_LAB_RUNTIME``, which `make site` sets for the
+        lessons' kernels); without one they are sent with the widget, from the npm tarball (`npm_tarball`).
         """
 
         _esm = front_end()

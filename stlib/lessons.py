@@ -1,10 +1,8 @@
 """Precompute every lesson's runs ahead of a class: ``python -m stlib precompute [--fast] [LESSON ...]``.
 
-It executes each notebook in ``notebooks/`` (in memory; the files are not
-changed) with the cache on, so the same cells in class replay from disk at once.
-With ``$STLIB_FIGURE_DIR`` set it also writes every picture the lesson showed there, as
-``<lesson>_<cell>[_<n>].png`` (cell: the 0-based index of the cell in the notebook), so
-each figure a student sees can be looked at.
+It executes each notebook in ``notebooks/`` (in memory; the files are not changed) with the cache on, so the same cells
+in class replay from disk at once. With ``$STLIB_FIGURE_DIR`` set it also writes every picture the lesson showed there,
+as ``<lesson>_<cell>[_<n>].png`` (cell: the 0-based index of the cell in the notebook), to be looked at.
 """
 
 from __future__ import annotations
@@ -20,29 +18,23 @@ from .cache import cache_dir
 from .config import REPO
 from .errors import StlibError
 
-
-def notebooks_dir() -> Path:
-    return REPO / "notebooks"
+NOTEBOOKS = REPO / "notebooks"
 
 
 def lesson_paths() -> list[Path]:
-    return sorted(notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
 def select_lessons(paths: Sequence[Path], lessons: Sequence[str] = ()) -> list[Path]:
-    """The lessons among ``paths`` whose file name starts with one of ``lessons`` (all when empty).
-
-    ``"07"``, ``"07_style_transfer"`` and ``"notebooks/07_style_transfer.ipynb"`` all name lesson 07.
-    """
+    """The lessons among ``paths`` whose file name starts with one of ``lessons`` (all when empty): ``"07"``,
+    ``"07_style_transfer"`` and ``"notebooks/07_style_transfer.ipynb"`` all name lesson 07."""
     if not lessons:
         return list(paths)
     chosen: list[Path] = []
     for lesson in lessons:
         prefix = Path(lesson).name.removesuffix(".ipynb")
-        matches = [path for path in paths if prefix and path.stem.startswith(prefix)]
-        if not matches:
-            available = ", ".join(path.stem for path in paths)
-            raise StlibError(f"no lesson {lesson!r}; available: {available}")
+        if not (matches := [path for path in paths if prefix and path.stem.startswith(prefix)]):
+            raise StlibError(f"no lesson {lesson!r}; available: {', '.join(path.stem for path in paths)}")
         chosen += [path for path in matches if path not in chosen]
     return sorted(chosen)
 
@@ -89,7 +81,7 @@ def precompute(fast: bool = False, lessons: Sequence[str] = (), timeout: int = 3
     print the time and the cache folder. (The Live lab's networks ship trained, in data/networks/.)"""
     paths = lesson_paths()
     if not paths:
-        raise StlibError(f"no lessons found in {notebooks_dir()}; run this from a clone of the repository")
+        raise StlibError(f"no lessons found in {NOTEBOOKS}; run this from a clone of the repository")
     paths = select_lessons(paths, lessons)
     start = time.perf_counter()
     for path in tqdm(paths, desc=f"precomputing ({'fast' if fast else 'full'} mode)", unit="lesson"):
@@ -103,6 +95,5 @@ def precompute(fast: bool = False, lessons: Sequence[str] = (), timeout: int = 3
         if os.environ.get("STLIB_FIGURE_DIR"):
             save_figures(notebook, path.stem, Path(os.environ["STLIB_FIGURE_DIR"]))
     noun = "lesson" if len(paths) == 1 else "lessons"
-    print(f"precomputed {len(paths)} {noun} in "
-          f"{time.perf_counter() - start:.0f} s; cache: {cache_dir()}")
+    print(f"precomputed {len(paths)} {noun} in {time.perf_counter() - start:.0f} s; cache: {cache_dir()}")
     return 0

@@ -1,14 +1,10 @@
 """Live pictures while a run computes: the current image, its loss curve, "run i of n" and the time left.
 
-In a notebook kernel every labelled run (``progress="block3"``) reports to `optim.observers`; this module
-puts one observer there. Each cell gets one output that is **updated in place** (an IPython display handle,
-not a widget) at most once a second, so it works alike in JupyterLab, Notebook 7, VS Code, under
-``jupyter nbconvert --execute`` and nbval, and the saved notebook keeps what the cell ended with: every
-run's finished picture. A replay from the cache shows its finished picture at once.
-
-Rendering is PIL (the image, a PNG at display width) and an SVG polyline (the loss curve, `loss_curve`): ~9 ms, so
-one update a second costs the run about 1 %.
-``for layer in live.each(layers): …`` tells the view how many runs the cell will make.
+In a notebook kernel every labelled run (``progress="block3"``) reports to `optim.observers`, where this module puts one
+observer. Each cell gets one output **updated in place** (an IPython display handle, not a widget) at most once a
+second, so it works alike in JupyterLab, Notebook 7, VS Code, under ``jupyter nbconvert --execute`` and nbval, and the
+saved notebook keeps every run's finished picture. A render (a PNG by PIL and an SVG polyline, `loss_curve`) takes
+~9 ms: about 1 % of a run. ``for layer in live.each(layers): …`` tells the view how many runs the cell will make.
 """
 
 from __future__ import annotations
@@ -96,22 +92,18 @@ class _Finished:
 
 @dataclass
 class LiveView:
-    """One cell's live output. ``display(obj, display_id=True)`` and ``handle.update`` come from IPython;
-    tests pass fakes (and a fake ``clock``)."""
+    """One cell's live output: ``show`` is IPython's ``display(obj, display_id=True)``; tests pass fakes and a clock."""
 
     show: Callable[[object], object]  # first display → a handle with .update(obj)
     clock: Callable[[], float] = time.perf_counter
     interval: float = INTERVAL_S
     planned: int | None = None  # runs this cell will make (live.each), if known
     finished: list[_Finished] = field(default_factory=list)
-    renders: int = 0
-    render_seconds: float = 0.0
     first_picture_at: float | None = None  # clock() of the first picture
     _handle: object = None
     _run: dict | None = None  # the run in progress
     _last: dict | None = None  # the run that finished last
 
-    # -- the observer protocol (stlib.optim) -------------------------------------------------------------
     shows_progress = True
 
     def start(self, label: str, num_steps: int, image: torch.Tensor) -> None:
@@ -120,8 +112,7 @@ class LiveView:
         self._render()
 
     def step(self, step: int, image: torch.Tensor, losses: dict) -> None:
-        run = self._run
-        if run is None:
+        if (run := self._run) is None:
             return
         run["step"], run["image"] = step, image
         run["losses"].append(float(losses.get("total", float("nan"))))
@@ -145,11 +136,9 @@ class LiveView:
                           note=note)
         self._render()
 
-    # -- time left -----------------------------------------------------------------------------------------
     def seconds_left(self) -> tuple[float | None, float | None]:
         """(this run, the whole cell) in seconds, or None where unknown."""
-        run = self._run
-        if run is None or run["step"] == 0:
+        if (run := self._run) is None or run["step"] == 0:
             return None, None
         elapsed = self.clock() - run["start"]
         this = elapsed / run["step"] * (run["num_steps"] - run["step"])
@@ -160,12 +149,10 @@ class LiveView:
         per_run = sum(computed) / len(computed) if computed else elapsed + this
         return this, this + max(0, later) * per_run
 
-    # -- rendering -----------------------------------------------------------------------------------------
     def caption(self) -> str:
         n = len(self.finished) + (self._run is not None)
         of = f" of {self.planned}" if self.planned else ""
-        if self._run is not None:
-            run = self._run
+        if (run := self._run) is not None:
             this, cell = self.seconds_left()
             parts = [f"<b>{html.escape(run['label'])}</b>", f"run {n}{of}", f"step {run['step']}/{run['num_steps']}"]
             if run["losses"]:
@@ -178,11 +165,7 @@ class LiveView:
         return f"<b>{html.escape(last['label'])}</b> · {last['note']} · {done}"
 
     def html(self) -> str:
-        if self._run is not None:
-            run = self._run
-            image, losses, num_steps = run["image"], run["losses"], run["num_steps"]
-        else:
-            image, losses, num_steps = self._last["image"], self._last["losses"], self._last["num_steps"]
+        shown = self._run if self._run is not None else self._last
         strip = "".join(
             f'<figure style="margin:0 6px 0 0;text-align:center">'
             f'<img src="{f.thumb}" width="{THUMB_PX}" style="image-rendering:pixelated"/>'
@@ -192,14 +175,13 @@ class LiveView:
             '<div class="stlib-live" style="font:12px sans-serif">'
             f'<div class="stlib-live-caption" style="margin-bottom:4px">{self.caption()}</div>'
             '<div style="display:flex;gap:12px;align-items:flex-start">'
-            f'<img class="stlib-live-image" src="{_data_uri(image, DISPLAY_PX)}" width="{DISPLAY_PX}" '
+            f'<img class="stlib-live-image" src="{_data_uri(shown["image"], DISPLAY_PX)}" width="{DISPLAY_PX}" '
             'style="image-rendering:pixelated"/>'
-            f"{loss_curve(losses, num_steps)[0]}</div>"
+            f'{loss_curve(shown["losses"], shown["num_steps"])[0]}</div>'
             f'<div style="display:flex;flex-wrap:wrap;margin-top:6px">{strip}</div></div>'
         )
 
     def _render(self) -> None:
-        t = time.perf_counter()
         bundle = _Html(self.html())
         if self._handle is None:
             self._handle = self.show(bundle)
@@ -207,15 +189,13 @@ class LiveView:
             self._handle.update(bundle)
         if self.first_picture_at is None:
             self.first_picture_at = self.clock()
-        self.renders += 1
-        self.render_seconds += time.perf_counter() - t
 
 
+@dataclass(repr=False)
 class _Html:
     """A display object with an HTML and a plain-text form (nbval and terminals read the text)."""
 
-    def __init__(self, markup: str):
-        self.markup = markup
+    markup: str
 
     def _repr_html_(self) -> str:
         return self.markup
@@ -230,12 +210,9 @@ class _Hub:
     shows_progress = True
 
     def __init__(self, show: Callable[[object], object]):
-        self.show = show
-        self.view: LiveView | None = None
-        self.planned: int | None = None
-        self.cell_started = time.perf_counter()
-        self.last_cell: LiveView | None = None
+        self.show, self.last_cell = show, None
         self.first_cell: tuple[float, LiveView] | None = None  # (its start, its view): the kernel's first run
+        self.new_cell()  # the cell's view, its planned runs, when it started
 
     def new_cell(self, *_info) -> None:
         self.view, self.planned, self.cell_started = None, None, time.perf_counter()
@@ -275,17 +252,13 @@ def each(items: Iterable) -> Iterator:
 def first_picture_seconds(cell: str = "last") -> float | None:
     """Seconds from the start of the ``"last"`` (or ``"first"``) cell that ran something in this kernel to its
     first live picture; None when there is none. `stlib.lessons.precompute` reports the first cell's."""
-    if _hub is None:
-        return None
-    started, view = (_hub.cell_started, _hub.last_cell) if cell == "last" else (_hub.first_cell or (0.0, None))
-    if view is None or view.first_picture_at is None:
-        return None
-    return view.first_picture_at - started
+    started, view = ((0.0, None) if _hub is None else (_hub.cell_started, _hub.last_cell) if cell == "last"
+                     else _hub.first_cell or (0.0, None))
+    return None if view is None or view.first_picture_at is None else view.first_picture_at - started
 
 
 def install(shell=None) -> bool:
-    """Show live views in this notebook kernel (done before its first run, `optim.first_run_hooks`); False
-    outside a kernel."""
+    """Show live views in this notebook kernel (before its first run: `optim.first_run_hooks`); False outside one."""
     global _hub
     shell = shell if shell is not None else ipython_shell()
     if shell is None or not hasattr(shell, "kernel"):  # a terminal IPython has no HTML to show

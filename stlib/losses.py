@@ -1,11 +1,9 @@
 """Losses as plain functions of tensors: content, Gram matrix, style, total variation, total.
 
-Shapes: feature maps are ``(B, C, H, W)``; Gram matrices ``(B, C, C)``; images
-``(B, 3, H, W)`` in [0, 1]. Write ``N = C`` (number of feature maps) and
-``M = H·W`` (size of each map), as in Gatys et al. 2016.
+Shapes: feature maps are ``(B, C, H, W)``; Gram matrices ``(B, C, C)``; images ``(B, 3, H, W)`` in [0, 1]. Write
+``N = C`` (number of feature maps) and ``M = H·W`` (size of each map), as in Gatys et al. 2016.
 
-Style-loss conventions (how one layer's ``E_l`` scales ``Σ (G − A)²`` of the raw Gram
-matrices ``G = F Fᵀ``):
+Style-loss conventions (how one layer's ``E_l`` scales ``Σ (G − A)²`` of the raw Gram matrices ``G = F Fᵀ``):
 
 =========== ============================== =====================================
 convention  ``E_l``                        where it comes from
@@ -16,8 +14,7 @@ convention  ``E_l``                        where it comes from
 ``sum``     ``Σ(G−A)²``                    no normalisation
 =========== ============================== =====================================
 
-They differ by a factor that depends on ``N`` and ``M`` only; `style_weight_factor`
-converts a style weight from one convention to another.
+They differ by a factor of ``N`` and ``M`` only; `style_weight_factor` converts a style weight between them.
 """
 
 from __future__ import annotations
@@ -28,37 +25,32 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .errors import StlibError
+from .errors import StlibError, check_choice
 
 GRAM_NORMALIZATIONS = ("none", "hw", "chw")
 STYLE_CONVENTIONS = ("paper", "udacity", "mean", "sum")
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
-    """Squared error between feature maps ``(B, C, H, W)``.
-
-    ``reduction="mean"``: ``mean((F − P)²)`` (``nn.MSELoss``; the Udacity notes' ``torch.mean``);
-    ``"half_sum"``: ``½ Σ (F − P)²`` (the paper); ``"sum"``: ``Σ (F − P)²``.
+    """Squared error between feature maps ``(B, C, H, W)``. ``reduction="mean"``: ``mean((F − P)²)`` (``nn.MSELoss``;
+    the Udacity notes' ``torch.mean``); ``"half_sum"``: ``½ Σ (F − P)²`` (the paper); ``"sum"``: ``Σ (F − P)²``.
 
     >>> content_loss(torch.ones(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), reduction="half_sum")
     tensor(2.)
     """
-    _same_shape(features, target, "content target")
-    if reduction == "mean":
-        return F.mse_loss(features, target)
-    if reduction == "sum":
-        return F.mse_loss(features, target, reduction="sum")
-    if reduction == "half_sum":
-        return 0.5 * F.mse_loss(features, target, reduction="sum")
-    raise StlibError(f"unknown reduction {reduction!r}: use 'mean', 'sum' or 'half_sum'")
+    if features.shape[1:] != target.shape[1:]:
+        raise StlibError(f"content target has shape {tuple(target.shape)} but features have {tuple(features.shape)}; "
+                         "load both images at the same size")
+    check_choice(reduction, ("mean", "sum", "half_sum"), "reduction")
+    loss = F.mse_loss(features, target, reduction="mean" if reduction == "mean" else "sum")
+    return 0.5 * loss if reduction == "half_sum" else loss
 
 
 def gram_matrix(features: torch.Tensor, normalize: str | bool = "chw") -> torch.Tensor:
     """Gram matrix ``G = F Fᵀ`` of features ``(B, C, H, W)`` (or ``(C, H, W)``, or a matrix ``(C, K)``).
 
-    ``G[b, i, j] = Σ_k F[b, i, k] F[b, j, k]`` over the ``K = H·W`` positions: which
-    feature maps fire together, wherever in the image.
-    ``normalize``: ``"none"``/``False`` (raw), ``"hw"`` (÷ H·W), ``"chw"``/``True`` (÷ C·H·W).
+    ``G[b, i, j] = Σ_k F[b, i, k] F[b, j, k]`` over the ``K = H·W`` positions: which feature maps fire together,
+    wherever in the image. ``normalize``: ``"none"``/``False`` (raw), ``"hw"`` (÷ H·W), ``"chw"``/``True`` (÷ C·H·W).
 
     >>> gram_matrix(torch.tensor([[4., 0, 3, 1], [3, 0, 1, 2], [4, 5, 0, 3]]), normalize=False)
     tensor([[26., 17., 19.],
@@ -66,47 +58,31 @@ def gram_matrix(features: torch.Tensor, normalize: str | bool = "chw") -> torch.
             [19., 18., 50.]])
     """
     norm = ("chw" if normalize else "none") if isinstance(normalize, bool) else normalize
-    if norm not in GRAM_NORMALIZATIONS:
-        raise StlibError(f"unknown Gram normalisation {normalize!r}: use 'none', 'hw' or 'chw'")
-    if features.dim() == 2:  # a matrix V (C, K): the lecture's example
-        flat, squeeze = features.unsqueeze(0), True
-    elif features.dim() in (3, 4):
-        squeeze = features.dim() == 3
-        batch = features.unsqueeze(0) if squeeze else features
-        flat = batch.flatten(2)
-    else:
+    check_choice(norm, GRAM_NORMALIZATIONS, "Gram normalisation")
+    if features.dim() not in (2, 3, 4):
         raise StlibError(f"features of shape {tuple(features.shape)}: expected (B, C, H, W), (C, H, W) or (C, K)")
+    # (B, C, K): a batch of one for (C, H, W) and for a matrix V (C, K), the lecture's example
+    flat = (features if features.dim() == 4 else features.unsqueeze(0)).flatten(2)
     channels, positions = flat.shape[1], flat.shape[2]
     gram = flat @ flat.transpose(1, 2)
-    if norm == "hw":
-        gram = gram / positions
-    elif norm == "chw":
-        gram = gram / (channels * positions)
-    return gram[0] if squeeze else gram
+    if norm != "none":
+        gram = gram / (positions * (channels if norm == "chw" else 1))
+    return gram if features.dim() == 4 else gram[0]
 
 
 def style_weight_factor(convention: str, channels: int, positions: int) -> float:
-    """The factor ``c`` with ``E_l = c · Σ(G − A)²`` (raw Grams) for a layer with
-    ``N = channels`` maps of ``M = positions`` pixels.
-
-    To keep the same result when switching conventions, multiply the style weight by
-    ``style_weight_factor(old, N, M) / style_weight_factor(new, N, M)``.
-    """
+    """The factor ``c`` with ``E_l = c · Σ(G − A)²`` (raw Grams) for a layer with ``N = channels`` maps of
+    ``M = positions`` pixels. To keep the same result when switching conventions, multiply the style weight by
+    ``style_weight_factor(old, N, M) / style_weight_factor(new, N, M)``."""
     n, m = float(channels), float(positions)
-    factors = {
-        "paper": 1.0 / (4.0 * n**2 * m**2),
-        "udacity": 1.0 / (n**2 * n * m),
-        "mean": 1.0 / (n**2 * n**2 * m**2),
-        "sum": 1.0,
-    }
-    if convention not in factors:
-        raise StlibError(f"unknown style convention {convention!r}: use one of {', '.join(STYLE_CONVENTIONS)}")
-    return factors[convention]
+    factors = {"paper": 1.0 / (4.0 * n**2 * m**2), "udacity": 1.0 / (n**2 * n * m),
+               "mean": 1.0 / (n**2 * n**2 * m**2), "sum": 1.0}
+    return factors[check_choice(convention, STYLE_CONVENTIONS, "style convention")]
 
 
 def style_layer_loss(features: torch.Tensor, target_gram: torch.Tensor, *, convention: str = "paper") -> torch.Tensor:
-    """One layer's style loss ``E_l`` between features ``(B, C, H, W)`` and a target Gram
-    ``(B or 1, C, C)`` made by ``gram_matrix(target_features, normalize="chw")``."""
+    """One layer's style loss ``E_l`` between features ``(B, C, H, W)`` and a target Gram ``(B or 1, C, C)`` made by
+    ``gram_matrix(target_features, normalize="chw")``."""
     c, h, w = features.shape[-3:]
     gram = gram_matrix(features, normalize="chw")
     if target_gram.shape[-2:] != gram.shape[-2:]:
@@ -116,17 +92,10 @@ def style_layer_loss(features: torch.Tensor, target_gram: torch.Tensor, *, conve
     return scale * (gram - target_gram).pow(2).sum(dim=(-2, -1)).mean()
 
 
-def style_loss(
-    features: Mapping[str, torch.Tensor],
-    target_grams: Mapping[str, torch.Tensor],
-    weights: Mapping[str, float] | None = None,
-    *,
-    convention: str = "paper",
-) -> torch.Tensor:
-    """``Σ_l w_l E_l`` over the layers in ``target_grams`` (equal weights 1/L if ``weights`` is None).
-
-    ``features``: layer → ``(B, C, H, W)``; ``target_grams``: layer → ``gram_matrix(…, "chw")``.
-    """
+def style_loss(features: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor],
+               weights: Mapping[str, float] | None = None, *, convention: str = "paper") -> torch.Tensor:
+    """``Σ_l w_l E_l`` over the layers in ``target_grams`` (equal weights 1/L if ``weights`` is None); ``features``:
+    layer → ``(B, C, H, W)``; ``target_grams``: layer → ``gram_matrix(…, "chw")``."""
     if not target_grams:
         raise StlibError("style loss needs at least one style layer")
     if weights is None:
@@ -134,23 +103,16 @@ def style_loss(
     missing = [layer for layer in weights if layer not in target_grams or layer not in features]
     if missing:
         raise StlibError(f"style weights name layers with no features/targets: {', '.join(missing)}")
-    total = sum(w * style_layer_loss(features[layer], target_grams[layer], convention=convention)
-                for layer, w in weights.items())
-    return total  # type: ignore[return-value]
+    return sum(w * style_layer_loss(features[layer], target_grams[layer], convention=convention)  # type: ignore
+               for layer, w in weights.items())
 
 
 def total_variation(image: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
-    """Squared total variation of ``(B, C, H, W)``: ``Σ (I[i,j] − I[i,j+1])² + (I[i,j] − I[i+1,j])²``
-    (the study notes' total-variation term). ``reduction="mean"`` divides by the number of values B·C·H·W
-    (size-independent)."""
-    dh = (image[..., 1:, :] - image[..., :-1, :]).pow(2).sum()
-    dw = (image[..., :, 1:] - image[..., :, :-1]).pow(2).sum()
-    tv = dh + dw
-    if reduction == "mean":
-        return tv / image.numel()
-    if reduction == "sum":
-        return tv
-    raise StlibError(f"unknown reduction {reduction!r}: use 'mean' or 'sum'")
+    """Squared total variation of ``(B, C, H, W)``: ``Σ (I[i,j] − I[i,j+1])² + (I[i,j] − I[i+1,j])²`` (the study notes'
+    total-variation term). ``reduction="mean"`` divides by the number of values B·C·H·W (size-independent)."""
+    check_choice(reduction, ("mean", "sum"), "reduction")
+    tv = (image[..., 1:, :] - image[..., :-1, :]).pow(2).sum() + (image[..., :, 1:] - image[..., :, :-1]).pow(2).sum()
+    return tv / image.numel() if reduction == "mean" else tv
 
 
 @dataclass
@@ -166,23 +128,10 @@ class LossTerms:
         return {k: float(v.detach()) for k, v in vars(self).items()}
 
 
-def total_loss(
-    content: torch.Tensor | float,
-    style: torch.Tensor | float,
-    tv: torch.Tensor | float = 0.0,
-    *,
-    content_weight: float = 1.0,
-    style_weight: float = 1.0,
-    tv_weight: float = 0.0,
-) -> LossTerms:
+def total_loss(content: torch.Tensor | float, style: torch.Tensor | float, tv: torch.Tensor | float = 0.0, *,
+               content_weight: float = 1.0, style_weight: float = 1.0, tv_weight: float = 0.0) -> LossTerms:
     """``α·content + β·style + γ·tv`` (Gatys et al.; TV from the study notes), with each term reported."""
     as_t = lambda v: v if isinstance(v, torch.Tensor) else torch.tensor(float(v))  # noqa: E731
     c, s, t = as_t(content), as_t(style), as_t(tv)
     total = content_weight * c + style_weight * s + tv_weight * t
     return LossTerms(total=total, content=c.detach(), style=s.detach(), tv=t.detach())
-
-
-def _same_shape(a: torch.Tensor, b: torch.Tensor, what: str) -> None:
-    if a.shape[1:] != b.shape[1:]:
-        raise StlibError(f"{what} has shape {tuple(b.shape)} but features have {tuple(a.shape)}; "
-                         "load both images at the same size")

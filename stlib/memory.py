@@ -1,20 +1,15 @@
 """How much memory a run will take, and whether it fits, decided before anything big is allocated.
 
-A style-transfer run's peak memory is a fixed part (Python, torch, the VGG19 weights) plus parts that grow
-with the image's pixels:
-
-* the VGG activations autograd keeps for the backward pass, and their gradients during it: every conv and
-  ReLU output up to the deepest layer the loss reads (``conv5_1`` by default), each pooling layer's output
-  and, for max pooling, its int64 indices. For VGG19 up to ``conv5_1`` that is about 680 floats per pixel,
-  ~2.7 kB: most of a run's memory;
-* image-sized tensors: the variable, its gradient, the content and style images, snapshots;
-* the optimiser's state: Adam keeps 2 image-sized tensors, SGD none, L-BFGS ``2·m + 4`` with a history of
-  ``m`` (s, y) pairs: ``m = 50`` once it has filled, i.e. after 50 steps.
+A style-transfer run's peak memory is a fixed part (Python, torch, the VGG19 weights) plus parts that grow with the
+image's pixels: the VGG activations autograd keeps for the backward pass, and their gradients during it (every conv and
+ReLU output up to the deepest layer the loss reads, each pooling layer's output and, for max pooling, its int64 indices:
+up to ``conv5_1`` about 680 floats, ~2.7 kB per pixel, most of a run's memory); image-sized tensors (the variable, its
+gradient, the content and style images, snapshots); the optimiser's state (`optimizer_images`).
 
 `estimate_run` adds them up; `check_run` compares the result with the memory available (``MemAvailable`` in
-``/proc/meminfo`` and the cgroup's limit, or the GPU's free memory) and raises a one-line `StlibError` that
-names the largest size that fits. ``STLIB_MAX_MEMORY`` (bytes, or ``8G``, ``512M``) caps what is considered
-available. Calibrated against measured peak RSS (2 L-BFGS steps, CPU, default preset; see tests/test_memory.py).
+``/proc/meminfo`` and the cgroup's limit, or the GPU's free memory) and raises a one-line `StlibError` that names the
+largest size that fits. ``STLIB_MAX_MEMORY`` (bytes, or ``8G``, ``512M``) caps what is considered available. Calibrated
+against measured peak RSS (2 L-BFGS steps, CPU, the ``lessons`` preset; see tests/test_memory.py).
 """
 
 from __future__ import annotations
@@ -23,6 +18,7 @@ import math
 import os
 import re
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 
 from .errors import StlibError
@@ -39,8 +35,7 @@ DEFAULT_LAYERS = ("conv4_2", "conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_
 
 def activation_floats(layers: Iterable[str] = DEFAULT_LAYERS, pooling: str = "max") -> float:
     """Floats per input pixel kept for the backward pass through VGG19 up to the deepest of ``layers``."""
-    names = [resolve_layer(n) for n in layers]
-    deepest = max(LAYER_INDEX[n] for n in names) if names else 0
+    deepest = max((LAYER_INDEX[resolve_layer(n)] for n in layers), default=0)
     total = 3.0 * 3  # the preprocessed input (scale, shift, channel flip)
     for name in LAYER_NAMES[: deepest + 1]:  # block b: C_b channels on 1/4**(b-1) of the pixels, pool b on 1/4**b
         block, pool = int(name[4]), name.startswith("pool")
@@ -52,7 +47,7 @@ def activation_floats(layers: Iterable[str] = DEFAULT_LAYERS, pooling: str = "ma
 
 
 def optimizer_images(optimizer: str, num_steps: int | None = None) -> int:
-    """Image-sized tensors an optimiser keeps: Adam 2, SGD 0, L-BFGS 2 per history pair + 4."""
+    """Image-sized tensors an optimiser keeps: Adam 2, SGD 0, L-BFGS 2 per (s, y) pair + 4 (50 pairs after 50 steps)."""
     optimizer = (optimizer or "lbfgs").lower()
     if optimizer == "adam":
         return 2
@@ -89,13 +84,11 @@ def estimate_run(height: int, width: int, *, batch: int = 1, layers: Iterable[st
                  optimizer: str = "lbfgs", num_steps: int | None = None, pooling: str = "max", styles: int = 1,
                  style_scale: float = 1.0, snapshots: int = 0, pixels_kept: int = 0, one_pass: str | None = None,
                  net_width: int = 8, device: str = "cpu") -> Estimate:
-    """The peak memory of a style transfer (or reconstruction) on a ``height × width`` image, or of a training
-    step on ``batch`` of them (a batch of B costs about what one image B times as large does).
-
-    ``num_steps`` None: L-BFGS's history is full (a long run); a number: the pairs ``num_steps`` steps fill.
-    ``pixels_kept``: other RGB pixels held as floats all run long (a network's training photos).
-    ``one_pass``: a method of `ONE_PASS` instead (``"wct"``, ``"adain"``; ``"net"`` of ``net_width``), measured.
-    """
+    """The peak memory of a style transfer (or reconstruction) on a ``height × width`` image, or of a training step on
+    ``batch`` of them (a batch of B costs about what one image B times as large does). ``num_steps`` None: L-BFGS's
+    history is full (a long run); a number: the pairs ``num_steps`` steps fill. ``pixels_kept``: other RGB pixels held
+    as floats all run long (a network's training photos). ``one_pass``: a method of `ONE_PASS` instead (``"wct"``,
+    ``"adain"``; ``"net"`` of ``net_width``), measured."""
     pixels = int(height) * int(width) * int(batch)
     if one_pass is not None:
         model, photo, style = ONE_PASS[one_pass]
@@ -110,54 +103,41 @@ def estimate_run(height: int, width: int, *, batch: int = 1, layers: Iterable[st
 
 def _parse_bytes(text: str) -> int | None:
     match = re.fullmatch(r"\s*([0-9.]+)\s*([kmgt]?)i?b?\s*", text.lower())
-    if not match:
-        return None
-    return int(float(match[1]) * 1024 ** " kmgt".index(match[2] or " "))
+    return int(float(match[1]) * 1024 ** " kmgt".index(match[2] or " ")) if match else None
 
 
-def _meminfo_available() -> int | None:
+def _read(path: str) -> str:
+    """A small system file's text, "" where it cannot be read."""
     try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _cgroup_available() -> int | None:
-    """What the cgroup (v2) still lets this process allocate, if it has a limit."""
-    try:
-        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as fh:
-            limit = fh.read().strip()
-        if limit == "max":
-            return None
-        with open("/sys/fs/cgroup/memory.current", encoding="ascii") as fh:
-            return max(0, int(limit) - int(fh.read().strip()))
+        with open(path, encoding="ascii") as fh:
+            return fh.read().strip()
     except (OSError, ValueError):
-        return None
+        return ""
+
+
+def _system_available() -> list[int]:
+    """``MemAvailable`` in /proc/meminfo and what the cgroup (v2) still lets this process allocate, where known."""
+    meminfo = re.search(r"^MemAvailable:\s+(\d+)", _read("/proc/meminfo"), re.MULTILINE)
+    limit, used = _read("/sys/fs/cgroup/memory.max"), _read("/sys/fs/cgroup/memory.current")  # limit "max": none
+    cgroup = [max(0, int(limit) - int(used))] if limit.isdigit() and used.isdigit() else []
+    return [int(meminfo[1]) * 1024] * bool(meminfo) + cgroup
 
 
 def available_bytes(device: str = "cpu") -> int | None:
     """Memory a run may still allocate on ``device``; None if unknown (then nothing is refused)."""
     cap = _parse_bytes(os.environ.get("STLIB_MAX_MEMORY", "") or "-")
+    found = [cap] if cap is not None else []
     if device.startswith("cuda"):
         try:
             import torch
 
-            free = int(torch.cuda.mem_get_info(torch.device(device))[0])
+            found.append(int(torch.cuda.mem_get_info(torch.device(device))[0]))
         except Exception:  # noqa: BLE001 - no usable CUDA: say nothing rather than guess
-            free = None
-        found = [v for v in (free, cap) if v is not None]
-        return min(found) if found else None
-    found = [v for v in (_meminfo_available(), _cgroup_available(), cap) if v is not None]
-    if not found:
-        try:
+            pass
+    elif not (found := _system_available() + found):
+        with suppress(ValueError, OSError, AttributeError):
             found = [os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")]
-        except (ValueError, OSError, AttributeError):
-            return None
-    return min(found)
+    return min(found) if found else None
 
 
 def largest_side(fits, upper: int) -> int:
@@ -165,10 +145,7 @@ def largest_side(fits, upper: int) -> int:
     lo, hi = 0, upper
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid - 1
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
     return lo
 
 
@@ -191,21 +168,19 @@ def check_run(height: int, width: int, *, what: str = "--size", device: str = "c
     available = available_bytes(device)
     if available is None or estimate.run <= SAFETY * available:
         return estimate
+    longest, batch = max(height, width), options.get("batch", 1)
+
+    def fits(side: int, **change) -> bool:  # at longest side ``side``, with ``change`` to the options
+        return (estimate_run(*scaled(side, height, width), device=device, **{**options, **change}).run
+                <= SAFETY * available)
+
     for option, neutral in NEUTRAL.items():
-        if options.get(option, neutral) != neutral and estimate_run(
-                height, width, device=device, **{**options, option: neutral}).run <= SAFETY * available:
+        if options.get(option, neutral) != neutral and fits(longest, **{option: neutral}):
             name = blame if option == "pixels_kept" and blame else f"{option}={options[option]:g}"
             raise StlibError(f"{name}: the run needs about {gib(estimate.run)} with it but only {gib(available)} "
                              f"is available ({device}); make it smaller")
-    longest = max(height, width)
-
-    def fits(side: int) -> bool:
-        return estimate_run(*scaled(side, height, width), device=device, **options).run <= SAFETY * available
-
     best = largest_side(fits, longest)
-    batch = options.get("batch", 1)
-    batches = largest_side(lambda b: estimate_run(height, width, device=device, **{**options, "batch": b}).run
-                           <= SAFETY * available, batch - 1)
+    batches = largest_side(lambda b: fits(longest, batch=b), batch - 1)
     usable = best >= min_image_side(options.get("layers", DEFAULT_LAYERS))
     hint = " or ".join([f"{what} {best}"] * usable + [f"batch {batches} at {what} {longest}"] * (batches > 0))
     hint = f"the largest that fits is {hint}, or free memory" if hint else "free memory first"
@@ -222,10 +197,8 @@ def image_bytes(height: int, width: int) -> int:
 def check_image(height: int, width: int) -> None:
     """A one-line `StlibError` if an image of ``height × width`` px cannot be held in memory."""
     need = image_bytes(height, width)
-    if need < 64 * 2**20:  # small images (every lesson's) are never refused: skip reading /proc
-        return
-    available = available_bytes("cpu")
-    if available is None or need <= SAFETY * available:
+    # small images (every lesson's) are never refused, without reading /proc
+    if need < 64 * 2**20 or (available := available_bytes("cpu")) is None or need <= SAFETY * available:
         return
     side = math.isqrt(int(SAFETY * available) // image_bytes(1, 1))
     raise StlibError(f"an image of {width}×{height} px needs about {gib(need)} but only {gib(available)} is "

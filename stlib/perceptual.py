@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from .errors import StlibError
+from .errors import check_choice
 from .losses import LossTerms, content_loss, gram_matrix, style_layer_loss, style_loss, total_loss, total_variation
 from .models import VGG19
 from .presets import Preset
@@ -26,10 +26,8 @@ def layer_weights(preset: Preset, grams: Mapping[str, torch.Tensor],
     at zero features (``‖A_l‖²/4`` with the paper's E_l), so every layer counts by its relative Gram error
     (`stlib.presets`). ``shapes``: each style layer's feature shape at the size being optimised."""
     weights = dict(preset.style_weights)
-    if preset.style_normalization == "none":
+    if check_choice(preset.style_normalization, ("none", "target"), "style normalisation") == "none":
         return weights
-    if preset.style_normalization != "target":
-        raise StlibError(f"unknown style normalisation {preset.style_normalization!r}: use 'none' or 'target'")
     with torch.no_grad():
         zero = {l: float(style_layer_loss(torch.zeros(tuple(shapes[l]), device=grams[l].device), grams[l],
                                           convention=preset.convention)) for l in weights}

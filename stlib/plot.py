@@ -1,9 +1,8 @@
 """Static pictures (matplotlib): image rows, snapshot grids, loss curves, vectors as arrows, Gram heatmaps, bar
 charts, the pipeline diagram.
 
-The snapshot viewer (`stlib.widgets.SnapshotViewer`) has a static twin here (`snapshot_grid`, `loss_curve`), so
-a lesson also reads on GitHub and in nbval's output. To look at every figure a lesson shows, run it with
-``STLIB_FIGURE_DIR=… python -m stlib precompute NN`` (`stlib.lessons.save_figures`).
+The snapshot viewer (`stlib.widgets.SnapshotViewer`) has a static twin here (`snapshot_grid`, `loss_curve`), so a lesson
+also reads on GitHub and in nbval's output. ``STLIB_FIGURE_DIR=… python -m stlib precompute NN`` saves every figure.
 """
 
 from __future__ import annotations
@@ -27,13 +26,12 @@ def show_images(images: Sequence[torch.Tensor], titles: Sequence[str] | None = N
     ncols = ncols or n
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(cell * ncols, cell * nrows + 0.3), squeeze=False)
-    for ax in axes.flat:
+    for i, ax in enumerate(axes.flat):
         ax.axis("off")
-    for i, image in enumerate(images):
-        ax = axes.flat[i]
-        ax.imshow(to_numpy(image))
-        if titles is not None:
-            ax.set_title(titles[i], fontsize=9)
+        if i < n:
+            ax.imshow(to_numpy(images[i]))
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -48,23 +46,16 @@ def snapshot_grid(results: Mapping[str, Result], epochs: Sequence[int] | None = 
     """Rows: one run each (labelled ``row_prefix`` + its key); columns: snapshot epochs, then the target."""
     labels = list(results)
     epochs = list(epochs) if epochs is not None else sorted(next(iter(results.values())).snapshots)
-    ncols = len(epochs) + (target is not None)
-    fig, axes = plt.subplots(len(labels), ncols, figsize=(cell * ncols, cell * len(labels) + 0.2), squeeze=False)
+    titles = [epoch_title(epoch) for epoch in epochs] + [target_title] * (target is not None)
+    fig, axes = plt.subplots(len(labels), len(titles), figsize=(cell * len(titles), cell * len(labels) + 0.2),
+                             squeeze=False)
     for r, label in enumerate(labels):
-        snaps = results[label].snapshots
-        for c, epoch in enumerate(epochs):
-            ax = axes[r, c]
-            ax.imshow(to_numpy(snaps[epoch]))
-            ax.set_xticks([])
-            ax.set_yticks([])
+        pictures = [results[label].snapshots[epoch] for epoch in epochs] + [target] * (target is not None)
+        for ax, picture, title in zip(axes[r], pictures, titles, strict=True):
+            ax.imshow(to_numpy(picture))
+            ax.set(xticks=[], yticks=[])
             if r == 0:
-                ax.set_title(epoch_title(epoch), fontsize=9)
-        if target is not None:
-            axes[r, -1].imshow(to_numpy(target))
-            axes[r, -1].set_xticks([])
-            axes[r, -1].set_yticks([])
-            if r == 0:
-                axes[r, -1].set_title(target_title, fontsize=9)
+                ax.set_title(title, fontsize=9)
         axes[r, 0].set_ylabel(f"{row_prefix}{label}", fontsize=9)
     fig.tight_layout()
     return fig
@@ -74,23 +65,18 @@ def loss_curve(results: Mapping[str, Result] | Result, key: str = "total", *, ax
                log: bool = True, mark_epochs: Sequence[int] = (), relative: bool = False) -> Figure:
     """Loss per step for one or several runs (``relative``: divided by the first value)."""
     runs = {"": results} if isinstance(results, Result) else dict(results)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(4.2, 2.8))
-    else:
-        fig = ax.figure
+    fig, ax = plt.subplots(figsize=(4.2, 2.8)) if ax is None else (ax.figure, ax)
     for label, result in runs.items():
         values = result.losses(key)
         if relative and values and values[0]:
             values = [v / values[0] for v in values]
-        steps = range(1, len(values) + 1)
-        line, = ax.plot(steps, values, label=label or None, lw=1.4)
+        line, = ax.plot(range(1, len(values) + 1), values, label=label or None, lw=1.4)
         for epoch in mark_epochs:
             if 1 <= epoch <= len(values):
                 ax.plot(epoch, values[epoch - 1], "o", color=line.get_color(), ms=4)
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel(f"{key} loss" + (" (relative)" if relative else ""))
+    ax.set(xlabel="step", ylabel=f"{key} loss" + (" (relative)" if relative else ""))
     if any(runs):
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -109,20 +95,16 @@ def _arrow(ax, tip, tail=(0.0, 0.0), **style) -> None:
 
 def _plane(ax, points, margin: float = 0.8) -> None:
     xs, ys = zip(*[(0.0, 0.0), *points], strict=True)
-    ax.set_xlim(min(xs) - margin, max(xs) + 2.5 * margin)
-    ax.set_ylim(min(ys) - margin, max(ys) + margin)
-    ax.set_aspect("equal")
+    ax.set(xlim=(min(xs) - margin, max(xs) + 2.5 * margin), ylim=(min(ys) - margin, max(ys) + margin), aspect="equal")
     ax.grid(alpha=0.3)
 
 
 def arrows(vectors: Mapping[str, Sequence[float]], *, moves: Sequence[tuple[Sequence[float], Sequence[float]]] = (),
            figsize: tuple[float, float] = (4.4, 3.2)) -> Figure:
-    """2-D vectors as arrows from the origin, each labelled at its tip (label → vector); ``moves``: dashed grey
-    arrows ``(from, to)`` between tips. The first vector is drawn on top and thicker, so a vector stays visible on
-    a longer one in the same direction."""
+    """2-D vectors (label → vector) as arrows from the origin, labelled at their tips, the first on top and thicker (it
+    stays visible on a longer one in the same direction); ``moves``: dashed grey arrows ``(from, to)`` between tips."""
     fig, ax = plt.subplots(figsize=figsize)
-    items = list(vectors.items())
-    for i, (name, vec) in reversed(list(enumerate(items))):
+    for i, (name, vec) in reversed(list(enumerate(vectors.items()))):
         color = f"C{i}"
         _arrow(ax, vec, color=color, lw=3.5 if i == 0 else 2)
         ax.annotate(name, _xy(vec), xytext=(5, -4 if i == 0 else 3), textcoords="offset points", color=color,
@@ -130,8 +112,7 @@ def arrows(vectors: Mapping[str, Sequence[float]], *, moves: Sequence[tuple[Sequ
     for start, end in moves:
         _arrow(ax, end, start, color="0.4", ls="--")
     _plane(ax, [_xy(v) for v in vectors.values()])
-    ax.set_xlabel("x₁")
-    ax.set_ylabel("x₂")
+    ax.set(xlabel="x₁", ylabel="x₂")
     fig.tight_layout()
     return fig
 
@@ -169,8 +150,7 @@ def projections(vector: Sequence[float], bases: Mapping[str, Mapping[str, Sequen
         ax.annotate(f"α = {alpha:.1f}°", _xy(at), fontsize=9, ha="left", va="center")
         _plane(ax, points)
         if lim is not None:
-            ax.set_xlim(*lim[0])
-            ax.set_ylim(*lim[1])
+            ax.set(xlim=lim[0], ylim=lim[1])
         ax.set_title(title, fontsize=9)
         ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
@@ -184,17 +164,16 @@ def gram_heatmaps(images: Mapping[str, torch.Tensor], grams: Mapping[str, torch.
     n = len(images)
     fig, axes = plt.subplots(1, 2 * n, figsize=(5.5 * n, 2.9), gridspec_kw={"width_ratios": [1, 1.25] * n},
                              squeeze=False)
-    for i, (key, image) in enumerate(images.items()):
+    for (key, image), (left, right) in zip(images.items(), axes[0].reshape(-1, 2), strict=True):
         gram = grams[key].detach().squeeze(0).float().cpu()
-        axes[0, 2 * i].imshow(to_numpy(image))
-        axes[0, 2 * i].set_title(key, fontsize=9)
-        axes[0, 2 * i].axis("off")
+        left.imshow(to_numpy(image))
+        left.set_title(key, fontsize=9)
+        left.axis("off")
         lim = gram.abs().quantile(clip).item()
-        shown = axes[0, 2 * i + 1].imshow(gram.numpy(), cmap="coolwarm", vmin=-lim, vmax=lim)
-        axes[0, 2 * i + 1].set_title(f"{title} ({gram.shape[0]} × {gram.shape[1]})", fontsize=9)
-        axes[0, 2 * i + 1].set_xlabel("feature map j")
-        axes[0, 2 * i + 1].set_ylabel("feature map i")
-        fig.colorbar(shown, ax=axes[0, 2 * i + 1], fraction=0.046)
+        shown = right.imshow(gram.numpy(), cmap="coolwarm", vmin=-lim, vmax=lim)
+        right.set_title(f"{title} ({gram.shape[0]} × {gram.shape[1]})", fontsize=9)
+        right.set(xlabel="feature map j", ylabel="feature map i")
+        fig.colorbar(shown, ax=right, fraction=0.046)
     fig.tight_layout()
     return fig
 
@@ -229,8 +208,7 @@ def grouped_bars(groups: Sequence[str], series: Mapping[str, Sequence[float]], *
             raise ValueError(f"series {name!r} has {len(values)} values for {len(groups)} groups")
         offset = (k - (len(series) - 1) / 2) * width
         ax.bar([i + offset for i in range(len(groups))], list(values), width=width, label=name)
-    ax.set_xticks(range(len(groups)), list(groups))
-    ax.set_ylabel(ylabel)
+    ax.set(xticks=range(len(groups)), xticklabels=list(groups), ylabel=ylabel)
     ax.axhline(0, color="0.3", lw=0.8)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -257,17 +235,15 @@ def pipeline_diagram() -> Figure:
     _box(ax, 7.4, 2.25, "content loss\n(feature maps)", "#d9ead3")
     _box(ax, 7.4, 0.75, "style loss\n(Gram matrices)", "#d9ead3")
     _box(ax, 10.4, 1.5, "total loss\nα·content + β·style", "#b6d7a8", w=2.5)
-    for y0, y1 in [(3.0, 2.25), (1.5, 2.25), (1.5, 0.75), (0.0, 0.75)]:
-        _arrow(ax, (6.25, y1), (5.15, y0), color="0.3")
-    _arrow(ax, (9.1, 1.6), (8.55, 2.25), color="0.3")
-    _arrow(ax, (9.1, 1.4), (8.55, 0.75), color="0.3")
+    for tip, tail in [((6.25, 2.25), (5.15, 3.0)), ((6.25, 2.25), (5.15, 1.5)), ((6.25, 0.75), (5.15, 1.5)),
+                      ((6.25, 0.75), (5.15, 0.0)), ((9.1, 1.6), (8.55, 2.25)), ((9.1, 1.4), (8.55, 0.75))]:
+        _arrow(ax, tip, tail, color="0.3")  # features to the losses, the losses to the total
     # the way back: the gradient of the total loss changes the pixels of the output image
     ax.plot([10.4, 10.4, -0.6, -0.6], [1.95, 3.85, 3.85, 1.5], ls="--", color="0.3", lw=1)
     _arrow(ax, (-0.3, 1.5), (-0.6, 1.5), color="0.3", ls="--")
     ax.text(5.0, 3.95, "gradient of the total loss → change the pixels of the output image", ha="center",
             va="bottom", fontsize=9, style="italic", color="0.3")
-    ax.set_xlim(-0.9, 11.9)
-    ax.set_ylim(-0.6, 4.3)
+    ax.set(xlim=(-0.9, 11.9), ylim=(-0.6, 4.3))
     ax.axis("off")
     return fig
 

@@ -1,24 +1,15 @@
-"""Three quality figures for a stylised image, shared by the peer benchmark and the lessons.
+"""Three quality figures for a stylised image (the report card), shared by the peer benchmark and the lessons.
 
-All are measured with one network (stlib's pretrained VGG19) on the images as saved, so results
-of different tools, optimisers or sizes compare on one scale:
+All are measured with one network (stlib's pretrained VGG19) on the images as saved, so results of different tools,
+optimisers or sizes compare on one scale: `style_distance` (Gram matrices at `CARD_LAYERS`), `content_distance`
+(features at conv4_2: **0 = the content's, 1 = as far as noise**) and `sliced_wasserstein`, a second, independent style
+judge (Heitz et al. 2021): a Gram matrix is only the features' second moment, and a preset that optimises the Gram
+distance can score well on it while looking unlike the painting. With ``content=`` both style figures are relative to
+the photo's: **1.0 = no more styled than the photo, 0 = the style's statistics.**
 
-* `style_distance`: ``Σ_l ‖G_l(image) − G_l(style)‖² / ‖G_l(style)‖²`` over conv1_1 … conv4_1
-  (Gram matrices ``G`` from `stlib.losses.gram_matrix`). With ``content=`` it is divided by the
-  same sum for the content image: **1.0 = no more styled than the photo, 0 = the style's statistics.**
-* `content_distance`: ``‖F(image) − F(content)‖²`` at conv4_2, divided by the same for a seeded
-  uniform-noise image: **0 = the content's features, 1 = as far as noise.**
-* `sliced_wasserstein`: a second, independent style judge (Heitz et al. 2021), because a Gram matrix
-  is only the features' second moment, and a preset that optimises the Gram distance can score well on
-  it while looking unlike the painting: the squared 1-D Wasserstein distance between the image's and the
-  style's features along seeded random directions, over the same layers, each layer divided by the
-  style's own spread. With ``content=``, relative to the photo's, like `style_distance`.
-
-Images are ``(1, 3, H, W)`` tensors in [0, 1] or anything `stlib.images.load_image` takes (a path,
-a sample name such as ``"chelsea"``). The image fixes the size: the content is centre-cropped to its aspect
-ratio and resized (`fit_to`); the style is used whole, its longest side the image's (`whole_style`: Gram
-matrices and feature distributions do not care about shape, and a crop would judge a portrait painting by
-its middle band only).
+Images are ``(1, 3, H, W)`` tensors in [0, 1] or anything `stlib.images.load_image` takes. The image fixes the size:
+the content is cropped to it (`fit_to`), the style is used whole (`whole_style`: Gram matrices and feature distributions
+do not care about shape, and a crop would judge a portrait painting by its middle band only).
 """
 
 from __future__ import annotations
@@ -30,7 +21,7 @@ from .losses import gram_matrix
 from .models import VGG19, vgg19
 from .transfer import whole_style
 
-STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1")
+CARD_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1")  # the style figures' layers (not models.STYLE_LAYERS)
 CONTENT_LAYER = "conv4_2"
 
 
@@ -43,52 +34,44 @@ def fit_to(source: ImageSource, like: torch.Tensor) -> torch.Tensor:
 
 
 def _style_features(net: VGG19, style: ImageSource, like: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The features of the whole ``style`` at `STYLE_LAYERS`, its longest side ``like``'s (used as it is if it
-    already is: not re-quantised)."""
+    """The features of the whole ``style`` at `CARD_LAYERS`, its longest side ``like``'s (as it is if it already is)."""
     style = load_image(style)
     if max(style.shape[-2:]) != max(like.shape[-2:]):
         style = whole_style(style, like.shape[-2:])
     with torch.no_grad():
-        return net(style.to(like.device), STYLE_LAYERS)
+        return net(style.to(like.device), CARD_LAYERS)
 
 
-def _net(net: VGG19 | None, image: torch.Tensor) -> VGG19:
-    return vgg19(device=image.device) if net is None else net
+def _relative(net: VGG19, x: torch.Tensor, content: ImageSource | None, per_layer) -> float:
+    """``Σ_l per_layer(l, features of x at l)`` over `CARD_LAYERS`, divided by the same for ``content`` if given."""
+
+    def total(image: torch.Tensor) -> float:
+        with torch.no_grad():
+            feats = net(image.to(x.device), CARD_LAYERS)
+            return sum(per_layer(layer, feats[layer]) for layer in CARD_LAYERS)
+
+    return total(x) if content is None else total(x) / total(fit_to(content, x))
 
 
-def _gram_distance(net: VGG19, image: torch.Tensor, style_grams: dict[str, torch.Tensor]) -> float:
-    with torch.no_grad():
-        feats = net(image.to(style_grams[STYLE_LAYERS[0]].device), STYLE_LAYERS)
-        total = 0.0
-        for layer, target in style_grams.items():
-            gram = gram_matrix(feats[layer]).double()
-            total += float(((gram - target) ** 2).sum() / (target**2).sum())
-    return total
-
-
-def style_distance(
-    image: ImageSource, style: ImageSource, *, content: ImageSource | None = None, net: VGG19 | None = None
-) -> float:
-    """Gram distance of ``image`` to ``style`` over conv1_1 … conv4_1; **raw** without ``content``,
-    **relative** to the content image's with it (1.0 = as unstyled as the photo, 0 = the style's Grams).
-
-    Raw: ``Σ_l ‖G_l(image) − G_l(style)‖² / ‖G_l(style)‖²`` (each layer's share is scale-free, so
-    the Gram normalisation does not matter). ``net``: a `VGG19` to reuse (default: the pretrained one).
+def style_distance(image: ImageSource, style: ImageSource, *, content: ImageSource | None = None,
+                   net: VGG19 | None = None) -> float:
+    """Gram distance of ``image`` to ``style`` over `CARD_LAYERS`; **raw** without ``content``, **relative** to the
+    content image's with it (1.0 = as unstyled as the photo, 0 = the style's Grams).
+    Raw: ``Σ_l ‖G_l(image) − G_l(style)‖² / ‖G_l(style)‖²`` (each layer's share is scale-free, so the Gram
+    normalisation does not matter). ``net``: a `VGG19` to reuse (default: the pretrained one).
     """
     x = load_image(image)
-    model = _net(net, x)
+    model = vgg19(device=x.device) if net is None else net
     grams = {layer: gram_matrix(f).double() for layer, f in _style_features(model, style, x).items()}
-    raw = _gram_distance(model, x, grams)
-    if content is None:
-        return raw
-    return raw / _gram_distance(model, fit_to(content, x), grams)
+    return _relative(model, x, content, lambda layer, feats: float(
+        ((gram_matrix(feats).double() - grams[layer]) ** 2).sum() / (grams[layer] ** 2).sum()))
 
 
 def content_distance(image: ImageSource, content: ImageSource, *, net: VGG19 | None = None, seed: int = 0) -> float:
     """``‖F(image) − F(content)‖²`` at conv4_2 relative to the same for uniform noise in [0, 1]
     (seeded by ``seed``): 0 for the content itself, 1 for that noise image."""
     x = load_image(image)
-    model = _net(net, x)
+    model = vgg19(device=x.device) if net is None else net
     noise = torch.rand(tuple(x.shape), generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         feats = model(torch.cat([x, fit_to(content, x).to(x.device), noise.to(x.device)]), [CONTENT_LAYER])
@@ -103,30 +86,23 @@ def _projected(feats: torch.Tensor, directions: torch.Tensor, count: int) -> tor
     return torch.nn.functional.interpolate(values[None], size=count, mode="linear", align_corners=True)[0]
 
 
-def _swd(net: VGG19, image: torch.Tensor, style: dict[str, torch.Tensor], directions: dict[str, torch.Tensor]) -> float:
-    with torch.no_grad():
-        feats = net(image.to(next(iter(style.values())).device), STYLE_LAYERS)
-    total = 0.0
-    for layer, target in style.items():
-        ours = _projected(feats[layer][0], directions[layer], target.shape[1])
-        total += float(((ours - target) ** 2).mean() / target.var(dim=1, unbiased=False).mean())
-    return total
-
-
 def sliced_wasserstein(image: ImageSource, style: ImageSource, *, content: ImageSource | None = None,
                        net: VGG19 | None = None, directions: int = 64, seed: int = 0) -> float:
-    """Sliced Wasserstein distance of ``image``'s VGG features to ``style``'s over conv1_1 … conv4_1
-    (Heitz et al. 2021): per layer, the mean squared difference of the sorted projections on ``directions``
-    seeded unit vectors, divided by the style's variance along them; **raw** without ``content``, **relative**
-    to the content image's with it (1.0 = as far as the photo, 0 = the style's feature distribution)."""
+    """Sliced Wasserstein distance of ``image``'s VGG features to ``style``'s over `CARD_LAYERS` (Heitz et al. 2021):
+    per layer, the mean squared difference of the sorted projections on ``directions`` seeded unit vectors, divided by
+    the style's variance along them; **raw** without ``content``, **relative** to the content image's with it (1.0 =
+    as far as the photo, 0 = the style's feature distribution)."""
     x = load_image(image)
-    model = _net(net, x)
+    model = vgg19(device=x.device) if net is None else net
     generator = torch.Generator().manual_seed(seed)
     feats = _style_features(model, style, x)
-    units = {}
-    for layer, f in feats.items():
-        d = torch.randn(directions, f.shape[1], generator=generator, dtype=torch.float64)
-        units[layer] = (d / d.norm(dim=1, keepdim=True)).to(x.device)
+    units = {layer: torch.nn.functional.normalize(torch.randn(directions, f.shape[1], generator=generator,
+                                                              dtype=torch.float64), dim=1).to(x.device)
+             for layer, f in feats.items()}
     target = {layer: _projected(f[0], units[layer], f[0, 0].numel()) for layer, f in feats.items()}
-    raw = _swd(model, x, target, units)
-    return raw if content is None else raw / _swd(model, fit_to(content, x), target, units)
+
+    def per_layer(layer: str, feats: torch.Tensor) -> float:
+        ours = _projected(feats[0], units[layer], target[layer].shape[1])
+        return float(((ours - target[layer]) ** 2).mean() / target[layer].var(dim=1, unbiased=False).mean())
+
+    return _relative(model, x, content, per_layer)

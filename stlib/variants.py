@@ -1,8 +1,7 @@
 """Variants beyond the lecture: colour preservation and named layer choices.
 
-Other variants are options of `stlib.transfer.stylize` (several styles blended,
-``style_scale``, ``coarse_to_fine`` via `stylize_coarse_to_fine`), of
-`stlib.models.vgg19` (``pooling="avg"``) and of `stlib.losses` (style conventions and
+Other variants are options of `stlib.transfer.stylize` (several styles blended, ``style_scale``, ``coarse_to_fine`` via
+`stylize_coarse_to_fine`), of `stlib.models.vgg19` (``pooling="avg"``) and of `stlib.losses` (style conventions and
 `style_weight_factor`).
 """
 
@@ -13,7 +12,7 @@ import torch
 from skimage.color import rgb2yuv, yuv2rgb
 from skimage.exposure import match_histograms
 
-from .errors import StlibError
+from .errors import StlibError, check_choice
 from .images import to_numpy
 
 # Which layers each well-known implementation uses (names in stlib's scheme).
@@ -32,20 +31,15 @@ def _from_numpy(array: np.ndarray) -> torch.Tensor:
 
 
 def preserve_color(image: torch.Tensor, content: torch.Tensor, *, method: str = "luminance") -> torch.Tensor:
-    """Give a stylised ``image`` ``(1, 3, H, W)`` the colours of ``content`` (same size).
-
-    ``"luminance"``: keep the image's luminance (Y of YUV), take U and V from the content
-    (Gatys et al. 2017, luminance-only transfer). ``"histogram"``: match each RGB channel's
-    histogram of the image to the content's (``skimage.exposure.match_histograms``).
-    """
+    """Give a stylised ``image`` ``(1, 3, H, W)`` the colours of ``content`` (same size). ``"luminance"``: keep the
+    image's luminance (Y of YUV), take U and V from the content (Gatys et al. 2017, luminance-only transfer).
+    ``"histogram"``: match each RGB channel's histogram to the content's (``skimage.exposure.match_histograms``)."""
     if image.shape != content.shape:
         raise StlibError(f"colour source has shape {tuple(content.shape)}, image {tuple(image.shape)}; "
                          "use the same size")
     out, ref = to_numpy(image), to_numpy(content)
-    if method == "luminance":
-        yuv = rgb2yuv(ref)
-        yuv[..., 0] = rgb2yuv(out)[..., 0]
-        return _from_numpy(yuv2rgb(yuv))
-    if method == "histogram":
+    if check_choice(method, ("luminance", "histogram"), "colour preservation") == "histogram":
         return _from_numpy(match_histograms(out, ref, channel_axis=-1))
-    raise StlibError(f"unknown colour preservation {method!r}: use 'luminance' or 'histogram'")
+    yuv = rgb2yuv(ref)
+    yuv[..., 0] = rgb2yuv(out)[..., 0]
+    return _from_numpy(yuv2rgb(yuv))

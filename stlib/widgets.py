@@ -1,18 +1,13 @@
 """Widgets for the lessons: the snapshot viewer (scrub epochs and runs of finished runs) and the image picker.
 (The Live lab, lesson 10's network in the page, is `stlib.lab`.)
 
-`SnapshotViewer` is an anywidget: a small ES module (``stlib/viewer.js``, with ``viewer.css``) that
-draws the viewer in the browser from data sent once, when it is displayed — every frame as a
-compact data URL at display size, each run's loss values and captions. The slider, Play, the
-run buttons and the ← → keys then swap pictures in the browser with no kernel round trip.
-
-Why anywidget and not ipywidgets alone: a Python ``observe`` callback needs a kernel for every
-move (a round trip per scrub in JupyterLab, and nothing at all in a notebook exported to HTML),
-while ``Stack`` + ``jslink`` could swap pictures but not draw the marked loss curve or handle the
-keys, and is missing from Colab's ipywidgets 7. An anywidget's module is part of its widget
-state, so the viewer works unchanged in JupyterLab 4, Notebook 7, VS Code, Colab and in static
-HTML built with nbconvert (``make site``); its one dependency, ``anywidget``, is a pure-Python
-wheel whose JupyterLab extension comes with it.
+`SnapshotViewer` is an anywidget: a small ES module (``stlib/viewer.js``, with ``viewer.css``) that draws the viewer in
+the browser from data sent once, when it is displayed — every frame as a compact data URL at display size, each run's
+loss values and captions. The slider, Play, the run buttons and the ← → keys then swap pictures in the browser with no
+kernel round trip. Not ipywidgets alone: an ``observe`` callback needs the kernel for every move (and nothing moves in
+a notebook exported to HTML), and ``Stack`` + ``jslink`` can neither mark the loss curve nor handle the keys (nor exist
+in Colab's ipywidgets 7). An anywidget's module is part of its widget state, so the viewer works unchanged in
+JupyterLab 4, Notebook 7, VS Code, Colab and in static HTML built with nbconvert (``make site``).
 """
 
 from __future__ import annotations
@@ -27,7 +22,7 @@ import torch
 import traitlets as T
 
 from .errors import StlibError
-from .images import decode_frame, frame_url, load_image, sample_names
+from .images import decode_frame, frame_url, load_image, open_image, sample_names
 from .live import loss_curve
 from .optim import Result
 from .plot import epoch_title
@@ -36,16 +31,13 @@ _HERE = Path(__file__).resolve().parent
 
 
 class SnapshotViewer(anywidget.AnyWidget):
-    """Epoch slider (with Play) × run selector over stored snapshots, loss curve beside (epoch marked).
+    """Epoch slider (with Play) × run selector over stored snapshots, loss curve beside (epoch marked): everything is
+    sent to the browser once; the slider, Play, the selector and the keys (← → Home End, space) then run there.
 
-    ``results``: label → `Result` (e.g. ``{"block1": …, "block2": …}``), shown in that order;
-    ``epochs``: the snapshots to show (default: the first run's); ``target``: a picture shown
-    beside them; ``label``: what the runs are (the selector's name); ``key``: the loss plotted.
-
-    Everything is sent to the browser once; moving the slider, Play, the selector and the keys
-    (← → Home End, space) then run there. Synced state for tests and scripting: ``run`` (the
-    selected label) and ``index`` (into ``epochs``); ``epoch``, ``frame()`` and ``caption()``
-    read what is shown.
+    ``results``: label → `Result` (e.g. ``{"block1": …, "block2": …}``), shown in that order; ``epochs``: the snapshots
+    to show (default: the first run's); ``target``: a picture shown beside them; ``label``: what the runs are (the
+    selector's name); ``key``: the loss plotted. Synced state for tests and scripting: ``run`` (the selected label) and
+    ``index`` (into ``epochs``); ``epoch``, ``frame()`` and ``caption()`` read what is shown.
     """
 
     _esm = "".join((_HERE / name).read_text(encoding="utf-8") for name in ("dom.js", "viewer.js"))
@@ -65,27 +57,22 @@ class SnapshotViewer(anywidget.AnyWidget):
     index = T.Int(0).tag(sync=True)
     fps = T.Int(12).tag(sync=True)  # Play: 12 frames per second (at least 10 with timer jitter); 1 to 24 offered
 
-    def __init__(self, results: Mapping[str, Result], *, epochs: Sequence[int] | None = None,
-                 target: torch.Tensor | None = None, label: str = "layer", key: str = "total",
-                 target_title: str = "target"):
+    def __init__(self, results: Mapping[str, Result], *, epochs: Sequence[int] | None = None, label: str = "layer",
+                 target: torch.Tensor | None = None, key: str = "total", target_title: str = "target"):
         if not isinstance(results, Mapping) or not results:
             raise StlibError("nothing to show: the viewer needs at least one finished run")
         results = {str(lab): r for lab, r in results.items()}
-        bad = [lab for lab, r in results.items() if not isinstance(r, Result)]
-        if bad:
+        if bad := [lab for lab, r in results.items() if not isinstance(r, Result)]:
             raise StlibError(f"run {bad[0]!r} is not a finished run (a stlib Result); pass what stylize() returned")
-        first = next(iter(results.values()))
-        epochs = list(epochs) if epochs is not None else sorted(first.snapshots)
+        epochs = list(epochs) if epochs is not None else sorted(next(iter(results.values())).snapshots)
         if not epochs:
             raise StlibError("no epochs to show: pass epochs=[…] or runs with snapshots")
-        missing = [(lab, e) for lab, r in results.items() for e in epochs if e not in r.snapshots]
-        if missing:
+        if missing := [(lab, e) for lab, r in results.items() for e in epochs if e not in r.snapshots]:
             lab, e = missing[0]
             if results[lab].interrupted:
                 raise StlibError(f"run {lab!r} was interrupted at step {results[lab].steps}, before epoch {e}; "
                                  "run its cell again to finish it")
             raise StlibError(f"run {lab!r} has no snapshot at epoch {e}; rerun with snapshot_at including it")
-        self.results = results
 
         def caption(r: Result, epoch: int) -> str:
             shown = 1 <= epoch <= len(r.history) and "total" in r.history[epoch - 1]
@@ -126,16 +113,14 @@ class SnapshotViewer(anywidget.AnyWidget):
 
     def frame(self, run: str | None = None, epoch: int | None = None) -> bytes:
         """The image file (JPEG bytes) shown for ``run`` at ``epoch`` (default: what is shown now)."""
-        run = self.run if run is None else run
-        epoch = self.epoch if epoch is None else epoch
+        run, epoch = self.run if run is None else run, self.epoch if epoch is None else epoch
         if run not in self.frames or epoch not in self.epochs:
             raise StlibError(f"no frame for run {run!r} at epoch {epoch}")
         return decode_frame(self.frames[run][self.epochs.index(epoch)])
 
     def caption(self, run: str | None = None, epoch: int | None = None) -> str:
         """The caption under the picture for ``run`` at ``epoch`` (default: what is shown now)."""
-        run = self.run if run is None else run
-        epoch = self.epoch if epoch is None else epoch
+        run, epoch = self.run if run is None else run, self.epoch if epoch is None else epoch
         return f"{run} — {self.captions[run][self.epochs.index(epoch)]}"
 
 
@@ -143,18 +128,14 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
 class ImagePicker(W.VBox):
-    """Choose an image: a bundled sample, a file in ``data/``, or an upload.
-
-    ``picker.image(size)`` returns the chosen image as ``(1, 3, size, size)``; bad
-    uploads (not an image, too large) show a one-line message and keep the last good choice.
-    """
+    """Choose an image: a bundled sample, a file in ``data/``, or an upload. ``picker.image(size)`` returns it as
+    ``(1, 3, size, size)``; a bad upload (not an image, too large) says so in one line and keeps the last choice."""
 
     def __init__(self, description: str, default: str):
         self.dropdown = W.Dropdown(options=sample_names(), value=default, description=description)
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
         self.message = W.HTML()
-        self._uploaded: torch.Tensor | None = None
-        self._uploaded_name = ""
+        self._uploaded, self._uploaded_name = None, ""  # an uploaded (1, 3, H, W) image and its file's name
         self.upload.observe(self._on_upload, names="value")
         self.dropdown.observe(self._on_pick, names="value")
         super().__init__([W.HBox([self.dropdown, self.upload]), self.message])
@@ -164,13 +145,11 @@ class ImagePicker(W.VBox):
         self.message.value = ""
 
     def _on_upload(self, change) -> None:
-        files = change["new"]
-        if not files:
+        if not change["new"]:
             return
-        item = files[0]
-        content = bytes(item["content"])
+        item = change["new"][0]
         try:
-            self._uploaded = load_uploaded(item["name"], content)
+            self._uploaded = load_uploaded(item["name"], bytes(item["content"]))
             self._uploaded_name = item["name"]
             self.message.value = f"using uploaded <b>{item['name']}</b>"
         except StlibError as err:
@@ -179,9 +158,7 @@ class ImagePicker(W.VBox):
             self.message.value = f"<span style='color:#b00'>{err}</span> (still using {current})"
 
     def image(self, size: int) -> torch.Tensor:
-        if self._uploaded is not None:
-            return load_image(self._uploaded, size)
-        return load_image(self.dropdown.value, size)
+        return load_image(self._uploaded if self._uploaded is not None else self.dropdown.value, size)
 
     @property
     def label(self) -> str:
@@ -191,14 +168,7 @@ class ImagePicker(W.VBox):
 
 def load_uploaded(name: str, content: bytes) -> torch.Tensor:
     """Bytes of an uploaded file → ``(1, 3, H, W)``, or a one-line `StlibError`."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     if len(content) > MAX_UPLOAD_BYTES:
         raise StlibError(f"{name}: {len(content) / 2**20:.0f} MB is too large (limit {MAX_UPLOAD_BYTES // 2**20} MB); "
                          "upload a smaller image")
-    try:
-        with Image.open(io.BytesIO(content)) as im:
-            im.load()
-            return load_image(ImageOps.exif_transpose(im))
-    except (UnidentifiedImageError, OSError, SyntaxError):
-        raise StlibError(f"{name}: not an image file (or truncated); upload a JPEG or PNG") from None
+    return load_image(open_image(io.BytesIO(content), name))

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from stlib.images import load_image
-from stlib.quality import STYLE_LAYERS, content_distance, sliced_wasserstein, style_distance
+from stlib.quality import CARD_LAYERS, content_distance, sliced_wasserstein, style_distance
 
 
 def _identity_net(image: torch.Tensor, layers) -> dict[str, torch.Tensor]:
@@ -21,7 +21,7 @@ def test_style_distance_by_hand():
     image = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     # style = 2·image → every Gram is 4·G: ‖G − 4G‖² / ‖4G‖² = 9/16 per layer, four layers
     assert style_distance(image, 2 * image, net=_identity_net) == pytest.approx(4 * 9 / 16)
-    assert len(STYLE_LAYERS) == 4
+    assert len(CARD_LAYERS) == 4
 
 
 def test_style_distance_is_zero_for_the_style_itself(vgg, chelsea):
