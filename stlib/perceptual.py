@@ -14,10 +14,10 @@ from .models import VGG19
 from .presets import Preset
 
 
-def style_targets(net: VGG19, style: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+def style_targets(vgg: VGG19, style: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
     """Gram matrices (÷ C·H·W) of the style image's features: computed once, no autograd."""
     with torch.no_grad():
-        return {l: gram_matrix(f, normalize="chw") for l, f in net(style, layers).items()}
+        return {l: gram_matrix(f, normalize="chw") for l, f in vgg(style, layers).items()}
 
 
 def layer_weights(preset: Preset, grams: Mapping[str, torch.Tensor],

@@ -33,45 +33,45 @@ def fit_to(source: ImageSource, like: torch.Tensor) -> torch.Tensor:
     return load_image(crop_to_aspect(to_pil(source), height, width), (height, width))
 
 
-def _style_features(net: VGG19, style: ImageSource, like: torch.Tensor) -> dict[str, torch.Tensor]:
+def _style_features(vgg: VGG19, style: ImageSource, like: torch.Tensor) -> dict[str, torch.Tensor]:
     """The features of the whole ``style`` at `CARD_LAYERS`, its longest side ``like``'s (as it is if it already is)."""
     style = load_image(style)
     if max(style.shape[-2:]) != max(like.shape[-2:]):
         style = whole_style(style, like.shape[-2:])
     with torch.no_grad():
-        return net(style.to(like.device), CARD_LAYERS)
+        return vgg(style.to(like.device), CARD_LAYERS)
 
 
-def _relative(net: VGG19, x: torch.Tensor, content: ImageSource | None, per_layer) -> float:
+def _relative(vgg: VGG19, x: torch.Tensor, content: ImageSource | None, per_layer) -> float:
     """``Σ_l per_layer(l, features of x at l)`` over `CARD_LAYERS`, divided by the same for ``content`` if given."""
 
     def total(image: torch.Tensor) -> float:
         with torch.no_grad():
-            feats = net(image.to(x.device), CARD_LAYERS)
+            feats = vgg(image.to(x.device), CARD_LAYERS)
             return sum(per_layer(layer, feats[layer]) for layer in CARD_LAYERS)
 
     return total(x) if content is None else total(x) / total(fit_to(content, x))
 
 
 def style_distance(image: ImageSource, style: ImageSource, *, content: ImageSource | None = None,
-                   net: VGG19 | None = None) -> float:
+                   vgg: VGG19 | None = None) -> float:
     """Gram distance of ``image`` to ``style`` over `CARD_LAYERS`; **raw** without ``content``, **relative** to the
     content image's with it (1.0 = as unstyled as the photo, 0 = the style's Grams).
     Raw: ``Σ_l ‖G_l(image) − G_l(style)‖² / ‖G_l(style)‖²`` (each layer's share is scale-free, so the Gram
-    normalisation does not matter). ``net``: a `VGG19` to reuse (default: the pretrained one).
+    normalisation does not matter). ``vgg``: a `VGG19` to reuse (default: the pretrained one).
     """
     x = load_image(image)
-    model = vgg19(device=x.device) if net is None else net
+    model = vgg19(device=x.device) if vgg is None else vgg
     grams = {layer: gram_matrix(f).double() for layer, f in _style_features(model, style, x).items()}
     return _relative(model, x, content, lambda layer, feats: float(
         ((gram_matrix(feats).double() - grams[layer]) ** 2).sum() / (grams[layer] ** 2).sum()))
 
 
-def content_distance(image: ImageSource, content: ImageSource, *, net: VGG19 | None = None, seed: int = 0) -> float:
+def content_distance(image: ImageSource, content: ImageSource, *, vgg: VGG19 | None = None, seed: int = 0) -> float:
     """``‖F(image) − F(content)‖²`` at conv4_2 relative to the same for uniform noise in [0, 1]
     (seeded by ``seed``): 0 for the content itself, 1 for that noise image."""
     x = load_image(image)
-    model = vgg19(device=x.device) if net is None else net
+    model = vgg19(device=x.device) if vgg is None else vgg
     noise = torch.rand(tuple(x.shape), generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         feats = model(torch.cat([x, fit_to(content, x).to(x.device), noise.to(x.device)]), [CONTENT_LAYER])
@@ -87,13 +87,13 @@ def _projected(feats: torch.Tensor, directions: torch.Tensor, count: int) -> tor
 
 
 def sliced_wasserstein(image: ImageSource, style: ImageSource, *, content: ImageSource | None = None,
-                       net: VGG19 | None = None, directions: int = 64, seed: int = 0) -> float:
+                       vgg: VGG19 | None = None, directions: int = 64, seed: int = 0) -> float:
     """Sliced Wasserstein distance of ``image``'s VGG features to ``style``'s over `CARD_LAYERS` (Heitz et al. 2021):
     per layer, the mean squared difference of the sorted projections on ``directions`` seeded unit vectors, divided by
     the style's variance along them; **raw** without ``content``, **relative** to the content image's with it (1.0 =
     as far as the photo, 0 = the style's feature distribution)."""
     x = load_image(image)
-    model = vgg19(device=x.device) if net is None else net
+    model = vgg19(device=x.device) if vgg is None else vgg
     generator = torch.Generator().manual_seed(seed)
     feats = _style_features(model, style, x)
     units = {layer: torch.nn.functional.normalize(torch.randn(directions, f.shape[1], generator=generator,

@@ -16,7 +16,7 @@ from stlib.__main__ import main
 MIB = 2**20
 GIB = 2**30
 
-# Peak RSS of `stylize` (default preset, L-BFGS, 2 steps, CPU, square chelsea/hubble_deep_field), measured with
+# Peak RSS of `stylize` (lessons preset, L-BFGS, 2 steps, CPU, square chelsea/hubble_deep_field), measured with
 # resource.getrusage(RUSAGE_SELF).ru_maxrss in a fresh process: 256 and 512 px on 2026-12-03 (1166 and 1718 MiB);
 # 512, 1024 and 1536 px as issue 11 reports them (1.7, 3.8 and 7.3 GB).
 MEASURED = {256: 1166 * MIB, 512: 1718 * MIB, 1024: 3.8 * GIB, 1536: 7.3 * GIB}
