@@ -1,9 +1,10 @@
 """Step benchmark: milliseconds per optimisation step of stlib's style transfer, on this machine.
 
-Two figures per size (default 128 and 256 px, square), both on stlib's own code and the default preset:
+Two figures per size (default 128 and 256 px, square), both on stlib's own code and the `lessons` preset
+(comparable with the earlier figures):
 
 * **loss + backward**: one evaluation of the loss `stlib.stylize` minimises (`stlib.transfer.transfer_loss`,
-  default preset: ``α·content + β·style`` on conv4_2 and conv1_1…conv5_1) and its gradient,
+  `lessons` preset: ``α·content + β·style`` on conv4_2 and conv1_1…conv5_1) and its gradient,
   timed by ``torch.utils.benchmark`` (adaptive number of runs, median);
 * **step, adam / lbfgs**: what `stlib.stylize` itself spends per step (``result.history[i]["time"]``):
   the evaluation above plus the optimiser, the clamp and the loop. Median after ``--warmup`` steps.
@@ -40,8 +41,8 @@ CONTENT, STYLE = "chelsea", "immunohistochemistry"
 
 
 def loss_and_backward_ms(net, content: torch.Tensor, style: torch.Tensor, threads: int) -> float:
-    """Median ms of one evaluation of `stlib.stylize`'s loss (default preset) and its gradient w.r.t. the image."""
-    loss = transfer_loss(net, content, style)
+    """Median ms of one evaluation of `stlib.stylize`'s loss (the lessons preset) and its gradient w.r.t. the image."""
+    loss = transfer_loss(net, content, style, preset="lessons")
     image = content.clone().requires_grad_(True)
 
     def evaluate() -> None:
@@ -55,7 +56,8 @@ def loss_and_backward_ms(net, content: torch.Tensor, style: torch.Tensor, thread
 
 def step_ms(net, content: torch.Tensor, style: torch.Tensor, optimizer: str, steps: int, warmup: int) -> float:
     """Median ms per step of `stlib.stylize` itself, after ``warmup`` steps."""
-    result = stylize(content, style, num_steps=warmup + steps, optimizer=optimizer, model=net, progress=False)
+    result = stylize(content, style, preset="lessons", num_steps=warmup + steps, optimizer=optimizer, model=net,
+                     progress=False)
     times = [0.0] + [row["time"] for row in result.history]
     return statistics.median(b - a for a, b in zip(times[warmup:-1], times[warmup + 1:], strict=True)) * 1e3
 
