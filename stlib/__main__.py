@@ -31,68 +31,62 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m stlib", description="Neural style transfer (Gatys et al. 2016).")
     sub = parser.add_subparsers(dest="command", required=True)
     st = sub.add_parser("stylize", help="paint CONTENT in the style of STYLE")
-    st.add_argument("content", help="content image: a path or a sample name (e.g. chelsea)")
-    st.add_argument("style", nargs="?", help="style image: a path or a sample name (e.g. hubble_deep_field)")
-    st.add_argument("-o", "--output", required=True, type=Path, help="where to write the result (.png/.jpg)")
-    st.add_argument("--style", dest="styles", nargs="+", metavar="STYLE", default=None,
-                    help="one or more style images (instead of the positional STYLE); several are blended")
-    st.add_argument("--style-blend", nargs="+", type=float, metavar="W", default=None,
-                    help="one weight per --style image (default: equal)")
-    st.add_argument("--style-scale", type=float, default=1.0,
-                    help="the whole style image is used, its longest side this times the output's (smaller: finer "
-                         "strokes; default 1)")
-    st.add_argument("--preserve-color", choices=("luminance", "histogram"), default=None,
-                    help="keep the content's colours")
-    st.add_argument("--max-size", type=int, default=256,
-                    help="the output's longest side is at most this many px (never enlarged), the content's aspect "
-                         "ratio kept, with every method (default 256)")
-    st.add_argument("--steps", type=int, default=None,
-                    help="exactly this many optimisation steps (= loss evaluations); default: until the picture has "
-                         "settled (10 steps lower the loss by under 2 %% and it is back at its lowest), at most 300")
-    st.add_argument("--multires", action="store_true",
-                    help="coarse to fine: optimise at fractions of --max-size (--scales), upsampling in between; "
-                         "--steps split in proportion to 1/scale (300 at 0.5 1: 200 at half size, then 100)")
-    st.add_argument("--scales", nargs="+", type=float, metavar="S", default=None,
-                    help="--multires's fractions of --max-size, ascending, the last 1 (default 0.5 1); implies it")
-    st.add_argument("--preset", choices=list(PRESETS), default="balanced",
-                    help="layers, normalisations, alpha, beta and optimiser of one convention (stlib.presets); "
-                         "default balanced: every style layer counts by its relative error")
-    st.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
-                    help="default: the preset's (lbfgs; adam for udacity)")
-    st.add_argument("--lr", type=float, default=None, help="learning rate (default depends on the optimizer)")
-    st.add_argument("--content-weight", type=float, default=None, help="alpha (default: the preset's, 1)")
-    st.add_argument("--style-weight", type=float, default=None, help="beta (default: the preset's: " + ", ".join(
+    add = st.add_argument
+    add("content", help="content image: a path or a sample name (e.g. chelsea)")
+    add("style", nargs="?", help="style image: a path or a sample name (e.g. hubble_deep_field)")
+    add("-o", "--output", required=True, type=Path, help="where to write the result (.png/.jpg)")
+    add("--style", dest="styles", nargs="+", metavar="STYLE", default=None,
+        help="one or more style images (instead of the positional STYLE); several are blended")
+    add("--style-blend", nargs="+", type=float, metavar="W", default=None,
+        help="one weight per --style image (default: equal)")
+    add("--style-scale", type=float, default=1.0, help="the whole style image is used, its longest side this times "
+        "the output's (smaller: finer strokes; default 1)")
+    add("--preserve-color", choices=("luminance", "histogram"), default=None, help="keep the content's colours")
+    add("--max-size", type=int, default=256, help="the output's longest side is at most this many px (never "
+        "enlarged), the content's aspect ratio kept, with every method (default 256)")
+    add("--steps", type=int, default=None, help="exactly this many optimisation steps (= loss evaluations); "
+        "default: until the picture has settled (10 steps lower the loss by under 2 %% and it is back at its "
+        "lowest), at most 300")
+    add("--multires", action="store_true", help="coarse to fine: optimise at fractions of --max-size (--scales), "
+        "upsampling in between; --steps split in proportion to 1/scale (300 at 0.5 1: 200 at half size, then 100)")
+    add("--scales", nargs="+", type=float, metavar="S", default=None,
+        help="--multires's fractions of --max-size, ascending, the last 1 (default 0.5 1); implies it")
+    add("--preset", choices=list(PRESETS), default="balanced", help="layers, normalisations, alpha, beta and "
+        "optimiser of one convention (stlib.presets); default balanced: every style layer counts by its relative "
+        "error")
+    add("--optimizer", choices=OPTIMIZERS, default=None, help="default: the preset's (lbfgs; adam for udacity)")
+    add("--lr", type=float, default=None, help="learning rate (default depends on the optimizer)")
+    add("--content-weight", type=float, default=None, help="alpha (default: the preset's, 1)")
+    add("--style-weight", type=float, default=None, help="beta (default: the preset's: " + ", ".join(
         f"{name} {p.style_weight:g}" for name, p in PRESETS.items()) + ")")
-    st.add_argument("--tv-weight", type=float, default=0.0, help="gamma, total variation (default 0)")
-    st.add_argument("--content-layers", nargs="+", metavar="LAYER", default=None,
-                    help="content layers (default: the preset's: conv4_2, relu4_2 for paper and udacity)")
-    st.add_argument("--style-layers", nargs="+", metavar="LAYER[:W]", default=None,
-                    help="style layers, each with an optional weight (default weight: the preset's for that "
-                         "layer, else the mean of the preset's)")
-    st.add_argument("--pooling", choices=("max", "avg"), default="max", help="VGG19's pooling (default max)")
-    st.add_argument("--init", default="content", metavar="{" + ",".join(INITS) + ",PATH}",
-                    help="start image: content (default), style, noise, or an image file")
-    st.add_argument("--weights", default="pretrained", help="'pretrained', 'random' or a path to vgg19-*.pth")
-    st.add_argument("--seed", type=int, default=0)
-    st.add_argument("--device", default=None, help="cpu, cuda or mps (default: the fastest available)")
-    st.add_argument("--save-every", type=int, default=None, metavar="N",
-                    help="also write the image every N steps into --snapshots DIR")
-    st.add_argument("--snapshots", type=Path, default=None, metavar="DIR",
-                    help="folder for --save-every's images (step_00050.png, …)")
-    st.add_argument("--json", action="store_true", help="print a machine-readable summary (JSON) instead")
-    st.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
-    st.add_argument("--net", type=Path, default=None, metavar="NET.pt",
-                    help="paint in one forward pass with a network from `train-net` (no STYLE: it knows its style; "
-                         "only --max-size, --preserve-color, --device, --json and --overwrite apply)")
-    st.add_argument("--method", choices=("gatys", "wct", "adain"), default="gatys",
-                    help="gatys: optimise the image (default); wct or adain: any style in one pass through the "
-                         "shipped decoders (Li et al. 2017; only --strength, --decoders, --max-size, "
-                         "--style-scale, --preserve-color, --device, --json and --overwrite apply)")
-    st.add_argument("--strength", type=float, default=None,
-                    help="--method wct/adain: 0 keeps the content's features, 1 (default) takes the style's")
-    st.add_argument("--decoders", type=Path, default=None, metavar="DECODERS.pt",
-                    help="--method wct/adain: the decoders' file (default: the shipped ones, "
-                         "data/decoders/decoders.pt; `train-decoders` writes yours to decoders/decoders.pt)")
+    add("--tv-weight", type=float, default=0.0, help="gamma, total variation (default 0)")
+    add("--content-layers", nargs="+", metavar="LAYER", default=None,
+        help="content layers (default: the preset's: conv4_2, relu4_2 for paper and udacity)")
+    add("--style-layers", nargs="+", metavar="LAYER[:W]", default=None, help="style layers, each with an optional "
+        "weight (default weight: the preset's for that layer, else the mean of the preset's)")
+    add("--pooling", choices=("max", "avg"), default="max", help="VGG19's pooling (default max)")
+    add("--init", default="content", metavar="{" + ",".join(INITS) + ",PATH}",
+        help="start image: content (default), style, noise, or an image file")
+    add("--weights", default="pretrained", help="'pretrained', 'random' or a path to vgg19-*.pth")
+    add("--seed", type=int, default=0)
+    add("--device", default=None, help="cpu, cuda or mps (default: the fastest available)")
+    add("--save-every", type=int, default=None, metavar="N", help="also write the image every N steps into "
+        "--snapshots DIR")
+    add("--snapshots", type=Path, default=None, metavar="DIR", help="folder for --save-every's images "
+        "(step_00050.png, …)")
+    add("--json", action="store_true", help="print a machine-readable summary (JSON) instead")
+    add("--overwrite", action="store_true", help="replace OUT if it exists")
+    add("--net", type=Path, default=None, metavar="NET.pt", help="paint in one forward pass with a network from "
+        "`train-net` (no STYLE: it knows its style; only --max-size, --preserve-color, --device, --json and "
+        "--overwrite apply)")
+    add("--method", choices=("gatys", "wct", "adain"), default="gatys", help="gatys: optimise the image (default); "
+        "wct or adain: any style in one pass through the shipped decoders (Li et al. 2017; only --strength, "
+        "--decoders, --max-size, --style-scale, --preserve-color, --device, --json and --overwrite apply)")
+    add("--strength", type=float, default=None,
+        help="--method wct/adain: 0 keeps the content's features, 1 (default) takes the style's")
+    add("--decoders", type=Path, default=None, metavar="DECODERS.pt", help="--method wct/adain: the decoders' file "
+        "(default: the shipped ones, data/decoders/decoders.pt; `train-decoders` writes yours to "
+        "decoders/decoders.pt)")
     st.set_defaults(options={a.dest: (a.default, a.option_strings[0]) for a in st._actions if a.option_strings})
     _train_parser(sub)
     ex = sub.add_parser("export-onnx", help="write a network from train-net as ONNX (onnxruntime, the browser)")
