@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from itertools import count, pairwise
 from pathlib import Path
 
@@ -210,13 +211,10 @@ def train_command(args: argparse.Namespace) -> int:
     changed = {name: value for name, value in vars(args).items() if name in fields and value is not None}
 
     def train(checkpoint: Path):
-        try:
+        with _flag_names():  # the library's names for the settings, as the flags typed: crop 128 → --crop 128
             return train_net(args.style, dataclasses.replace(RECIPES[args.recipe], **changed),
                              photos=args.photos or TRAIN_PHOTOS, device=args.device,
                              progress=f"train-net {args.style}", checkpoint=checkpoint)
-        except StlibError as err:  # the library's names for the settings, as the flags typed: crop 128 → --crop 128
-            raise StlibError(re.sub(r"\b(crop|batch|photo_side) (\d+)",
-                                    lambda m: f"--{m[1].replace('_', '-')} {m[2]}", str(err))) from None
 
     saved = _train(args, args.output, "a network is", train)
     print(f"use it: python -m stlib stylize PHOTO --net {saved} -o out.png")
@@ -263,10 +261,8 @@ def _one_pass(args: argparse.Namespace, photo, paint: Callable, summary: dict, t
     from .images import save_image
 
     start = time.perf_counter()
-    try:
+    with _flag_names(args.style_scale):  # the memory check speaks the library's names: say the command line's
         image = paint()
-    except StlibError as err:  # the memory check speaks the library's names: say the command line's
-        raise StlibError(_flag_names(str(err), args.style_scale)) from None
     seconds = time.perf_counter() - start
     if args.preserve_color is not None:
         from .variants import preserve_color
@@ -327,17 +323,22 @@ def _style_layers(specs: list[str] | None, preset_weights: dict[str, float]) -> 
     return weights
 
 
-def _flag_names(message: str, style_scale: float) -> str:
-    """A library message in the command line's words: ``size N`` or ``max_size N`` is ``--max-size N``,
-    ``style_scale=X`` is ``--style-scale X``, and an image too big to load with a ``--style-scale`` other than 1
-    is the style's."""
-    message = re.sub(r"^(max_)?size (\d+)", r"--max-size \2", message)
-    message = re.sub(r"fits is (max_)?size ", "fits is --max-size ", message)
-    message = re.sub(r"^style_scale=(\S+):", r"--style-scale \1:", message)
-    message = re.sub(r"^style_blend ", "--style-blend ", message)
-    if message.startswith("an image of") and style_scale != 1:
-        message = f"--style-scale {style_scale:g} makes the style image too big: {message}"
-    return message
+@contextmanager
+def _flag_names(style_scale: float = 1.0):
+    """Library errors raised inside, in the command line's words: ``size N`` or ``max_size N`` is ``--max-size N``,
+    ``style_scale=X`` is ``--style-scale X``, ``crop 128`` is ``--crop 128`` (and batch, photo_side), and an image
+    too big to load with a ``--style-scale`` other than 1 is the style's."""
+    try:
+        yield
+    except StlibError as err:
+        message = re.sub(r"^(max_)?size (\d+)", r"--max-size \2", str(err))
+        message = re.sub(r"fits is (max_)?size ", "fits is --max-size ", message)
+        message = re.sub(r"^style_scale=(\S+):", r"--style-scale \1:", message)
+        message = re.sub(r"^style_blend ", "--style-blend ", message)
+        message = re.sub(r"\b(crop|batch|photo_side) (\d+)", lambda m: f"--{m[1].replace('_', '-')} {m[2]}", message)
+        if message.startswith("an image of") and style_scale != 1:
+            message = f"--style-scale {style_scale:g} makes the style image too big: {message}"
+        raise StlibError(message) from None
 
 
 def _snapshot_epochs(save_every: int | None, snapshots: Path | None, steps: int, overwrite: bool) -> list[int]:
@@ -447,14 +448,12 @@ def stylize_command(args: argparse.Namespace) -> int:
         pooling=args.pooling, seed=args.seed, snapshot_at=epochs, device=device, progress="stylize",
     )
     start = time.perf_counter()
-    try:
+    with _flag_names(args.style_scale):
         if multires:  # without --steps, each scale until settled
             result = stylize_coarse_to_fine(content, list(styles), scales=scales, num_steps=scale_steps,
                                             settle=preset.settle if args.steps is None else None, **options)
         else:
             result = stylize(content, list(styles), num_steps=args.steps, **options)
-    except StlibError as err:  # the memory check speaks the library's names: say the command line's
-        raise StlibError(_flag_names(str(err), args.style_scale)) from None
     seconds = time.perf_counter() - start
     saved = _keep(lambda path, overwrite: save_image(result.image, path, overwrite=overwrite), out, args.overwrite)
     written = [str(save_image(image, args.snapshots / SNAPSHOT_NAME.format(epoch), overwrite=args.overwrite))
