@@ -231,38 +231,50 @@ def train_decoders_command(args: argparse.Namespace) -> int:
     return 0
 
 
+NET_OPTIONS = ("max_size", "preserve_color", "device", "json", "overwrite", "net", "output", "help")
 WCT_OPTIONS = ("max_size", "style_scale", "preserve_color", "device", "json", "overwrite", "output", "help", "method",
                "strength", "decoders")
 
 
-def _stylize_one_pass(args: argparse.Namespace) -> int:
-    from .images import load_image
+def _only(args: argparse.Namespace, allowed: tuple[str, ...], why: str, given: tuple[str, ...] = ()) -> None:
+    """A one-line error naming every flag given (besides ``given``) that is not ``allowed``, and ``why``."""
+    given += tuple(flag for dest, (default, flag) in args.options.items()
+                   if dest not in allowed and getattr(args, dest) != default)
+    if given:
+        raise StlibError(f"{why}: {' '.join(given)} cannot apply; drop {'it' if len(given) == 1 else 'them'}")
+
+
+def _one_pass(args: argparse.Namespace) -> int:
+    """``--net`` or ``--method wct/adain``: refuse the flags that cannot apply, paint the photo in one pass, apply
+    --preserve-color, save it without losing it, and print the one-line (or --json) summary."""
+    from .fastnet import load_net
+    from .images import load_image, save_image
     from .wct import load_decoders, stylize_wct
 
-    _only(args, WCT_OPTIONS + ("styles",) * (len(args.styles or ()) == 1),
-          f"--method {args.method} paints in one pass, with one style")
-    style = args.style if args.style is not None else (args.styles or [None])[0]
-    if style is None or (args.style is not None and args.styles):
-        raise StlibError("give one style image: after the content image, or with --style")
-    strength = 1.0 if args.strength is None else args.strength
-    if not 0 <= strength <= 1:
-        raise StlibError(f"--strength {strength}: give a number from 0 (the content) to 1 (the style)")
-    decoders = load_decoders(args.decoders, device=args.device)
+    if args.net is not None:
+        _only(args, NET_OPTIONS, "--net paints in one pass, in the style it was trained on",
+              ("STYLE",) * (args.style is not None))
+        paint = load_net(args.net, device=args.device)
+        summary = {"net": str(args.net), "style": paint.style}
+    else:
+        _only(args, WCT_OPTIONS + ("styles",) * (len(args.styles or ()) == 1),
+              f"--method {args.method} paints in one pass, with one style")
+        style = args.style if args.style is not None else (args.styles or [None])[0]
+        if style is None or (args.style is not None and args.styles):
+            raise StlibError("give one style image: after the content image, or with --style")
+        strength = 1.0 if args.strength is None else args.strength
+        if not 0 <= strength <= 1:
+            raise StlibError(f"--strength {strength}: give a number from 0 (the content) to 1 (the style)")
+        decoders = load_decoders(args.decoders, device=args.device)
+        summary = {"method": args.method, "strength": strength, "style": style}
+
+        def paint(photo):
+            return stylize_wct(photo, style, decoders, strength=strength, method=args.method,
+                               style_scale=args.style_scale)
     photo = load_image(args.content, max_size=args.max_size)
-    return _one_pass(args, photo, lambda: stylize_wct(photo, style, decoders, strength=strength, method=args.method,
-                                                      style_scale=args.style_scale),
-                     {"method": args.method, "strength": strength, "style": style},
-                     lambda seconds: f"{seconds:.2f} s ({args.method}, strength {strength:g})")
-
-
-def _one_pass(args: argparse.Namespace, photo, paint: Callable, summary: dict, took: Callable[[float], str]) -> int:
-    """``paint()`` the photo in one pass (a network, WCT), apply --preserve-color, save it without losing it,
-    and print the one-line (or --json) summary with ``summary`` and ``took(seconds)``."""
-    from .images import save_image
-
     start = time.perf_counter()
     with _flag_names(args.style_scale):  # the memory check speaks the library's names: say the command line's
-        image = paint()
+        image = paint(photo)
     seconds = time.perf_counter() - start
     if args.preserve_color is not None:
         from .variants import preserve_color
@@ -274,31 +286,10 @@ def _one_pass(args: argparse.Namespace, photo, paint: Callable, summary: dict, t
         print(json.dumps({"output": str(saved), "width": width, "height": height, "seconds": round(seconds, 3),
                           **summary, "content": args.content}))
     else:
-        print(f"done: {width}×{height} px in {took(seconds)} → {saved}")
+        took = (f"{1000 * seconds:.0f} ms with {args.net} (style: {summary['style']})" if args.net is not None
+                else f"{seconds:.2f} s ({args.method}, strength {summary['strength']:g})")
+        print(f"done: {width}×{height} px in {took} → {saved}")
     return 0
-
-
-NET_OPTIONS = ("max_size", "preserve_color", "device", "json", "overwrite", "net", "output", "help")
-
-
-def _only(args: argparse.Namespace, allowed: tuple[str, ...], why: str, given: tuple[str, ...] = ()) -> None:
-    """A one-line error naming every flag given (besides ``given``) that is not ``allowed``, and ``why``."""
-    given += tuple(flag for dest, (default, flag) in args.options.items()
-                   if dest not in allowed and getattr(args, dest) != default)
-    if given:
-        raise StlibError(f"{why}: {' '.join(given)} cannot apply; drop {'it' if len(given) == 1 else 'them'}")
-
-
-def _stylize_with_net(args: argparse.Namespace) -> int:
-    from .fastnet import load_net
-    from .images import load_image
-
-    _only(args, NET_OPTIONS, "--net paints in one pass, in the style it was trained on",
-          ("STYLE",) * (args.style is not None))
-    trained = load_net(args.net, device=args.device)
-    photo = load_image(args.content, max_size=args.max_size)
-    return _one_pass(args, photo, lambda: trained(photo), {"net": str(args.net), "style": trained.style},
-                     lambda seconds: f"{1000 * seconds:.0f} ms with {args.net} (style: {trained.style})")
 
 
 def _style_layers(specs: list[str] | None, preset_weights: dict[str, float]) -> dict[str, float] | None:
@@ -398,10 +389,8 @@ def stylize_command(args: argparse.Namespace) -> int:
                          "per side")
     if not (math.isfinite(args.style_scale) and args.style_scale > 0):
         raise StlibError(f"--style-scale {args.style_scale}: give a finite number > 0, e.g. 0.5")
-    if args.net is not None:
-        return _stylize_with_net(args)
-    if args.method != "gatys":
-        return _stylize_one_pass(args)
+    if args.net is not None or args.method != "gatys":
+        return _one_pass(args)
     for flag, value in (("--strength", args.strength), ("--decoders", args.decoders)):
         if value is not None:
             raise StlibError(f"{flag} applies to --method wct or adain only; add --method wct or drop it")
