@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from itertools import count, pairwise
 from pathlib import Path
 
@@ -31,68 +32,62 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m stlib", description="Neural style transfer (Gatys et al. 2016).")
     sub = parser.add_subparsers(dest="command", required=True)
     st = sub.add_parser("stylize", help="paint CONTENT in the style of STYLE")
-    st.add_argument("content", help="content image: a path or a sample name (e.g. chelsea)")
-    st.add_argument("style", nargs="?", help="style image: a path or a sample name (e.g. hubble_deep_field)")
-    st.add_argument("-o", "--output", required=True, type=Path, help="where to write the result (.png/.jpg)")
-    st.add_argument("--style", dest="styles", nargs="+", metavar="STYLE", default=None,
-                    help="one or more style images (instead of the positional STYLE); several are blended")
-    st.add_argument("--style-blend", nargs="+", type=float, metavar="W", default=None,
-                    help="one weight per --style image (default: equal)")
-    st.add_argument("--style-scale", type=float, default=1.0,
-                    help="the whole style image is used, its longest side this times the output's (smaller: finer "
-                         "strokes; default 1)")
-    st.add_argument("--preserve-color", choices=("luminance", "histogram"), default=None,
-                    help="keep the content's colours")
-    st.add_argument("--max-size", type=int, default=256,
-                    help="the output's longest side is at most this many px (never enlarged), the content's aspect "
-                         "ratio kept, with every method (default 256)")
-    st.add_argument("--steps", type=int, default=None,
-                    help="exactly this many optimisation steps (= loss evaluations); default: until the picture has "
-                         "settled (10 steps lower the loss by under 2 %% and it is back at its lowest), at most 300")
-    st.add_argument("--multires", action="store_true",
-                    help="coarse to fine: optimise at fractions of --max-size (--scales), upsampling in between; "
-                         "--steps split in proportion to 1/scale (300 at 0.5 1: 200 at half size, then 100)")
-    st.add_argument("--scales", nargs="+", type=float, metavar="S", default=None,
-                    help="--multires's fractions of --max-size, ascending, the last 1 (default 0.5 1); implies it")
-    st.add_argument("--preset", choices=list(PRESETS), default="balanced",
-                    help="layers, normalisations, alpha, beta and optimiser of one convention (stlib.presets); "
-                         "default balanced: every style layer counts by its relative error")
-    st.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
-                    help="default: the preset's (lbfgs; adam for udacity)")
-    st.add_argument("--lr", type=float, default=None, help="learning rate (default depends on the optimizer)")
-    st.add_argument("--content-weight", type=float, default=None, help="alpha (default: the preset's, 1)")
-    st.add_argument("--style-weight", type=float, default=None, help="beta (default: the preset's: " + ", ".join(
+    add = st.add_argument
+    add("content", help="content image: a path or a sample name (e.g. chelsea)")
+    add("style", nargs="?", help="style image: a path or a sample name (e.g. hubble_deep_field)")
+    add("-o", "--output", required=True, type=Path, help="where to write the result (.png/.jpg)")
+    add("--style", dest="styles", nargs="+", metavar="STYLE", default=None,
+        help="one or more style images (instead of the positional STYLE); several are blended")
+    add("--style-blend", nargs="+", type=float, metavar="W", default=None,
+        help="one weight per --style image (default: equal)")
+    add("--style-scale", type=float, default=1.0, help="the whole style image is used, its longest side this times "
+        "the output's (smaller: finer strokes; default 1)")
+    add("--preserve-color", choices=("luminance", "histogram"), default=None, help="keep the content's colours")
+    add("--max-size", type=int, default=256, help="the output's longest side is at most this many px (never "
+        "enlarged), the content's aspect ratio kept, with every method (default 256)")
+    add("--steps", type=int, default=None, help="exactly this many optimisation steps (= loss evaluations); "
+        "default: until the picture has settled (10 steps lower the loss by under 2 %% and it is back at its "
+        "lowest), at most 300")
+    add("--multires", action="store_true", help="coarse to fine: optimise at fractions of --max-size (--scales), "
+        "upsampling in between; --steps split in proportion to 1/scale (300 at 0.5 1: 200 at half size, then 100)")
+    add("--scales", nargs="+", type=float, metavar="S", default=None,
+        help="--multires's fractions of --max-size, ascending, the last 1 (default 0.5 1); implies it")
+    add("--preset", choices=list(PRESETS), default="balanced", help="layers, normalisations, alpha, beta and "
+        "optimiser of one convention (stlib.presets); default balanced: every style layer counts by its relative "
+        "error")
+    add("--optimizer", choices=OPTIMIZERS, default=None, help="default: the preset's (lbfgs; adam for udacity)")
+    add("--lr", type=float, default=None, help="learning rate (default depends on the optimizer)")
+    add("--content-weight", type=float, default=None, help="alpha (default: the preset's, 1)")
+    add("--style-weight", type=float, default=None, help="beta (default: the preset's: " + ", ".join(
         f"{name} {p.style_weight:g}" for name, p in PRESETS.items()) + ")")
-    st.add_argument("--tv-weight", type=float, default=0.0, help="gamma, total variation (default 0)")
-    st.add_argument("--content-layers", nargs="+", metavar="LAYER", default=None,
-                    help="content layers (default: the preset's: conv4_2, relu4_2 for paper and udacity)")
-    st.add_argument("--style-layers", nargs="+", metavar="LAYER[:W]", default=None,
-                    help="style layers, each with an optional weight (default weight: the preset's for that "
-                         "layer, else the mean of the preset's)")
-    st.add_argument("--pooling", choices=("max", "avg"), default="max", help="VGG19's pooling (default max)")
-    st.add_argument("--init", default="content", metavar="{" + ",".join(INITS) + ",PATH}",
-                    help="start image: content (default), style, noise, or an image file")
-    st.add_argument("--weights", default="pretrained", help="'pretrained', 'random' or a path to vgg19-*.pth")
-    st.add_argument("--seed", type=int, default=0)
-    st.add_argument("--device", default=None, help="cpu, cuda or mps (default: the fastest available)")
-    st.add_argument("--save-every", type=int, default=None, metavar="N",
-                    help="also write the image every N steps into --snapshots DIR")
-    st.add_argument("--snapshots", type=Path, default=None, metavar="DIR",
-                    help="folder for --save-every's images (step_00050.png, …)")
-    st.add_argument("--json", action="store_true", help="print a machine-readable summary (JSON) instead")
-    st.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
-    st.add_argument("--net", type=Path, default=None, metavar="NET.pt",
-                    help="paint in one forward pass with a network from `train-net` (no STYLE: it knows its style; "
-                         "only --max-size, --preserve-color, --device, --json and --overwrite apply)")
-    st.add_argument("--method", choices=("gatys", "wct", "adain"), default="gatys",
-                    help="gatys: optimise the image (default); wct or adain: any style in one pass through the "
-                         "shipped decoders (Li et al. 2017; only --strength, --decoders, --max-size, "
-                         "--style-scale, --preserve-color, --device, --json and --overwrite apply)")
-    st.add_argument("--strength", type=float, default=None,
-                    help="--method wct/adain: 0 keeps the content's features, 1 (default) takes the style's")
-    st.add_argument("--decoders", type=Path, default=None, metavar="DECODERS.pt",
-                    help="--method wct/adain: the decoders' file (default: the shipped ones, "
-                         "data/decoders/decoders.pt; `train-decoders` writes yours to decoders/decoders.pt)")
+    add("--tv-weight", type=float, default=0.0, help="gamma, total variation (default 0)")
+    add("--content-layers", nargs="+", metavar="LAYER", default=None,
+        help="content layers (default: the preset's: conv4_2, relu4_2 for paper and udacity)")
+    add("--style-layers", nargs="+", metavar="LAYER[:W]", default=None, help="style layers, each with an optional "
+        "weight (default weight: the preset's for that layer, else the mean of the preset's)")
+    add("--pooling", choices=("max", "avg"), default="max", help="VGG19's pooling (default max)")
+    add("--init", default="content", metavar="{" + ",".join(INITS) + ",PATH}",
+        help="start image: content (default), style, noise, or an image file")
+    add("--weights", default="pretrained", help="'pretrained', 'random' or a path to vgg19-*.pth")
+    add("--seed", type=int, default=0)
+    add("--device", default=None, help="cpu, cuda or mps (default: the fastest available)")
+    add("--save-every", type=int, default=None, metavar="N", help="also write the image every N steps into "
+        "--snapshots DIR")
+    add("--snapshots", type=Path, default=None, metavar="DIR", help="folder for --save-every's images "
+        "(step_00050.png, …)")
+    add("--json", action="store_true", help="print a machine-readable summary (JSON) instead")
+    add("--overwrite", action="store_true", help="replace OUT if it exists")
+    add("--net", type=Path, default=None, metavar="NET.pt", help="paint in one forward pass with a network from "
+        "`train-net` (no STYLE: it knows its style; only --max-size, --preserve-color, --device, --json and "
+        "--overwrite apply)")
+    add("--method", choices=("gatys", "wct", "adain"), default="gatys", help="gatys: optimise the image (default); "
+        "wct or adain: any style in one pass through the shipped decoders (Li et al. 2017; only --strength, "
+        "--decoders, --max-size, --style-scale, --preserve-color, --device, --json and --overwrite apply)")
+    add("--strength", type=float, default=None,
+        help="--method wct/adain: 0 keeps the content's features, 1 (default) takes the style's")
+    add("--decoders", type=Path, default=None, metavar="DECODERS.pt", help="--method wct/adain: the decoders' file "
+        "(default: the shipped ones, data/decoders/decoders.pt; `train-decoders` writes yours to "
+        "decoders/decoders.pt)")
     st.set_defaults(options={a.dest: (a.default, a.option_strings[0]) for a in st._actions if a.option_strings})
     _train_parser(sub)
     ex = sub.add_parser("export-onnx", help="write a network from train-net as ONNX (onnxruntime, the browser)")
@@ -216,13 +211,10 @@ def train_command(args: argparse.Namespace) -> int:
     changed = {name: value for name, value in vars(args).items() if name in fields and value is not None}
 
     def train(checkpoint: Path):
-        try:
+        with _flag_names():  # the library's names for the settings, as the flags typed: crop 128 → --crop 128
             return train_net(args.style, dataclasses.replace(RECIPES[args.recipe], **changed),
                              photos=args.photos or TRAIN_PHOTOS, device=args.device,
                              progress=f"train-net {args.style}", checkpoint=checkpoint)
-        except StlibError as err:  # the library's names for the settings, as the flags typed: crop 128 → --crop 128
-            raise StlibError(re.sub(r"\b(crop|batch|photo_side) (\d+)",
-                                    lambda m: f"--{m[1].replace('_', '-')} {m[2]}", str(err))) from None
 
     saved = _train(args, args.output, "a network is", train)
     print(f"use it: python -m stlib stylize PHOTO --net {saved} -o out.png")
@@ -239,40 +231,50 @@ def train_decoders_command(args: argparse.Namespace) -> int:
     return 0
 
 
+NET_OPTIONS = ("max_size", "preserve_color", "device", "json", "overwrite", "net", "output", "help")
 WCT_OPTIONS = ("max_size", "style_scale", "preserve_color", "device", "json", "overwrite", "output", "help", "method",
                "strength", "decoders")
 
 
-def _stylize_one_pass(args: argparse.Namespace) -> int:
-    from .images import load_image
+def _only(args: argparse.Namespace, allowed: tuple[str, ...], why: str, given: tuple[str, ...] = ()) -> None:
+    """A one-line error naming every flag given (besides ``given``) that is not ``allowed``, and ``why``."""
+    given += tuple(flag for dest, (default, flag) in args.options.items()
+                   if dest not in allowed and getattr(args, dest) != default)
+    if given:
+        raise StlibError(f"{why}: {' '.join(given)} cannot apply; drop {'it' if len(given) == 1 else 'them'}")
+
+
+def _one_pass(args: argparse.Namespace) -> int:
+    """``--net`` or ``--method wct/adain``: refuse the flags that cannot apply, paint the photo in one pass, apply
+    --preserve-color, save it without losing it, and print the one-line (or --json) summary."""
+    from .fastnet import load_net
+    from .images import load_image, save_image
     from .wct import load_decoders, stylize_wct
 
-    _only(args, WCT_OPTIONS + ("styles",) * (len(args.styles or ()) == 1),
-          f"--method {args.method} paints in one pass, with one style")
-    style = args.style if args.style is not None else (args.styles or [None])[0]
-    if style is None or (args.style is not None and args.styles):
-        raise StlibError("give one style image: after the content image, or with --style")
-    strength = 1.0 if args.strength is None else args.strength
-    if not 0 <= strength <= 1:
-        raise StlibError(f"--strength {strength}: give a number from 0 (the content) to 1 (the style)")
-    decoders = load_decoders(args.decoders, device=args.device)
+    if args.net is not None:
+        _only(args, NET_OPTIONS, "--net paints in one pass, in the style it was trained on",
+              ("STYLE",) * (args.style is not None))
+        paint = load_net(args.net, device=args.device)
+        summary = {"net": str(args.net), "style": paint.style}
+    else:
+        _only(args, WCT_OPTIONS + ("styles",) * (len(args.styles or ()) == 1),
+              f"--method {args.method} paints in one pass, with one style")
+        style = args.style if args.style is not None else (args.styles or [None])[0]
+        if style is None or (args.style is not None and args.styles):
+            raise StlibError("give one style image: after the content image, or with --style")
+        strength = 1.0 if args.strength is None else args.strength
+        if not 0 <= strength <= 1:
+            raise StlibError(f"--strength {strength}: give a number from 0 (the content) to 1 (the style)")
+        decoders = load_decoders(args.decoders, device=args.device)
+        summary = {"method": args.method, "strength": strength, "style": style}
+
+        def paint(photo):
+            return stylize_wct(photo, style, decoders, strength=strength, method=args.method,
+                               style_scale=args.style_scale)
     photo = load_image(args.content, max_size=args.max_size)
-    return _one_pass(args, photo, lambda: stylize_wct(photo, style, decoders, strength=strength, method=args.method,
-                                                      style_scale=args.style_scale),
-                     {"method": args.method, "strength": strength, "style": style},
-                     lambda seconds: f"{seconds:.2f} s ({args.method}, strength {strength:g})")
-
-
-def _one_pass(args: argparse.Namespace, photo, paint: Callable, summary: dict, took: Callable[[float], str]) -> int:
-    """``paint()`` the photo in one pass (a network, WCT), apply --preserve-color, save it without losing it,
-    and print the one-line (or --json) summary with ``summary`` and ``took(seconds)``."""
-    from .images import save_image
-
     start = time.perf_counter()
-    try:
-        image = paint()
-    except StlibError as err:  # the memory check speaks the library's names: say the command line's
-        raise StlibError(_flag_names(str(err), args.style_scale)) from None
+    with _flag_names(args.style_scale):  # the memory check speaks the library's names: say the command line's
+        image = paint(photo)
     seconds = time.perf_counter() - start
     if args.preserve_color is not None:
         from .variants import preserve_color
@@ -284,31 +286,10 @@ def _one_pass(args: argparse.Namespace, photo, paint: Callable, summary: dict, t
         print(json.dumps({"output": str(saved), "width": width, "height": height, "seconds": round(seconds, 3),
                           **summary, "content": args.content}))
     else:
-        print(f"done: {width}×{height} px in {took(seconds)} → {saved}")
+        took = (f"{1000 * seconds:.0f} ms with {args.net} (style: {summary['style']})" if args.net is not None
+                else f"{seconds:.2f} s ({args.method}, strength {summary['strength']:g})")
+        print(f"done: {width}×{height} px in {took} → {saved}")
     return 0
-
-
-NET_OPTIONS = ("max_size", "preserve_color", "device", "json", "overwrite", "net", "output", "help")
-
-
-def _only(args: argparse.Namespace, allowed: tuple[str, ...], why: str, given: tuple[str, ...] = ()) -> None:
-    """A one-line error naming every flag given (besides ``given``) that is not ``allowed``, and ``why``."""
-    given += tuple(flag for dest, (default, flag) in args.options.items()
-                   if dest not in allowed and getattr(args, dest) != default)
-    if given:
-        raise StlibError(f"{why}: {' '.join(given)} cannot apply; drop {'it' if len(given) == 1 else 'them'}")
-
-
-def _stylize_with_net(args: argparse.Namespace) -> int:
-    from .fastnet import load_net
-    from .images import load_image
-
-    _only(args, NET_OPTIONS, "--net paints in one pass, in the style it was trained on",
-          ("STYLE",) * (args.style is not None))
-    trained = load_net(args.net, device=args.device)
-    photo = load_image(args.content, max_size=args.max_size)
-    return _one_pass(args, photo, lambda: trained(photo), {"net": str(args.net), "style": trained.style},
-                     lambda seconds: f"{1000 * seconds:.0f} ms with {args.net} (style: {trained.style})")
 
 
 def _style_layers(specs: list[str] | None, preset_weights: dict[str, float]) -> dict[str, float] | None:
@@ -333,17 +314,22 @@ def _style_layers(specs: list[str] | None, preset_weights: dict[str, float]) -> 
     return weights
 
 
-def _flag_names(message: str, style_scale: float) -> str:
-    """A library message in the command line's words: ``size N`` or ``max_size N`` is ``--max-size N``,
-    ``style_scale=X`` is ``--style-scale X``, and an image too big to load with a ``--style-scale`` other than 1
-    is the style's."""
-    message = re.sub(r"^(max_)?size (\d+)", r"--max-size \2", message)
-    message = re.sub(r"fits is (max_)?size ", "fits is --max-size ", message)
-    message = re.sub(r"^style_scale=(\S+):", r"--style-scale \1:", message)
-    message = re.sub(r"^style_blend ", "--style-blend ", message)
-    if message.startswith("an image of") and style_scale != 1:
-        message = f"--style-scale {style_scale:g} makes the style image too big: {message}"
-    return message
+@contextmanager
+def _flag_names(style_scale: float = 1.0):
+    """Library errors raised inside, in the command line's words: ``size N`` or ``max_size N`` is ``--max-size N``,
+    ``style_scale=X`` is ``--style-scale X``, ``crop 128`` is ``--crop 128`` (and batch, photo_side), and an image
+    too big to load with a ``--style-scale`` other than 1 is the style's."""
+    try:
+        yield
+    except StlibError as err:
+        message = re.sub(r"^(max_)?size (\d+)", r"--max-size \2", str(err))
+        message = re.sub(r"fits is (max_)?size ", "fits is --max-size ", message)
+        message = re.sub(r"^style_scale=(\S+):", r"--style-scale \1:", message)
+        message = re.sub(r"^style_blend ", "--style-blend ", message)
+        message = re.sub(r"\b(crop|batch|photo_side) (\d+)", lambda m: f"--{m[1].replace('_', '-')} {m[2]}", message)
+        if message.startswith("an image of") and style_scale != 1:
+            message = f"--style-scale {style_scale:g} makes the style image too big: {message}"
+        raise StlibError(message) from None
 
 
 def _snapshot_epochs(save_every: int | None, snapshots: Path | None, steps: int, overwrite: bool) -> list[int]:
@@ -403,10 +389,8 @@ def stylize_command(args: argparse.Namespace) -> int:
                          "per side")
     if not (math.isfinite(args.style_scale) and args.style_scale > 0):
         raise StlibError(f"--style-scale {args.style_scale}: give a finite number > 0, e.g. 0.5")
-    if args.net is not None:
-        return _stylize_with_net(args)
-    if args.method != "gatys":
-        return _stylize_one_pass(args)
+    if args.net is not None or args.method != "gatys":
+        return _one_pass(args)
     for flag, value in (("--strength", args.strength), ("--decoders", args.decoders)):
         if value is not None:
             raise StlibError(f"{flag} applies to --method wct or adain only; add --method wct or drop it")
@@ -453,14 +437,12 @@ def stylize_command(args: argparse.Namespace) -> int:
         pooling=args.pooling, seed=args.seed, snapshot_at=epochs, device=device, progress="stylize",
     )
     start = time.perf_counter()
-    try:
+    with _flag_names(args.style_scale):
         if multires:  # without --steps, each scale until settled
             result = stylize_coarse_to_fine(content, list(styles), scales=scales, num_steps=scale_steps,
                                             settle=preset.settle if args.steps is None else None, **options)
         else:
             result = stylize(content, list(styles), num_steps=args.steps, **options)
-    except StlibError as err:  # the memory check speaks the library's names: say the command line's
-        raise StlibError(_flag_names(str(err), args.style_scale)) from None
     seconds = time.perf_counter() - start
     saved = _keep(lambda path, overwrite: save_image(result.image, path, overwrite=overwrite), out, args.overwrite)
     written = [str(save_image(image, args.snapshots / SNAPSHOT_NAME.format(epoch), overwrite=args.overwrite))

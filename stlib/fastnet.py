@@ -142,8 +142,6 @@ class TransformerNet(nn.Module):
     def __init__(self, width: int = 8, blocks: int = 5, norm: str = "instance", skip: bool = True,
                  kernel: int = 9, separable: bool = False):
         super().__init__()
-        if norm not in NORMS:
-            _norm(norm, 1)  # raises the one-line error
         if kernel < 1 or kernel % 2 == 0:
             raise StlibError(f"kernel must be an odd number of pixels ≥ 1, got {kernel!r}")
         self.config = {"width": int(width), "blocks": int(blocks), "norm": norm, "skip": bool(skip),
@@ -160,9 +158,8 @@ class TransformerNet(nn.Module):
         )
         self.skip = _norm(norm, 3) if skip else None  # the same normalisation as the body's
         if self.skip is not None:
-            last = self.body[-1][-1]
-            nn.init.zeros_(last.weight)
-            nn.init.zeros_(last.bias)
+            for param in self.body[-1][-1].parameters():  # the last convolution's weight and bias
+                nn.init.zeros_(param)
             with torch.no_grad():  # a typical photo's spread and mean per colour
                 self.skip.weight.fill_(PHOTO_STD)
                 self.skip.bias.fill_(PHOTO_MEAN)
@@ -323,8 +320,8 @@ def train_net(style: ImageSource, settings: TrainSettings | None = None, *,
                    checkpoint_every=checkpoint_every, advice="lower the learning rate or the style weight")
     net = TransformerNet(**net_config(settings))
     net.load_state_dict(result.weights)
-    style_name = style if isinstance(style, str) else "an image"
-    return Trained(net=net.to(pick_device(device)).eval(), settings=settings, style=style_name, result=result)
+    return Trained(net=net.to(pick_device(device)).eval(), settings=settings,
+                   style=style if isinstance(style, str) else "an image", result=result)
 
 
 def net_config(settings: TrainSettings) -> dict:

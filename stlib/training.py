@@ -187,11 +187,11 @@ def train(kind: str, settings: PhotoSettings, setup: Callable[[VGG19, list[torch
         decay = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda done: max(0.0, 1 - done / settings.steps) if settings.lr_decay else 1.0)
         generator = torch.Generator().manual_seed(settings.seed)
+        parts = {"weights": module, "opt": opt, "decay": decay}  # what a checkpoint keeps, with the crops' generator
         saved = read_checkpoint(checkpoint, same_training) if checkpoint is not None else None
         if saved is not None:
-            module.load_state_dict(saved["weights"])
-            opt.load_state_dict(saved["opt"])
-            decay.load_state_dict(saved["decay"])
+            for name, part in parts.items():
+                part.load_state_dict(saved[name])
             generator.set_state(saved["generator"])
         held = [photo.to(dev) for photo in shown]
         last = {"at": -math.inf, "image": None}
@@ -219,9 +219,8 @@ def train(kind: str, settings: PhotoSettings, setup: Callable[[VGG19, list[torch
             return {k: float(v.detach()) for k, v in terms.items()}
 
         def save(result: Result) -> None:
-            state = {"weights": module.state_dict(), "opt": opt.state_dict(), "decay": decay.state_dict(),
-                     "generator": generator.get_state()}
-            write_checkpoint(checkpoint, same_training, state, result)
+            state = {name: part.state_dict() for name, part in parts.items()}
+            write_checkpoint(checkpoint, same_training, {**state, "generator": generator.get_state()}, result)
 
         module.train()
         resume = None if saved is None else saved["result"]

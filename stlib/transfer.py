@@ -98,9 +98,8 @@ def reconstruct_content(targets: torch.Tensor | Sequence[torch.Tensor], layers: 
 
     objective = Objective("content", dict(targets=targets, layers=layers, weights=weights, init=init),
                           tuple(targets[0].shape), tuple(layers), build, memory={"styles": len(targets)})
-    config = run_config(num_steps=num_steps, optimizer=optimizer, lr=lr, snapshot_at=snapshot_at, seed=seed,
-                        device=device)
-    return run(objective, config, model, cache=cache, progress=progress)
+    return run(objective, run_config(num_steps=num_steps, optimizer=optimizer, lr=lr, snapshot_at=snapshot_at,
+                                     seed=seed, device=device), model, cache=cache, progress=progress)
 
 
 def reconstruct_style(target: torch.Tensor, layers: str | Sequence[str] | Mapping[str, float], *,
@@ -121,9 +120,8 @@ def reconstruct_style(target: torch.Tensor, layers: str | Sequence[str] | Mappin
 
     objective = Objective("style", dict(target=target, weights=weights, shape=list(shape), init=init,
                                         convention=convention), shape, tuple(weights), build)
-    config = run_config(num_steps=num_steps, optimizer=optimizer, lr=lr, snapshot_at=snapshot_at, seed=seed,
-                        device=device)
-    return run(objective, config, model, cache=cache, progress=progress)
+    return run(objective, run_config(num_steps=num_steps, optimizer=optimizer, lr=lr, snapshot_at=snapshot_at,
+                                     seed=seed, device=device), model, cache=cache, progress=progress)
 
 
 NOT_TERMS = ("name", "optimizer", "lr", "num_steps", "settle")  # a preset's fields that are not its loss
@@ -231,9 +229,9 @@ def stylize(content: ImageSource, style: ImageSource | list[ImageSource] | tuple
                           (*terms.content_layers, *terms.style_weights), build, finish,
                           memory={"styles": len(styles), "style_scale": style_scale,
                                   "what": "size" if size is not None else "max_size"})
-    config = run_config(num_steps=num_steps, optimizer=optimizer, lr=lr, snapshot_at=snapshot_at, seed=seed,
-                        device=device, pooling=pooling, settle=settle)
-    return run(objective, config, model, cache=cache, progress=progress)
+    return run(objective, run_config(num_steps=num_steps, optimizer=optimizer, lr=lr, snapshot_at=snapshot_at,
+                                     seed=seed, device=device, pooling=pooling, settle=settle),
+               model, cache=cache, progress=progress)
 
 
 def load_content(content: ImageSource, size: int | tuple[int, int] | None, max_size: int | None) -> torch.Tensor:
