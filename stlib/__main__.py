@@ -183,13 +183,13 @@ def _keep(write: Callable[[Path, bool], Path], out: Path, overwrite: bool) -> Pa
     raise StlibError(f"could not write {out} ({reason}), nor a copy beside it or in {tempfile.gettempdir()}")
 
 
-def _train(args: argparse.Namespace, out: Path, what: str, train: Callable) -> Path:
+def _train(args: argparse.Namespace, out: Path, what: str, example: str, train: Callable) -> Path:
     """Check ``out`` (a .pt file) and its checkpoint's folder before any work, ``train(checkpoint)``, save the
     result without losing it (`_keep`) and print one line on how it went; the saved path."""
     from .images import writable_folder
 
     if out.suffix.lower() != ".pt":
-        raise StlibError(f"output {out}: {what} saved as a .pt file, e.g. -o {args.command.split('-')[-1]}.pt")
+        raise StlibError(f"output {out}: {what} saved as a .pt file, e.g. -o {example}")
     _check_output(out, args.overwrite)
     checkpoint = args.checkpoint or out.with_suffix(".ckpt.pt")
     writable_folder(checkpoint.parent)
@@ -216,7 +216,7 @@ def train_command(args: argparse.Namespace) -> int:
                              photos=args.photos or TRAIN_PHOTOS, device=args.device,
                              progress=f"train-net {args.style}", checkpoint=checkpoint)
 
-    saved = _train(args, args.output, "a network is", train)
+    saved = _train(args, args.output, "a network is", "net.pt", train)
     print(f"use it: python -m stlib stylize PHOTO --net {saved} -o out.png")
     return 0
 
@@ -225,8 +225,9 @@ def train_decoders_command(args: argparse.Namespace) -> int:
     from .wct import SHIPPED, default_path, train_decoders
 
     steps = {} if args.steps is None else {"steps": args.steps}
-    saved = _train(args, args.output or default_path(), "decoders are", lambda checkpoint: train_decoders(
-        SHIPPED, device=args.device, progress="train-decoders", checkpoint=checkpoint, **steps))
+    saved = _train(args, args.output or default_path(), "decoders are", "decoders.pt",
+                   lambda checkpoint: train_decoders(SHIPPED, device=args.device, progress="train-decoders",
+                                                     checkpoint=checkpoint, **steps))
     print(f"use them: python -m stlib stylize PHOTO STYLE --method wct --decoders {saved} -o out.png")
     return 0
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .config import REPO
-from .errors import StlibError
+from .errors import StlibError, check_choice
 from .images import PAINTINGS, ImageSource, load_image, scaled_shape
 from .losses import LossTerms
 from .memory import check_run
@@ -31,11 +31,9 @@ NORMS = ("instance", "batch")
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
-    if kind == "instance":  # one group per channel is instance norm: the same numbers as nn.InstanceNorm2d
-        return nn.GroupNorm(channels, channels)  # (affine), in a seventh of its time on a CPU
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    raise StlibError(f"unknown normalisation {kind!r}: use 'instance' or 'batch'")
+    if check_choice(kind, NORMS, "normalisation") == "instance":  # one group per channel is instance norm: the
+        return nn.GroupNorm(channels, channels)  # same numbers as nn.InstanceNorm2d (affine), a seventh of its time
+    return nn.BatchNorm2d(channels)
 
 
 class ChannelsLastConv2d(nn.Conv2d):

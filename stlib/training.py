@@ -289,8 +289,7 @@ def read_checkpoint(path: str | os.PathLike, identity: str) -> dict | None:
 
 def write_marked(path: str | os.PathLike, marker: str, payload: dict, *, overwrite: bool = True) -> Path:
     """``payload`` marked ``format: marker``, as a `torch.save` file `read_marked` reads back; written atomically
-    (`stlib.images.atomic_write`), its folder made if missing. Tensors are saved from the CPU."""
-    payload = {k: {n: t.detach().cpu() for n, t in v.items()} if k == "state_dict" else v for k, v in payload.items()}
+    (`stlib.images.atomic_write`), its folder made if missing (`read_marked` maps every tensor to the CPU)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(Path(path), lambda tmp: torch.save({"format": marker, **payload}, tmp), overwrite=overwrite)
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, replace
 
 import torch
 
-from .errors import StlibError
+from .errors import StlibError, check_choice
 from .images import ImageSource, load_image, scaled_shape
 from .losses import LossTerms, content_loss, style_loss
 from .models import VGG19
@@ -202,10 +202,8 @@ def stylize(content: ImageSource, style: ImageSource | list[ImageSource] | tuple
     if len(blend) != len(styles) or not all(math.isfinite(b) and b >= 0 for b in blend) or sum(blend) <= 0:
         raise StlibError(f"style_blend needs one finite weight ≥ 0 per style image ({len(styles)}), not all zero; "
                          f"got {style_blend!r}")
-    if not (isinstance(style_scale, (int, float)) and math.isfinite(style_scale) and style_scale > 0):
-        raise StlibError(f"style_scale must be a finite number > 0, got {style_scale!r}")
-    if preserve_color not in COLOR_METHODS:  # checked now, not after a long run
-        raise StlibError(f"unknown colour preservation {preserve_color!r}: use None, 'luminance' or 'histogram'")
+    check_style_scale(style_scale)
+    check_choice(preserve_color, COLOR_METHODS, "colour preservation")  # checked now, not after a long run
     style_ts = [load_image(s) for s in styles]  # whole, at their own size: scaled when the run computes
 
     def build(vgg: VGG19, config: RunConfig) -> tuple[torch.Tensor, LossFn]:
@@ -237,6 +235,13 @@ def stylize(content: ImageSource, style: ImageSource | list[ImageSource] | tuple
 def load_content(content: ImageSource, size: int | tuple[int, int] | None, max_size: int | None) -> torch.Tensor:
     """``content`` at ``size`` (exact: an int is a square) if given, else its longest side at most ``max_size``."""
     return load_image(content, size) if size is not None else load_image(content, max_size=max_size)
+
+
+def check_style_scale(scale: float) -> float:
+    """``scale`` if it is a finite number > 0 (a style scale: `whole_style`), else a one-line `StlibError`."""
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise StlibError(f"style_scale must be a finite number > 0, got {scale!r}")
+    return scale
 
 
 def whole_style(style: torch.Tensor, output: Sequence[int], scale: float = 1.0) -> torch.Tensor:

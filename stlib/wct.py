@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .config import REPO
-from .errors import StlibError
+from .errors import StlibError, check_choice
 from .fastnet import ConvLayer
 from .images import ImageSource, load_image
 from .losses import gram_matrix
@@ -27,7 +27,7 @@ from .memory import check_run
 from .models import STYLE_MIN_SIDE, VGG19, VGG_LAYOUT, vgg19
 from .optim import Result, pick_device
 from .training import HELD_OUT, TRAIN_PHOTOS, PhotoSettings, Trainee, read_marked, train, write_marked
-from .transfer import whole_style
+from .transfer import check_style_scale, whole_style
 
 LEVELS = ("relu4_1", "relu3_1", "relu2_1", "relu1_1")  # coarse to fine, as Li et al. (without relu5_1)
 METHODS = ("wct", "adain")
@@ -244,8 +244,8 @@ def stylize_wct(content: ImageSource, style: ImageSource, decoders: Decoders | T
     its own). The style is used whole, its longest side ``style_scale`` times the photo's (`transfer.whole_style`,
     as in `stylize`). No autograd; a size that cannot fit in memory is refused first (`stlib.memory.check_run`)."""
     decoders = decoders.decoders if isinstance(decoders, TrainedDecoders) else decoders
-    if method not in METHODS:
-        raise StlibError(f"unknown method {method!r}: use 'wct' or 'adain'")
+    check_choice(method, METHODS, "method")
+    check_style_scale(style_scale)  # both before anything is loaded
     levels = [lv for lv in LEVELS if lv in (levels or list(decoders))]
     missing = [lv for lv in (levels or ["no level"]) if lv not in decoders]
     if missing:

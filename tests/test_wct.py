@@ -160,6 +160,9 @@ def test_stylize_refuses_levels_it_has_no_decoder_for():
         wct.stylize_wct("chelsea", "starry_night", decoders, levels=["relu3_1"], max_size=32)
     with pytest.raises(StlibError, match="unknown method"):
         wct.stylize_wct("chelsea", "starry_night", decoders, method="gram", max_size=32)
+    for scale in (0, -1.0, float("nan"), float("inf")):  # refused before VGG19 or the style is loaded
+        with pytest.raises(StlibError, match="style_scale must be a finite number > 0"):
+            wct.stylize_wct("chelsea", "starry_night", decoders, style_scale=scale, max_size=32)
 
 
 @pytest.mark.parametrize("bad", [dict(crop=12), dict(steps=0), dict(lr=-1.0), dict(levels=("conv4_2",))])
