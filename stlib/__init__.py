@@ -2,17 +2,14 @@
 
 A reading map by topic (not by import order: `images` already asks `memory`, `transfer` calls `runner`):
 
-1. The teaching core, in the order the lessons meet it (one sitting): `images` (load, convert, save ``(1, 3, H, W)`` in
-   [0, 1]), `models` (VGG19 with named layers), `losses` (content, Gram, style, TV as functions of tensors), `optim`
-   (one loop: snapshots, callbacks, Ctrl-C), `transfer` (the lecture's experiments: reconstructions and `stylize`).
-2. Around the core: `presets` (what α, β and the layers mean in each convention), `perceptual` (the loss terms
-   `transfer` and `fastnet` share), `runner` (memory check, model, cache), `variants` (colour preservation), `training`
-   (the loop that trains networks and decoders), `fastnet` (a network per style), `wct` (any style in one pass: the
-   whitening–colouring transform), `quality` (distances between an image and a style).
-3. The notebook side: `live` (pictures while a run computes), `plot`, `widgets` (the snapshot viewer, the image picker),
-   `lab` (the Live lab: a network exported to ONNX, running in the page), `config` (fast mode's sizes).
-4. Operations: `memory` (will it fit?), `cache` (replay finished runs), `lessons` (run every lesson), `errors`, and
-   ``python -m stlib`` (`__main__`, the command line).
+1. The teaching core, in the order the lessons meet it: `images` (``(1, 3, H, W)`` in [0, 1]), `models` (VGG19 with
+   named layers), `losses` (content, Gram, style, TV), `optim` (one loop), `transfer` (reconstructions, `stylize`).
+2. Around it: `presets` (what α, β and the layers mean in each convention), `perceptual` (the shared loss terms),
+   `runner` (memory check, model, cache), `variants` (colour preservation), `training`, `fastnet` (a network per
+   style), `wct` (any style in one pass), `quality` (distances between an image and a style).
+3. The notebook side: `live` (pictures while a run computes), `plot`, `widgets` (snapshot viewer, image picker),
+   `lab` (a network running in the page), `config` (fast mode's sizes).
+4. Operations: `memory` (will it fit?), `cache`, `lessons` (run every lesson), `errors`, `__main__` (the command line).
 """
 
 from . import images, live, losses, models, optim

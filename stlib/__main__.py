@@ -166,8 +166,8 @@ def _check_output(out: Path, overwrite: bool) -> None:
 
 
 def _keep(write: Callable[[Path, bool], Path], out: Path, overwrite: bool) -> Path:
-    """``write(out, overwrite)``; if that fails (a file appeared there, the disk is full), the result goes to a
-    free name beside it or in the temporary folder instead, and the one-line error says where."""
+    """``write(out, overwrite)``; if that fails, to a free name beside it or in the temporary folder (the error says
+    where)."""
     try:
         return write(out, overwrite)
     except (StlibError, OSError) as err:
@@ -184,8 +184,7 @@ def _keep(write: Callable[[Path, bool], Path], out: Path, overwrite: bool) -> Pa
 
 
 def _train(args: argparse.Namespace, out: Path, what: str, example: str, train: Callable) -> Path:
-    """Check ``out`` (a .pt file) and its checkpoint's folder before any work, ``train(checkpoint)``, save the
-    result without losing it (`_keep`) and print one line on how it went; the saved path."""
+    """Check ``out`` (.pt) and the checkpoint's folder, ``train(checkpoint)``, save (`_keep`), say how it went."""
     from .images import writable_folder
 
     if out.suffix.lower() != ".pt":
@@ -246,8 +245,7 @@ def _only(args: argparse.Namespace, allowed: tuple[str, ...], why: str, given: t
 
 
 def _one_pass(args: argparse.Namespace) -> int:
-    """``--net`` or ``--method wct/adain``: refuse the flags that cannot apply, paint the photo in one pass, apply
-    --preserve-color, save it without losing it, and print the one-line (or --json) summary."""
+    """``--net`` or ``--method wct/adain``: refuse the flags that cannot apply, paint in one pass, save, summarise."""
     from .fastnet import load_net
     from .images import load_image, save_image
     from .wct import load_decoders, stylize_wct
@@ -317,9 +315,8 @@ def _style_layers(specs: list[str] | None, preset_weights: dict[str, float]) -> 
 
 @contextmanager
 def _flag_names(style_scale: float = 1.0):
-    """Library errors raised inside, in the command line's words: ``size N`` or ``max_size N`` is ``--max-size N``,
-    ``style_scale=X`` is ``--style-scale X``, ``crop 128`` is ``--crop 128`` (and batch, photo_side), and an image
-    too big to load with a ``--style-scale`` other than 1 is the style's."""
+    """Library errors raised inside, in the command line's words (``max_size N`` is ``--max-size N``, ``crop 128`` is
+    ``--crop 128``, …); an image too big to load with a ``--style-scale`` other than 1 is the style's."""
     try:
         yield
     except StlibError as err:
@@ -360,8 +357,8 @@ SNAPSHOT_NAME = "step_{:05d}.png"
 
 
 def _multires_steps(scales: list[float] | None, steps: int) -> tuple[list[float], list[int]]:
-    """``--scales`` (default 0.5 1), checked, and ``--steps`` split across them in proportion to 1/scale: a
-    coarse step costs scale² of a full one, so coarse scales get more steps and the full size the last word."""
+    """``--scales`` (default 0.5 1), checked, and ``--steps`` split across them in proportion to 1/scale (a coarse
+    step costs scale² of a full one)."""
     scales = [0.5, 1.0] if scales is None else scales
     text = " ".join(f"{s:g}" for s in scales)
     if any(not 0 < s <= 1 for s in scales) or any(b <= a for a, b in pairwise(scales)) or scales[-1] != 1:
@@ -478,8 +475,7 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def isolated_handler(site: Path):
-    """An `http.server` handler for ``site`` that sends COOP/COEP: the page is then cross-origin isolated, and
-    onnxruntime-web may use threads (SharedArrayBuffer); everything is served from the site itself anyway."""
+    """An `http.server` handler for ``site`` sending COOP/COEP, so onnxruntime-web may use threads."""
     from functools import partial
     from http.server import SimpleHTTPRequestHandler
 

@@ -1,13 +1,10 @@
 """Cache finished runs on disk so a lesson cell replays instantly in class.
 
-An entry is keyed by a SHA-256 of everything that determines the run: its parameters (`stlib.runner`'s run configuration
-and objective, images by their pixels) and a fingerprint of the code of the `stlib` modules that compute results
-(`source_files`, `code_of`), so editing e.g. a loss in ``losses.py`` makes every earlier run a miss instead of a stale
-replay, while a comment, a docstring or an error message fixed anywhere keeps every precomputed run. Entries are written
-atomically with their own checksum; a corrupt or partial entry is detected, deleted and recomputed, never shown; other
-files in the folder (not named like a key, `ENTRY`) are never touched. Location: ``$STLIB_CACHE_DIR`` or
-``.stlib-cache/`` in the repository (git-ignored). ``STLIB_CACHE_ONLY=1`` turns a miss into a `CacheMiss` error instead
-of a computation: ``make site`` uses it to replay full mode only where ``make precompute`` filled the cache.
+An entry is keyed by a SHA-256 of the run's parameters (images by their pixels) and of the code of the modules that
+compute results (`source_files`, `code_of`): editing a loss makes every earlier run a miss; a comment, docstring or
+error message keeps them. Entries are written atomically with a checksum; a corrupt one is deleted and recomputed;
+other files (not named like a key, `ENTRY`) are never touched. Location: ``$STLIB_CACHE_DIR`` or ``.stlib-cache/``.
+``STLIB_CACHE_ONLY=1`` turns a miss into a `CacheMiss` error (``make site`` replays what ``make precompute`` filled).
 """
 
 from __future__ import annotations
@@ -27,22 +24,21 @@ from typing import Any
 
 import torch
 
-from .config import REPO
+from .config import REPO, env_flag
 from .errors import StlibError
 from .images import atomic_write
 from .optim import Result
 
 SOURCE_DIR = Path(__file__).resolve().parent
 RUNS = ("runner.py", "transfer.py", "fastnet.py", "wct.py")  # what computes every run
-# imported by the runs, but deciding none of their numbers: messages, the memory check before a run, where the
-# repository is (config: a run's sizes are in its key), this file (an entry stored another way fails its checksum)
+# imported by the runs but deciding none of their numbers: messages, the memory check, the repository's folder (a
+# run's sizes are in its key) and this file (an entry stored another way fails its checksum)
 NOT_COMPUTING = ("errors.py", "memory.py", "cache.py", "config.py")
 
 
 def source_files(folder: Path = SOURCE_DIR, roots: tuple[str, ...] = RUNS) -> tuple[str, ...]:
-    """The modules of ``folder`` that ``roots`` import, directly or not (read from their source, function-level
-    imports included), less `NOT_COMPUTING`: the code that decides a run's numbers. A loss moved into a new
-    module is covered the moment a run imports it; the notebook side (live, widgets, plot) is not."""
+    """The modules of ``folder`` that ``roots`` import, directly or not (function-level imports included), less
+    `NOT_COMPUTING`: the code that decides a run's numbers (a loss moved into a new module is covered at once)."""
     found, todo = set(), list(roots)
     while todo:
         name = todo.pop()
@@ -96,8 +92,7 @@ def fingerprint(sources: Mapping[str, bytes]) -> str:
 
 @lru_cache(maxsize=8)
 def source_fingerprint(folder: Path = SOURCE_DIR) -> str:
-    """`fingerprint` of the `code_of` `source_files` in ``folder``, read once per process: the code this process
-    runs is the code it imported, so a file edited since is not yet what computes (a restart picks it up)."""
+    """`fingerprint` of the `code_of` `source_files` in ``folder``, once per process (what it imported is what runs)."""
     return fingerprint({name: code_of((folder / name).read_text(encoding="utf-8")).encode()
                         for name in source_files(folder)})
 
@@ -134,8 +129,7 @@ def _entry_path(key: str, folder: Path | None) -> Path:
 
 
 def entries(folder: Path | None = None) -> list[str]:
-    """The keys of the entries in ``folder`` (default `cache_dir`), sorted: its files named like one (`ENTRY`);
-    other files (a decoders file, your own) are not entries."""
+    """The keys of the entries in ``folder`` (default `cache_dir`), sorted: its files named like one (`ENTRY`)."""
     try:
         names = [path.name for path in (folder or cache_dir()).iterdir()]
     except OSError:  # no cache yet, or one that cannot be read: no entries
@@ -185,7 +179,7 @@ def cached(params: dict[str, Any], compute: Callable[[], Result], enabled: bool 
     if (hit := load(key)) is not None:
         hit.cached = True
         return hit
-    if os.environ.get("STLIB_CACHE_ONLY", "").strip().lower() in {"1", "true", "yes", "on"}:
+    if env_flag("STLIB_CACHE_ONLY"):
         raise CacheMiss(f"run {key[:12]} is not in the cache {cache_dir()} (STLIB_CACHE_ONLY is set); "
                         "run `make precompute` to fill it")
     result = compute()

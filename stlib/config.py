@@ -1,8 +1,7 @@
 """Fast mode and the lesson sizes it picks; `REPO`, the repository's folder (data/, notebooks/, build/, the cache).
 
-``STLIB_FAST=1`` (read by every call of `settings`, so a kernel may change it) shrinks images and epoch
-counts so every notebook runs in under a minute on a 2-core CPU; that is what CI
-and nbval use. Without it, lessons use the lecture's 256 px and epoch counts.
+``STLIB_FAST=1`` (read by every call of `settings`) shrinks images and epoch counts so every notebook runs in under a
+minute on a 2-core CPU, as CI and nbval do; without it, lessons use the lecture's 256 px and epoch counts.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 SITE_DIR = REPO / "build" / "site"  # where `make site` writes the course and `python -m stlib serve-site` serves it
 
 
-def _env_flag(name: str) -> bool:
+def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -33,28 +32,12 @@ class LessonSettings:
     net_photo_side: int  # its photos' shorter side before cropping
 
 
-FULL = LessonSettings(
-    fast=False,
-    imsize=256,
-    content_epochs=(0, 11, 21, 31, 41, 71, 91),
-    style_epochs=(0, 10, 40, 90),
-    transfer_steps=300,
-    net_steps=400,
-    net_crop=128,
-    net_photo_side=256,
-)
-FAST = LessonSettings(
-    fast=True,
-    imsize=64,
-    content_epochs=(0, 3, 6, 11, 21),
-    style_epochs=(0, 5, 10, 20),
-    transfer_steps=40,
-    net_steps=30,
-    net_crop=48,
-    net_photo_side=64,
-)
+FULL = LessonSettings(fast=False, imsize=256, content_epochs=(0, 11, 21, 31, 41, 71, 91), style_epochs=(0, 10, 40, 90),
+                      transfer_steps=300, net_steps=400, net_crop=128, net_photo_side=256)
+FAST = LessonSettings(fast=True, imsize=64, content_epochs=(0, 3, 6, 11, 21), style_epochs=(0, 5, 10, 20),
+                      transfer_steps=40, net_steps=30, net_crop=48, net_photo_side=64)
 
 
 def settings() -> LessonSettings:
     """The settings for this process: `FAST` when ``STLIB_FAST=1``, else `FULL`."""
-    return FAST if _env_flag("STLIB_FAST") else FULL
+    return FAST if env_flag("STLIB_FAST") else FULL

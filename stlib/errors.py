@@ -34,8 +34,7 @@ def _show_one_line(shell, etype, value, tb, tb_offset=None):  # pragma: no cover
 
 
 def ipython_shell():
-    """The running IPython (Jupyter) shell, or None in plain Python (where IPython is not even imported:
-    a shell imports it before running any code, so plain Python never pays for importing it here)."""
+    """The running IPython (Jupyter) shell, or None in plain Python (which never pays for importing IPython)."""
     if "IPython" not in sys.modules:
         return None
     from IPython import get_ipython

@@ -1,9 +1,8 @@
 """Real-time style transfer: a small image-transformation network (Johnson, Alahi & Fei-Fei 2016).
 
-`stylize` optimises one image for a minute. Here the variable is instead the weights of a network that
-maps any photo to its stylised version in one forward pass; it is trained with the same perceptual
-losses (`stlib.losses`) on many photos, once per style. Instance normalisation (Ulyanov et al. 2016)
-normalises each image on its own; ``norm="batch"`` swaps in batch normalisation for comparison.
+`stylize` optimises one image; here the variable is the weights of a network that paints any photo in one forward
+pass, trained once per style with the same perceptual losses on many photos. Instance normalisation (Ulyanov et al.
+2016) normalises each image on its own; ``norm="batch"`` swaps in batch normalisation for comparison.
 """
 
 from __future__ import annotations
@@ -37,9 +36,8 @@ def _norm(kind: str, channels: int) -> nn.Module:
 
 
 class ChannelsLastConv2d(nn.Conv2d):
-    """`nn.Conv2d` computed on channels-last memory: the same numbers. For the 9×9 kernels with 3 and 4 channels
-    at full resolution, oneDNN's channels-last kernels are faster on a CPU (measured, whole network: a training
-    step 1.2× faster on a 2-core AVX-512 Xeon, inference 1.1× faster on a 2-core AMD EPYC, the same on the Xeon)."""
+    """`nn.Conv2d` on channels-last memory, the same numbers: faster on a CPU for the large outer kernels (measured,
+    whole network: training 1.2× on a 2-core AVX-512 Xeon, inference 1.1× on a 2-core AMD EPYC)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
@@ -69,14 +67,10 @@ _PHASES = torch.tensor([[[1, 0, 0], [0, 1, 1], [0, 0, 0]],
 
 
 class UpsampleConv(nn.Module):
-    """Nearest ×2 upsampling, reflection padding and a 3×3 convolution, computed without the upsampled copy.
-
-    Each output pixel of the four in a 2×2 block reads the small image through a kernel whose weights are
-    sums of the 3×3 kernel's (`_PHASES`), so one convolution of the small image with ``4·cout`` channels,
-    then `nn.PixelShuffle`, gives exactly the same picture (replicate padding of the small image is reflection
-    padding of the upsampled one) in about half the time on a CPU. The weights are ``conv``'s, as in
-    Johnson et al.'s layer, and train as they would there.
-    """
+    """Nearest ×2 upsampling, reflection padding and a 3×3 convolution, without the upsampled copy: each pixel of a
+    2×2 output block reads the small image through sums of the kernel's weights (`_PHASES`), so one convolution with
+    ``4·cout`` channels, then a pixel shuffle, gives exactly the same picture in about half the time on a CPU. The
+    weights are ``conv``'s, as in Johnson et al.'s layer, and train as they would there."""
 
     def __init__(self, cin: int, cout: int):
         super().__init__()
@@ -92,9 +86,8 @@ class UpsampleConv(nn.Module):
 
 
 class SeparableConv(nn.Sequential):
-    """A depthwise-separable 3×3 convolution (MobileNet's): each channel filtered on its own, then mixed by a
-    1×1 convolution. ``9·C + C²`` weights instead of ``9·C²``; in the browser's one-thread WebAssembly runtime the
-    residual blocks cost about a third of the full convolutions' time."""
+    """A depthwise-separable 3×3 convolution (MobileNet's): each channel filtered alone, then a 1×1 mix; ``9·C + C²``
+    weights instead of ``9·C²``, a third of the time in the browser's one-thread WebAssembly runtime."""
 
     def __init__(self, channels: int):
         super().__init__(nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, groups=channels),
@@ -118,23 +111,17 @@ class ResidualBlock(nn.Module):
 
 
 class TransformerNet(nn.Module):
-    """Photo ``(B, 3, H, W)`` in [0, 1] → stylised photo of the same size (unclamped; `stylize_with` clamps).
+    """Photo ``(B, 3, H, W)`` in [0, 1], any ``H, W`` → stylised photo of the same size (unclamped).
 
-    Johnson et al.'s layout at ``width`` channels (they use 32): a 9×9 convolution, two stride-2
-    convolutions down to ``4·width`` channels, ``blocks`` residual blocks at a quarter of the size, two
-    ×2 upsamplings (`UpsampleConv`) and a 9×9 convolution back to RGB. The layers at full resolution have
-    ``width // 2`` channels: they cost the most per channel. The default, 8, paints a 256 px photo in 10–45 ms
-    on a 2-core CPU (0.65 billion multiplications; Johnson et al.'s 32 take 10 billion).
-    Any ``H, W`` works (padded to a multiple of 4). ``kernel``: the two outer convolutions' side (Johnson's 9);
-    ``separable``: the residual blocks' convolutions depthwise-separable (`SeparableConv`). The shipped networks
-    (`SHIPPED`, data/networks/) use 5 and separable blocks, to paint a webcam's frames in the browser.
+    Johnson et al.'s layout at ``width`` channels (they use 32): a ``kernel``-sided convolution (their 9), two
+    stride-2 ones down to ``4·width`` channels, ``blocks`` residual blocks (``separable``: `SeparableConv`), two ×2
+    upsamplings (`UpsampleConv`) and a ``kernel``-sided one back to RGB; the full-resolution layers have ``width // 2``
+    channels. Width 8 paints 256 px in 10–45 ms on a 2-core CPU (0.65 billion multiplications; 32 take 10 billion);
+    the shipped networks (`SHIPPED`) use kernel 5 and separable blocks, for a webcam in the browser.
 
-    ``skip`` (stlib's change, for a laptop's training budget): the output is ``body(x) + norm(x)``, the
-    photo normalised (as the body's layers: ``norm``) with a learned scale and shift per colour, and the
-    body's last convolution starts at zero. The untrained network already returns the photo (at a typical
-    photo's contrast), so training learns only the strokes; Johnson's network (``skip=False``) must first
-    learn to copy the photo.
-    With instance norm both paths normalise the photo first, so neither sees its brightness or contrast.
+    ``skip`` (stlib's change, for a laptop's budget): the output is ``body(x) + norm(x)`` (a learned scale and shift
+    per colour) and the body's last convolution starts at zero, so the untrained network returns the photo and
+    training learns only the strokes; Johnson's (``skip=False``) must first learn to copy the photo.
     """
 
     def __init__(self, width: int = 8, blocks: int = 5, norm: str = "instance", skip: bool = True,
@@ -185,9 +172,8 @@ class TrainSettings(PhotoSettings):
     steps: int = 400  # with these settings, 700 steps drew diagonal stripes over the held-out photos
     lr: float = 2e-3  # 5e-3 (tried with starry_night, 400 steps): a flat grey photo with blob outlines, no strokes
     content_weight: float = 1.0
-    # β: 50× stylize's. A network must paint every photo with the same weights, so it reaches the style less
-    # closely than an optimised image; at 5e-4 and 2e-3 the ihc strokes were still faint after 250 steps. With
-    # starry_night (lesson 10), 1.5e-2 gave denser stripes and paler faces, not more of the painting's colour
+    # β: 50× stylize's (one network for every photo reaches the style less closely): at 5e-4 and 2e-3 the ihc strokes
+    # were faint after 250 steps; 1.5e-2 with starry_night gave denser stripes and paler faces, not more colour
     style_weight: float = 5e-3
     tv_weight: float = 0.0
     preset: str = "lessons"  # layers, layer weights and normalisations of the losses (stlib.presets)
@@ -212,9 +198,8 @@ class TrainSettings(PhotoSettings):
         get_preset(self.preset)
 
 
-# The networks that ship in data/networks/ (`SHIPPED_STYLES`; `make train-networks`, data/networks/README.md):
-# chosen by measurement (benchmarks/README.md, "Networks worth showing"). Lesson 10's student network keeps
-# `TrainSettings`' defaults: a few hundred steps a laptop trains while the student watches.
+# The networks in data/networks/ (`make train-networks`), chosen by measurement (benchmarks/README.md, "Networks
+# worth showing"); lesson 10's network keeps `TrainSettings`' defaults, a few hundred steps a laptop trains.
 SHIPPED = TrainSettings(steps=2000, crop=128, photo_side=256, batch=2, preset="balanced", style_weight=2e6,
                         tv_weight=5e7, style_scale=2.0, zoom=2.0, jitter=0.05, width=8, blocks=3, kernel=5,
                         separable=True)
@@ -225,8 +210,7 @@ SHIPPED_STYLES: tuple[str, ...] = (*PAINTINGS, "stained_glass")  # the paintings
 
 @dataclass
 class Trained:
-    """A trained network with what made it: ``result`` has the loss history, and the held-out photos
-    stylised at the snapshot steps (``result.snapshots``) and at the end (``result.image``)."""
+    """A trained network with what made it: ``result``, its loss history and the held-out photos it painted."""
 
     net: TransformerNet
     settings: TrainSettings
@@ -245,8 +229,8 @@ MIN_SIDE = 8  # reflection padding needs more pixels than it pads, at every reso
 
 
 def stylize_with(net: TransformerNet, image: ImageSource, max_size: int | None = None) -> torch.Tensor:
-    """``net``'s picture of ``image`` ``(1, 3, H, W)``, clamped to [0, 1]; no autograd; a size that cannot fit
-    in memory is refused first (`stlib.memory.check_run`)."""
+    """``net``'s picture ``(1, 3, H, W)`` of ``image`` (its longest side at most ``max_size``, never enlarged),
+    clamped to [0, 1]; no autograd; a size that cannot fit in memory is refused first."""
     photo = load_image(image, max_size=max_size)
     if min(photo.shape[-2:]) < MIN_SIDE:
         raise StlibError(f"the photo is {photo.shape[-1]}×{photo.shape[-2]} px; the network needs at least "
@@ -271,9 +255,8 @@ def train_preset(settings: TrainSettings):
 
 def perceptual_loss(vgg: VGG19, out: torch.Tensor, photos: torch.Tensor, grams: dict[str, torch.Tensor],
                     settings: TrainSettings) -> LossTerms:
-    """Johnson et al.'s loss of the network's pictures ``out`` of ``photos`` ``(B, 3, H, W)``: `stylize`'s
-    ``α·content + β·style + γ·TV`` (`stlib.perceptual.perceptual_terms`, with ``settings.preset``'s layers and
-    normalisations and ``settings``' weights), averaged over the batch; ``grams``: the style's `style_targets`."""
+    """Johnson et al.'s loss of the pictures ``out`` of ``photos`` ``(B, 3, H, W)``: `stylize`'s (`perceptual_terms`
+    with ``settings``' preset and weights), averaged over the batch; ``grams``: the style's `style_targets`."""
     preset = train_preset(settings)
     feats = vgg(out, list(dict.fromkeys([*preset.content_layers, *preset.style_weights])))
     with torch.no_grad():
@@ -288,14 +271,10 @@ def train_net(style: ImageSource, settings: TrainSettings | None = None, *,
               model: VGG19 | str | None = None, device: torch.device | str | None = None, cache: bool = False,
               progress: bool | str = True, checkpoint: str | os.PathLike | None = None,
               checkpoint_every: int = 100, **overrides) -> Trained:
-    """Train a `TransformerNet` for one ``style``: its weights are the variable, the loss is the one
-    `stylize` minimises (``settings.preset``), averaged over random crops of ``photos``.
-
-    Every step: a batch of crops → the network → VGG19 → ``α·content + β·style + γ·TV`` → Adam
-    (`stlib.training.train`, which also keeps the ``checkpoint``). The live view and the snapshots show the
-    ``held_out`` photos (never trained on) stylised, side by side, at ``preview_height`` px; so do ``callbacks``
-    (`stlib.optim.Callback`, e.g. to stop early). ``overrides`` change single settings (``steps=…``).
-    """
+    """Train a `TransformerNet` for one ``style``: its weights are the variable, the loss `stylize`'s (``settings``'
+    preset) over random crops of ``photos``, by Adam (`stlib.training.train`, which keeps the ``checkpoint``). The
+    live view, the snapshots and ``callbacks`` see the ``held_out`` photos stylised side by side at ``preview_height``
+    px. ``overrides`` change single settings (``steps=…``)."""
     settings = replace(settings or TrainSettings(), **overrides)
     preset = train_preset(settings)
     style_t = load_image(style)  # as it is: scaled once the memory check has passed
@@ -339,9 +318,8 @@ def save_net(trained: Trained, path: str | os.PathLike, *, overwrite: bool = Tru
 
 
 def load_net(path: str | os.PathLike, device: torch.device | str | None = None) -> Trained:
-    """A network written by `save_net`, read with ``weights_only=True`` (no code from the file runs).
-    ``path`` may also name a shipped network (`SHIPPED_STYLES`: ``"starry_night"`` is
-    ``data/networks/starry_night.pt``). A missing, foreign or mismatched file gets a one-line `StlibError`."""
+    """A network written by `save_net` (``weights_only=True``: no code from the file runs), or a shipped one by name
+    (``"starry_night"``: ``data/networks/starry_night.pt``); a missing or foreign file gets a one-line error."""
     path = Path(path)
     if not path.is_file() and str(path) in SHIPPED_STYLES:
         path = NETWORK_DIR / f"{path}.pt"

@@ -56,9 +56,8 @@ def skimage_sample(name: str) -> np.ndarray:
 
 
 def data_images() -> dict[str, Path]:
-    """Image files in `data_dir` and its ``photos/`` folder, by stem (``data/starry_night.jpg`` →
-    ``"starry_night"``, ``data/photos/lake-sherburne.jpg`` → ``"lake-sherburne"``), and matplotlib's
-    ``grace_hopper`` (a public-domain portrait inside its wheel)."""
+    """Image files in `data_dir` and its ``photos/`` folder by stem (``data/starry_night.jpg`` → ``"starry_night"``),
+    and matplotlib's ``grace_hopper`` (a public-domain portrait inside its wheel)."""
     from importlib.util import find_spec
 
     mpl = find_spec("matplotlib")  # where it is installed, without the half second of importing it
@@ -242,20 +241,15 @@ def png_bytes(image: torch.Tensor, width: int = DISPLAY_PX) -> bytes:
     return _encode(image, width, Image.Resampling.NEAREST, format="png")
 
 
-# JPEG: every browser shows it, and at the same quality WebP saved no more than 4:2:0 JPEG on these pictures
-# (measured on a 256 px noisy cat: 39 KB JPEG 4:2:0, 38 KB WebP, 78 KB JPEG 4:4:4; uniform noise 50, 49, 104 KB)
-FRAME_FORMAT = "jpeg"
-# quality 65: lesson 02's full-mode frames (noisy reconstructions) look the same side by side as at 85, at 0.6 of the
-# bytes (3.3 → 2.0 MB for its 63 frames), which keeps its site page under 5 MB; the site's snapshot grids use it too
+FRAME_FORMAT = "jpeg"  # every browser shows it; WebP saved no more than 4:2:0 JPEG here (256 px noisy cat: 38, 39 KB)
+# quality 65: lesson 02's noisy frames look the same as at 85, at 0.6 of the bytes (its site page stays under 5 MB)
 FRAME_QUALITY = 65
 
 
 def frame_url(image: torch.Tensor, width: int = DISPLAY_PX) -> str:
-    """``(1, 3, H, W)`` in [0, 1] → a JPEG data URL, at most ``width`` px wide: smaller snapshots (fast mode's 64 px)
-    are sent as they are, and the browser scales them up with sharp pixels (``image-rendering: pixelated``), which is
-    what `png_bytes` does on the Python side, at a fraction of the bytes."""
-    # full colour resolution (4:4:4) for small frames the browser scales up (fast mode's 64 px pixels stay
-    # sharp, colour noise and all); 4:2:0 at display size, where it halves the bytes of noisy snapshots
+    """``(1, 3, H, W)`` in [0, 1] → a JPEG data URL, at most ``width`` px wide: smaller snapshots (fast mode's) are
+    sent as they are, for the browser to scale up with sharp pixels."""
+    # 4:4:4 for small frames the browser scales up (sharp pixels); 4:2:0 at display size halves noisy frames' bytes
     data = _encode(image, min(width, image.shape[-1]), Image.Resampling.LANCZOS, format=FRAME_FORMAT,
                    quality=FRAME_QUALITY, subsampling=0 if image.shape[-1] < width else 2)
     return f"data:image/{FRAME_FORMAT};base64," + base64.b64encode(data).decode("ascii")
@@ -275,10 +269,8 @@ SSIM_WINDOW = 7  # skimage's default window side: images need at least 7 px per 
 
 
 def ssim(image: torch.Tensor, target: torch.Tensor) -> float:
-    """Structural similarity (SSIM) of two images ``(1, 3, H, W)`` in [0, 1]: 1 for a copy, about 0 for noise
-    (``skimage.metrics.structural_similarity`` over the three channels, 7×7 windows, data range 1). Unlike the pixel
-    MSE it compares local means, contrasts and correlations: a shift of brightness costs little, lost edges a lot, and
-    so does a fine grain of leftover noise (a reconstruction after few steps) on the right picture."""
+    """Structural similarity (SSIM, skimage's, 7×7 windows) of two images ``(1, 3, H, W)`` in [0, 1]: 1 for a copy,
+    about 0 for noise. Unlike the pixel MSE a brightness shift costs little, lost edges and leftover noise a lot."""
     from skimage.metrics import structural_similarity
 
     a, b = to_numpy(image), to_numpy(target)
@@ -290,11 +282,9 @@ def ssim(image: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overwrite: bool = True) -> Path:
-    """``write(tmp)`` into a temporary file next to ``path``, then rename it over ``path`` in one step: a crash or an
-    error inside ``write`` leaves ``path`` as it was and no temporary file behind. The new file gets the permissions
-    ``open(path, "w")`` would: the old file's mode, else ``0o666`` minus the umask (``tempfile`` would give 0600). With
-    ``overwrite=False`` the file is linked into place only if ``path`` still does not exist (also one created by
-    someone else while ``write`` ran): else a `StlibError`, and ``path`` is left alone."""
+    """``write(tmp)`` into a temporary file next to ``path``, then rename it over ``path`` in one step: an error
+    leaves ``path`` as it was and no temporary file. The permissions are what ``open(path, "w")`` would give. With
+    ``overwrite=False`` it is linked into place only if ``path`` still does not exist, else a `StlibError`."""
     path = Path(path)
     mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
     for attempt in count():  # created by os.open with 0o666: the OS subtracts the umask, as for open(path, "w")

@@ -1,9 +1,8 @@
 """The Live lab: a style network (`stlib.fastnet`) running in the page with onnxruntime-web, on a photo or the webcam.
 
-`export_onnx` writes a network as ONNX (``python -m stlib export-onnx``: torch and onnx only); `ort_runtime` gives
-onnxruntime-web's files from its npm tarball (`npm_tarball`: one exact version, its SHA-512 checked, never a CDN);
-`LiveLab` is the widget (``stlib/lab.js``, ``lab.css``) that lesson 10 shows and `make site`'s ``lab.html`` renders with
-the shipped networks (`lab_networks`). The widget's class is made on first use, so exporting never imports anywidget.
+`export_onnx` writes a network as ONNX; `ort_runtime` gives onnxruntime-web's files from its npm tarball (one exact
+version, SHA-512 checked, never a CDN); `LiveLab` is the widget (``lab.js``, ``lab.css``) of lesson 10 and the site's
+``lab.html``, its class made on first use so that exporting never imports anywidget.
 """
 
 from __future__ import annotations
@@ -30,11 +29,8 @@ ORT_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
 def export_onnx(net, out: str | os.PathLike, size: int = 256, *, overwrite: bool = True) -> Path:
     """Write ``net`` (a `stlib.fastnet.TransformerNet`, a ``Trained`` network or a ``save_net`` file) to ``out`` as
     ONNX, for onnxruntime and the browser: a photo ``(1, 3, H, W)`` in [0, 1] of any ``H, W`` ≥ 8 (``size``: the side
-    of the square it is traced at) in, the unclamped picture out, as the network does.
-
-    PyTorch's ``torch.export``-based exporter (the default since 2.9) folds the constants; the fx notes on each node are
-    dropped (a third of the file). Here, not in `fastnet`: a byte changed there would make every cached run a miss.
-    """
+    of the square it is traced at) in, the unclamped picture out. Here, not in `fastnet`, whose code is in the cache
+    key."""
     import copy
     import warnings
 
@@ -57,7 +53,7 @@ def export_onnx(net, out: str | os.PathLike, size: int = 256, *, overwrite: bool
         warnings.simplefilter("ignore")
         program = torch.onnx.export(_AnySize(net), (torch.rand(1, 3, size, size),), dynamo=True, verbose=False,
                                     input_names=["photo"], output_names=["image"], dynamic_shapes=(side,))
-    for node in program.model.graph:
+    for node in program.model.graph:  # drop the fx notes on each node: a third of the file
         node.metadata_props.clear()
     return atomic_write(out, lambda tmp: program.save(tmp), overwrite=overwrite)
 
@@ -113,8 +109,7 @@ def front_end() -> str:
 
 
 def lab_networks(styles: Sequence[str] | None = None) -> dict:
-    """Style → `stlib.fastnet.Trained`: the networks that ship in ``data/networks/`` (`fastnet.SHIPPED_STYLES`,
-    trained once for thousands of steps), for the site's Live lab. Nothing is trained here."""
+    """Style → `stlib.fastnet.Trained`: the shipped networks (``data/networks/``) for the site's Live lab."""
     from .fastnet import SHIPPED_STYLES, load_net
 
     return {style: load_net(style, device="cpu") for style in (styles or SHIPPED_STYLES)}
@@ -136,13 +131,10 @@ def _live_lab() -> type:
     from .images import DISPLAY_PX, frame_url, load_image
 
     class LiveLab(anywidget.AnyWidget):
-        """Style networks running in the page (onnxruntime-web, WebAssembly, in a Web Worker): a photo chosen or
-        dropped, or the webcam, stylised beside it with the milliseconds per frame; nothing goes through the kernel once
-        shown. Camera frames under ``min_fps`` frames/s for 2 s drop from 256 to 192, then 128 px (said in the page).
-
-        ``networks``: style → anything `export_onnx` takes; ``photo``: what is stylised first. ``runtime_url``: a
-        folder that serves onnxruntime-web's files (default ``$STLIB_LAB_RUNTIME``, which `make site` sets for the
-        lessons' kernels); without one they are sent with the widget, from the npm tarball (`npm_tarball`).
+        """Style networks running in the page (onnxruntime-web in a Web Worker) on a photo or the webcam, the
+        milliseconds per frame beside; camera frames under ``min_fps`` for 2 s drop from 256 to 192, then 128 px.
+        ``networks``: style → anything `export_onnx` takes; ``photo``: what is stylised first; ``runtime_url``: a
+        folder serving onnxruntime-web's files (default ``$STLIB_LAB_RUNTIME``), else they are sent with the widget.
         """
 
         _esm = front_end()

@@ -56,9 +56,8 @@ def save_figures(notebook, stem: str, folder: Path) -> list[Path]:
 
 def execute(path: Path, *, fast: bool, cache_only: bool = False, timeout: int = 3600, cells=(), sources=None,
             env=None, **client):
-    """Run the notebook at ``path`` in a fresh kernel (in memory: the file is not changed) with ``STLIB_FAST``,
-    ``STLIB_CACHE_ONLY`` and ``env`` (more variables) set for it, ``cells`` appended and ``sources`` (cell index →
-    new source) pasted over those cells (a lesson with its fill-ins answered); return the executed notebook.
+    """The notebook at ``path`` executed in a fresh kernel (in memory) with ``STLIB_FAST``, ``STLIB_CACHE_ONLY`` and
+    ``env`` set, ``cells`` appended and ``sources`` (cell index → source) pasted over those cells (fill-ins answered).
     ``client``: more `nbclient.NotebookClient` options (``store_widget_state=True`` for the site)."""
     from unittest.mock import patch
 

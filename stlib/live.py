@@ -1,10 +1,9 @@
 """Live pictures while a run computes: the current image, its loss curve, "run i of n" and the time left.
 
-In a notebook kernel every labelled run (``progress="block3"``) reports to `optim.observers`, where this module puts one
-observer. Each cell gets one output **updated in place** (an IPython display handle, not a widget) at most once a
-second, so it works alike in JupyterLab, Notebook 7, VS Code, under ``jupyter nbconvert --execute`` and nbval, and the
-saved notebook keeps every run's finished picture. A render (a PNG by PIL and an SVG polyline, `loss_curve`) takes
-~9 ms: about 1 % of a run. ``for layer in live.each(layers): …`` tells the view how many runs the cell will make.
+In a notebook kernel every labelled run reports to `optim.observers`. Each cell gets one output **updated in place**
+(an IPython display handle, not a widget) at most once a second, so it works alike in JupyterLab, Notebook 7, VS Code,
+nbconvert and nbval, and the saved notebook keeps every run's picture. ``for layer in live.each(layers): …`` tells
+the view how many runs the cell will make.
 """
 
 from __future__ import annotations
@@ -46,9 +45,8 @@ def _tick(v: float) -> str:  # 3 significant digits: 0.5, 1.3e+08 → 1.3e8
 
 
 def loss_curve(values: list[float | None], num_steps: int, height: int = CURVE_H, label: str = "loss"):
-    """The loss per step as an inline SVG, log scale when every value is positive, and ``point(step)``: where
-    the curve is at ``step`` (None where it has no finite value). The live view draws it as a run goes, the
-    snapshot viewer (`stlib.widgets`) once per run, with a marker on the epoch shown."""
+    """The loss per step as an inline SVG (log scale when every value is positive) and ``point(step)``: where the
+    curve is at ``step`` (None where it has no finite value), for the snapshot viewer's marker."""
     pts = [(i + 1, v) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
     log = bool(pts) and all(v > 0 for _, v in pts)
     ys = [math.log10(v) if log else v for _, v in pts]

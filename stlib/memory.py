@@ -1,15 +1,12 @@
 """How much memory a run will take, and whether it fits, decided before anything big is allocated.
 
-A style-transfer run's peak memory is a fixed part (Python, torch, the VGG19 weights) plus parts that grow with the
-image's pixels: the VGG activations autograd keeps for the backward pass, and their gradients during it (every conv and
-ReLU output up to the deepest layer the loss reads, each pooling layer's output and, for max pooling, its int64 indices:
-up to ``conv5_1`` about 680 floats, ~2.7 kB per pixel, most of a run's memory); image-sized tensors (the variable, its
-gradient, the content and style images, snapshots); the optimiser's state (`optimizer_images`).
+A run's peak memory is a fixed part (Python, torch, VGG19's weights) plus parts that grow with the pixels: the VGG
+activations autograd keeps and their gradients (up to ``conv5_1`` about 680 floats, ~2.7 kB per pixel, most of it),
+image-sized tensors (the variable, its gradient, the images, snapshots) and the optimiser's state.
 
-`estimate_run` adds them up; `check_run` compares the result with the memory available (``MemAvailable`` in
-``/proc/meminfo`` and the cgroup's limit, or the GPU's free memory) and raises a one-line `StlibError` that names the
-largest size that fits. ``STLIB_MAX_MEMORY`` (bytes, or ``8G``, ``512M``) caps what is considered available. Calibrated
-against measured peak RSS (2 L-BFGS steps, CPU, the ``lessons`` preset; see tests/test_memory.py).
+`estimate_run` adds them up (calibrated against measured peak RSS, tests/test_memory.py); `check_run` compares that with
+the memory available (``MemAvailable``, the cgroup's limit, or the GPU's free memory; ``STLIB_MAX_MEMORY``, e.g. ``8G``,
+caps it) and raises a one-line `StlibError` naming the largest size that fits.
 """
 
 from __future__ import annotations
@@ -73,10 +70,8 @@ def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
-# The one-pass methods (inference: nothing is kept for a backward pass): (model, bytes per pixel of the photo, of
-# the style). Slopes of peak RSS (ru_maxrss), CPU, 2026-12-07: WCT's three levels 256 → 768 px with the style at
-# the photo's size and at 3× (+975 B per photo pixel, +640 per style pixel: its features at every level are kept);
-# a network from 256 to 1024 px at width 8 (+126 B per pixel), per unit of its width; no VGG19 for it.
+# The one-pass methods (no backward pass): (model, bytes per pixel of the photo, of the style); measured slopes of
+# peak RSS, CPU: WCT 256 → 768 px, style ×1 and ×3 (+975, +640 B); a network 256 → 1024 px (+126 B at width 8).
 ONE_PASS = {"wct": (MODEL_BYTES, 1000, 650), "adain": (MODEL_BYTES, 1000, 650), "net": (0, 16, 0)}
 
 
@@ -84,11 +79,9 @@ def estimate_run(height: int, width: int, *, batch: int = 1, layers: Iterable[st
                  optimizer: str = "lbfgs", num_steps: int | None = None, pooling: str = "max", styles: int = 1,
                  style_scale: float = 1.0, snapshots: int = 0, pixels_kept: int = 0, one_pass: str | None = None,
                  net_width: int = 8, device: str = "cpu") -> Estimate:
-    """The peak memory of a style transfer (or reconstruction) on a ``height × width`` image, or of a training step on
-    ``batch`` of them (a batch of B costs about what one image B times as large does). ``num_steps`` None: L-BFGS's
-    history is full (a long run); a number: the pairs ``num_steps`` steps fill. ``pixels_kept``: other RGB pixels held
-    as floats all run long (a network's training photos). ``one_pass``: a method of `ONE_PASS` instead (``"wct"``,
-    ``"adain"``; ``"net"`` of ``net_width``), measured."""
+    """The peak memory of a run on a ``height × width`` image, or of a training step on ``batch`` of them.
+    ``num_steps`` None: L-BFGS's history full; a number: the pairs it fills. ``pixels_kept``: other RGB pixels held
+    as floats (training photos). ``one_pass``: a method of `ONE_PASS` instead (``"net"``: of ``net_width``)."""
     pixels = int(height) * int(width) * int(batch)
     if one_pass is not None:
         model, photo, style = ONE_PASS[one_pass]
@@ -161,9 +154,8 @@ NEUTRAL = {"style_scale": 1.0, "snapshots": 0, "pixels_kept": 0}  # options that
 
 def check_run(height: int, width: int, *, what: str = "--size", device: str = "cpu", blame: str | None = None,
               **options) -> Estimate:
-    """`estimate_run`, or a one-line `StlibError` if it does not fit. If one of the `NEUTRAL` options alone
-    makes it too big, the message names that option (``blame`` for ``pixels_kept``); else the largest
-    longest side (``what``, same aspect ratio) that fits, and for a ``batch`` the largest batch that does."""
+    """`estimate_run`, or a one-line `StlibError` if it does not fit, naming the `NEUTRAL` option that alone makes it
+    too big (``blame`` for ``pixels_kept``), else the largest longest side (``what``) and batch that fit."""
     estimate = estimate_run(height, width, device=device, **options)
     available = available_bytes(device)
     if available is None or estimate.run <= SAFETY * available:

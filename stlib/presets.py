@@ -18,16 +18,13 @@ preset       layers            style layer weights              content term   s
   ``w · mean((G − A)²) / (d·h·w)`` style, Adam. Its "conv" layers are read from torchvision's VGG19,
   whose ReLUs are ``inplace=True``: the stored conv output is overwritten by the next ReLU before the
   loss sees it, so the features it compares are **post-ReLU** ones, as here.
-* ``balanced``: `stylize`'s default, in the library and on the command line. Each layer's weight is divided by
-  its target's size, ``‖A_l‖²/4``, so every layer counts by its relative Gram error, the units of
-  `stlib.quality`'s style distance (with the ``lessons`` weights conv4_1 is 98 % of the style loss and conv1_1,
-  colour and fine texture, is left far from the style). Its style layers are the ReLUs' outputs: conv1_1 is a
-  linear function of each 3×3 patch, so its Gram matrix holds only the patches' second moments (which a beige
-  cat and a blue painting can share); after the ReLU it pins down much more of their distribution (the sliced
-  Wasserstein distance of the cat with Starry Night fell from 0.14 to 0.04, benchmarks/README.md). β = 1e7 per
-  unit of relative error needs no change with the image's size. `stylize` runs it until the picture has settled
-  (``settle``: 10 steps lower the loss by less than 2 % of itself and it is back at its lowest), at most 300
-  steps.
+* ``balanced``: `stylize`'s default. Each layer's weight is divided by its target's size, ``‖A_l‖²/4``, so every
+  layer counts by its relative Gram error, `stlib.quality`'s units (with the ``lessons`` weights conv4_1 is 98 % of
+  the style loss and conv1_1, colour and fine texture, is left far from the style). Its style layers are ReLU
+  outputs: conv1_1's Gram holds only the 3×3 patches' second moments (which a beige cat and a blue painting can
+  share); after the ReLU it pins down much more (the sliced Wasserstein distance of the cat with Starry Night fell
+  from 0.14 to 0.04, benchmarks/README.md). β = 1e7 needs no change with the image's size; it runs until the
+  picture has settled (``settle``: 10 steps lower the loss by under 2 % and it is back at its lowest), ≤ 300 steps.
 * ``lessons``: what lessons 06–10 teach with (07's fill-in, 08's baseline, 10's network): the paper's E_l,
   the layer weights of the Udacity solution code (the notes print 0.1 where it has 0.2) and the notes' mean
   content loss on the conv (pre-ReLU) outputs, whose negative values the style Grams also see.

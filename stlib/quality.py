@@ -1,15 +1,13 @@
 """Three quality figures for a stylised image (the report card), shared by the peer benchmark and the lessons.
 
-All are measured with one network (stlib's pretrained VGG19) on the images as saved, so results of different tools,
-optimisers or sizes compare on one scale: `style_distance` (Gram matrices at `CARD_LAYERS`), `content_distance`
-(features at conv4_2: **0 = the content's, 1 = as far as noise**) and `sliced_wasserstein`, a second, independent style
-judge (Heitz et al. 2021): a Gram matrix is only the features' second moment, and a preset that optimises the Gram
-distance can score well on it while looking unlike the painting. With ``content=`` both style figures are relative to
-the photo's: **1.0 = no more styled than the photo, 0 = the style's statistics.**
+All use stlib's pretrained VGG19 on the images as saved, so tools, optimisers and sizes compare on one scale:
+`style_distance` (Gram matrices at `CARD_LAYERS`), `content_distance` (conv4_2: **0 = the content's, 1 = as far as
+noise**) and `sliced_wasserstein`, an independent style judge (Heitz et al. 2021: a Gram matrix is only the features'
+second moment, which a preset can match while looking unlike the painting). With ``content=`` both style figures are
+relative to the photo's: **1.0 = no more styled than the photo, 0 = the style's statistics.**
 
-Images are ``(1, 3, H, W)`` tensors in [0, 1] or anything `stlib.images.load_image` takes. The image fixes the size:
-the content is cropped to it (`fit_to`), the style is used whole (`whole_style`: Gram matrices and feature distributions
-do not care about shape, and a crop would judge a portrait painting by its middle band only).
+Images: anything `stlib.images.load_image` takes. The image fixes the size: the content is cropped to it (`fit_to`),
+the style used whole (`whole_style`: a crop would judge a portrait painting by its middle band).
 """
 
 from __future__ import annotations
@@ -55,11 +53,8 @@ def _relative(vgg: VGG19, x: torch.Tensor, content: ImageSource | None, per_laye
 
 def style_distance(image: ImageSource, style: ImageSource, *, content: ImageSource | None = None,
                    vgg: VGG19 | None = None) -> float:
-    """Gram distance of ``image`` to ``style`` over `CARD_LAYERS`; **raw** without ``content``, **relative** to the
-    content image's with it (1.0 = as unstyled as the photo, 0 = the style's Grams).
-    Raw: ``Σ_l ‖G_l(image) − G_l(style)‖² / ‖G_l(style)‖²`` (each layer's share is scale-free, so the Gram
-    normalisation does not matter). ``vgg``: a `VGG19` to reuse (default: the pretrained one).
-    """
+    """Gram distance of ``image`` to ``style``, ``Σ_l ‖G_l(image) − G_l(style)‖² / ‖G_l(style)‖²`` over `CARD_LAYERS`
+    (scale-free); with ``content``, relative to the content image's. ``vgg``: one to reuse (default: pretrained)."""
     x = load_image(image)
     model = vgg19(device=x.device) if vgg is None else vgg
     grams = {layer: gram_matrix(f).double() for layer, f in _style_features(model, style, x).items()}
@@ -89,9 +84,8 @@ def _projected(feats: torch.Tensor, directions: torch.Tensor, count: int) -> tor
 def sliced_wasserstein(image: ImageSource, style: ImageSource, *, content: ImageSource | None = None,
                        vgg: VGG19 | None = None, directions: int = 64, seed: int = 0) -> float:
     """Sliced Wasserstein distance of ``image``'s VGG features to ``style``'s over `CARD_LAYERS` (Heitz et al. 2021):
-    per layer, the mean squared difference of the sorted projections on ``directions`` seeded unit vectors, divided by
-    the style's variance along them; **raw** without ``content``, **relative** to the content image's with it (1.0 =
-    as far as the photo, 0 = the style's feature distribution)."""
+    per layer, the mean squared difference of the sorted projections on ``directions`` seeded unit vectors ÷ the
+    style's variance along them; with ``content``, relative to the content image's."""
     x = load_image(image)
     model = vgg19(device=x.device) if vgg is None else vgg
     generator = torch.Generator().manual_seed(seed)

@@ -21,9 +21,8 @@ from .optim import LossFn, Result, announce_replay, check_steps, optimize, pick_
 
 @dataclass(frozen=True)
 class RunConfig:
-    """How an objective is optimised, the same for every experiment. Frozen: with the objective's identity
-    and the source fingerprint it is the run's cache key. ``snapshot_at``: epochs kept (`optimize`);
-    ``vgg_weights`` and ``pooling``: the VGG19 the runner loads (`stlib.models.vgg19`) unless it is given one."""
+    """How an objective is optimised; with the objective's identity, the run's cache key. ``snapshot_at``: epochs
+    kept; ``vgg_weights`` and ``pooling``: the VGG19 the runner loads (`stlib.models.vgg19`) unless given one."""
 
     num_steps: int
     optimizer: str = "adam"
@@ -33,8 +32,7 @@ class RunConfig:
     device: torch.device = torch.device("cpu")
     vgg_weights: str = "pretrained"
     pooling: str = "max"
-    settle: float | None = None  # stop once 10 steps lower the loss by less than this share and it is back at its
-    # lowest (`optim.settled`)
+    settle: float | None = None  # stop once 10 steps lower the loss by less than this share (`optim.settled`)
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
@@ -56,13 +54,11 @@ def run_config(*, snapshot_at: Sequence[int] = (), device: torch.device | str | 
 
 @dataclass(frozen=True)
 class Objective:
-    """One experiment: what identifies it, and how to build its start image and loss.
-
-    ``build(vgg, config) -> (start image, loss)`` runs only when the run computes, so a replay from the
-    cache extracts no features; an objective that is not one image's optimisation (a network's training,
-    `stlib.training`) gives ``compute(vgg, config, progress) -> Result`` instead. ``layers`` (those the loss
-    reads), ``shape`` ``(B, 3, H, W)`` and ``memory`` (`stlib.memory.check_run`'s options) size the memory
-    check. ``finish`` turns the optimised result into the one returned and stored (e.g. colour preservation).
+    """One experiment: what identifies it, and how to build its start image and loss. ``build(vgg, config) ->
+    (start image, loss)`` runs only when the run computes (a replay extracts no features); a training gives
+    ``compute(vgg, config, progress) -> Result`` instead. ``layers`` (those the loss reads), ``shape``
+    ``(B, 3, H, W)`` and ``memory`` (`check_run`'s options) size the memory check; ``finish`` turns the optimised
+    result into the one returned and stored (e.g. colour preservation).
     """
 
     kind: str
@@ -77,9 +73,8 @@ class Objective:
 
 def run(objective: Objective, config: RunConfig, model: VGG19 | str | os.PathLike | None = None, *,
         cache: bool = False, progress: bool | str = True) -> Result:
-    """The one runner: check the budget and the memory, then replay the run from the cache (`stlib.cache`), shown
-    to the live view at once, or load the model (``model``, else ``config``'s vgg_weights and pooling) and optimise
-    ``objective`` under ``config`` (`optimize`). ``result.memory_bytes``: the memory check's estimate."""
+    """Check the budget and the memory, then replay the run from the cache or load the model (``model``, else
+    ``config``'s) and optimise ``objective`` under ``config``. ``result.memory_bytes``: the memory estimate."""
     check_steps(config.num_steps, config.snapshot_at)
     if not (given := isinstance(model, VGG19)) and model is not None:  # weights by name or path
         config = replace(config, vgg_weights=str(model))

@@ -1,9 +1,8 @@
 """Training on photos: what the real-time networks (`stlib.fastnet`) and the decoders (`stlib.wct`) share.
 
-The photo set (colour photos of the world, some held out), random crops at several scales and colours, the
-settings every such training has (`PhotoSettings`), checkpoints that let hours of training survive a Ctrl-C or
-a new machine, and `train`: random crops → the model → its loss → Adam, through `stlib.runner.run` (memory
-check, model, cache). Each model says only what differs: how it is built, its loss, and its picture.
+The photo set (some held out), random crops at several scales and colours, the settings (`PhotoSettings`),
+checkpoints that survive a Ctrl-C, and `train`: crops → the model → its loss → Adam, through `stlib.runner.run`.
+Each model says only what differs: how it is built, its loss, and its picture.
 """
 
 from __future__ import annotations
@@ -27,10 +26,9 @@ from .models import VGG19
 from .optim import Callback, Result, run_steps
 from .runner import Objective, run, run_config
 
-# Colour photos of the world: the 33 CC0 photographs in data/photos/ (data/photos/README.md) less three held out
-# and six that are not colour photos, plus two colour photos inside wheels the course installs (a face among
-# them). The lessons' cat and the astronaut are held out too: nothing trains on them, so they show what a trained
-# model does with a new photo.
+# Colour photos: the 33 CC0 photographs in data/photos/ less three held out and six that are not colour photos, plus
+# two inside wheels the course installs (a face among them). Held out, the lessons' cat and the astronaut show what a
+# trained model does with a new photo.
 HELD_OUT: tuple[str, ...] = ("chelsea", "astronaut")
 HELD_OUT_PHOTOS: tuple[str, ...] = ("oakland-zoo-otters", "san-francisco-skyline", "lake-sherburne")
 # a Klee-like drawing; then pictures whose colours are almost all grey or black (a mean distance of a pixel's
@@ -57,11 +55,9 @@ def jitter_colour(piece: torch.Tensor, hue: float, saturation: float) -> torch.T
 
 def photo_batch(photos: Sequence[torch.Tensor], batch: int, crop: int, generator: torch.Generator, *,
                 zoom: float = 1.0, jitter: float = 0.0) -> torch.Tensor:
-    """``batch`` random ``crop``×``crop`` crops (each from a random photo, flipped left-right half the time).
-
-    ``zoom`` > 1: each crop is cut at a random side from ``crop`` to ``zoom·crop`` px (as the photo allows) and
-    scaled down to ``crop``, so the model sees things at several sizes; ``jitter``: hue turned by up to
-    ``±jitter·π`` and saturation scaled by ``1 ± 2·jitter``, so it meets colours the photos lack."""
+    """``batch`` random ``crop``×``crop`` crops of random photos, flipped left-right half the time. ``zoom`` > 1: cut
+    at a random side from ``crop`` to ``zoom·crop`` px and scaled to ``crop`` (things at several sizes); ``jitter``:
+    hue turned by up to ``±jitter·π``, saturation scaled by ``1 ± 2·jitter`` (colours the photos lack)."""
     def uniform() -> float:
         return float(torch.rand((), generator=generator))
 
@@ -97,8 +93,8 @@ def same_height(images: Sequence[torch.Tensor], height: int) -> list[torch.Tenso
 @dataclass(frozen=True)
 class PhotoSettings:
     """What every training on photos has (`train`): Adam for ``steps`` at ``lr`` (falling linearly to 0 with
-    ``lr_decay``), batches of ``batch`` crops ``crop`` px square from the photos scaled to ``photo_side`` px on
-    their shorter side, cut at several scales (``zoom``) and colours (``jitter``) by `photo_batch`, seeded."""
+    ``lr_decay``), batches of ``batch`` crops ``crop`` px square (`photo_batch`), photos ``photo_side`` px on their
+    shorter side."""
 
     steps: int = 400
     crop: int = 128
@@ -156,18 +152,13 @@ def train(kind: str, settings: PhotoSettings, setup: Callable[[VGG19, list[torch
           device: torch.device | str | None = None, cache: bool = False, progress: bool | str = True,
           checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 100,
           advice: str = "lower the learning rate") -> Result:
-    """Train the model ``setup(vgg, photos, device)`` builds (seeded with ``settings.seed``) on random crops of
-    ``photos`` (scaled, on the CPU); ``result.weights`` is its state dict.
-
-    Every step: a batch of crops (`photo_batch`) → ``loss`` → Adam. The live view and the snapshots show the
-    ``held_out`` photos (never trained on) at ``preview_height`` px as ``picture`` paints them; so do
-    ``callbacks`` (`stlib.optim.Callback`). Through `stlib.runner.run`: the memory check (the photos, before
-    they are scaled, and ``pixels_kept`` more), the model, the cache (``inputs``: what else identifies the run,
-    e.g. the style). Ctrl-C keeps the model as it is; a NaN loss stops with `DivergedError`.
-
-    ``checkpoint``: a file where the training so far is saved every ``checkpoint_every`` steps and when it is
-    interrupted (the weights, Adam's state, the crops' random state, the history); a run started with the same
-    file, photos, inputs and settings continues from it, and more ``steps`` continue a finished one.
+    """Train the model ``setup(vgg, photos, device)`` builds (seeded) on crops of ``photos`` (`photo_batch`) → its
+    ``loss`` → Adam; ``result.weights`` is its state dict. The live view, the snapshots and ``callbacks`` see the
+    ``held_out`` photos at ``preview_height`` px as ``picture`` paints them. Through `stlib.runner.run`: the memory
+    check (``pixels_kept``: more pixels held), the model, the cache (``inputs``: what else identifies the run).
+    Ctrl-C keeps the model as it is; a NaN loss stops with `DivergedError`. ``checkpoint``: the training so far,
+    saved every ``checkpoint_every`` steps and on Ctrl-C; a run with the same file, photos, inputs and settings
+    continues from it, and more ``steps`` continue a finished one.
     """
     photo_ts = [load_image(p) for p in photos]  # as they are: scaled once the memory check has passed
     shown = same_height([load_image(p) for p in held_out], preview_height)
@@ -258,9 +249,8 @@ CHECKPOINT_FORMAT = "stlib-training-checkpoint-1"
 
 
 def read_marked(path: Path, marker: str, file: str, kind: str, fix: str) -> dict:
-    """A `torch.save` dict whose ``format`` is ``marker``, read with ``weights_only=True`` (no code from the file
-    runs); an unreadable or foreign file gets one line: "``path`` is not ``file`` stlib can read" or "… not
-    ``kind``", then ``fix``."""
+    """A `torch.save` dict whose ``format`` is ``marker`` (``weights_only=True``: no code from the file runs); an
+    unreadable file gets one line naming it ``file``, a foreign one ``kind``, each followed by ``fix``."""
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one line
@@ -288,8 +278,7 @@ def read_checkpoint(path: str | os.PathLike, identity: str) -> dict | None:
 
 
 def write_marked(path: str | os.PathLike, marker: str, payload: dict, *, overwrite: bool = True) -> Path:
-    """``payload`` marked ``format: marker``, as a `torch.save` file `read_marked` reads back; written atomically
-    (`stlib.images.atomic_write`), its folder made if missing (`read_marked` maps every tensor to the CPU)."""
+    """``payload`` marked ``format: marker`` as a `torch.save` file `read_marked` reads back, written atomically."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(Path(path), lambda tmp: torch.save({"format": marker, **payload}, tmp), overwrite=overwrite)
 

@@ -1,8 +1,7 @@
 """The lecture's experiments: content reconstruction, style reconstruction, style transfer, coarse to fine.
 
-Each is an `Objective` run by `stlib.runner.run` (memory check, model, cache, `optim.optimize`). The
-losses are public (`transfer_loss`, `content_reconstruction_loss`, `style_reconstruction_loss`) so a
-benchmark times exactly what runs here.
+Each is an `Objective` run by `stlib.runner.run` (memory check, model, cache, `optim.optimize`); the losses are
+public (`transfer_loss`, …) so a benchmark times exactly what runs here.
 """
 
 from __future__ import annotations
@@ -28,8 +27,8 @@ COLOR_METHODS = (None, "luminance", "histogram")  # see stlib.variants.preserve_
 
 def initial_image(init: str | torch.Tensor, shape: Sequence[int], *, content: torch.Tensor | None = None,
                   style: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
-    """The starting image ``(1, 3, H, W)``: ``"noise"`` (uniform white noise, seeded),
-    ``"content"``, ``"style"`` (resized to ``shape``) or a given tensor."""
+    """The start image ``(1, 3, H, W)``: ``"noise"`` (uniform, seeded), ``"content"``, ``"style"`` (resized to
+    ``shape``) or a given tensor."""
     if isinstance(init, torch.Tensor):
         if tuple(init.shape) != tuple(shape):
             raise StlibError(f"init image has shape {tuple(init.shape)}, expected {tuple(shape)}")
@@ -82,10 +81,8 @@ def reconstruct_content(targets: torch.Tensor | Sequence[torch.Tensor], layers: 
                         lr: float | None = None, init: str | torch.Tensor = "noise", seed: int = 0,
                         device: torch.device | str | None = None, cache: bool = False,
                         progress: bool | str = True) -> Result:
-    """Optimise an image (noise by default) so its features at ``layers`` match the target's.
-
-    Several ``targets`` (same size) pull with ``target_weights`` (lecture: "two targets").
-    """
+    """Optimise an image (noise by default) so its features at ``layers`` match the target's; several ``targets``
+    (same size) pull with ``target_weights`` (lecture: "two targets")."""
     targets = [targets] if isinstance(targets, torch.Tensor) else list(targets)
     layers = [layers] if isinstance(layers, str) else list(layers)
     weights = list(target_weights) if target_weights is not None else [1.0] * len(targets)
@@ -130,13 +127,9 @@ NOT_TERMS = ("name", "optimizer", "lr", "num_steps", "settle")  # a preset's fie
 def transfer_loss(vgg: VGG19, content: torch.Tensor, styles: torch.Tensor | Sequence[torch.Tensor], *,
                   preset: str | Preset = "balanced", blend: Sequence[float] | None = None,
                   tv_weight: float = 0.0) -> LossFn:
-    """The loss `stylize` minimises, for anything that wants to time or inspect one step of it.
-
-    ``α·content + β·style + γ·TV`` as `LossTerms`, with ``preset``'s layers, normalisations, α and β (a
-    name or a `Preset`, e.g. one `stylize` adjusted). ``content`` ``(1, 3, H, W)`` and ``styles``
-    ``(1, 3, h, w)`` in [0, 1]: their targets are extracted here, once; several styles' Grams are mixed
-    with ``blend`` (equal by default).
-    """
+    """The loss `stylize` minimises, ``α·content + β·style + γ·TV`` as `LossTerms`, with ``preset``'s layers,
+    normalisations, α and β (a name or a `Preset`). ``content`` ``(1, 3, H, W)`` and ``styles`` ``(1, 3, h, w)`` in
+    [0, 1]: their targets are extracted here, once; several styles' Grams are mixed with ``blend`` (default equal)."""
     terms = get_preset(preset) if isinstance(preset, str) else preset
     styles = [styles] if isinstance(styles, torch.Tensor) else list(styles)
     blend = [1.0] * len(styles) if blend is None else list(blend)
@@ -164,24 +157,19 @@ def stylize(content: ImageSource, style: ImageSource | list[ImageSource] | tuple
             init: str | torch.Tensor = "content", model: VGG19 | str | None = None, pooling: str = "max",
             seed: int = 0, snapshot_at: Sequence[int] = (), device: torch.device | str | None = None,
             cache: bool = False, progress: bool | str = True) -> Result:
-    """Gatys et al.'s style transfer: minimise ``α·content + β·style + γ·TV`` over the image (`transfer_loss`).
-    The same defaults as ``python -m stlib stylize``: the ``balanced`` preset, the longest side at most 256 px,
-    until the picture has settled.
+    """Gatys et al.'s style transfer: minimise ``α·content + β·style + γ·TV`` over the image (`transfer_loss`),
+    with ``python -m stlib stylize``'s defaults. ``content``/``style``: anything `load_image` takes.
 
-    ``content``/``style``: anything `load_image` takes. ``size``: the output's exact size (an int: a square, as
-    the lessons' ``imsize``; or ``(H, W)``); without it the content keeps its aspect ratio, its longest side at
-    most ``max_size`` (never enlarged; None: its own size). The whole style image is used, its aspect ratio kept:
-    scaled so its longest side is ``style_scale`` times the output's (`whole_style`; smaller → finer brush
-    strokes). A list of styles is blended: their Gram targets are mixed with ``style_blend`` weights (equal by
-    default). ``preserve_color``: ``"luminance"`` or ``"histogram"`` (`stlib.variants.preserve_color`), applied
-    to the image and every snapshot. ``preset`` (`stlib.presets`) fixes the layers, the normalisations, α, β and
-    the optimiser; any of those given here overrides the preset's. ``model``: a `VGG19`, or the weights the
-    runner loads (`stlib.models.vgg19`, with ``pooling``). A size that cannot fit in memory is refused at once
-    (`stlib.memory`).
-    ``num_steps``: exactly this many steps; without it, the preset's ``num_steps`` at most, stopping once the
-    picture has settled (the preset's ``settle``: 10 steps lower the loss by less than this share of itself and
-    it is back at its lowest, `stlib.optim.settled`; ``result.steps`` says when). ``settle`` given: that share.
-    Returns a `Result`; ``result.history`` has every term per step.
+    ``size``: the output's exact size (an int: a square, the lessons' ``imsize``; or ``(H, W)``); without it the
+    content keeps its aspect ratio, its longest side at most ``max_size`` (never enlarged; None: its own size). The
+    whole style is used, its longest side ``style_scale`` times the output's (`whole_style`; smaller: finer strokes).
+    Several styles are blended: their Grams mixed with ``style_blend`` weights (default equal). ``preserve_color``:
+    ``"luminance"`` or ``"histogram"`` (`stlib.variants.preserve_color`), also on every snapshot. ``preset``
+    (`stlib.presets`) fixes layers, normalisations, α, β and optimiser; any given here overrides it. ``model``: a
+    `VGG19` or the weights to load (`stlib.models.vgg19`, with ``pooling``). A size that cannot fit in memory is
+    refused at once. ``num_steps``: exactly this many steps; without it at most the preset's, stopping once the
+    picture has settled (``settle``, default the preset's: `stlib.optim.settled`). ``result.history``: every term
+    per step.
     """
     chosen = get_preset(preset)
     overrides = dict(content_weight=content_weight, style_weight=style_weight, convention=convention,
@@ -245,10 +233,9 @@ def check_style_scale(scale: float) -> float:
 
 
 def whole_style(style: torch.Tensor, output: Sequence[int], scale: float = 1.0) -> torch.Tensor:
-    """The whole ``style`` image ``(1, 3, h, w)``, its aspect ratio kept, scaled so its longest side is ``scale``
-    times the longest of ``output`` ``(H, W)`` (neural-style's and pastiche's ``--style-scale``), no side under
-    `models.STYLE_MIN_SIDE` (conv5_1's 16 px). Gram matrices do not care about shape: nothing of a portrait
-    painting is cut off.
+    """The whole ``style`` image ``(1, 3, h, w)``, aspect ratio kept (Grams do not care about shape), its longest
+    side ``scale`` times the longest of ``output`` ``(H, W)`` (neural-style's and pastiche's ``--style-scale``), no
+    side under `models.STYLE_MIN_SIDE`.
 
     >>> whole_style(torch.rand(1, 3, 40, 20), (64, 96)).shape  # a portrait style, a landscape output
     torch.Size([1, 3, 96, 48])
@@ -261,13 +248,10 @@ def stylize_coarse_to_fine(content: ImageSource, style: ImageSource | list[Image
                            size: int | tuple[int, int] | None = None, max_size: int | None = 256,
                            scales: Sequence[float] = (0.5, 1.0), num_steps: Sequence[int] | int = (100, 50),
                            **kwargs) -> Result:
-    """Optimise at low resolution first, upsample, continue: big structures settle cheaply.
-
-    ``size`` and ``max_size`` as in `stylize` (the full size). Each scale multiplies both sides (`scaled_shape`).
-    ``num_steps`` per scale; ``snapshot_at`` counts steps over all scales (an epoch at a scale's end shows that
-    scale's last image). Other keywords go to `stylize`. The returned `Result` is the last scale's image, with
-    the histories of all scales concatenated (``history[i]["scale"]`` says which) and ``steps`` over all scales.
-    """
+    """Optimise at low resolution first, upsample, continue: big structures settle cheaply. ``size`` and
+    ``max_size`` as in `stylize` (the full size), each scale multiplying both sides; ``num_steps`` per scale;
+    ``snapshot_at`` counts steps over all scales; other keywords go to `stylize`. The result: the last scale's
+    image, every scale's history (``history[i]["scale"]`` says which), ``steps`` over all scales."""
     steps = [num_steps] * len(scales) if isinstance(num_steps, int) else list(num_steps)
     if len(steps) != len(scales) or not scales:
         raise StlibError(f"give one step count per scale: {len(scales)} scales, {len(steps)} step counts")

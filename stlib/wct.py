@@ -1,11 +1,9 @@
 """Universal style transfer (Li et al. 2017): any style in one pass, no per-style training.
 
-Lesson 05's Gram matrix, divided by the positions, minus the mean's outer product, is the features'
-covariance. `wct` whitens the content's features (covariance → identity) and colours them with the style's
-(identity → the style's covariance), both by an eigendecomposition: the style's covariance is matched
-exactly, in closed form. `adain` (Huang & Belongie 2017) is the diagonal case: means and variances only.
-A `Decoder` per VGG19 level, trained once on photos to turn features back into the image (`train_decoders`,
-through `stlib.runner`), paints the result; `stylize_wct` runs the levels coarse to fine.
+Lesson 05's Gram matrix ÷ positions, minus the mean's outer product, is the features' covariance. `wct` whitens the
+content's features (covariance → identity) and colours them with the style's, by eigendecompositions: the style's
+covariance is matched exactly, in closed form. `adain` (Huang & Belongie 2017) is the diagonal case. A `Decoder` per
+VGG19 level, trained once on photos (`train_decoders`), paints the result; `stylize_wct` runs the levels coarse to fine.
 """
 
 from __future__ import annotations
@@ -37,9 +35,8 @@ POSITIONS = 2**15  # `covariance` sums this many positions at a time in float64:
 
 
 def covariance(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean ``(C, 1)`` and covariance ``(C, C)`` of features ``(1, C, H, W)`` over the H·W positions, in float64:
-    the Gram matrix ÷ H·W (`stlib.losses.gram_matrix`) minus the mean's outer product. Summed in float64 (in
-    float32 the small eigenvalues `wct` divides by are off by up to 1 %: results 5e-5 off, not 2e-7)."""
+    """Mean ``(C, 1)`` and covariance ``(C, C)`` of features ``(1, C, H, W)`` over the positions: the Gram matrix ÷ H·W
+    minus the mean's outer product, summed in float64 (in float32 the small eigenvalues are off by up to 1 %)."""
     if features.dim() != 4 or features.shape[0] != 1:
         raise StlibError(f"features of shape {tuple(features.shape)}: expected one image's (1, C, H, W)")
     flat = features[0].flatten(1)
@@ -108,9 +105,8 @@ def _encoder_convs(level: str) -> list[tuple[int, int, bool]]:
 
 
 class Decoder(nn.Sequential):
-    """VGG19 up to ``level`` mirrored: features ``(B, C, H/2ᵏ, W/2ᵏ)`` → image ``(B, 3, H, W)`` (unclamped).
-    Each convolution of the encoder becomes one back (3×3, reflection padding, ReLU; a pooling becomes
-    nearest ×2 upsampling), its inner channels ÷ ``shrink`` (Li et al.'s: ``shrink=1``)."""
+    """VGG19 up to ``level`` mirrored, features → image ``(B, 3, H, W)`` (unclamped): each convolution one back, a
+    pooling a nearest ×2 upsampling, the inner channels ÷ ``shrink`` (Li et al.'s: ``shrink=1``)."""
 
     def __init__(self, level: str, shrink: int = 2):
         layers, convs, up = [], _encoder_convs(level)[::-1], False
@@ -136,10 +132,8 @@ class Decoders(nn.ModuleDict):
 
 @dataclass(frozen=True)
 class DecoderSettings(PhotoSettings):
-    """How the decoders are trained (`stlib.training.PhotoSettings`: Adam, here with the learning rate falling
-    linearly to 0); stored with their weights. Loss: ``‖decoded − photo‖²`` (pixels in [0, 1]) plus
-    ``feature_weight`` × the error of the decoded image's features at the decoder's level, ÷ their mean square on
-    the training photos."""
+    """How the decoders are trained (`stlib.training.PhotoSettings`), stored with them. Loss: ``‖decoded − photo‖²``
+    plus ``feature_weight`` × the decoded image's feature error at the level, ÷ their mean square on the photos."""
 
     steps: int = 800
     crop: int = 96
@@ -160,17 +154,15 @@ class DecoderSettings(PhotoSettings):
             _encoder_convs(level)
 
 
-# The decoders that ship in data/decoders/ (`make train-decoders`, data/decoders/README.md): all four levels, on the
-# colour photos the shipped networks train on, the feature term as strong as the pixel term (Li et al.'s decoders
-# reconstruct features first), crops at several scales and colours.
+# The decoders in data/decoders/ (`make train-decoders`): the feature term as strong as the pixel term (Li et al.'s
+# decoders reconstruct features first), crops at several scales and colours.
 SHIPPED = DecoderSettings(steps=2500, crop=128, photo_side=256, batch=4, lr=1e-3, feature_weight=1.0, shrink=2,
                           levels=LEVELS, zoom=2.0, jitter=0.1)
 
 
 def decoder_loss(vgg: VGG19, decoders: Decoders, photos: torch.Tensor, feature_weight: float) -> dict:
-    """Per level: the pixel error of the decoded photos plus ``feature_weight`` × their features' error relative
-    to the level's mean square (the decoder's ``scale``²); ``total`` sums the levels (each decoder's weights see
-    only their own term)."""
+    """Per level: the decoded photos' pixel error plus ``feature_weight`` × their features' error ÷ the decoder's
+    ``scale``²; ``total`` sums the levels (each decoder's weights see only their own term)."""
     with torch.no_grad():
         feats = vgg(photos, list(decoders))
     terms = {}
@@ -200,9 +192,8 @@ def train_decoders(settings: DecoderSettings | None = None, *, photos: Sequence[
                    snapshot_at: Sequence[int] = (), model: VGG19 | str | None = None,
                    device: torch.device | str | None = None, cache: bool = False, progress: bool | str = True,
                    checkpoint: str | os.PathLike | None = None, **overrides) -> TrainedDecoders:
-    """Train one decoder per level to invert VGG19 (`decoder_loss`) on random crops of ``photos``: no style
-    image at all (`stlib.training.train`: Adam, memory check, cache, ``checkpoint``). The live view and snapshots
-    show the ``held_out`` photos decoded at each level, one row per level. Ctrl-C keeps the decoders as they are."""
+    """Train one decoder per level to invert VGG19 (`decoder_loss`) on crops of ``photos``, no style image
+    (`stlib.training.train`); the live view shows the ``held_out`` photos decoded, one row per level."""
     settings = replace(settings or DecoderSettings(), **overrides)
 
     def setup(vgg: VGG19, photos_in: list[torch.Tensor], device: torch.device) -> Trainee:
@@ -238,11 +229,10 @@ def pad_to(image: torch.Tensor, multiple: int) -> torch.Tensor:
 def stylize_wct(content: ImageSource, style: ImageSource, decoders: Decoders | TrainedDecoders, *,
                 strength: float = 1.0, method: str = "wct", levels: Sequence[str] | None = None,
                 max_size: int | None = None, style_scale: float = 1.0, vgg: VGG19 | None = None) -> torch.Tensor:
-    """``content`` painted in ``style``'s features, ``(1, 3, H, W)`` in [0, 1]: at each of ``levels`` (default:
-    the decoders', coarse to fine) encode the current image, transform its features (``method``: `wct` or
-    `adain`, at ``strength``) and decode. ``max_size``: the photo's longest side at most this (never enlarged; None:
-    its own). The style is used whole, its longest side ``style_scale`` times the photo's (`transfer.whole_style`,
-    as in `stylize`). No autograd; a size that cannot fit in memory is refused first (`stlib.memory.check_run`)."""
+    """``content`` painted in ``style``'s features, ``(1, 3, H, W)`` in [0, 1]: at each of ``levels`` (default: the
+    decoders', coarse to fine) encode, transform (``method``: `wct` or `adain`, at ``strength``) and decode.
+    ``max_size``: the photo's longest side at most this (never enlarged; None: its own). The style is used whole, its
+    longest side ``style_scale`` times the photo's (`transfer.whole_style`). A size too big for memory is refused."""
     decoders = decoders.decoders if isinstance(decoders, TrainedDecoders) else decoders
     check_choice(method, METHODS, "method")
     check_style_scale(style_scale)  # both before anything is loaded
@@ -279,8 +269,7 @@ DECODERS_DIR = REPO / "decoders"  # git-ignored, beside .stlib-cache/
 
 
 def default_path() -> Path:
-    """Where `python -m stlib train-decoders` writes the decoders a user trains: ``decoders/decoders.pt`` in the
-    repository, a folder of their own (git-ignored); never the run cache (`stlib.cache`) nor the shipped ones."""
+    """Where `python -m stlib train-decoders` writes yours: ``decoders/decoders.pt``, a git-ignored folder."""
     return DECODERS_DIR / "decoders.pt"
 
 

@@ -1,13 +1,10 @@
 """Widgets for the lessons: the snapshot viewer (scrub epochs and runs of finished runs) and the image picker.
 (The Live lab, lesson 10's network in the page, is `stlib.lab`.)
 
-`SnapshotViewer` is an anywidget: a small ES module (``stlib/viewer.js``, with ``viewer.css``) that draws the viewer in
-the browser from data sent once, when it is displayed — every frame as a compact data URL at display size, each run's
-loss values and captions. The slider, Play, the run buttons and the ← → keys then swap pictures in the browser with no
-kernel round trip. Not ipywidgets alone: an ``observe`` callback needs the kernel for every move (and nothing moves in
-a notebook exported to HTML), and ``Stack`` + ``jslink`` can neither mark the loss curve nor handle the keys (nor exist
-in Colab's ipywidgets 7). An anywidget's module is part of its widget state, so the viewer works unchanged in
-JupyterLab 4, Notebook 7, VS Code, Colab and in static HTML built with nbconvert (``make site``).
+`SnapshotViewer` is an anywidget (``stlib/viewer.js``, ``viewer.css``): every frame, loss curve and caption is sent
+once, and the slider, Play, the run buttons and the keys swap pictures in the browser with no kernel round trip (an
+ipywidgets ``observe`` callback needs the kernel for every move, and nothing moves in exported HTML). Its module is part
+of its widget state, so it works in JupyterLab 4, Notebook 7, VS Code, Colab and static HTML (``make site``).
 """
 
 from __future__ import annotations
@@ -31,13 +28,11 @@ _HERE = Path(__file__).resolve().parent
 
 
 class SnapshotViewer(anywidget.AnyWidget):
-    """Epoch slider (with Play) × run selector over stored snapshots, loss curve beside (epoch marked): everything is
-    sent to the browser once; the slider, Play, the selector and the keys (← → Home End, space) then run there.
-
-    ``results``: label → `Result` (e.g. ``{"block1": …, "block2": …}``), shown in that order; ``epochs``: the snapshots
-    to show (default: the first run's); ``target``: a picture shown beside them; ``label``: what the runs are (the
-    selector's name); ``key``: the loss plotted. Synced state for tests and scripting: ``run`` (the selected label) and
-    ``index`` (into ``epochs``); ``epoch``, ``frame()`` and ``caption()`` read what is shown.
+    """Epoch slider (with Play) × run selector over stored snapshots, the loss curve beside (epoch marked); keys ← →
+    Home End and space. ``results``: label → `Result`, in that order; ``epochs``: the snapshots shown (default: the
+    first run's); ``target``: a picture beside them; ``label``: what the runs are; ``key``: the loss plotted. Synced
+    state: ``run`` (the selected label) and ``index`` (into ``epochs``); ``epoch``, ``frame()`` and ``caption()`` read
+    what is shown.
     """
 
     _esm = "".join((_HERE / name).read_text(encoding="utf-8") for name in ("dom.js", "viewer.js"))
