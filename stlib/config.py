@@ -32,10 +32,26 @@ class LessonSettings:
     net_photo_side: int  # its photos' shorter side before cropping
 
 
-FULL = LessonSettings(fast=False, imsize=256, content_epochs=(0, 11, 21, 31, 41, 71, 91), style_epochs=(0, 10, 40, 90),
-                      transfer_steps=300, net_steps=400, net_crop=128, net_photo_side=256)
-FAST = LessonSettings(fast=True, imsize=64, content_epochs=(0, 3, 6, 11, 21), style_epochs=(0, 5, 10, 20),
-                      transfer_steps=40, net_steps=30, net_crop=48, net_photo_side=64)
+FULL = LessonSettings(
+    fast=False,
+    imsize=256,
+    content_epochs=(0, 11, 21, 31, 41, 71, 91),
+    style_epochs=(0, 10, 40, 90),
+    transfer_steps=300,
+    net_steps=400,
+    net_crop=128,
+    net_photo_side=256,
+)
+FAST = LessonSettings(
+    fast=True,
+    imsize=64,
+    content_epochs=(0, 3, 6, 11, 21),
+    style_epochs=(0, 5, 10, 20),
+    transfer_steps=40,
+    net_steps=30,
+    net_crop=48,
+    net_photo_side=64,
+)
 
 
 def settings() -> LessonSettings:
